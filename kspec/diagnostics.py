@@ -1,0 +1,161 @@
+"""Diagnostics are values: every stage returns them, only reporters render them.
+
+A `Diagnostic` says what is wrong (`message`, in the Keras grammar: what is
+wrong, what was expected, `Received: name=value`), where (`file`, `span`, and
+`path` inside the spec), how sure we are (`severity`), and which rule fired
+(`code`, stable across releases; the table is `CODES`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning"]
+PathItem = str | int
+Path = tuple[PathItem, ...]
+
+# Stable diagnostic codes. The keys are part of the JSON output contract.
+CODES: dict[str, str] = {
+    # load
+    "io-error": "The file could not be read.",
+    "yaml-syntax": "The text is not valid YAML 1.2 / JSON.",
+    "duplicate-key": "A mapping has the same key twice.",
+    "forbidden-tag": "A YAML tag other than the core schema's (str, int, float, bool, null, seq, map).",
+    "too-large": "The document is too large or nests too deep (alias bombs included).",
+    "not-a-mapping": "The document (or a key) is not what the spec's structure needs at the top.",
+    # structure (pydantic)
+    "unknown-key": "A key that the spec language does not have at that place.",
+    "missing-key": "A required key is absent.",
+    "type": "A value of the wrong type (no silent coercion: '64' is not 64, true is not 1).",
+    "value": "A value of the right type outside its allowed range or set.",
+    "unknown-layer": "A layer `type` that is not one of the first-class layers.",
+    # graph
+    "duplicate-name": "Two layers or inputs have the same name.",
+    "undefined-node": "An `inputs`, `shares` or `outputs` entry names nothing defined.",
+    "unused-node": "A node whose output reaches no model output.",
+    "cycle": "The graph has a cycle.",
+    "arity": "A layer is given the wrong number of input tensors.",
+    "form": "A field that belongs to the other model form.",
+    # semantics
+    "shape": "A layer cannot accept the shape (or dtype) of its input.",
+    "shared-layer": "A shared layer is called on inputs its weights do not fit.",
+    "loss": "The loss does not fit the model's output or the training section.",
+    "training": "A training setting that cannot work with this model.",
+    "data": "The data section does not fit the model.",
+    "param-budget": "The model has more parameters than the budget allows.",
+    # lints (warnings)
+    "lint-softmax-from-logits": "A loss with from_logits=true after a softmax/sigmoid output.",
+    "lint-logits-without-from-logits": "A linear output layer feeding a probabilistic loss without from_logits=true.",
+    "lint-softmax-single-unit": "Softmax over one unit is always 1.",
+    "lint-dropout-last": "Dropout as the model's last layer.",
+    "lint-bias-before-batchnorm": "A bias right before BatchNormalization, which cancels it.",
+    "lint-sigmoid-categorical": "A sigmoid output with a categorical cross-entropy.",
+    "lint-no-activation-stack": "Two linear layers in a row collapse into one.",
+    "lint-large-dense": "A Dense layer on a large flattened input holds most of the model's weights.",
+    "lint-metric-regression": "Accuracy as the metric of a regression loss.",
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based line and column in the source text."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Note:
+    """A secondary location, e.g. the use site of a block or the first definition of a name."""
+
+    message: str
+    span: Span | None = None
+    path: Path = ()
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    path: Path = ()
+    severity: Severity = "error"
+    span: Span | None = None
+    file: str | None = None
+    hint: str | None = None
+    notes: tuple[Note, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:  # a kspec bug, not a user error
+            raise ValueError(f"Unknown diagnostic code {self.code!r}.")
+
+    @property
+    def location(self) -> str:
+        return format_path(self.path)
+
+    def with_source(self, file: str | None, span: Span | None) -> "Diagnostic":
+        return replace(self, file=file, span=span if self.span is None else self.span)
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.file,
+            "line": self.span.line if self.span else None,
+            "column": self.span.column if self.span else None,
+            "path": format_path(self.path),
+            "hint": self.hint,
+            "notes": [
+                {
+                    "message": n.message,
+                    "line": n.span.line if n.span else None,
+                    "column": n.span.column if n.span else None,
+                    "path": format_path(n.path),
+                }
+                for n in self.notes
+            ],
+        }
+
+
+def format_path(path: Iterable[PathItem]) -> str:
+    """`('model', 'layers', 2, 'kernel_size')` -> `model.layers[2].kernel_size`."""
+    out = ""
+    for item in path:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += f".{item}" if out else str(item)
+    return out
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, or None when nothing is close."""
+    candidates = list(candidates)
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    if not matches:
+        lowered = {c.lower(): c for c in candidates}
+        if word.lower() in lowered:
+            matches = [lowered[word.lower()]]
+    return f"Did you mean '{matches[0]}'?" if matches else None
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+class SpecError(Exception):
+    """Raised by `kspec.load_spec` when a spec is invalid; carries every diagnostic."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
+        summary = f"{len(errors)} error(s)"
+        if first is not None:
+            where = f"{first.file or '<spec>'}"
+            if first.span:
+                where += f":{first.span.line}:{first.span.column}"
+            summary += f"; first: {where}: {first.message}"
+        super().__init__(summary)

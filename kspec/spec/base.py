@@ -1,0 +1,131 @@
+"""Shared pieces of the spec language: the strict base model and the field types.
+
+Every model is strict (no coercion: `"64"` is not 64, `true` is not 1),
+forbids unknown keys, is frozen, and refuses NaN/inf. Int-or-tuple arguments
+are normalised once, here, to tuples.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class KspecModel(BaseModel):
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        populate_by_name=False,
+        use_attribute_docstrings=True,
+        regex_engine="python-re",
+    )
+
+    def to_keras(self) -> Any:
+        """The Keras serialised form (`{"class_name", "config"}`) of an object with a `type`."""
+        config = {k: to_keras_value(v) for k, v in self if k != "type"}
+        return {"class_name": getattr(self, "type"), "config": config}
+
+
+def to_keras_value(value: Any) -> Any:
+    if isinstance(value, KspecModel):
+        return value.to_keras()
+    if isinstance(value, tuple):
+        return tuple(to_keras_value(v) for v in value)
+    if isinstance(value, list):
+        return [to_keras_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_keras_value(v) for k, v in value.items()}
+    return value
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128, description="A name: letters, digits and '_'; not starting with a digit.")]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="Random seed, for reproducible results.")]
+# Probability of dropping a unit. 1.0 is refused by policy: it zeroes everything and divides by zero.
+Rate = Annotated[float, Field(ge=0, lt=1)]
+Axis = Annotated[int, Field(description="An axis index; negative values count from the end. Axis 0 is the batch axis.")]
+
+
+def _int_tuple_validator(n: int | None):
+    def normalise(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if n is None:
+                return (value,)
+            return (value,) * n
+        if isinstance(value, list):
+            return tuple(value)
+        return value  # strict tuple validation reports the type error
+
+    return normalise
+
+
+def IntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
+    """`int | [int] * n`, normalised to a tuple of n ints, each >= minimum."""
+    item = {"type": "integer", "minimum": minimum}
+    schema = {
+        "anyOf": [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}],
+    }
+    if description:
+        schema["description"] = description
+    return Annotated[
+        tuple[(Annotated[int, Field(ge=minimum)],) * n],
+        BeforeValidator(_int_tuple_validator(n)),
+        WithJsonSchema(schema),
+    ]
+
+
+def IntPairs(n: int, *, description: str = "") -> Any:
+    """Padding/cropping style: int, n ints, or n pairs of ints; normalised to n (before, after) pairs."""
+
+    def normalise(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return ((value, value),) * n
+        if isinstance(value, list) and len(value) == n:
+            out = []
+            for v in value:
+                if isinstance(v, int) and not isinstance(v, bool):
+                    out.append((v, v))
+                elif isinstance(v, list):
+                    out.append(tuple(v))
+                else:
+                    out.append(v)
+            return tuple(out)
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+
+    nn = {"type": "integer", "minimum": 0}
+    pair = {"type": "array", "items": nn, "minItems": 2, "maxItems": 2}
+    schema: dict[str, Any] = {
+        "anyOf": [
+            nn,
+            {"type": "array", "items": {"anyOf": [nn, pair]}, "minItems": n, "maxItems": n},
+        ]
+    }
+    if description:
+        schema["description"] = description
+    inner = tuple[(tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],) * n]
+    return Annotated[inner, BeforeValidator(normalise), WithJsonSchema(schema)]
+
+
+def OptionalIntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
+    """Like IntTuple, but `null` is allowed (Keras's 'same as another argument')."""
+    item = {"type": "integer", "minimum": minimum}
+    schema: dict[str, Any] = {
+        "anyOf": [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}, {"type": "null"}],
+    }
+    if description:
+        schema["description"] = description
+    return Annotated[
+        tuple[(Annotated[int, Field(ge=minimum)],) * n] | None,
+        BeforeValidator(_int_tuple_validator(n)),
+        WithJsonSchema(schema),
+    ]

@@ -1,0 +1,63 @@
+"""The closed set of first-class layers, listed in one place.
+
+Each family module defines its layer classes and exports them as `LAYERS`;
+this module joins them into the discriminated union `AnyLayer` (discriminator:
+`type`). A layer type exists only if it is listed here: nothing is registered
+by import side effects, and a spec can never name a class outside this list.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field, TypeAdapter
+
+from . import (
+    activation,
+    attention,
+    conv,
+    core,
+    embedding,
+    merge,
+    normalization,
+    pooling,
+    preprocessing,
+    recurrent,
+    regularization,
+    reshaping,
+)
+from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
+
+LAYER_CLASSES: tuple[type[Layer], ...] = (
+    core.LAYERS
+    + activation.LAYERS
+    + embedding.LAYERS
+    + conv.LAYERS
+    + pooling.LAYERS
+    + normalization.LAYERS
+    + regularization.LAYERS
+    + reshaping.LAYERS
+    + merge.LAYERS
+    + recurrent.LAYERS
+    + attention.LAYERS
+    + preprocessing.LAYERS
+)
+
+LAYER_TYPES: dict[str, type[Layer]] = {cls.model_fields["type"].annotation.__args__[0]: cls for cls in LAYER_CLASSES}
+
+AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
+
+# Wrapper layers (TimeDistributed, ...) refer to `AnyLayer` by name; resolve it now.
+for _cls in LAYER_CLASSES:
+    if getattr(_cls, "__pydantic_complete__", True) is False:
+        _cls.model_rebuild(_types_namespace={"AnyLayer": AnyLayer})
+
+_ADAPTER = TypeAdapter(AnyLayer)
+
+
+def parse_layer(data: object) -> Layer:
+    """Validate one layer mapping (strict). Raises pydantic.ValidationError."""
+    return _ADAPTER.validate_python(data)
+
+
+__all__ = ["AnyLayer", "LAYER_CLASSES", "LAYER_TYPES", "Inferred", "Layer", "ShapeError", "Tensor", "parse_layer", "shape_str"]

@@ -1,0 +1,150 @@
+"""The base of every layer type: its fields, its shape rule and its Keras class, in one place.
+
+A layer definition is a pydantic model with a `type: Literal["KerasClassName"]`
+discriminator, Keras's own argument names and defaults (each with a
+description), and an `infer` method: a pure function from input tensors
+(shape tuples including the batch axis, `None` for unknown) to the output
+tensor and the parameter counts, with the same arithmetic as Keras.
+`infer` raises `ShapeError` (message in the Keras grammar) when Keras would
+refuse the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BeforeValidator, Field
+
+from ..base import KspecModel, Name, to_keras_value
+
+Shape = tuple[int | None, ...]
+
+FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """A symbolic tensor: shape with the batch axis first, and dtype."""
+
+    shape: Shape
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        return shape_str(self.shape)
+
+
+@dataclass(frozen=True)
+class Inferred:
+    """What a layer does to its inputs: the output tensor and its weights."""
+
+    output: Tensor
+    params: int = 0
+    non_trainable: int = 0
+
+    @property
+    def trainable(self) -> int:
+        return self.params - self.non_trainable
+
+
+class ShapeError(ValueError):
+    """Keras would refuse this input. `field` names the argument at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "shape"):
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+def shape_str(shape: Shape) -> str:
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def _str_or_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+NodeInputs = Annotated[
+    list[Name],
+    BeforeValidator(_str_or_list),
+    Field(min_length=1, description="Graph form only: the names of the inputs or nodes this layer is applied to, in order."),
+]
+
+
+class Layer(KspecModel):
+    """Fields every layer has. `type` (the discriminator) is declared by each layer class."""
+
+    name: Name | None = Field(
+        default=None,
+        description="The layer's name in Keras. Required in the graph form; generated in the sequential form when absent.",
+    )
+    inputs: NodeInputs | None = None
+
+    # Class-level facts about the layer type.
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int] = 1
+    #: How Keras calls the layer on several inputs: "list" (`layer([a, b])`, merge layers,
+    #: Attention) or "positional" (`layer(a, b, c)`, MultiHeadAttention). One input is always `layer(a)`.
+    call_style: ClassVar[str] = "list"
+    #: Keras class name in `keras.layers`; defaults to `type`.
+    keras_class: ClassVar[str | None] = None
+    #: Fields that are not Keras constructor arguments.
+    _non_keras_fields: ClassVar[frozenset[str]] = frozenset({"type", "name", "inputs"})
+
+    @property
+    def layer_type(self) -> str:
+        return getattr(self, "type")
+
+    @property
+    def keras_class_name(self) -> str:
+        return self.keras_class or self.layer_type
+
+    def keras_kwargs(self) -> dict[str, Any]:
+        """Constructor arguments for the Keras class (nested layers are left to the compiler)."""
+        return {
+            k: to_keras_value(v) for k, v in self if k not in self._non_keras_fields and not isinstance(v, Layer)
+        }
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        """Output tensor and parameter counts for these inputs; raises ShapeError."""
+        raise NotImplementedError(f"{type(self).__name__}.infer")
+
+    # ---- helpers for rules --------------------------------------------------------------
+
+    def need_rank(self, tensor: Tensor, *ranks: int, what: str = "") -> None:
+        if tensor.rank not in ranks:
+            expected = " or ".join(str(r) for r in ranks)
+            raise ShapeError(
+                f"Input 0 of layer '{self.layer_type}' is incompatible with the layer: "
+                f"expected ndim={expected}{what}, found ndim={tensor.rank}. "
+                f"Received: input_shape={shape_str(tensor.shape)}"
+            )
+
+    def need_min_rank(self, tensor: Tensor, rank: int) -> None:
+        if tensor.rank < rank:
+            raise ShapeError(
+                f"Input 0 of layer '{self.layer_type}' is incompatible with the layer: "
+                f"expected min_ndim={rank}, found ndim={tensor.rank}. "
+                f"Received: input_shape={shape_str(tensor.shape)}"
+            )
+
+    def need_known(self, tensor: Tensor, axis: int, what: str = "axis") -> int:
+        dim = tensor.shape[axis]
+        if dim is None:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' needs a defined {what} (axis {axis}) in its input. "
+                f"Received: input_shape={shape_str(tensor.shape)}"
+            )
+        return dim
+
+    def need_float(self, tensor: Tensor) -> None:
+        if tensor.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects a floating-point input. Received: dtype={tensor.dtype}",
+            )

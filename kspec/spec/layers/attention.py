@@ -1,0 +1,3 @@
+"""attention layers (to be filled)."""
+
+LAYERS: tuple = ()

@@ -1,0 +1,3 @@
+"""conv layers (to be filled)."""
+
+LAYERS: tuple = ()

@@ -1,0 +1,108 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Identity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ...shapes import known_prod
+from ..base import PositiveInt, Rate, Seed
+from ..objects import ACTIVATIONS, Activation as ActivationField, Constraint, Initializer, Regularizer
+from ._base import Inferred, Layer, Tensor
+
+
+class Dense(Layer):
+    """Just your regular densely-connected NN layer: `activation(dot(input, kernel) + bias)`.
+
+    Input shape: N-D tensor `(batch, ..., input_dim)`. Output shape: `(batch, ..., units)`.
+    """
+
+    type: Literal["Dense"]
+    units: PositiveInt = Field(description="Dimensionality of the output space.")
+    activation: ActivationField = None
+    use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    bias_constraint: Constraint = None
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        self.need_min_rank(x, 2)
+        input_dim = self.need_known(x, -1, "last dimension")
+        params = input_dim * self.units + (self.units if self.use_bias else 0)
+        return Inferred(Tensor(x.shape[:-1] + (self.units,), "float32"), params)
+
+
+class Activation(Layer):
+    """Applies an activation function to an output. Output shape: same as input."""
+
+    type: Literal["Activation"]
+    activation: Literal[ACTIVATIONS] = Field(description="Activation function by Keras name.")  # type: ignore[valid-type]
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        return Inferred(Tensor(x.shape, _float(x.dtype)))
+
+
+class Dropout(Layer):
+    """Randomly sets input units to 0 with frequency `rate` during training; scales the rest by 1/(1 - rate)."""
+
+    type: Literal["Dropout"]
+    rate: Rate = Field(description="Fraction of the input units to drop, in [0, 1).")
+    noise_shape: list[PositiveInt | None] | None = Field(
+        None, description="Shape of the binary dropout mask, broadcast against the input (batch axis included)."
+    )
+    seed: Seed | None = None
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        if self.noise_shape is not None:
+            _check_noise_shape(self, x)
+        return Inferred(Tensor(x.shape, x.dtype))
+
+
+def _check_noise_shape(layer: Dropout, x: Tensor) -> None:
+    from ._base import ShapeError, shape_str
+
+    ns = layer.noise_shape or []
+    if len(ns) != x.rank or any(n is not None and n != 1 and d is not None and n != d for n, d in zip(ns, x.shape)):
+        raise ShapeError(
+            f"Argument `noise_shape` must broadcast to the input shape {shape_str(x.shape)}: "
+            f"each entry 1, null or equal to the input's. Received: noise_shape={list(ns)}",
+            field="noise_shape",
+        )
+
+
+class Flatten(Layer):
+    """Flattens the input, not the batch axis. `(batch, d1, d2, ...)` -> `(batch, d1*d2*...)`."""
+
+    type: Literal["Flatten"]
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        self.need_min_rank(x, 1)
+        return Inferred(Tensor((x.shape[0], known_prod(x.shape[1:])), x.dtype))
+
+
+class Identity(Layer):
+    """Returns its input unchanged; a placeholder."""
+
+    type: Literal["Identity"]
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        return Inferred(x)
+
+
+def _float(dtype: str) -> str:
+    from ._base import FLOAT_DTYPES
+
+    return dtype if dtype in FLOAT_DTYPES else "float32"
+
+
+LAYERS = (Dense, Activation, Dropout, Flatten, Identity)

@@ -1,0 +1,3 @@
+"""embedding layers (to be filled)."""
+
+LAYERS: tuple = ()

@@ -1,0 +1,3 @@
+"""merge layers (to be filled)."""
+
+LAYERS: tuple = ()

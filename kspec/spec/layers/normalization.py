@@ -1,0 +1,3 @@
+"""normalization layers (to be filled)."""
+
+LAYERS: tuple = ()

@@ -1,0 +1,3 @@
+"""pooling layers (to be filled)."""
+
+LAYERS: tuple = ()

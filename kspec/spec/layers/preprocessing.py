@@ -1,0 +1,3 @@
+"""preprocessing layers (to be filled)."""
+
+LAYERS: tuple = ()

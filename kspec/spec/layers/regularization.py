@@ -1,0 +1,3 @@
+"""regularization layers (to be filled)."""
+
+LAYERS: tuple = ()

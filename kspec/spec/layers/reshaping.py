@@ -1,0 +1,3 @@
+"""reshaping layers (to be filled)."""
+
+LAYERS: tuple = ()
