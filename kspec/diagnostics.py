@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "lint-no-activation-stack": "Two linear layers in a row collapse into one.",
     "lint-large-dense": "A Dense layer on a large flattened input holds most of the model's weights.",
     "lint-metric-regression": "Accuracy as the metric of a regression loss.",
+    "lint-monitor-without-validation": "A callback monitors a val_ quantity, but there is no validation data.",
 }
 
 

@@ -29,19 +29,19 @@ import yaml
 from .diagnostics import Diagnostic, Path, Span
 
 try:  # libyaml: ~20x faster than the pure-Python parser.
-    from yaml import CParser as _Parser
+    from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml.composer import Composer as _PyComposer
     from yaml.parser import Parser as _PyParser
-    from yaml.reader import Reader as _Reader
-    from yaml.scanner import Scanner as _Scanner
-    from yaml.composer import Composer as _Composer
+    from yaml.reader import Reader as _PyReader
+    from yaml.scanner import Scanner as _PyScanner
 
-    class _Parser(_Reader, _Scanner, _PyParser, _Composer):  # type: ignore[no-redef]
+    class _Parser(_PyReader, _PyScanner, _PyParser, _PyComposer):  # type: ignore[no-redef]
         def __init__(self, stream):
-            _Reader.__init__(self, stream)
-            _Scanner.__init__(self)
+            _PyReader.__init__(self, stream)
+            _PyScanner.__init__(self)
             _PyParser.__init__(self)
-            _Composer.__init__(self)
+            _PyComposer.__init__(self)
 
 
 MAX_NODES = 200_000

@@ -21,7 +21,7 @@ class KspecModel(BaseModel):
         frozen=True,
         allow_inf_nan=False,
         populate_by_name=False,
-        use_attribute_docstrings=True,
+        defer_build=True,
         regex_engine="python-re",
     )
 

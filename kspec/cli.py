@@ -1,0 +1,164 @@
+"""The command line: thin click commands that parse options, call one function and hand the result to a reporter.
+
+Exit codes: 0 valid, 1 invalid, 2 usage or I/O error. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .semantics import DEFAULT_PARAM_BUDGET
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _expand(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Files to check (directories searched for *.yaml, *.yml, *.json) and paths that do not exist."""
+    files: list[str] = []
+    missing: list[str] = []
+    for p in paths:
+        if p == "-":
+            files.append(p)
+        elif os.path.isdir(p):
+            found = sorted(str(f) for f in Path(p).rglob("*") if f.suffix in SPEC_SUFFIXES and f.is_file())
+            files.extend(found)
+        elif os.path.exists(p):
+            files.append(p)
+        else:
+            missing.append(p)
+    return files, missing
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kspec")
+def main() -> None:
+    """kspec: declarative model specs for Keras. Validate, summarise, build and train."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format; json is a documented contract for tools.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True, help="Refuse models with more parameters than this.")
+def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) -> None:
+    """Check spec files (or directories of them, or - for stdin) without TensorFlow.
+
+    Exit status: 0 all valid, 1 some invalid, 2 usage or I/O error.
+    """
+    from .check import Report, check
+    from .diagnostics import Diagnostic
+    from .reporters import render_json, render_text
+
+    files, missing = _expand(paths)
+    reports: list[Report] = []
+    sources: dict[str | None, str] = {}
+    io_error = bool(missing)
+    for m in missing:
+        reports.append(Report(m, diagnostics=[Diagnostic("io-error", f"No such file or directory: '{m}'.", file=m)]))
+    if not files and not missing:
+        raise click.UsageError(f"No spec files (*.yaml, *.yml, *.json) found in: {', '.join(paths)}")
+    for f in files:
+        if f == "-":
+            text = click.get_text_stream("stdin").read()
+            name = "<stdin>"
+        else:
+            try:
+                text = Path(f).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+                reports.append(Report(f, diagnostics=[Diagnostic("io-error", f"Cannot read '{f}': {reason}.", file=f)]))
+                io_error = True
+                continue
+            name = f
+        sources[name] = text
+        reports.append(check(text, file=name, strict=strict, param_budget=param_budget))
+    out = render_json(reports) if fmt == "json" else render_text(reports, sources)
+    click.echo(out, nl=False)
+    if io_error:
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_OK if all(r.ok for r in reports) else EXIT_INVALID)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file (atomically) instead of stdout.")
+def schema(output: str | None) -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec language."""
+    from .spec import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+    if output:
+        _atomic_write(Path(output), text)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True)
+def summary(spec: str, param_budget: int) -> None:
+    """Print the layer table (name, type, output shape, parameters) from static inference."""
+    from .check import check
+    from .reporters import render_summary, render_text
+
+    if spec == "-":
+        text, name = click.get_text_stream("stdin").read(), "<stdin>"
+    else:
+        try:
+            text, name = Path(spec).read_text(encoding="utf-8"), spec
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"{spec}: error[io-error]: Cannot read '{spec}': {getattr(exc, 'strerror', None) or exc}.", err=True)
+            sys.exit(EXIT_USAGE)
+    report = check(text, file=name, param_budget=param_budget)
+    if not report.ok or report.inference is None:
+        click.echo(render_text([report], {name: text}), nl=False, err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo(render_summary(report), nl=False)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise click.ClickException(f"Cannot write '{path}': {exc.strerror or exc}.") from None
+
+
+def entry() -> None:
+    """Console entry point: click's own handling, plus no traceback for anything else."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code in (1, 2) else exc.exit_code)
+    except BrokenPipeError:
+        # The reader went away (e.g. `kspec schema | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_OK)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - a kspec bug must still not print a traceback
+        click.echo(
+            f"kspec: internal error: {type(exc).__name__}: {exc}. This is a bug in kspec; "
+            "please report it with the spec that caused it.",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

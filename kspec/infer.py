@@ -1,0 +1,391 @@
+"""Stage: infer. The flat graph of a Spec, checked (names, references, cycles, reachability), then
+every tensor's shape and every layer's parameter count, statically and without Keras.
+
+`infer(spec)` returns an `Inference`: one `NodeInfo` per layer call, in
+execution order, the model's input and output tensors, parameter totals, and
+the diagnostics found. A node whose rule fails gets no output, and the nodes
+that depend on it are skipped silently, so one mistake gives one error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostic, Path, did_you_mean
+from .spec import GraphModel, SequentialModel, SharedNode, Spec
+from .spec.layers import Layer, ShapeError, Tensor, shape_str
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    layer: Layer
+    path: Path
+    inputs: tuple[str, ...]
+    output: Tensor | None = None
+    params: int = 0
+    non_trainable: int = 0
+    shares: str | None = None  # set on a second call of another node's layer (params counted there)
+
+    @property
+    def layer_type(self) -> str:
+        return self.layer.layer_type
+
+
+@dataclass
+class Inference:
+    inputs: dict[str, Tensor] = field(default_factory=dict)
+    nodes: list[NodeInfo] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def node(self, name: str) -> NodeInfo | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+    def tensor(self, name: str) -> Tensor | None:
+        if name in self.inputs:
+            return self.inputs[name]
+        node = self.node(name)
+        return node.output if node else None
+
+    @property
+    def output_tensors(self) -> dict[str, Tensor | None]:
+        return {name: self.tensor(name) for name in self.outputs}
+
+    @property
+    def total_params(self) -> int:
+        return sum(n.params for n in self.nodes if n.shares is None)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return sum(n.non_trainable for n in self.nodes if n.shares is None)
+
+    @property
+    def trainable_params(self) -> int:
+        return self.total_params - self.non_trainable_params
+
+    @property
+    def complete(self) -> bool:
+        return all(n.output is not None for n in self.nodes)
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's automatic layer names: `MaxPooling2D` -> `max_pooling2d`."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def infer(spec: Spec) -> Inference:
+    if isinstance(spec.model, SequentialModel):
+        result = _sequential(spec.model)
+    else:
+        result = _graph(spec.model)
+    return result
+
+
+# ---- sequential ---------------------------------------------------------------------------------
+
+
+def _sequential(model: SequentialModel) -> Inference:
+    result = Inference()
+    input_name = model.input.name or "input_layer"
+    result.inputs[input_name] = Tensor((None,) + model.input.shape, model.input.dtype)
+    taken: dict[str, Path] = {input_name: ("model", "input")}
+    counters: dict[str, int] = {}
+    previous = input_name
+    for i, layer in enumerate(model.layers):
+        path: Path = ("model", "layers", i)
+        if layer.inputs is not None:
+            result.diagnostics.append(
+                Diagnostic(
+                    "form",
+                    "`inputs` belongs to the graph form; in the sequential form each layer takes the previous layer's output.",
+                    path + ("inputs",),
+                    hint="Remove `inputs`, or write the model in the graph form (`inputs`, `nodes`, `outputs`).",
+                )
+            )
+        if layer.name is not None:
+            name = layer.name
+            if name in taken:
+                result.diagnostics.append(_duplicate(name, path + ("name",), taken[name]))
+        else:
+            base = to_snake_case(layer.layer_type)
+            n = counters.get(base, 0)
+            name = base if n == 0 else f"{base}_{n}"
+            while name in taken:
+                n += 1
+                name = f"{base}_{n}"
+            counters[base] = n + 1
+        taken.setdefault(name, path)
+        node = NodeInfo(name, layer, path, (previous,))
+        result.nodes.append(node)
+        if layer.min_inputs > 1:
+            result.diagnostics.append(
+                Diagnostic(
+                    "arity",
+                    f"Layer '{layer.layer_type}' takes at least {layer.min_inputs} input tensors, "
+                    "but in the sequential form every layer gets exactly one.",
+                    path,
+                    hint="Write the model in the graph form to combine several tensors.",
+                )
+            )
+        else:
+            _apply(result, node, [result.tensor(previous)])
+        previous = name
+    result.outputs = [previous]
+    return result
+
+
+# ---- graph ---------------------------------------------------------------------------------------
+
+
+def _graph(model: GraphModel) -> Inference:
+    result = Inference()
+    defined: dict[str, Path] = {}
+    for i, inp in enumerate(model.inputs):
+        path: Path = ("model", "inputs", i)
+        if inp.name is None:
+            result.diagnostics.append(
+                Diagnostic("missing-key", "Graph-form inputs need a `name`.", path, hint="Add `name: <input name>`.")
+            )
+            continue
+        if inp.name in defined:
+            result.diagnostics.append(_duplicate(inp.name, path + ("name",), defined[inp.name]))
+            continue
+        defined[inp.name] = path + ("name",)
+        result.inputs[inp.name] = Tensor((None,) + inp.shape, inp.dtype)
+
+    # First pass: names, and the form of each node.
+    nodes: dict[str, NodeInfo] = {}
+    layer_nodes: dict[str, NodeInfo] = {}
+    for i, node_spec in enumerate(model.nodes):
+        path = ("model", "nodes", i)
+        if node_spec.name is None:
+            result.diagnostics.append(
+                Diagnostic("missing-key", "Graph-form nodes need a `name`.", path, hint="Add `name: <node name>`.")
+            )
+            continue
+        if node_spec.inputs is None:
+            result.diagnostics.append(
+                Diagnostic(
+                    "missing-key",
+                    f"Node '{node_spec.name}' needs `inputs`: the names of the inputs or nodes it is applied to.",
+                    path,
+                )
+            )
+            continue
+        if node_spec.name in defined:
+            result.diagnostics.append(_duplicate(node_spec.name, path + ("name",), defined[node_spec.name]))
+            continue
+        defined[node_spec.name] = path + ("name",)
+        if isinstance(node_spec, SharedNode):
+            info = NodeInfo(node_spec.name, None, path, tuple(node_spec.inputs), shares=node_spec.shares)  # type: ignore[arg-type]
+        else:
+            info = NodeInfo(node_spec.name, node_spec, path, tuple(node_spec.inputs))
+            layer_nodes[info.name] = info
+        nodes[info.name] = info
+
+    # Second pass: references.
+    ok_refs: dict[str, NodeInfo] = {}
+    for info in nodes.values():
+        bad = False
+        for j, ref in enumerate(info.inputs):
+            if ref not in defined:
+                bad = True
+                result.diagnostics.append(_undefined(ref, info.path + ("inputs", j), list(defined)))
+        if info.shares is not None:
+            target = layer_nodes.get(info.shares)
+            if target is None:
+                bad = True
+                hint = did_you_mean(info.shares, layer_nodes)
+                what = "a model input" if info.shares in result.inputs else (
+                    "itself a shared call" if info.shares in nodes else "not defined"
+                )
+                result.diagnostics.append(
+                    Diagnostic(
+                        "undefined-node",
+                        f"`shares` must name a layer node; '{info.shares}' is {what}. Received: shares={info.shares}",
+                        info.path + ("shares",),
+                        hint=hint,
+                    )
+                )
+            else:
+                info.layer = target.layer
+        if not bad:
+            ok_refs[info.name] = info
+    for j, out in enumerate(model.outputs):
+        if out not in defined:
+            result.diagnostics.append(_undefined(out, ("model", "outputs", j), list(defined)))
+    if len(set(model.outputs)) != len(model.outputs):
+        result.diagnostics.append(
+            Diagnostic("duplicate-name", f"Each output may be listed once. Received: outputs={list(model.outputs)}", ("model", "outputs"))
+        )
+    result.outputs = list(model.outputs)
+
+    order = _toposort(ok_refs, result)
+    _check_reachability(model, nodes, result)
+    for info in order:
+        result.nodes.append(info)
+        tensors = [result.tensor(ref) for ref in info.inputs]
+        if any(t is None for t in tensors):
+            continue  # an upstream error was already reported
+        layer = info.layer
+        if not layer.min_inputs <= len(tensors) <= layer.max_inputs:
+            expected = (
+                f"exactly {layer.min_inputs}" if layer.min_inputs == layer.max_inputs
+                else f"between {layer.min_inputs} and {layer.max_inputs}"
+            )
+            result.diagnostics.append(
+                Diagnostic(
+                    "arity",
+                    f"Layer '{layer.layer_type}' takes {expected} input tensors. Received: {len(tensors)} "
+                    f"(inputs={list(info.inputs)})",
+                    info.path + ("inputs",),
+                )
+            )
+            continue
+        _apply(result, info, tensors)
+        if info.shares is not None and info.output is not None:
+            first = ok_refs.get(info.shares) or nodes.get(info.shares)
+            if first is not None and first.output is not None and first.params != info.params:
+                result.diagnostics.append(
+                    Diagnostic(
+                        "shared-layer",
+                        f"Node '{info.name}' calls the layer of '{info.shares}' on inputs its weights do not fit: "
+                        f"the weights built for {_shapes(result, first)} would need {info.params} parameters "
+                        f"instead of {first.params} for {_shapes(result, info)}.",
+                        info.path + ("inputs",),
+                        hint="A shared layer must see inputs with the same feature dimensions at every call.",
+                    )
+                )
+                info.output = None
+    return result
+
+
+def _shapes(result: Inference, info: NodeInfo) -> str:
+    return ", ".join(str(result.tensor(r)) for r in info.inputs)
+
+
+def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
+    """Nodes in dependency order; a cycle is reported once, with its members."""
+    order: list[NodeInfo] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(name: str, stack: list[str]) -> None:
+        # Iterative DFS to keep deep graphs off the recursion limit.
+        work = [(name, iter(nodes[name].inputs))]
+        state[name] = 1
+        stack.append(name)
+        while work:
+            current, it = work[-1]
+            advanced = False
+            for ref in it:
+                if ref not in nodes:
+                    continue  # a model input or an already-reported reference
+                if state.get(ref) == 1:
+                    cycle = stack[stack.index(ref):] + [ref]
+                    result.diagnostics.append(
+                        Diagnostic(
+                            "cycle",
+                            f"The graph has a cycle: {' -> '.join(reversed(cycle))}. A node cannot depend on its own output.",
+                            nodes[ref].path + ("inputs",),
+                        )
+                    )
+                    continue
+                if state.get(ref) is None:
+                    state[ref] = 1
+                    stack.append(ref)
+                    work.append((ref, iter(nodes[ref].inputs)))
+                    advanced = True
+                    break
+            if not advanced:
+                work.pop()
+                stack.pop()
+                state[current] = 2
+                order.append(nodes[current])
+
+    for name in nodes:
+        if name not in state:
+            visit(name, [])
+    return order
+
+
+def _check_reachability(model: GraphModel, nodes: dict[str, NodeInfo], result: Inference) -> None:
+    needed: set[str] = set()
+    work = [o for o in model.outputs]
+    while work:
+        name = work.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        if name in nodes:
+            work.extend(nodes[name].inputs)
+    for info in nodes.values():
+        if info.name not in needed:
+            result.diagnostics.append(
+                Diagnostic(
+                    "unused-node",
+                    f"Node '{info.name}' does not lead to any model output, so it would never run.",
+                    info.path + ("name",),
+                    hint="Use it as an input of another node or list it in `outputs`, or remove it.",
+                )
+            )
+    for i, inp in enumerate(model.inputs):
+        if inp.name is not None and inp.name not in needed:
+            result.diagnostics.append(
+                Diagnostic(
+                    "unused-node",
+                    f"Input '{inp.name}' does not lead to any model output.",
+                    ("model", "inputs", i, "name"),
+                    hint="Feed it to a node, or remove it.",
+                )
+            )
+
+
+# ---- shared helpers ----------------------------------------------------------------------------
+
+
+def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> None:
+    if any(t is None for t in tensors):
+        return
+    try:
+        inferred = info.layer.infer(list(tensors))  # type: ignore[arg-type]
+    except ShapeError as exc:
+        where = info.path if info.shares is not None or exc.field is None else info.path + (exc.field,)
+        shapes = ", ".join(shape_str(t.shape) for t in tensors)  # type: ignore[union-attr]
+        result.diagnostics.append(
+            Diagnostic(
+                exc.code,
+                f"{exc} (layer '{info.name}' applied to {shapes})",
+                where,
+            )
+        )
+        return
+    info.output = inferred.output
+    info.params = inferred.params
+    info.non_trainable = inferred.non_trainable
+
+
+def _duplicate(name: str, path: Path, first: Path) -> Diagnostic:
+    from .diagnostics import Note
+
+    return Diagnostic(
+        "duplicate-name",
+        f"The name '{name}' is already used; names of inputs and layers must be unique.",
+        path,
+        notes=(Note("first used here", path=first),),
+    )
+
+
+def _undefined(ref: str, path: Path, defined: list[str]) -> Diagnostic:
+    return Diagnostic(
+        "undefined-node",
+        f"'{ref}' is not an input or node of this model. Received: {path[-2] if isinstance(path[-1], int) else path[-1]}={ref}",
+        path,
+        hint=did_you_mean(ref, defined) or (f"Defined names: {', '.join(defined)}." if defined else None),
+    )

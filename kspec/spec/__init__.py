@@ -1,0 +1,50 @@
+"""The spec language v1: pydantic models are the single source of truth; the JSON Schema is generated from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from .base import KspecModel, Name
+from .data import Data
+from .model import AnyModel, GraphModel, Input, SequentialModel, SharedNode
+from .training import Training
+
+SCHEMA_ID = "https://kspec.dev/schema/v1/kspec.schema.json"
+FORMAT_VERSION = 1
+
+
+class Spec(KspecModel):
+    """A kspec model spec: a model, how to train it and on what data."""
+
+    kspec: Literal[1] = Field(description="Format version of the spec language. Always 1 for now.")
+    name: Name = Field(description="The model's name (also the Keras model's name).")
+    description: str | None = Field(None, max_length=10_000, description="Free text for people.")
+    model: AnyModel
+    training: Training
+    data: Data | None = Field(None, description="Training data; absent means synthetic data shaped like the inputs.")
+
+
+_SPEC_ADAPTER = TypeAdapter(Spec)
+
+
+def validate_data(data: Any) -> Spec:
+    """Strict structural validation of loaded data. Raises pydantic.ValidationError."""
+    return Spec.model_validate(data, strict=True)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the spec language, generated from the models."""
+    schema = Spec.model_json_schema(mode="validation")
+    out = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "kspec model spec",
+    }
+    out.update(schema)
+    out["title"] = "kspec model spec"
+    return out
+
+
+__all__ = ["Spec", "Data", "Training", "Input", "SequentialModel", "GraphModel", "SharedNode", "KspecModel", "Name", "json_schema", "validate_data", "SCHEMA_ID"]

@@ -1,0 +1,92 @@
+"""The `data` section: where examples come from and how their fields map to model inputs and labels.
+
+Paths are relative to the spec file (or absolute). The loaders themselves
+live in `kspec.train` (they need TensorFlow); this module only describes them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from .base import IntTuple, KspecModel, Name, PositiveInt, Seed
+
+DataPath = Annotated[str, Field(min_length=1, max_length=4096, description="File or directory; relative paths are relative to the spec file.")]
+
+
+class NpzSource(KspecModel):
+    """A NumPy `.npz` file of named arrays (e.g. `x_train`, `y_train`, `x_test`, `y_test`)."""
+
+    type: Literal["npz"]
+    path: DataPath
+
+
+class CsvSource(KspecModel):
+    """A CSV file with a header row; columns map to inputs and labels."""
+
+    type: Literal["csv"]
+    path: DataPath
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+
+
+class ImageDirectorySource(KspecModel):
+    """One sub-directory per class, each holding images (`keras.utils.image_dataset_from_directory`)."""
+
+    type: Literal["image_directory"]
+    path: DataPath
+    image_size: IntTuple(2, description="(height, width) every image is resized to.") = (256, 256)
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+
+
+class TextDirectorySource(KspecModel):
+    """One sub-directory per class, each holding `.txt` files; text is vectorised to token ids."""
+
+    type: Literal["text_directory"]
+    path: DataPath
+    max_tokens: PositiveInt = Field(20000, description="Vocabulary size (TextVectorization max_tokens).")
+    sequence_length: PositiveInt = Field(200, description="Every text is padded or truncated to this many tokens.")
+
+
+class KerasDatasetSource(KspecModel):
+    """A `keras.datasets` dataset, read from the local Keras cache (`~/.keras/datasets`)."""
+
+    type: Literal["keras_dataset"]
+    name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing"]
+
+
+class EmbeddedSource(KspecModel):
+    """A small dataset shipped inside kspec, for offline demos."""
+
+    type: Literal["embedded"]
+    name: Literal["digits"] = Field("digits", description="digits: 1,797 8x8 grey images of handwritten digits (UCI).")
+
+
+class SyntheticSource(KspecModel):
+    """Random examples generated from the model's inputs and the loss, for smoke tests and benchmarks."""
+
+    type: Literal["synthetic"]
+    samples: PositiveInt = 256
+    seed: Seed | None = None
+
+
+Source = Annotated[
+    Union[NpzSource, CsvSource, ImageDirectorySource, TextDirectorySource, KerasDatasetSource, EmbeddedSource, SyntheticSource],
+    Field(discriminator="type"),
+]
+
+
+class Data(KspecModel):
+    """Training data and how it feeds the model."""
+
+    source: Source
+    inputs: dict[Name, str] | None = Field(
+        None, description="Model input name -> field (array, column) of the source. Default: the source's features."
+    )
+    labels: dict[Name, str] | None = Field(
+        None, description="Model output name -> field of the source holding its labels. Default: the source's labels."
+    )
+    test_split: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="Fraction held out for the final evaluation when the source has no test split."
+    )
+    shuffle: bool = Field(True, description="Shuffle the training examples every epoch.")

@@ -1,0 +1,90 @@
+"""The two model forms: sequential (one input, an ordered list of layers) and graph (named nodes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, Discriminator, Field, Tag
+
+from .base import KspecModel, Name
+from .layers import AnyLayer
+from .layers._base import FLOAT_DTYPES, INT_DTYPES, NodeInputs
+
+DType = Literal[FLOAT_DTYPES + INT_DTYPES + ("bool",)]  # type: ignore[valid-type]
+
+
+def _shape_to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+InputShape = Annotated[
+    tuple[Annotated[int, Field(ge=1)] | None, ...],
+    BeforeValidator(_shape_to_tuple),
+    Field(
+        min_length=1,
+        max_length=8,
+        description="Shape of one example, without the batch axis; null for a dimension of variable size.",
+        json_schema_extra={"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}},
+    ),
+]
+
+
+class Input(KspecModel):
+    """A model input: `keras.Input(shape=..., dtype=..., name=...)`."""
+
+    name: Name | None = Field(None, description="The input's name; required in the graph form.")
+    shape: InputShape
+    dtype: DType = Field("float32", description="Element type; integer inputs feed Embedding layers.")
+
+
+class SequentialModel(KspecModel):
+    """A plain stack: one input, then each layer applied to the previous one's output. Compiles to `keras.Sequential`."""
+
+    input: Input
+    layers: list[AnyLayer] = Field(min_length=1, description="The layers, in order.")
+
+
+class SharedNode(KspecModel):
+    """A second (third, ...) call of another node's layer: same weights, new inputs."""
+
+    name: Name = Field(description="The name of this call's output tensor.")
+    shares: Name = Field(description="The node whose layer (and weights) this node reuses.")
+    inputs: NodeInputs
+
+
+def _node_kind(value: Any) -> str:
+    if isinstance(value, dict) and "shares" in value:
+        return "node:shared"
+    return "node:layer"
+
+
+GraphNode = Annotated[
+    Union[Annotated[AnyLayer, Tag("node:layer")], Annotated[SharedNode, Tag("node:shared")]],
+    Discriminator(_node_kind),
+]
+
+
+class GraphModel(KspecModel):
+    """Named nodes, each naming its inputs: several inputs and outputs, shared layers. Compiles to a Functional model."""
+
+    inputs: list[Input] = Field(min_length=1, description="The model's inputs, each with a name.")
+    nodes: list[GraphNode] = Field(
+        min_length=1,
+        description="Layers, each with a `name` and the `inputs` it is applied to; or `{name, shares, inputs}` to call another node's layer again.",
+    )
+    outputs: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
+        min_length=1, description="The names of the nodes whose tensors the model returns, in order."
+    )
+
+
+def _model_kind(value: Any) -> str:
+    if isinstance(value, dict) and ("nodes" in value or "outputs" in value or "inputs" in value):
+        return "model:graph"
+    return "model:sequential"
+
+
+AnyModel = Annotated[
+    Union[Annotated[SequentialModel, Tag("model:sequential")], Annotated[GraphModel, Tag("model:graph")]],
+    Discriminator(_model_kind),
+    Field(description="The model: the sequential form (`input`, `layers`) or the graph form (`inputs`, `nodes`, `outputs`)."),
+]
