@@ -163,8 +163,11 @@ def _graph(model: GraphModel) -> Inference:
     # First pass: names, and the form of each node.
     nodes: dict[str, NodeInfo] = {}
     layer_nodes: dict[str, NodeInfo] = {}
+    all_refs: dict[str, list[str]] = {}  # every entry's inputs by name, duplicates included
     for i, node_spec in enumerate(model.nodes):
         path = ("model", "nodes", i)
+        if node_spec.name is not None and node_spec.inputs is not None:
+            all_refs.setdefault(node_spec.name, []).extend(node_spec.inputs)
         if node_spec.name is None:
             result.diagnostics.append(
                 Diagnostic("missing-key", "Graph-form nodes need a `name`.", path, hint="Add `name: <node name>`.")
@@ -228,7 +231,7 @@ def _graph(model: GraphModel) -> Inference:
     result.outputs = list(model.outputs)
 
     order = _toposort(ok_refs, result)
-    _check_reachability(model, nodes, result)
+    _check_reachability(model, nodes, all_refs, result)
     for info in order:
         result.nodes.append(info)
         tensors = [result.tensor(ref) for ref in info.inputs]
@@ -315,7 +318,9 @@ def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
     return order
 
 
-def _check_reachability(model: GraphModel, nodes: dict[str, NodeInfo], result: Inference) -> None:
+def _check_reachability(
+    model: GraphModel, nodes: dict[str, NodeInfo], all_refs: dict[str, list[str]], result: Inference
+) -> None:
     needed: set[str] = set()
     work = [o for o in model.outputs]
     while work:
@@ -323,8 +328,7 @@ def _check_reachability(model: GraphModel, nodes: dict[str, NodeInfo], result: I
         if name in needed:
             continue
         needed.add(name)
-        if name in nodes:
-            work.extend(nodes[name].inputs)
+        work.extend(all_refs.get(name, ()))
     for info in nodes.values():
         if info.name not in needed:
             result.diagnostics.append(

@@ -54,7 +54,16 @@ def translate(errors: list[dict], data: Any) -> list[Diagnostic]:
         if key not in seen:
             seen.add(key)
             out.append(diag)
-    return out
+    return _merge_misspelled(out)
+
+
+def _merge_misspelled(diags: list[Diagnostic]) -> list[Diagnostic]:
+    """`filter: 32` where `filters` is required is one mistake: keep the unknown key, drop the missing one."""
+    suggested = set()
+    for d in diags:
+        if d.code == "unknown-key" and d.hint and d.hint.startswith("Did you mean '"):
+            suggested.add(d.path[:-1] + (d.hint.split("'")[1],))
+    return [d for d in diags if not (d.code == "missing-key" and d.path in suggested)]
 
 
 def _locate(err: dict, data: Any) -> tuple[dict, Path, tuple]:
