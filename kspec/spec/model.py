@@ -49,7 +49,7 @@ class SharedNode(KspecModel):
 
     name: Name = Field(description="The name of this call's output tensor.")
     shares: Name = Field(description="The node whose layer (and weights) this node reuses.")
-    inputs: NodeInputs
+    inputs: NodeInputs = Field(description="The input or node names this call is applied to, in order.")
 
 
 def _node_kind(value: Any) -> str:
@@ -72,9 +72,7 @@ class GraphModel(KspecModel):
         min_length=1,
         description="Layers, each with a `name` and the `inputs` it is applied to; or `{name, shares, inputs}` to call another node's layer again.",
     )
-    outputs: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
-        min_length=1, description="The names of the nodes whose tensors the model returns, in order."
-    )
+    outputs: NodeInputs = Field(description="The names of the nodes whose tensors the model returns, in order.")
 
 
 def _model_kind(value: Any) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from ..base import KspecModel, Name, to_keras_value
+from ..base import NAME_PATTERN, KspecModel, Name, to_keras_value
 
 Shape = tuple[int | None, ...]
 
@@ -70,10 +70,12 @@ def _str_or_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 128}
 NodeInputs = Annotated[
     list[Name],
     BeforeValidator(_str_or_list),
-    Field(min_length=1, description="Graph form only: the names of the inputs or nodes this layer is applied to, in order."),
+    Field(min_length=1),
+    WithJsonSchema({"anyOf": [_NAME_SCHEMA, {"type": "array", "items": _NAME_SCHEMA, "minItems": 1}]}),
 ]
 
 
@@ -84,7 +86,10 @@ class Layer(KspecModel):
         default=None,
         description="The layer's name in Keras. Required in the graph form; generated in the sequential form when absent.",
     )
-    inputs: NodeInputs | None = None
+    inputs: NodeInputs | None = Field(
+        default=None,
+        description="Graph form only: the input or node names this layer is applied to, in order (one name or a list).",
+    )
 
     # Class-level facts about the layer type.
     min_inputs: ClassVar[int] = 1
