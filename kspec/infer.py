@@ -9,6 +9,7 @@ that depend on it are skipped silently, so one mistake gives one error.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -39,12 +40,12 @@ class Inference:
     nodes: list[NodeInfo] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _index: dict[str, NodeInfo] = field(default_factory=dict, repr=False, compare=False)
 
     def node(self, name: str) -> NodeInfo | None:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        return None
+        if len(self._index) != len(self.nodes):
+            self._index = {n.name: n for n in self.nodes}
+        return self._index.get(name)
 
     def tensor(self, name: str) -> Tensor | None:
         if name in self.inputs:
@@ -73,6 +74,7 @@ class Inference:
         return all(n.output is not None for n in self.nodes)
 
 
+@functools.lru_cache(maxsize=None)
 def to_snake_case(name: str) -> str:
     """Keras's automatic layer names: `MaxPooling2D` -> `max_pooling2d`."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)

@@ -53,7 +53,20 @@ STR, INT, FLOAT, BOOL, NULL, SEQ, MAP = (_T + t for t in ("str", "int", "float",
 
 
 class _Resolver12(yaml.resolver.BaseResolver):
-    """The YAML 1.2 core schema (spec section 10.3.2) for plain scalars."""
+    """The YAML 1.2 core schema (spec section 10.3.2) for plain scalars.
+
+    `resolve` is called by the parser for every node; this version skips PyYAML's
+    path resolvers (unused here) and looks only at plain scalars' first character.
+    """
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if regexp.match(value):
+                        return tag
+            return STR
+        return SEQ if kind is yaml.SequenceNode else MAP
 
 
 for _tag, _pattern, _first in [
@@ -74,6 +87,9 @@ class _Composer(_Parser, _Resolver12):
     def __init__(self, stream: str):
         _Parser.__init__(self, stream)
         _Resolver12.__init__(self)
+
+
+_DECIMAL = re.compile(r"[-+]?[0-9]+")
 
 
 def span_of(node: yaml.Node) -> Span:
@@ -140,8 +156,8 @@ class _Converter:
         if self.count > MAX_NODES or depth > MAX_DEPTH:
             raise _Limit(span_of(node))
         tag = node.tag
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node, path)
+        if type(node) is yaml.ScalarNode:
+            return node.value if tag == STR else self.scalar(node, path)
         if isinstance(node, yaml.SequenceNode):
             if tag != SEQ:
                 return self.bad_tag(node, path)
@@ -156,7 +172,7 @@ class _Converter:
                     Diagnostic("type", "Mapping keys must be plain scalars, not collections.", path, span=span_of(knode))
                 )
                 continue
-            k = self.scalar(knode, path)
+            k = knode.value if knode.tag == STR else self.scalar(knode, path)
             if not isinstance(k, str):
                 # Keys are names in the spec language; `1: x` and `true: x` are mistakes.
                 k = knode.value
@@ -208,7 +224,7 @@ class _Converter:
                     return int(value[2:], 8)
                 if value.startswith("0x"):
                     return int(value[2:], 16)
-                if not re.fullmatch(r"[-+]?[0-9]+", value):
+                if not _DECIMAL.fullmatch(value):
                     raise ValueError
                 return int(value)
             if tag == FLOAT:

@@ -47,17 +47,19 @@ LAYER_TYPES: dict[str, type[Layer]] = {cls.model_fields["type"].annotation.__arg
 
 AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
 
-# Wrapper layers (TimeDistributed, ...) refer to `AnyLayer` by name; resolve it now.
-for _cls in LAYER_CLASSES:
-    if getattr(_cls, "__pydantic_complete__", True) is False:
-        _cls.model_rebuild(_types_namespace={"AnyLayer": AnyLayer})
+# Wrapper layers (TimeDistributed) name `AnyLayer` as a forward reference in their module;
+# models are built lazily (defer_build), so it is enough that the name resolves there.
+recurrent.AnyLayer = AnyLayer  # type: ignore[attr-defined]
 
-_ADAPTER = TypeAdapter(AnyLayer)
+_adapter: TypeAdapter | None = None
 
 
 def parse_layer(data: object) -> Layer:
     """Validate one layer mapping (strict). Raises pydantic.ValidationError."""
-    return _ADAPTER.validate_python(data)
+    global _adapter
+    if _adapter is None:
+        _adapter = TypeAdapter(AnyLayer)
+    return _adapter.validate_python(data)
 
 
 __all__ = ["AnyLayer", "LAYER_CLASSES", "LAYER_TYPES", "Inferred", "Layer", "ShapeError", "Tensor", "parse_layer", "shape_str"]
