@@ -42,7 +42,6 @@ CODES: dict[str, str] = {
     "shape": "A layer cannot accept the shape (or dtype) of its input.",
     "shared-layer": "A shared layer is called on inputs its weights do not fit.",
     "loss": "The loss does not fit the model's output or the training section.",
-    "training": "A training setting that cannot work with this model.",
     "data": "The data section does not fit the model.",
     "param-budget": "The model has more parameters than the budget allows.",
     # lints (warnings)

@@ -22,7 +22,7 @@ class Spec(KspecModel):
     name: Name = Field(description="The model's name (also the Keras model's name).")
     description: str | None = Field(None, max_length=10_000, description="Free text for people.")
     model: AnyModel
-    training: Training
+    training: Training = Field(description="How the model is compiled and trained: optimizer, loss, metrics, epochs, callbacks.")
     data: Data | None = Field(None, description="Training data; absent means synthetic data shaped like the inputs.")
 
 

@@ -19,31 +19,33 @@ class NpzSource(KspecModel):
     """A NumPy `.npz` file of named arrays (e.g. `x_train`, `y_train`, `x_test`, `y_test`)."""
 
     type: Literal["npz"]
-    path: DataPath
+    path: DataPath = Field(description="The .npz file; relative paths are relative to the spec file.")
 
 
 class CsvSource(KspecModel):
     """A CSV file with a header row; columns map to inputs and labels."""
 
     type: Literal["csv"]
-    path: DataPath
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    path: DataPath = Field(description="The CSV file; relative paths are relative to the spec file.")
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = Field(",", description="Character separating the columns.")
 
 
 class ImageDirectorySource(KspecModel):
     """One sub-directory per class, each holding images (`keras.utils.image_dataset_from_directory`)."""
 
     type: Literal["image_directory"]
-    path: DataPath
+    path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
     image_size: IntTuple(2, description="(height, width) every image is resized to.") = (256, 256)
-    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    color_mode: Literal["grayscale", "rgb", "rgba"] = Field(
+        "rgb", description="Images are converted to 1 (grayscale), 3 (rgb) or 4 (rgba) channels."
+    )
 
 
 class TextDirectorySource(KspecModel):
     """One sub-directory per class, each holding `.txt` files; text is vectorised to token ids."""
 
     type: Literal["text_directory"]
-    path: DataPath
+    path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
     max_tokens: PositiveInt = Field(20000, description="Vocabulary size (TextVectorization max_tokens).")
     sequence_length: PositiveInt = Field(200, description="Every text is padded or truncated to this many tokens.")
 
@@ -52,7 +54,9 @@ class KerasDatasetSource(KspecModel):
     """A `keras.datasets` dataset, read from the local Keras cache (`~/.keras/datasets`)."""
 
     type: Literal["keras_dataset"]
-    name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing"]
+    name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing"] = Field(
+        description="Which dataset: `keras.datasets.<name>.load_data()`, with its own train/test split."
+    )
 
 
 class EmbeddedSource(KspecModel):
@@ -66,8 +70,8 @@ class SyntheticSource(KspecModel):
     """Random examples generated from the model's inputs and the loss, for smoke tests and benchmarks."""
 
     type: Literal["synthetic"]
-    samples: PositiveInt = 256
-    seed: Seed | None = None
+    samples: PositiveInt = Field(256, description="Number of random examples to generate.")
+    seed: Seed | None = Field(None, description="Random seed for generating the examples, for reproducible data; null means unseeded.")
 
 
 Source = Annotated[
@@ -79,7 +83,9 @@ Source = Annotated[
 class Data(KspecModel):
     """Training data and how it feeds the model."""
 
-    source: Source
+    source: Source = Field(
+        description="Where the examples come from: {type: npz|csv|image_directory|text_directory|keras_dataset|embedded|synthetic, ...}."
+    )
     inputs: dict[Name, str] | None = Field(
         None, description="Model input name -> field (array, column) of the source. Default: the source's features."
     )

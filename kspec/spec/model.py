@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag
+from pydantic import BeforeValidator, Discriminator, Field, Tag, WithJsonSchema
 
 from .base import KspecModel, Name
 from .layers import AnyLayer
@@ -20,11 +20,15 @@ def _shape_to_tuple(value: Any) -> Any:
 InputShape = Annotated[
     tuple[Annotated[int, Field(ge=1)] | None, ...],
     BeforeValidator(_shape_to_tuple),
-    Field(
-        min_length=1,
-        max_length=8,
-        description="Shape of one example, without the batch axis; null for a dimension of variable size.",
-        json_schema_extra={"type": "array", "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]}},
+    Field(min_length=1, max_length=8),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
+            "description": "Shape of one example, without the batch axis; null for a dimension of variable size.",
+        }
     ),
 ]
 
@@ -40,7 +44,7 @@ class Input(KspecModel):
 class SequentialModel(KspecModel):
     """A plain stack: one input, then each layer applied to the previous one's output. Compiles to `keras.Sequential`."""
 
-    input: Input
+    input: Input = Field(description="The model's single input.")
     layers: list[AnyLayer] = Field(min_length=1, description="The layers, in order.")
 
 

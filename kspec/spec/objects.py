@@ -42,79 +42,97 @@ class Constant(KspecModel):
     """Fills the tensor with one value."""
 
     type: Literal["Constant"]
-    value: float = 0.0
+    value: float = Field(0.0, description="The value every element of the tensor is set to.")
 
 
 class RandomNormal(KspecModel):
     """Draws from a normal distribution."""
 
     type: Literal["RandomNormal"]
-    mean: float = 0.0
-    stddev: NonNegativeFloat = 0.05
-    seed: Seed | None = None
+    mean: float = Field(0.0, description="Mean of the normal distribution.")
+    stddev: NonNegativeFloat = Field(0.05, description="Standard deviation of the normal distribution.")
+    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
 
 
 class RandomUniform(KspecModel):
     """Draws from a uniform distribution on [minval, maxval)."""
 
     type: Literal["RandomUniform"]
-    minval: float = -0.05
-    maxval: float = 0.05
-    seed: Seed | None = None
+    minval: float = Field(-0.05, description="Lower bound of the range of random values (inclusive).")
+    maxval: float = Field(0.05, description="Upper bound of the range of random values (exclusive).")
+    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
 
 
 class TruncatedNormal(KspecModel):
     """A normal distribution truncated at two standard deviations."""
 
     type: Literal["TruncatedNormal"]
-    mean: float = 0.0
-    stddev: NonNegativeFloat = 0.05
-    seed: Seed | None = None
+    mean: float = Field(0.0, description="Mean of the normal distribution before truncation.")
+    stddev: NonNegativeFloat = Field(
+        0.05, description="Standard deviation of the normal distribution; values beyond two of these from the mean are redrawn."
+    )
+    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
 
 
 class VarianceScaling(KspecModel):
     """Scales the distribution to the fan-in, fan-out or their average."""
 
     type: Literal["VarianceScaling"]
-    scale: PositiveFloat = 1.0
-    mode: Literal["fan_in", "fan_out", "fan_avg"] = "fan_in"
-    distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] = "truncated_normal"
-    seed: Seed | None = None
+    scale: PositiveFloat = Field(1.0, description="Scaling factor: the variance of the distribution is scale / n.")
+    mode: Literal["fan_in", "fan_out", "fan_avg"] = Field(
+        "fan_in", description="What n is: the number of input units (fan_in), output units (fan_out), or their average."
+    )
+    distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] = Field(
+        "truncated_normal", description="The random distribution the values are drawn from."
+    )
+    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
 
 
 class Orthogonal(KspecModel):
     """An orthogonal matrix (flattened to 2-D)."""
 
     type: Literal["Orthogonal"]
-    gain: float = 1.0
-    seed: Seed | None = None
+    gain: float = Field(1.0, description="Multiplicative factor applied to the orthogonal matrix.")
+    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
 
 
 class _Seeded(KspecModel):
-    seed: Seed | None = None
+    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
 
 
 class GlorotUniform(_Seeded):
+    """Glorot (Xavier) uniform: uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out))."""
+
     type: Literal["GlorotUniform"]
 
 
 class GlorotNormal(_Seeded):
+    """Glorot (Xavier) normal: truncated normal with stddev = sqrt(2 / (fan_in + fan_out))."""
+
     type: Literal["GlorotNormal"]
 
 
 class HeUniform(_Seeded):
+    """He uniform: uniform on [-limit, limit], limit = sqrt(6 / fan_in)."""
+
     type: Literal["HeUniform"]
 
 
 class HeNormal(_Seeded):
+    """He normal: truncated normal with stddev = sqrt(2 / fan_in)."""
+
     type: Literal["HeNormal"]
 
 
 class LecunUniform(_Seeded):
+    """LeCun uniform: uniform on [-limit, limit], limit = sqrt(3 / fan_in)."""
+
     type: Literal["LecunUniform"]
 
 
 class LecunNormal(_Seeded):
+    """LeCun normal: truncated normal with stddev = sqrt(1 / fan_in)."""
+
     type: Literal["LecunNormal"]
 
 
@@ -134,27 +152,35 @@ Initializer = Annotated[
 # ---- regularizers -----------------------------------------------------------------------------
 
 class L1(KspecModel):
+    """L1 weight penalty."""
+
     type: Literal["L1"]
-    l1: NonNegativeFloat = 0.01
+    l1: NonNegativeFloat = Field(0.01, description="L1 regularization factor: the penalty is l1 * sum(abs(weights)).")
 
 
 class L2(KspecModel):
+    """L2 weight penalty."""
+
     type: Literal["L2"]
-    l2: NonNegativeFloat = 0.01
+    l2: NonNegativeFloat = Field(0.01, description="L2 regularization factor: the penalty is l2 * sum(square(weights)).")
 
 
 class L1L2(KspecModel):
+    """Combined L1 and L2 weight penalty."""
+
     type: Literal["L1L2"]
-    l1: NonNegativeFloat = 0.0
-    l2: NonNegativeFloat = 0.0
+    l1: NonNegativeFloat = Field(0.0, description="L1 regularization factor: adds l1 * sum(abs(weights)) to the penalty.")
+    l2: NonNegativeFloat = Field(0.0, description="L2 regularization factor: adds l2 * sum(square(weights)) to the penalty.")
 
 
 class OrthogonalRegularizer(KspecModel):
     """Encourages the rows (or columns) of a 2-D kernel to be orthogonal."""
 
     type: Literal["OrthogonalRegularizer"]
-    factor: NonNegativeFloat = 0.01
-    mode: Literal["rows", "columns"] = "rows"
+    factor: NonNegativeFloat = Field(
+        0.01, description="Regularization factor: the penalty is factor times the mean dot product between distinct normalised rows (or columns)."
+    )
+    mode: Literal["rows", "columns"] = Field("rows", description="Whether the rows or the columns of the kernel are made orthogonal.")
 
 
 RegularizerConfig = Annotated[Union[L1, L2, L1L2, OrthogonalRegularizer], Field(discriminator="type")]
@@ -166,27 +192,41 @@ Regularizer = Annotated[
 
 # ---- constraints ------------------------------------------------------------------------------
 
+_NORM_AXIS = "Axis along which weight norms are computed; 0 constrains each column of a Dense kernel (input_dim, units)."
+
+
 class MaxNorm(KspecModel):
+    """Constrains the norm of the weights incident to each hidden unit to at most max_value."""
+
     type: Literal["MaxNorm"]
-    max_value: PositiveFloat = 2.0
-    axis: int = 0
+    max_value: PositiveFloat = Field(2.0, description="Maximum norm of the incoming weights; larger weight vectors are rescaled to it.")
+    axis: int = Field(0, description=_NORM_AXIS)
 
 
 class MinMaxNorm(KspecModel):
+    """Constrains the norm of the weights incident to each hidden unit to [min_value, max_value]."""
+
     type: Literal["MinMaxNorm"]
-    min_value: NonNegativeFloat = 0.0
-    max_value: NonNegativeFloat = 1.0
-    rate: Annotated[float, Field(ge=0, le=1)] = 1.0
-    axis: int = 0
+    min_value: NonNegativeFloat = Field(0.0, description="Minimum norm of the incoming weights.")
+    max_value: NonNegativeFloat = Field(1.0, description="Maximum norm of the incoming weights.")
+    rate: Annotated[float, Field(ge=0, le=1)] = Field(
+        1.0,
+        description="How strictly the constraint is enforced: norms become (1 - rate) * norm + rate * clip(norm, min_value, max_value); 1.0 is strict.",
+    )
+    axis: int = Field(0, description=_NORM_AXIS)
 
 
 class NonNeg(KspecModel):
+    """Constrains the weights to be non-negative."""
+
     type: Literal["NonNeg"]
 
 
 class UnitNorm(KspecModel):
+    """Constrains the weights incident to each hidden unit to have unit norm."""
+
     type: Literal["UnitNorm"]
-    axis: int = 0
+    axis: int = Field(0, description=_NORM_AXIS)
 
 
 ConstraintConfig = Annotated[Union[MaxNorm, MinMaxNorm, NonNeg, UnitNorm], Field(discriminator="type")]
