@@ -53,11 +53,11 @@ class Dropout(Layer):
     """Randomly sets input units to 0 with frequency `rate` during training; scales the rest by 1/(1 - rate)."""
 
     type: Literal["Dropout"]
-    rate: Rate = Field(description="Fraction of the input units to drop, in [0, 1).")
+    rate: Rate = Field(description="Fraction of the input units to drop, in [0, 1) (1 is refused: it zeroes everything).")
     noise_shape: list[PositiveInt | None] | None = Field(
         None, description="Shape of the binary dropout mask, broadcast against the input (batch axis included)."
     )
-    seed: Seed | None = None
+    seed: Seed | None = Field(None, description="Random seed for the dropout mask, for reproducible runs.")
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
