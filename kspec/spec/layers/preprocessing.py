@@ -1,3 +1,301 @@
-"""preprocessing layers (to be filled)."""
+"""Preprocessing layers: Rescaling, and the image layers Resizing, CenterCrop, RandomFlip,
+RandomRotation, RandomZoom, RandomTranslation, RandomContrast.
 
-LAYERS: tuple = ()
+Channels-last only (kspec has no `data_format`). None of these layers has weights.
+
+Image layers take `(batch, height, width, channels)`. Keras also takes a
+rank-3 tensor as one unbatched image, but every kspec tensor has a batch
+axis, which Keras would then read as the height: kspec requires rank 4.
+
+The Random* layers act only in training (`training=True`, as in `fit`); at
+inference they return their input (cast to float32). Their factors are
+normalised to Keras's own `(lower, upper)` pairs.
+
+Dtypes: the output is float32 (Keras casts the input to float32). Integer
+and boolean images are accepted, except where Keras fails when run eagerly:
+RandomContrast (in training), Resizing of boolean or uint32/uint64 images,
+and Resizing with `pad_to_aspect_ratio` of any non-float image. (Keras's Resizing run eagerly on an integer image
+returns the integer dtype; in `fit` and `predict` it returns float32.)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from ..base import PositiveInt, Seed
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor
+
+Dim = int | None
+
+
+def _to_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _factor(low: float, high: float, *, low_open: bool = False) -> Any:
+    """`f | [a, b]`, each in [low, high] ((low, high] if low_open), normalised as Keras does.
+
+    A pair is sorted; a number f means `(max(-|f|, low), |f|)`. Keras must accept that
+    pair in turn, so with an open lower bound (RandomZoom: -1 would be a zoom to 0) a
+    single number must lie in (low, -low).
+    """
+    number = Annotated[float, Field(gt=low, le=high) if low_open else Field(ge=low, le=high)]
+    single = Annotated[float, Field(gt=low, lt=-low)] if low_open else number
+
+    def normalise(value: float | tuple[float, float]) -> tuple[float, float]:
+        if isinstance(value, tuple):
+            return tuple(sorted(value))  # type: ignore[return-value]
+        return (max(-abs(value), low), abs(value))
+
+    return Annotated[single | tuple[number, number], BeforeValidator(_to_tuple), AfterValidator(normalise)]
+
+
+_SignedFactor = _factor(-1.0, 1.0)
+_ZoomFactor = _factor(-1.0, 1.0, low_open=True)
+_ContrastFactor = _factor(0.0, 1.0)
+
+
+def _check_range(value: tuple[float, float]) -> tuple[float, float]:
+    if not value[0] < value[1]:
+        raise ValueError(f"`value_range` must be [low, high] with low < high. Received: value_range={value}")
+    return value
+
+
+# Keras casts these to float32 first; Resizing resizes the input's own dtype, which TensorFlow
+# supports only for these.
+_ANY_DTYPE = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+_RESIZABLE = tuple(d for d in FLOAT_DTYPES + INT_DTYPES if d not in ("uint32", "uint64"))
+
+
+def _need_dtype(layer: Layer, x: Tensor, accepted: tuple[str, ...] = _ANY_DTYPE) -> None:
+    if x.dtype not in accepted:
+        raise ShapeError(
+            f"Layer '{layer.layer_type}' expects one of the dtypes {', '.join(accepted)}. Received: dtype={x.dtype}"
+        )
+
+
+class Rescaling(Layer):
+    """Multiplies the input by `scale` and adds `offset` (e.g. scale=1/255 maps [0, 255] to [0, 1]).
+
+    Input shape: any; integer and boolean inputs are cast. Output shape: same as input, float32.
+    """
+
+    type: Literal["Rescaling"]
+    scale: float = Field(description="The scale to multiply the inputs by.")
+    offset: float = Field(0.0, description="The offset to add after scaling.")
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        _need_dtype(self, x)
+        return Inferred(Tensor(x.shape, "float32"))
+
+
+# ---- image layers ------------------------------------------------------------------------------
+
+
+class _ImageLayer(Layer):
+    """A layer on a batch of images `(batch, height, width, channels)`; output float32."""
+
+    def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
+        return height, width
+
+    def _check_dtype(self, x: Tensor) -> None:
+        _need_dtype(self, x)
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        self.need_rank(x, 4, what=" (batch, height, width, channels)")
+        self._check_dtype(x)
+        height, width = self._output_size(x.shape[1], x.shape[2])
+        return Inferred(Tensor((x.shape[0], height, width, x.shape[3]), "float32"))
+
+
+class Resizing(_ImageLayer):
+    """Resizes images to `(height, width)`; optionally crops or pads first to keep the aspect ratio.
+
+    Input shape: `(batch, height, width, channels)`. Output shape: `(batch, height, width, channels)`
+    with the layer's height and width.
+    """
+
+    type: Literal["Resizing"]
+    height: PositiveInt = Field(description="Height of the output images.")
+    width: PositiveInt = Field(description="Width of the output images.")
+    # "area" (TensorFlow backend only, not documented by Keras) is left out: it has no gradient.
+    interpolation: Literal["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"] = Field(
+        "bilinear", description="Interpolation method."
+    )
+    crop_to_aspect_ratio: bool = Field(
+        False,
+        description="Crop the largest centred window with the target aspect ratio before resizing, "
+        "so that the image is not distorted.",
+    )
+    pad_to_aspect_ratio: bool = Field(
+        False,
+        description="Pad the short side evenly (with fill_value) to the target aspect ratio before resizing, "
+        "so that the image is not distorted. Floating-point inputs only.",
+    )
+    fill_mode: Literal["constant"] = Field(
+        "constant", description="How pad_to_aspect_ratio fills: only 'constant' (with fill_value)."
+    )
+    fill_value: float = Field(0.0, description="Padding value when pad_to_aspect_ratio is true.")
+    antialias: bool = Field(False, description="Use an anti-aliasing filter when downsampling.")
+
+    @model_validator(mode="after")
+    def _crop_or_pad(self) -> Resizing:
+        if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
+            raise ValueError(
+                "Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` can be `True`. "
+                "Received: crop_to_aspect_ratio=True, pad_to_aspect_ratio=True"
+            )
+        return self
+
+    def _check_dtype(self, x: Tensor) -> None:
+        _need_dtype(self, x, _RESIZABLE)
+        if self.pad_to_aspect_ratio and x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                "Layer 'Resizing' with `pad_to_aspect_ratio=True` expects a floating-point input (Keras fails "
+                f"to pad an integer image). Cast it first, e.g. with a Rescaling layer. Received: dtype={x.dtype}",
+                field="pad_to_aspect_ratio",
+            )
+
+    def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
+        return self.height, self.width
+
+
+class CenterCrop(_ImageLayer):
+    """Crops the central `(height, width)` window of each image.
+
+    An image smaller than the target (on either axis) is instead resized to it, after
+    cropping to the target aspect ratio, so the output always has the target size.
+    Input shape: `(batch, height, width, channels)`. Output shape: `(batch, height, width, channels)`
+    with the layer's height and width.
+    """
+
+    type: Literal["CenterCrop"]
+    height: PositiveInt = Field(description="Height of the output images.")
+    width: PositiveInt = Field(description="Width of the output images.")
+
+    def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
+        return self.height, self.width
+
+
+# ---- random augmentation -----------------------------------------------------------------------
+
+
+class _RandomImageLayer(_ImageLayer):
+    """Random augmentation, applied in training only. Output shape: same as input."""
+
+    seed: Seed | None = Field(None, description="Random seed, for reproducible results; null: not seeded.")
+
+
+class RandomFlip(_RandomImageLayer):
+    """Randomly flips each image horizontally and/or vertically (each image flips with probability 1/2).
+
+    Input shape: `(batch, height, width, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["RandomFlip"]
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
+        "horizontal_and_vertical",
+        description="'horizontal' flips left-right, 'vertical' top-bottom, 'horizontal_and_vertical' both "
+        "(together, for the images drawn).",
+    )
+
+
+FillMode = Annotated[
+    Literal["reflect", "wrap", "constant", "nearest"],
+    Field(
+        description="How points outside the image are filled: 'reflect' (d c b a | a b c d | d c b a), "
+        "'wrap' (a b c d | a b c d | a b c d), 'constant' (k k k k | a b c d | k k k k, k = fill_value), "
+        "'nearest' (a a a a | a b c d | d d d d)."
+    ),
+]
+Interpolation = Annotated[Literal["nearest", "bilinear"], Field(description="Interpolation method.")]
+FillValue = Annotated[float, Field(description="Value of the points outside the image when fill_mode is 'constant'.")]
+
+
+class _AffineRandomLayer(_RandomImageLayer):
+    """A random affine transform of each image (Keras's rotation, zoom and translation layers)."""
+
+    fill_mode: FillMode = "reflect"
+    interpolation: Interpolation = "bilinear"
+    fill_value: FillValue = 0.0
+
+
+class RandomRotation(_AffineRandomLayer):
+    """Randomly rotates each image about its centre.
+
+    Input shape: `(batch, height, width, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["RandomRotation"]
+    factor: _SignedFactor = Field(
+        description="Rotation range as a fraction of a full turn, in [-1, 1]: f means [-|f|, |f|], "
+        "[a, b] means [a, b] (positive: counter-clockwise). E.g. 0.1 rotates by up to 36 degrees either way.",
+    )
+
+
+class RandomZoom(_AffineRandomLayer):
+    """Randomly zooms each image in or out.
+
+    Input shape: `(batch, height, width, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["RandomZoom"]
+    height_factor: _ZoomFactor = Field(
+        description="Vertical zoom range as a fraction of the height, in (-1, 1]: f means [-|f|, |f|] "
+        "(then |f| < 1), [a, b] means [a, b]. A positive value zooms out, a negative one zooms in.",
+    )
+    width_factor: _ZoomFactor | None = Field(
+        None,
+        description="Horizontal zoom range, like height_factor; null means the same zoom as the height "
+        "(the aspect ratio is kept).",
+    )
+
+
+class RandomTranslation(_AffineRandomLayer):
+    """Randomly shifts each image vertically and horizontally.
+
+    Input shape: `(batch, height, width, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["RandomTranslation"]
+    height_factor: _SignedFactor = Field(
+        description="Vertical shift range as a fraction of the height, in [-1, 1]: f means [-|f|, |f|], "
+        "[a, b] means [a, b] (negative: up, positive: down).",
+    )
+    width_factor: _SignedFactor = Field(
+        description="Horizontal shift range as a fraction of the width, in [-1, 1]: f means [-|f|, |f|], "
+        "[a, b] means [a, b] (negative: left, positive: right).",
+    )
+
+
+class RandomContrast(_RandomImageLayer):
+    """Randomly scales each image's deviation from its per-channel mean by a contrast factor, then clips
+    to `value_range`. Floating-point inputs only (Keras fails on integer images in training).
+
+    Input shape: `(batch, height, width, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["RandomContrast"]
+    factor: _ContrastFactor = Field(
+        description="Contrast range, in [0, 1]: [a, b] draws the contrast factor from [1 - a, 1 + b]. "
+        "A single number f means [0, f] (Keras's normalisation): the contrast is only increased, up to 1 + f.",
+    )
+    value_range: Annotated[
+        tuple[float, float], BeforeValidator(_to_tuple), AfterValidator(_check_range)
+    ] = Field((0.0, 255.0), description="[low, high] range of the pixel values; the output is clipped to it.")
+
+    def _check_dtype(self, x: Tensor) -> None:
+        if x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                "Layer 'RandomContrast' expects a floating-point input (Keras fails on an integer image in "
+                f"training). Cast it first, e.g. with a Rescaling layer. Received: dtype={x.dtype}"
+            )
+
+
+LAYERS = (
+    Rescaling, Resizing, CenterCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
+)

@@ -1,0 +1,337 @@
+"""Preprocessing layers against Keras: examples, refusals, kspec's policies, and a property test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
+
+from kspec.compile import build_layer
+from kspec.spec.layers import ShapeError, parse_layer
+
+from .harness import check_layer, check_rejected
+from .test_reshaping import _kspec, _keras_run, _keras_symbolic, agree, check_policy_refusal, check_runtime_agreement
+
+IMAGE_LAYERS = [
+    {"type": "Resizing", "height": 3, "width": 5},
+    {"type": "CenterCrop", "height": 2, "width": 3},
+    {"type": "RandomFlip"},
+    {"type": "RandomRotation", "factor": 0.2},
+    {"type": "RandomZoom", "height_factor": 0.2},
+    {"type": "RandomTranslation", "height_factor": 0.2, "width_factor": 0.1},
+    {"type": "RandomContrast", "factor": 0.2},
+]
+
+
+# ---- examples ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ({"type": "Rescaling", "scale": 1 / 255}, (4, 4, 3)),
+        ({"type": "Rescaling", "scale": 1 / 127.5, "offset": -1}, (None, 3)),
+        ({"type": "Rescaling", "scale": 2}, ()),
+        ({"type": "Resizing", "height": 3, "width": 5}, (4, 4, 3)),
+        ({"type": "Resizing", "height": 8, "width": 2}, (None, None, 1)),
+        ({"type": "Resizing", "height": 3, "width": 5, "interpolation": "nearest"}, (4, 6, 2)),
+        ({"type": "Resizing", "height": 3, "width": 5, "interpolation": "bicubic"}, (4, 6, 2)),
+        ({"type": "Resizing", "height": 3, "width": 5, "interpolation": "lanczos3", "antialias": True}, (9, 6, 2)),
+        ({"type": "Resizing", "height": 7, "width": 5, "interpolation": "lanczos5"}, (4, 6, 2)),
+        ({"type": "Resizing", "height": 3, "width": 5, "crop_to_aspect_ratio": True}, (6, 4, 3)),
+        ({"type": "Resizing", "height": 5, "width": 3, "crop_to_aspect_ratio": True}, (None, 4, 3)),
+        ({"type": "Resizing", "height": 3, "width": 5, "pad_to_aspect_ratio": True}, (6, 4, 3)),
+        ({"type": "Resizing", "height": 5, "width": 3, "pad_to_aspect_ratio": True, "fill_value": 1.5}, (4, 6, 3)),
+        ({"type": "CenterCrop", "height": 2, "width": 3}, (4, 5, 3)),
+        ({"type": "CenterCrop", "height": 6, "width": 7}, (4, 5, 3)),  # larger: resized instead
+        ({"type": "CenterCrop", "height": 6, "width": 2}, (4, 5, 3)),  # larger on one axis
+        ({"type": "CenterCrop", "height": 3, "width": 3}, (None, None, 3)),
+        ({"type": "RandomFlip"}, (4, 5, 3)),
+        ({"type": "RandomFlip", "mode": "horizontal", "seed": 3}, (None, 5, 1)),
+        ({"type": "RandomFlip", "mode": "vertical"}, (4, 5, 3)),
+        ({"type": "RandomRotation", "factor": 0.2}, (4, 5, 3)),
+        ({"type": "RandomRotation", "factor": [-0.1, 0.3], "fill_mode": "constant", "fill_value": 1.0}, (4, 5, 3)),
+        ({"type": "RandomRotation", "factor": 1, "fill_mode": "wrap", "interpolation": "nearest"}, (None, 5, 3)),
+        ({"type": "RandomRotation", "factor": 0.0, "fill_mode": "nearest", "seed": 1}, (1, 1, 1)),
+        ({"type": "RandomZoom", "height_factor": 0.2}, (4, 5, 3)),
+        ({"type": "RandomZoom", "height_factor": -0.3, "width_factor": [0.1, 1.0]}, (4, 5, 3)),
+        ({"type": "RandomZoom", "height_factor": [-0.5, 0.2], "fill_mode": "constant"}, (None, None, 2)),
+        ({"type": "RandomTranslation", "height_factor": 0.2, "width_factor": 0.1}, (4, 5, 3)),
+        (
+            {"type": "RandomTranslation", "height_factor": [-1, 1], "width_factor": [0, 0.5], "fill_mode": "wrap"},
+            (4, 5, 3),
+        ),
+        ({"type": "RandomContrast", "factor": 0.2}, (4, 5, 3)),
+        ({"type": "RandomContrast", "factor": [0.5, 1], "value_range": [0, 1]}, (None, 5, 3)),
+        ({"type": "RandomContrast", "factor": 0}, (1, 1, 1)),
+    ],
+)
+def test_preprocessing_layers_match_keras(spec, shape):
+    assert check_layer(spec, shape) is not None
+    check_runtime_agreement(spec, shape)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "Rescaling", "scale": 0.5},
+        {"type": "Resizing", "height": 3, "width": 5},
+        {"type": "Resizing", "height": 3, "width": 5, "interpolation": "lanczos3", "crop_to_aspect_ratio": True},
+        {"type": "CenterCrop", "height": 2, "width": 7},
+        {"type": "RandomFlip"},
+        {"type": "RandomRotation", "factor": 0.2},
+        {"type": "RandomZoom", "height_factor": 0.2},
+        {"type": "RandomTranslation", "height_factor": 0.2, "width_factor": 0.1},
+    ],
+)
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "float16", "float64"])
+def test_dtypes_match_keras(spec, dtype):
+    """The output is float32, integer images included."""
+    inferred = check_layer(spec, (4, 5, 3), [dtype])
+    assert inferred is not None and inferred.output.dtype == "float32"
+    check_runtime_agreement(spec, (4, 5, 3), dtype)
+
+
+@pytest.mark.parametrize("spec", [s for s in IMAGE_LAYERS if s["type"] not in ("Resizing", "RandomContrast")])
+def test_boolean_images_are_cast(spec):
+    assert check_layer(spec, (4, 5, 3), ["bool"]).output.dtype == "float32"
+    check_runtime_agreement(spec, (4, 5, 3), "bool")
+
+
+@pytest.mark.parametrize("spec", IMAGE_LAYERS)
+@pytest.mark.parametrize("shape", [(3,), (3, 4, 5, 6)])
+def test_image_layers_need_a_batch_of_images(spec, shape):
+    """Rank 2 and 5: Keras refuses, or fails when run."""
+    with pytest.raises(ShapeError, match="expected ndim=4"):
+        _kspec(spec, shape)
+    if _keras_symbolic(spec, shape, "float32") is None:
+        check_rejected(spec, shape)
+    else:
+        assert _keras_run(spec, shape, "float32", 7) is None
+
+
+@pytest.mark.parametrize("spec", IMAGE_LAYERS)
+def test_rank_3_is_not_an_unbatched_image_in_kspec(spec):
+    """Keras reads a rank-3 tensor as one unbatched image, its batch axis as the height: kspec refuses."""
+    with pytest.raises(ShapeError, match="expected ndim=4"):
+        _kspec(spec, (4, 5))
+    out = _keras_symbolic(spec, (4, 5), "float32")
+    if spec["type"] in ("Resizing", "CenterCrop"):
+        assert tuple(out.shape) == (spec["height"], spec["width"], 5)  # the batch axis is gone
+
+
+# ---- arguments --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "Rescaling"},
+        {"type": "Rescaling", "scale": "0.5"},
+        {"type": "Resizing", "height": 0, "width": 3},
+        {"type": "Resizing", "height": 3, "width": 3, "interpolation": "area"},
+        {"type": "Resizing", "height": 3, "width": 3, "fill_mode": "reflect"},
+        {"type": "Resizing", "height": 3, "width": 3, "crop_to_aspect_ratio": True, "pad_to_aspect_ratio": True},
+        {"type": "Resizing", "height": 3, "width": 3, "data_format": "channels_last"},
+        {"type": "CenterCrop", "height": 3},
+        {"type": "RandomFlip", "mode": "diagonal"},
+        {"type": "RandomFlip", "seed": -1},
+        {"type": "RandomRotation"},
+        {"type": "RandomRotation", "factor": 1.5},
+        {"type": "RandomRotation", "factor": [-2, 0.5]},
+        {"type": "RandomRotation", "factor": [0.1, 0.2, 0.3]},
+        {"type": "RandomRotation", "factor": True},
+        {"type": "RandomRotation", "factor": 0.1, "fill_mode": "mirror"},
+        {"type": "RandomRotation", "factor": 0.1, "interpolation": "bicubic"},
+        {"type": "RandomZoom", "height_factor": -1},
+        {"type": "RandomZoom", "height_factor": 1.0},  # Keras: zoom range down to 0, see test below
+        {"type": "RandomZoom", "height_factor": [-1, 0.5]},
+        {"type": "RandomZoom", "height_factor": 0.1, "width_factor": 1.2},
+        {"type": "RandomTranslation", "height_factor": 0.1},
+        {"type": "RandomTranslation", "height_factor": 1.1, "width_factor": 0},
+        {"type": "RandomContrast", "factor": -0.1},
+        {"type": "RandomContrast", "factor": 1.5},
+        {"type": "RandomContrast", "factor": [-0.5, 0.5]},
+        {"type": "RandomContrast", "factor": 0.1, "value_range": [1, 0]},
+        {"type": "RandomContrast", "factor": 0.1, "value_range": [0, 1, 2]},
+    ],
+)
+def test_invalid_arguments_are_refused(spec):
+    with pytest.raises(ValidationError):
+        parse_layer(spec)
+
+
+def test_keras_refuses_the_same_factors():
+    import keras
+
+    L = keras.layers
+    for make in (
+        lambda: L.RandomRotation(1.5),
+        lambda: L.RandomRotation(0.1, fill_mode="mirror"),
+        lambda: L.RandomZoom(-1.0),
+        lambda: L.RandomZoom((-1.0, 1.0)),  # what RandomZoom(1.0) means: not expressible as a pair
+        lambda: L.RandomTranslation(1.1, 0.0),
+        lambda: L.RandomContrast(-0.1),
+        lambda: L.RandomContrast(1.5),
+    ):
+        with pytest.raises(Exception):
+            make()
+
+
+@pytest.mark.parametrize(
+    "spec, keras_args, attrs",
+    [
+        ({"type": "RandomRotation", "factor": -0.3}, (-0.3,), ("factor",)),
+        ({"type": "RandomRotation", "factor": [0.3, -0.1]}, ([0.3, -0.1],), ("factor",)),
+        ({"type": "RandomContrast", "factor": 0.4}, (0.4,), ("factor",)),  # Keras: (0, 0.4), not (0.4, 0.4)
+        ({"type": "RandomContrast", "factor": [0.4, 0.1]}, ([0.4, 0.1],), ("factor",)),
+        ({"type": "RandomZoom", "height_factor": -0.3}, (-0.3,), ("height_lower", "height_upper")),
+        ({"type": "RandomZoom", "height_factor": 0.2, "width_factor": [0.5, -0.1]}, (0.2, [0.5, -0.1]),
+         ("height_lower", "height_upper", "width_lower", "width_upper")),
+        ({"type": "RandomTranslation", "height_factor": 0.5, "width_factor": [1, -1]}, (0.5, [1, -1]),
+         ("height_lower", "height_upper", "width_lower", "width_upper")),
+    ],
+)
+def test_factor_normalisation_keeps_keras_meaning(spec, keras_args, attrs):
+    """kspec's (lower, upper) pair gives the Keras layer the same range as the number (or pair) given."""
+    import keras
+
+    ours = build_layer(parse_layer(spec))
+    theirs = getattr(keras.layers, spec["type"])(*keras_args)
+    for attr in attrs:
+        assert np.allclose(getattr(ours, attr), getattr(theirs, attr)), attr
+
+
+# ---- kspec's policies: refusals of what Keras accepts symbolically -----------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, dtype",
+    [
+        ({"type": "RandomContrast", "factor": 0.2}, "uint8"),
+        ({"type": "RandomContrast", "factor": 0.2}, "int32"),
+        ({"type": "Resizing", "height": 3, "width": 5, "pad_to_aspect_ratio": True}, "uint8"),
+        ({"type": "Resizing", "height": 3, "width": 5, "pad_to_aspect_ratio": True}, "int64"),
+        ({"type": "Resizing", "height": 3, "width": 5}, "uint32"),
+        ({"type": "Resizing", "height": 3, "width": 5, "interpolation": "nearest"}, "uint64"),
+        ({"type": "Resizing", "height": 3, "width": 5, "interpolation": "nearest"}, "bool"),
+        ({"type": "RandomContrast", "factor": 0.2}, "bool"),
+    ],
+)
+def test_refused_where_keras_fails_when_run(spec, dtype):
+    check_policy_refusal(spec, (4, 6, 3), dtype)
+
+
+def test_resizing_crop_and_pad_together_fail_in_keras():
+    import keras
+
+    layer = keras.layers.Resizing(3, 5, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
+    layer(keras.Input(shape=(4, 6, 3)))  # accepted symbolically
+    with pytest.raises(ValueError, match="Only one of"):
+        layer(np.zeros((2, 4, 6, 3), "float32"))
+
+
+def test_messages_follow_keras_grammar():
+    with pytest.raises(ShapeError, match=r"expected ndim=4 \(batch, height, width, channels\), found ndim=3"):
+        _kspec({"type": "RandomFlip"}, (4, 5))
+    with pytest.raises(ShapeError, match=r"floating-point.*Received: dtype=uint8"):
+        _kspec({"type": "RandomContrast", "factor": 0.1}, (4, 5, 3), "uint8")
+    with pytest.raises(ValidationError, match=r"(?s)height_factor.*less than 1"):
+        parse_layer({"type": "RandomZoom", "height_factor": 1.0})
+
+
+# ---- a training step --------------------------------------------------------------------------
+
+TRAINED = IMAGE_LAYERS + [
+    {"type": "Rescaling", "scale": 0.5, "offset": 1},
+    {"type": "Resizing", "height": 3, "width": 5, "interpolation": "bicubic", "antialias": True},
+    {"type": "Resizing", "height": 3, "width": 5, "interpolation": "lanczos5", "crop_to_aspect_ratio": True},
+    {"type": "Resizing", "height": 3, "width": 5, "pad_to_aspect_ratio": True},
+    {"type": "CenterCrop", "height": 8, "width": 3},
+]
+
+
+@pytest.mark.parametrize("spec", TRAINED)
+def test_trains_one_step_and_predicts(spec):
+    """A compiled `fit` step with gradients through the layer (a Conv2D before it), then `predict`
+    (the Random* layers are then inactive)."""
+    import keras
+
+    shape = (6, 4, 3)
+    inp = keras.Input(shape=shape)
+    x = keras.layers.Conv2D(3, 1)(inp)
+    x = build_layer(parse_layer(spec))(x)
+    out = keras.layers.Dense(1)(keras.layers.Flatten()(x))
+    model = keras.Model(inp, out)
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.random((4,) + shape, "float32"), rng.random((4, 1), "float32"), batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model.predict(rng.random((2,) + shape, "float32"), verbose=0).shape == (2, 1)
+
+
+# ---- property test ----------------------------------------------------------------------------
+# Image layers get rank-4 inputs here; other ranks are kspec's documented refusals, tested above.
+
+DIM = st.integers(1, 8)
+MAYBE_DIM = st.one_of(DIM, DIM, DIM, st.none())
+DTYPES = st.sampled_from(["float32", "float32", "float32", "float64", "float16", "int32", "uint8", "uint32", "bool"])
+
+
+def _signed_factor():
+    number = st.floats(-1.0, 1.0)
+    return st.one_of(number, st.lists(number, min_size=2, max_size=2))
+
+
+@st.composite
+def _case(draw):
+    kind = draw(
+        st.sampled_from(
+            ["Rescaling", "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
+             "RandomTranslation", "RandomContrast"]
+        )
+    )
+    shape = (draw(MAYBE_DIM), draw(MAYBE_DIM), draw(st.integers(1, 4)))
+    seed = draw(st.none() | st.integers(0, 100))
+    affine = {
+        "fill_mode": draw(st.sampled_from(["reflect", "wrap", "constant", "nearest"])),
+        "interpolation": draw(st.sampled_from(["nearest", "bilinear"])),
+        "fill_value": draw(st.sampled_from([0.0, 1.0])),
+        "seed": seed,
+    }
+    if kind == "Rescaling":
+        shape = shape[: draw(st.integers(0, 3))]
+        spec = {"type": kind, "scale": draw(st.floats(-2, 2)), "offset": draw(st.floats(-1, 1))}
+    elif kind in ("Resizing", "CenterCrop"):
+        spec = {"type": kind, "height": draw(DIM), "width": draw(DIM)}
+        if kind == "Resizing":
+            aspect = draw(st.sampled_from(["", "crop_to_aspect_ratio", "pad_to_aspect_ratio"]))
+            spec.update(
+                interpolation=draw(st.sampled_from(["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"])),
+                antialias=draw(st.booleans()),
+                **({aspect: True} if aspect else {}),
+            )
+    elif kind == "RandomFlip":
+        mode = draw(st.sampled_from(["horizontal", "vertical", "horizontal_and_vertical"]))
+        spec = {"type": kind, "seed": seed, "mode": mode}
+    elif kind == "RandomRotation":
+        spec = {"type": kind, "factor": draw(_signed_factor()), **affine}
+    elif kind == "RandomZoom":
+        zoom = st.floats(-0.9, 0.9)  # a single number f needs |f| < 1; pairs may reach 1
+        spec = {"type": kind, "height_factor": draw(zoom | st.lists(st.floats(-0.9, 1.0), min_size=2, max_size=2)),
+                "width_factor": draw(st.none() | zoom), **affine}
+    elif kind == "RandomTranslation":
+        spec = {"type": kind, "height_factor": draw(_signed_factor()), "width_factor": draw(_signed_factor()), **affine}
+    else:
+        unit = st.floats(0, 1)
+        spec = {"type": kind, "seed": seed, "factor": draw(unit | st.lists(unit, min_size=2, max_size=2)),
+                "value_range": draw(st.sampled_from([[0, 255], [0, 1], [-1, 1]]))}
+    return spec, shape
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=_case(), dtype=DTYPES)
+def test_property_kspec_agrees_with_keras(case, dtype):
+    spec, shape = case
+    agree(spec, shape, dtype)
