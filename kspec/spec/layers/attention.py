@@ -1,3 +1,237 @@
-"""attention layers (to be filled)."""
+"""Attention layers: MultiHeadAttention and (Luong-style) Attention.
 
-LAYERS: tuple = ()
+Both take the inputs `[query, value]` or `[query, value, key]` (the key defaults
+to the value). Keras computes their symbolic output shape without checking the
+inputs against each other; the rules here add the checks whose failure would
+only show when the layer runs (kspec promises that an accepted spec runs).
+Where two inputs must agree on an axis, an unknown (None) dimension agrees only
+with another unknown one, as in Keras's own key/value check: kspec cannot know
+that the data will match.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from ..base import PositiveInt, Rate, Seed
+from ..objects import Constraint, Initializer, Regularizer
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+
+_INPUT_NAMES = ("query", "value", "key")
+
+
+def _int_to_tuple(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _int_or_list_schema(minimum: int | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "integer"} if minimum is None else {"type": "integer", "minimum": minimum}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}, {"type": "null"}]}
+
+
+class _AttentionBase(Layer):
+    min_inputs: ClassVar[int] = 2
+    max_inputs: ClassVar[int] = 3
+    #: Attention's softmax needs floats; MultiHeadAttention's projections promote integers to float32.
+    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES
+
+    def _split(self, inputs: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        if not 2 <= len(inputs) <= 3:
+            raise ShapeError(
+                f"{self.layer_type} layer accepts 2 or 3 inputs, namely [query, value] or [query, value, key]. "
+                f"Received: len(inputs)={len(inputs)}"
+            )
+        for name, t in zip(_INPUT_NAMES, inputs):
+            if t.dtype not in self._input_dtypes:
+                kind = "numeric" if INT_DTYPES[0] in self._input_dtypes else "floating-point"
+                raise ShapeError(f"Layer '{self.layer_type}' expects {kind} inputs. Received: {name}.dtype={t.dtype}")
+        query, value = inputs[0], inputs[1]
+        key = inputs[2] if len(inputs) == 3 else value
+        return query, value, key
+
+    def _need_same_rank(self, query: Tensor, value: Tensor, key: Tensor, minimum: int) -> int:
+        if query.rank < minimum:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects a query of rank >= {minimum}: (batch, ..., Tq, dim). "
+                f"Received: query_shape={shape_str(query.shape)}"
+            )
+        if value.rank != query.rank or key.rank != query.rank:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects query, value and key of the same rank. Received: "
+                f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
+            )
+        return query.rank
+
+
+class MultiHeadAttention(_AttentionBase):
+    """Multi-head attention (Vaswani et al. 2017). Called as `layer(query, value)` or `layer(query, value, key)`.
+
+    Input shapes: query `(batch, <query dims>, query_dim)`, value `(batch, <key dims>, value_dim)`,
+    key `(batch, <key dims>, key_dim)`, all of the same rank >= 3. The attention runs over
+    `attention_axes` (default: all axes but the batch and the last); the other axes must agree
+    between query and key. On inputs of rank >= 5, attend over more than one axis (see `infer`).
+    Output shape: `(batch, <query dims>, *output_shape)`; `output_shape` defaults to `(query_dim,)`.
+    Parameters: query, key and value projections to `num_heads` heads (plus a gate on the query with
+    `use_gate`), and an output projection, each with a bias if `use_bias`.
+    `flash_attention` is omitted: the TensorFlow backend refuses it.
+    """
+
+    type: Literal["MultiHeadAttention"]
+    call_style: ClassVar[str] = "positional"
+    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES
+
+    num_heads: PositiveInt = Field(description="Number of attention heads.")
+    key_dim: PositiveInt = Field(description="Size of each attention head for query and key.")
+    value_dim: PositiveInt | None = Field(None, description="Size of each attention head for value; null means `key_dim`.")
+    dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
+    use_bias: bool = Field(True, description="Whether the dense projections use bias vectors.")
+    output_shape: Annotated[
+        Annotated[tuple[PositiveInt, ...], Field(min_length=1)] | None,
+        BeforeValidator(_int_to_tuple),
+        WithJsonSchema(_int_or_list_schema(1)),
+    ] = Field(
+        None,
+        description="The shape of the output's last axes (an int or a list of ints); null means the last dimension of the query.",
+    )
+    attention_axes: Annotated[
+        Annotated[tuple[int, ...], Field(min_length=1)] | None,
+        BeforeValidator(_int_to_tuple),
+        WithJsonSchema(_int_or_list_schema(None)),
+    ] = Field(
+        None,
+        description="Axes of the query over which attention is applied (an int or a list of ints; negative counts "
+        "from the end). They must be distinct, and neither the batch axis nor the last axis. "
+        "null means all axes but the batch and the last.",
+    )
+    sliding_window: PositiveInt | None = Field(
+        None,
+        description="If set, each query position attends only to the key positions less than this distance away "
+        "(a banded mask over axis 1). Needs attention over axis 1 only (the default for 3-D inputs).",
+    )
+    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the projection kernels.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the projection biases.")
+    kernel_regularizer: Regularizer = Field(None, description="Regularizer applied to the projection kernels.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer applied to the projection biases.")
+    activity_regularizer: Regularizer = Field(None, description="Regularizer applied to the projections' outputs.")
+    kernel_constraint: Constraint = Field(None, description="Constraint applied to the projection kernels.")
+    bias_constraint: Constraint = Field(None, description="Constraint applied to the projection biases.")
+    use_gate: bool = Field(
+        False, description="If true, gate the attention output with a sigmoid projection of the query (per head)."
+    )
+    seed: Seed | None = Field(None, description="Random seed for dropout.")
+
+    def _attention_axes(self, rank: int) -> tuple[int, ...]:
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 1))
+        axes = tuple(a if a >= 0 else rank + a for a in self.attention_axes)
+        if any(not 1 <= a <= rank - 2 for a in axes) or len(set(axes)) != len(axes):
+            raise ShapeError(
+                f"Argument `attention_axes` must be distinct axes of the query, neither the batch axis (0) nor the "
+                f"last axis ({rank - 1}); valid: {list(range(1, rank - 1))} or {list(range(1 - rank, -1))}. "
+                f"Received: attention_axes={list(self.attention_axes)}, query rank={rank}",
+                field="attention_axes",
+            )
+        return axes
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        query, value, key = self._split(inputs)
+        if value.shape[1:-1] != key.shape[1:-1]:
+            raise ShapeError(
+                "All dimensions of `value` and `key`, except the last one, must be equal. "
+                f"Received: value_shape={shape_str(value.shape)} and key_shape={shape_str(key.shape)}"
+            )
+        rank = self._need_same_rank(query, value, key, 3)
+        axes = self._attention_axes(rank)
+        for axis in range(1, rank - 1):
+            if axis not in axes and query.shape[axis] != key.shape[axis]:
+                raise ShapeError(
+                    f"Axis {axis} is not an attention axis, so query and key must agree on it. "
+                    f"Received: query_shape={shape_str(query.shape)}, key_shape={shape_str(key.shape)}, "
+                    f"attention_axes={list(axes)}"
+                )
+        if self.sliding_window is not None and axes != (1,):
+            # Keras builds the banded mask from the lengths of axis 1 only.
+            raise ShapeError(
+                "Argument `sliding_window` needs attention over axis 1 only (the default for 3-D inputs). "
+                f"Received: sliding_window={self.sliding_window}, attention_axes={list(axes)}, "
+                f"query_shape={shape_str(query.shape)}",
+                field="sliding_window",
+            )
+        if len(axes) == 1 and rank >= 5:
+            # The scores then have rank >= 6; TensorFlow's CPU softmax kernel (oneDNN) accepts at most 5-D.
+            raise ShapeError(
+                "Attention over a single axis of a query of rank >= 5 is refused (kspec policy: its scores "
+                "have rank >= 6, which TensorFlow's CPU softmax refuses); attend over several axes. "
+                f"Received: attention_axes={list(axes)}, query_shape={shape_str(query.shape)}",
+                field="attention_axes",
+            )
+        dims = {}
+        for name, t in zip(_INPUT_NAMES, (query, value, key)):
+            dims[name] = self.need_known(t, -1, f"last dimension of the {name}")
+
+        heads, kd = self.num_heads, self.key_dim
+        vd = self.value_dim or kd
+        out_tail = self.output_shape or (dims["query"],)
+
+        def dense(inp: int, out: int) -> int:
+            return inp * out + (out if self.use_bias else 0)
+
+        params = dense(dims["query"], heads * kd) + dense(dims["key"], heads * kd) + dense(dims["value"], heads * vd)
+        if self.use_gate:
+            params += dense(dims["query"], heads * vd)
+        params += dense(heads * vd, prod(out_tail))
+        return Inferred(Tensor(query.shape[:-1] + tuple(out_tail), "float32"), params)
+
+
+class Attention(_AttentionBase):
+    """Dot-product attention (Luong-style). Called on a list: `layer([query, value])` or `layer([query, value, key])`.
+
+    Input shapes: query `(batch, Tq, dim)`, value `(batch, Tv, value_dim)`, key `(batch, Tv, dim)`
+    (more leading axes are allowed if all three agree on them).
+    Output shape: `(batch, Tq, value_dim)`.
+    Parameters: a scalar `scale` with `use_scale`, and a scalar `concat_score_weight` with `score_mode` "concat".
+    """
+
+    type: Literal["Attention"]
+    call_style: ClassVar[str] = "list"
+
+    use_scale: bool = Field(False, description="If true, learn a scalar that scales the attention scores.")
+    score_mode: Literal["dot", "concat"] = Field(
+        "dot", description='How the scores are computed from query and key: "dot" product, or "concat" (sum of tanh(query + key)).'
+    )
+    dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
+    seed: Seed | None = Field(None, description="Random seed for dropout.")
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        query, value, key = self._split(inputs)
+        rank = self._need_same_rank(query, value, key, 3)
+        shapes = f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
+        for axis in range(1, rank - 2):
+            if not query.shape[axis] == key.shape[axis] == value.shape[axis]:
+                raise ShapeError(f"Query, value and key must agree on axis {axis}. Received: {shapes}")
+        if key.shape[-2] != value.shape[-2]:
+            raise ShapeError(f"Key and value must have the same number of timesteps (axis -2). Received: {shapes}")
+        q, k = query.shape[-1], key.shape[-1]
+        if self.score_mode == "dot" and q != k:
+            raise ShapeError(
+                f'With score_mode="dot", query and key must have the same last dimension. Received: {shapes}',
+                field="score_mode",
+            )
+        if self.score_mode == "concat" and not (q == k or q == 1 or k == 1):
+            raise ShapeError(
+                'With score_mode="concat", the last dimensions of query and key must be equal or 1 (broadcast). '
+                f"Received: {shapes}",
+                field="score_mode",
+            )
+        params = int(self.use_scale) + int(self.score_mode == "concat")
+        return Inferred(Tensor(query.shape[:-1] + (value.shape[-1],), "float32"), params)
+
+
+LAYERS = (MultiHeadAttention, Attention)

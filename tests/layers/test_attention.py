@@ -1,0 +1,237 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
+
+from kspec.compile import build_layer, call_layer
+from kspec.spec.layers import ShapeError, Tensor, parse_layer
+
+from .harness import check_layer, check_rejected
+
+MHA = {"type": "MultiHeadAttention", "num_heads": 2, "key_dim": 3}
+ATT = {"type": "Attention"}
+
+
+def _keras_fails(layer, input_shapes, dtypes, fill) -> bool:
+    rng = np.random.default_rng(0)
+    try:
+        klayer = build_layer(layer)
+        call_layer(layer, klayer, [keras.Input(s, dtype=d) for s, d in zip(input_shapes, dtypes)])
+        data = [
+            rng.standard_normal((2,) + tuple(fill(i) if d is None else d for i, d in enumerate(s, 1))).astype(t)
+            for s, t in zip(input_shapes, dtypes)
+        ]
+        call_layer(layer, klayer, data)
+    except Exception:  # noqa: BLE001 - any Keras failure counts
+        return True
+    return False
+
+
+def check_refused_and_fails_when_run(spec, input_shapes, dtypes=None):
+    """kspec refuses; Keras fails too, symbolically or on a concrete batch (its symbolic shape rule checks less).
+
+    Unknown dims are filled with 7, then with 7 + axis (so that different axes differ): a refusal is
+    justified if Keras fails on either batch.
+    """
+    dtypes = dtypes or ["float32"] * len(input_shapes)
+    layer = parse_layer(spec)
+    with pytest.raises(ShapeError):
+        layer.infer([Tensor((None,) + tuple(s), d) for s, d in zip(input_shapes, dtypes)])
+    assert _keras_fails(layer, input_shapes, dtypes, lambda axis: 7) or _keras_fails(
+        layer, input_shapes, dtypes, lambda axis: 7 + axis
+    ), f"kspec refuses {spec} on {input_shapes}, but Keras runs it"
+
+
+def check_agrees_or_fails_when_run(spec, input_shapes, dtypes=None):
+    """The property: kspec accepts exactly the inputs Keras runs on, with the same shapes and weights."""
+    layer = parse_layer(spec)
+    try:
+        layer.infer([Tensor((None,) + tuple(s), d) for s, d in zip(input_shapes, dtypes or ["float32"] * len(input_shapes))])
+    except ShapeError:
+        check_refused_and_fails_when_run(spec, input_shapes, dtypes)
+        return
+    assert check_layer(spec, input_shapes, dtypes) is not None
+
+
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [
+        (MHA, [(4, 8), (4, 8)]),  # self-attention
+        (MHA, [(5, 8), (3, 6)]),  # cross-attention, key = value
+        (MHA, [(5, 8), (3, 6), (3, 4)]),  # with a key
+        (MHA, [(None, 8), (None, 8)]),
+        ({**MHA, "value_dim": 5, "use_bias": False}, [(4, 8), (2, 6), (2, 7)]),
+        ({**MHA, "output_shape": 10}, [(4, 8), (4, 8)]),
+        ({**MHA, "output_shape": [2, 3]}, [(4, 8), (4, 8)]),
+        ({**MHA, "use_gate": True, "value_dim": 4}, [(4, 8), (6, 5)]),
+        ({**MHA, "dropout": 0.1, "seed": 3}, [(4, 8), (4, 8)]),
+        ({**MHA, "sliding_window": 2}, [(4, 8), (6, 8)]),
+        ({**MHA, "sliding_window": 1, "attention_axes": 1, "dropout": 0.1}, [(3, 4, 8), (5, 4, 8)]),
+        ({**MHA, "attention_axes": [1, 3]}, [(2, 3, 4, 8), (3, 3, 2, 6)]),  # 5-D inputs
+        ({**MHA, "attention_axes": [1, 2]}, [(3, 4, 8), (2, 5, 6)]),
+        ({**MHA, "attention_axes": 2}, [(3, 4, 8), (3, 5, 6)]),
+        ({**MHA, "attention_axes": -2}, [(3, 4, 8), (3, 5, 6)]),
+        ({**MHA, "attention_axes": [1]}, [(4, 8), (5, 8)]),
+        ({**MHA, "kernel_regularizer": "l2", "bias_constraint": "non_neg", "kernel_initializer": "he_normal"}, [(4, 8), (4, 8)]),
+        (ATT, [(4, 8), (3, 8)]),
+        (ATT, [(4, 8), (3, 6), (3, 8)]),
+        ({**ATT, "use_scale": True}, [(4, 8), (3, 8)]),
+        ({**ATT, "score_mode": "concat"}, [(4, 8), (3, 8)]),
+        ({**ATT, "score_mode": "concat", "use_scale": True, "dropout": 0.2}, [(None, 8), (None, 5), (None, 8)]),
+        ({**ATT, "score_mode": "concat"}, [(4, 1), (3, 5), (3, 6)]),  # broadcast in concat scores
+        (ATT, [(2, 4, 8), (2, 3, 8)]),  # extra leading axis
+    ],
+)
+def test_attention_layers_match_keras(spec, shapes):
+    assert check_layer(spec, shapes) is not None
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "float64"])
+def test_mha_input_dtypes(dtype):
+    # The projections promote integer inputs to float32 (unlike Attention, whose softmax needs floats).
+    assert check_layer(MHA, [(4, 8), (4, 8)], [dtype, dtype]) is not None
+
+
+def test_mha_parameter_count():
+    inferred = parse_layer({**MHA, "value_dim": 5}).infer([Tensor((None, 4, 8)), Tensor((None, 3, 6)), Tensor((None, 3, 7))])
+    query, key, value = 8 * 6 + 6, 7 * 6 + 6, 6 * 10 + 10
+    output = 10 * 8 + 8
+    assert inferred.params == query + key + value + output
+    assert inferred.output.shape == (None, 4, 8)
+
+
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [
+        (MHA, [(4, 8), (3, 6), (4, 6)]),  # value and key differ in length
+        (MHA, [(4, 8), (None, 6), (3, 6)]),  # unknown vs known counts as different
+        (MHA, [(4, None), (4, 8)]),  # unknown query features
+        (MHA, [(4, 8), (4, None)]),
+    ],
+)
+def test_attention_layers_rejected_like_keras(spec, shapes):
+    check_rejected(spec, shapes)
+
+
+@pytest.mark.parametrize(
+    "spec, shapes, dtypes",
+    [
+        (MHA, [(4, 8), (3, 2, 8)], None),  # ranks differ
+        (MHA, [(8,), (8,)], None),  # 2-D: no sequence axis
+        ({**MHA, "attention_axes": [1, 1]}, [(3, 4, 8), (3, 4, 8)], None),
+        ({**MHA, "attention_axes": 2}, [(3, 4, 8), (5, 4, 8)], None),  # non-attention axis differs
+        ({**MHA, "sliding_window": 2}, [(3, 4, 8), (3, 4, 8)], None),  # default axes (1, 2)
+        ({**MHA, "sliding_window": 2, "attention_axes": 2}, [(3, 4, 8), (3, 5, 8)], None),
+        ({**MHA, "attention_axes": 1}, [(2, 3, 4, 8), (3, 3, 4, 8)], None),  # 6-D scores: oneDNN softmax
+        (ATT, [(4, 8), (3, 6)], None),  # dot: query and key dims differ
+        ({**ATT, "score_mode": "concat"}, [(4, 8), (3, 6)], None),
+        (ATT, [(4, 8), (3, 6), (2, 8)], None),  # key and value lengths differ
+        (ATT, [(4, 8), (3, 8)], ["int32", "int32"]),
+        (ATT, [(2, 4, 8), (3, 3, 8)], None),  # leading axes differ
+    ],
+)
+def test_attention_layers_refused_where_keras_fails_when_run(spec, shapes, dtypes):
+    check_refused_and_fails_when_run(spec, shapes, dtypes)
+
+
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [
+        ({**MHA, "attention_axes": 0}, [(4, 8), (4, 8)]),  # Keras runs it: attention across the batch
+        ({**MHA, "attention_axes": -1}, [(4, 8), (4, 8)]),  # Keras runs it: attention across the heads
+        (ATT, [(8,), (8,)]),  # Keras runs it: 2-D inputs attend across the batch
+        (ATT, [(4, 8), (None, 8), (3, 8)]),  # unknown vs known key/value lengths: may fail on data
+        ({**MHA, "attention_axes": 2}, [(3, 4, 8), (None, 5, 6)]),  # unknown vs known non-attention axis
+    ],
+)
+def test_attention_policies(spec, shapes):
+    with pytest.raises(ShapeError):
+        parse_layer(spec).infer([Tensor((None,) + s) for s in shapes])
+
+
+def test_call_styles():
+    assert parse_layer(MHA).call_style == "positional"
+    assert parse_layer(ATT).call_style == "list"
+    assert (parse_layer(MHA).min_inputs, parse_layer(MHA).max_inputs) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {**MHA, "num_heads": 0},
+        {**MHA, "output_shape": []},
+        {**MHA, "attention_axes": []},
+        {**MHA, "flash_attention": True},  # the TensorFlow backend refuses flash attention
+        {**MHA, "dropout": 1.0},
+        {**ATT, "score_mode": "additive"},
+        {**ATT, "use_scale": 1},
+    ],
+)
+def test_invalid_specs_refused_at_parse(spec):
+    with pytest.raises(ValidationError):
+        parse_layer(spec)
+
+
+# ---- properties -----------------------------------------------------------------------------------
+
+dims = st.integers(1, 6)
+lengths = st.none() | st.integers(1, 5)
+
+
+@st.composite
+def mha_cases(draw):
+    spec = {
+        **MHA,
+        "num_heads": draw(st.integers(1, 3)),
+        "key_dim": draw(dims),
+        "use_bias": draw(st.booleans()),
+        "use_gate": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        spec["value_dim"] = draw(dims)
+    if draw(st.booleans()):
+        spec["output_shape"] = draw(st.lists(dims, min_size=1, max_size=2))
+    rank = draw(st.sampled_from([3, 3, 4, 4, 5]))
+    if rank > 3 and draw(st.booleans()):
+        middle_axes = list(range(1, rank - 1))
+        axes = draw(st.lists(st.sampled_from(middle_axes), min_size=1, max_size=len(middle_axes), unique=True))
+        spec["attention_axes"] = [a - rank if draw(st.booleans()) else a for a in axes]
+    if draw(st.booleans()):
+        spec["sliding_window"] = draw(st.integers(1, 3))
+    middle = rank - 2
+    small = lengths if rank < 5 else st.none() | st.integers(1, 3)
+    q_mid = draw(st.lists(small, min_size=middle, max_size=middle))
+    kv_mid = draw(st.lists(small, min_size=middle, max_size=middle))
+    if draw(st.booleans()):
+        kv_mid[:-1] = q_mid[:-1]  # usually agree on the non-attention axes
+    shapes = [(*q_mid, draw(dims)), (*kv_mid, draw(dims))]
+    if draw(st.booleans()):
+        shapes.append((*kv_mid, draw(dims)))
+    return spec, shapes
+
+
+@settings(max_examples=25, deadline=None)
+@given(mha_cases())
+def test_random_multi_head_attention_agrees_with_keras(case):
+    check_agrees_or_fails_when_run(*case)
+
+
+@st.composite
+def attention_cases(draw):
+    spec = {**ATT, "use_scale": draw(st.booleans()), "score_mode": draw(st.sampled_from(["dot", "concat"]))}
+    tq, tv = draw(lengths), draw(lengths)
+    dim = draw(dims)
+    # The key's (or, without a key, the value's) last dimension usually matches the query's.
+    other = draw(st.sampled_from([dim, dim, 1, draw(dims)]))
+    if draw(st.booleans()):
+        shapes = [(tq, dim), (tv, draw(dims)), (draw(st.sampled_from([tv, draw(lengths)])), other)]
+    else:
+        shapes = [(tq, dim), (tv, other)]
+    return spec, shapes
+
+
+@settings(max_examples=25, deadline=None)
+@given(attention_cases())
+def test_random_attention_agrees_with_keras(case):
+    check_agrees_or_fails_when_run(*case)

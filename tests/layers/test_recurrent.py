@@ -1,0 +1,212 @@
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from pydantic import ValidationError
+
+from kspec.compile import build_layer
+from kspec.spec.layers import LAYER_TYPES, ShapeError, Tensor, parse_layer
+
+from .harness import check_layer, check_rejected
+
+LSTM = {"type": "LSTM", "units": 4}
+GRU = {"type": "GRU", "units": 3}
+RNN = {"type": "SimpleRNN", "units": 5}
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        (LSTM, (5, 3)),
+        ({**LSTM, "return_sequences": True}, (None, 3)),
+        ({**LSTM, "use_bias": False, "unit_forget_bias": False}, (5, 3)),
+        ({**LSTM, "go_backwards": True, "unroll": True, "return_sequences": True}, (4, 2)),
+        ({**LSTM, "dropout": 0.2, "recurrent_dropout": 0.3, "seed": 1}, (5, 3)),
+        ({**LSTM, "activation": "relu", "recurrent_activation": "hard_sigmoid", "use_cudnn": False}, (5, 3)),
+        ({**LSTM, "activation": None, "kernel_regularizer": {"type": "L2", "l2": 0.01}, "recurrent_constraint": "max_norm"}, (2, 6)),
+        ({**LSTM, "recurrent_initializer": {"type": "Orthogonal", "gain": 2.0}, "activity_regularizer": "l1"}, (3, 1)),
+        (GRU, (5, 3)),
+        ({**GRU, "reset_after": False}, (5, 3)),
+        ({**GRU, "use_bias": False}, (5, 3)),
+        ({**GRU, "use_bias": False, "reset_after": False, "return_sequences": True}, (None, 7)),
+        ({**GRU, "go_backwards": True, "dropout": 0.5, "recurrent_dropout": 0.5}, (1, 2)),
+        (RNN, (5, 3)),
+        ({**RNN, "use_bias": False, "activation": None}, (5, 3)),
+        ({**RNN, "return_sequences": True, "go_backwards": True, "unroll": True}, (6, 2)),
+        ({"type": "Bidirectional", "layer": LSTM}, (5, 3)),
+        ({"type": "Bidirectional", "layer": {**GRU, "return_sequences": True}, "merge_mode": "sum"}, (None, 3)),
+        ({"type": "Bidirectional", "layer": RNN, "merge_mode": "mul"}, (5, 3)),
+        ({"type": "Bidirectional", "layer": {**GRU, "reset_after": False}, "merge_mode": "ave"}, (5, 3)),
+        (
+            {"type": "Bidirectional", "layer": {**LSTM, "return_sequences": True},
+             "backward_layer": {"type": "GRU", "units": 4, "go_backwards": True, "return_sequences": True}},
+            (5, 3),
+        ),
+        ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 6}}, (4, 5)),
+        ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2, "use_bias": False}}, (None, 3, 5)),
+        ({"type": "TimeDistributed", "layer": {"type": "Flatten"}}, (3, 4, 5)),
+        ({"type": "TimeDistributed", "layer": {"type": "Dropout", "rate": 0.5}}, (3, 4)),
+        ({"type": "TimeDistributed", "layer": LSTM}, (3, 4, 5)),
+        ({"type": "TimeDistributed", "layer": {"type": "Bidirectional", "layer": GRU}}, (3, 4, 5)),
+        ({"type": "TimeDistributed", "layer": {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2}}}, (2, 3, 4)),
+    ],
+)
+def test_recurrent_layers_match_keras(spec, shape):
+    assert check_layer(spec, shape) is not None
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtype",
+    [
+        (LSTM, (5, 3), "int32"),  # Keras promotes integer sequences to float32
+        (RNN, (5, 3), "uint8"),
+        (GRU, (5, 3), "float64"),  # autocast to float32
+        ({"type": "TimeDistributed", "layer": {"type": "Embedding", "input_dim": 10, "output_dim": 3}}, (3, 4), "int32"),
+        ({"type": "TimeDistributed", "layer": {"type": "Flatten"}}, (3, 4, 5), "float64"),
+    ],
+)
+def test_recurrent_layers_input_dtypes(spec, shape, dtype):
+    assert check_layer(spec, shape, [dtype]) is not None
+
+
+@pytest.mark.skipif("Conv2D" not in LAYER_TYPES, reason="Conv2D is not defined yet")
+def test_time_distributed_conv2d_on_5d_input():
+    inferred = check_layer({"type": "TimeDistributed", "layer": {"type": "Conv2D", "filters": 4, "kernel_size": 3}}, (3, 8, 8, 2))
+    assert inferred.output.shape == (None, 3, 6, 6, 4)
+
+
+def test_parameter_counts():
+    x = [Tensor((None, 5, 3))]
+    lstm = parse_layer(LSTM).infer(x)
+    assert lstm.params == 4 * (4 * (3 + 4) + 4) and lstm.output.shape == (None, 4)
+    assert parse_layer(GRU).infer(x).params == 3 * 3 * (3 + 3) + 2 * 3 * 3  # reset_after: 2 bias rows
+    assert parse_layer({**GRU, "reset_after": False}).infer(x).params == 3 * 3 * (3 + 3) + 3 * 3
+    assert parse_layer({"type": "Bidirectional", "layer": LSTM}).infer(x).params == 2 * lstm.params
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        (LSTM, (3,)),  # needs 3-D input
+        (GRU, (2, 3, 4)),
+        (RNN, (5, None)),  # unknown feature dimension
+        ({"type": "Bidirectional", "layer": {**LSTM, "go_backwards": True}}, (5, 3)),
+        ({"type": "Bidirectional", "layer": LSTM, "backward_layer": LSTM}, (5, 3)),  # both go forwards
+        ({"type": "Bidirectional", "layer": LSTM, "backward_layer": {**LSTM, "go_backwards": True, "return_sequences": True}}, (5, 3)),
+        ({"type": "Bidirectional", "layer": LSTM}, (3,)),
+        ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2}}, (4,)),  # needs >= 3-D
+        ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2}}, (4, None)),
+        ({"type": "TimeDistributed", "layer": LSTM}, (3, 4)),  # inner LSTM sees 2-D slices
+    ],
+)
+def test_recurrent_layers_rejected_like_keras(spec, shape):
+    check_rejected(spec, shape)
+
+
+def test_bidirectional_refuses_backward_layer_of_another_size():
+    # Keras accepts it, but declares the output (None, 2 * 4) while it computes 4 + 3 features.
+    spec = {"type": "Bidirectional", "layer": LSTM, "backward_layer": {**GRU, "go_backwards": True}}
+    with pytest.raises(ShapeError, match="same `units`"):
+        parse_layer(spec).infer([Tensor((None, 5, 3))])
+    klayer = build_layer(parse_layer(spec))
+    assert klayer(keras.Input((5, 3))).shape[-1] == 8
+    assert klayer(np.zeros((2, 5, 3), "float32")).shape[-1] == 7
+
+
+def test_time_distributed_refuses_non_float_inner_output():
+    # Keras declares float32 but computes int32: TimeDistributed calls the inner layer's `call` directly.
+    spec = {"type": "TimeDistributed", "layer": {"type": "Flatten"}}
+    with pytest.raises(ShapeError, match="float32"):
+        parse_layer(spec).infer([Tensor((None, 3, 4, 5), "int32")])
+    klayer = build_layer(parse_layer(spec))
+    assert klayer(keras.Input((3, 4, 5), dtype="int32")).dtype == "float32"
+    assert keras.backend.standardize_dtype(klayer(np.zeros((2, 3, 4, 5), "int32")).dtype) == "int32"
+
+
+def test_time_distributed_refuses_multi_input_layer():
+    spec = {"type": "TimeDistributed", "layer": {"type": "Attention"}}
+    with pytest.raises(ShapeError, match="one input"):
+        parse_layer(spec).infer([Tensor((None, 3, 4, 5))])
+
+
+def test_unroll_needs_known_timesteps():
+    # Keras builds it (its symbolic pass does not run `call`) but raises when `call` sees an unknown
+    # time dimension, e.g. in a traced training step on variable-length batches.
+    with pytest.raises(ShapeError, match="unroll") as info:
+        parse_layer({**LSTM, "unroll": True}).infer([Tensor((None, None, 3))])
+    assert info.value.field == "unroll"
+
+
+def test_zero_timesteps_refused():
+    with pytest.raises(ShapeError, match="timestep"):
+        parse_layer(LSTM).infer([Tensor((None, 0, 3))])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {**LSTM, "use_cudnn": True},  # fails without a GPU
+        {**LSTM, "return_state": True},  # one output per layer
+        {**LSTM, "stateful": True},
+        {**LSTM, "dropout": 1.0},
+        {**RNN, "use_cudnn": "auto"},  # SimpleRNN has no use_cudnn
+        {"type": "Bidirectional", "layer": LSTM, "merge_mode": None},  # would return two outputs
+        {"type": "Bidirectional", "layer": {"type": "Dense", "units": 3}},
+        {"type": "Bidirectional", "layer": {**LSTM, "name": "inner"}},
+        {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 3, "name": "inner"}},
+        {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 3, "inputs": ["x"]}},
+        {"type": "TimeDistributed", "layer": {"type": "NoSuchLayer"}},
+    ],
+)
+def test_invalid_specs_refused_at_parse(spec):
+    with pytest.raises(ValidationError):
+        parse_layer(spec)
+
+
+# ---- property: random recurrent layers and wrappers agree with Keras ------------------------------
+
+@st.composite
+def recurrent_specs(draw):
+    kind = draw(st.sampled_from(["LSTM", "GRU", "SimpleRNN"]))
+    spec = {
+        "type": kind,
+        "units": draw(st.integers(1, 6)),
+        "use_bias": draw(st.booleans()),
+        "return_sequences": draw(st.booleans()),
+        "go_backwards": draw(st.booleans()),
+    }
+    if kind == "GRU":
+        spec["reset_after"] = draw(st.booleans())
+    if kind == "LSTM":
+        spec["unit_forget_bias"] = draw(st.booleans())
+    return spec
+
+
+@st.composite
+def recurrent_cases(draw):
+    steps = draw(st.none() | st.integers(1, 4))
+    features = draw(st.integers(1, 5))
+    inner = draw(recurrent_specs())
+    wrapper = draw(st.sampled_from(["none", "bidirectional", "time_distributed"]))
+    if steps is not None and draw(st.booleans()):
+        inner["unroll"] = True  # unknown steps: a kspec policy, tested above
+    if wrapper == "none":
+        return inner, (steps, features)
+    if wrapper == "bidirectional":
+        spec = {"type": "Bidirectional", "layer": inner, "merge_mode": draw(st.sampled_from(["concat", "sum", "mul", "ave"]))}
+        if draw(st.booleans()):
+            # Keras refuses a backward layer with the same direction or another return_sequences.
+            # (Another number of units is a kspec policy, tested above.)
+            backward = draw(recurrent_specs())
+            spec["backward_layer"] = {**backward, "units": inner["units"]}
+        return spec, (steps, features)
+    if draw(st.booleans()):
+        inner = {"type": "Dense", "units": draw(st.integers(1, 4)), "use_bias": draw(st.booleans())}
+    return {"type": "TimeDistributed", "layer": inner}, (draw(st.integers(1, 3)), steps, features)
+
+
+@settings(max_examples=25, deadline=None)
+@given(recurrent_cases())
+def test_random_recurrent_layers_agree_with_keras(case):
+    spec, shape = case
+    check_layer(spec, shape)
