@@ -1,3 +1,209 @@
-"""activation layers (to be filled)."""
+"""Activation layers with parameters: ReLU, LeakyReLU, PReLU, ELU, Softmax.
 
-LAYERS: tuple = ()
+Each keeps its input's shape and returns float32 (the layer's compute dtype).
+Use these, not `activation=`, for parameterised activations (a clipped or
+thresholded ReLU, a softmax over another axis, a learned slope).
+
+Integer and bool inputs: Keras builds these layers on them, but most of the
+underlying TensorFlow kernels (exp, softmax, elu, and the int-minus-float of
+a leaky, clipped ReLU) refuse them when run; the rules below refuse exactly
+the combinations that fail.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema
+
+from ..base import NonNegativeFloat, PositiveInt
+from ..objects import Constraint, Initializer, Regularizer
+from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+
+
+def _int_or_list(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+Axes = Annotated[
+    tuple[int, ...],
+    BeforeValidator(_int_or_list),
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1}],
+        }
+    ),
+]
+
+
+SharedAxes = Annotated[
+    tuple[PositiveInt, ...],
+    BeforeValidator(_int_or_list),
+    WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "array", "items": {"type": "integer", "minimum": 1}}]}
+    ),
+]
+
+
+class _Activation(Layer):
+    """Shape- and weight-free activations: the output is float32 and shaped like the input."""
+
+    def _check_dtype(self, x: Tensor) -> None:
+        """Refuse the input dtypes on which Keras's kernel fails when run. Default: floating point only."""
+        self._need_float(x)
+
+    def _need_float(self, x: Tensor, why: str = "") -> None:
+        if x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects a floating-point input{why}. Received: dtype={x.dtype}"
+            )
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        self._check_dtype(x)
+        return Inferred(Tensor(x.shape, "float32"))
+
+
+class ReLU(_Activation):
+    """Rectified Linear Unit, with optional clipping, threshold and leak.
+
+    `f(x) = max_value` for `x >= max_value`, `x` for `threshold <= x < max_value`,
+    `negative_slope * (x - threshold)` otherwise.
+
+    Input shape: any. Output shape: same as input.
+    """
+
+    type: Literal["ReLU"]
+    max_value: NonNegativeFloat | None = Field(None, description="Largest output value; null means unbounded.")
+    negative_slope: NonNegativeFloat = Field(0.0, description="Slope of the function below the threshold.")
+    threshold: NonNegativeFloat = Field(
+        0.0, description="Inputs at or below this value are 0 (or leak with `negative_slope`)."
+    )
+
+    def _check_dtype(self, x: Tensor) -> None:
+        if x.dtype == "bool":
+            self._need_float(x, " (or integer)")
+        leak_clip = self.negative_slope != 0 and (self.max_value is not None or self.threshold != 0)
+        if leak_clip:
+            self._need_float(x, " when `negative_slope` is combined with `max_value` or `threshold`")
+
+
+class LeakyReLU(_Activation):
+    """Leaky ReLU: `f(x) = negative_slope * x` for `x < 0`, `x` otherwise.
+
+    Input shape: any, not bool. Output shape: same as input.
+    """
+
+    type: Literal["LeakyReLU"]
+    negative_slope: NonNegativeFloat = Field(0.3, description="Slope of the function for negative inputs.")
+
+    def _check_dtype(self, x: Tensor) -> None:
+        if x.dtype == "bool":
+            self._need_float(x, " (or integer)")
+
+
+class PReLU(Layer):
+    """Parametric ReLU: `f(x) = alpha * x` for `x < 0`, `x` otherwise, with `alpha` learned per element.
+
+    `alpha` has the shape of one example, except 1 on each of `shared_axes`.
+
+    Input shape: any, floating point; known sizes on the axes that are not shared.
+    Output shape: same as input.
+    """
+
+    type: Literal["PReLU"]
+    alpha_initializer: Initializer = Field("zeros", description="Initializer for the alpha weights.")
+    alpha_regularizer: Regularizer = Field(None, description="Optional regularizer for the alpha weights.")
+    alpha_constraint: Constraint = Field(None, description="Optional constraint for the alpha weights.")
+    shared_axes: SharedAxes | None = Field(
+        None,
+        description=(
+            "Axes along which alpha is shared (one value for the whole axis), e.g. [1, 2] for "
+            "per-channel alphas on images. Axis indices count the batch axis as 0 and must be "
+            "positive: Keras's PReLU shifts negative indices by one."
+        ),
+    )
+
+    def _shown_shared(self) -> list[int] | None:
+        return None if self.shared_axes is None else list(self.shared_axes)
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        if x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(f"Layer 'PReLU' expects a floating-point input. Received: dtype={x.dtype}")
+        shared = set(self.shared_axes or ())
+        for axis in sorted(shared):
+            if axis >= x.rank:
+                raise ShapeError(
+                    f"Shared axis {axis} is out of bounds for input shape {shape_str(x.shape)}: "
+                    f"expected axes in [1, {x.rank}). Received: shared_axes={self._shown_shared()}",
+                    field="shared_axes",
+                )
+        alpha = []
+        for axis in range(1, x.rank):
+            if axis in shared:
+                alpha.append(1)
+                continue
+            if x.shape[axis] is None:
+                raise ShapeError(
+                    f"Layer 'PReLU' learns one alpha per element, so axis {axis} needs a defined size "
+                    f"unless it is in `shared_axes`. Received: shared_axes={self._shown_shared()}, "
+                    f"input_shape={shape_str(x.shape)}",
+                    field="shared_axes",
+                )
+            alpha.append(x.shape[axis])
+        return Inferred(Tensor(x.shape, "float32"), prod(alpha))
+
+
+class ELU(_Activation):
+    """Exponential Linear Unit: `f(x) = alpha * (exp(x) - 1)` for `x < 0`, `x` otherwise.
+
+    Input shape: any, floating point. Output shape: same as input.
+    """
+
+    type: Literal["ELU"]
+    alpha: float = Field(1.0, description="Scale of the negative section.")
+
+
+class Softmax(_Activation):
+    """Softmax: `exp(x) / sum(exp(x))` over `axis`.
+
+    Input shape: any, floating point. Output shape: same as input.
+    """
+
+    type: Literal["Softmax"]
+    axis: Axes = Field(
+        -1,
+        validate_default=True,
+        description="The axis or axes along which the softmax normalizes; negative values count from the end.",
+    )
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        self._check_dtype(x)
+        rank = x.rank
+        shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
+        for axis in self.axis:
+            if not -rank <= axis < rank:
+                raise ShapeError(
+                    f"Axis {axis} is out of bounds for input shape {shape_str(x.shape)}: "
+                    f"expected an axis in [{-rank}, {rank}). Received: axis={shown}",
+                    field="axis",
+                )
+        normalized = [a % rank for a in self.axis]
+        if len(set(normalized)) != len(normalized):
+            raise ShapeError(
+                f"Argument `axis` of layer 'Softmax' names the same axis twice for input shape "
+                f"{shape_str(x.shape)}: expected distinct axes. Received: axis={shown}",
+                field="axis",
+            )
+        return Inferred(Tensor(x.shape, "float32"))
+
+
+LAYERS = (ReLU, LeakyReLU, PReLU, ELU, Softmax)

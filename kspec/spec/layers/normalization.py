@@ -1,3 +1,258 @@
-"""normalization layers (to be filled)."""
+"""Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization.
 
-LAYERS: tuple = ()
+Each keeps its input's shape and returns float32 (the layer's compute dtype).
+The weights (gamma, beta, moving statistics) have one entry per element of
+the normalized axis or axes, so those axes must have a known size; the batch
+axis (axis 0) never has one.
+
+Dtypes: BatchNormalization takes any input. LayerNormalization and
+GroupNormalization cast their result back to the input's dtype, so with
+weights they need a floating-point input (on integers gamma and beta never
+get a gradient). UnitNormalization's square root needs a floating-point input.
+"""
+
+from __future__ import annotations
+
+from math import prod
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+
+from ..base import KspecModel, PositiveFloat, PositiveInt
+from ..objects import Constraint, Initializer, Regularizer
+from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+
+
+def _int_or_list(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+Axes = Annotated[
+    tuple[int, ...],
+    BeforeValidator(_int_or_list),
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1}],
+        }
+    ),
+]
+
+Momentum = Annotated[float, Field(ge=0, le=1)]
+
+
+def normalize_axes(layer: Layer, axes: tuple[int, ...], x: Tensor, field: str = "axis") -> list[int]:
+    """The axes as non-negative indices; ShapeError if one is out of range or repeated."""
+    rank = x.rank
+    out = []
+    for axis in axes:
+        if not -rank <= axis < rank:
+            shown = axes[0] if len(axes) == 1 else list(axes)
+            raise ShapeError(
+                f"Axis {axis} is out of bounds for input shape {shape_str(x.shape)}: "
+                f"expected an axis in [{-rank}, {rank}). Received: {field}={shown}",
+                field=field,
+            )
+        out.append(axis % rank)
+    if len(set(out)) != len(out):
+        raise ShapeError(
+            f"Argument `{field}` of layer '{layer.layer_type}' names the same axis twice for input shape "
+            f"{shape_str(x.shape)}: expected distinct axes. Received: {field}={list(axes)}",
+            field=field,
+        )
+    return out
+
+
+def _known_dims(layer: Layer, x: Tensor, axes: list[int], shown: Any, field: str = "axis") -> list[int]:
+    """The sizes of the normalized axes, which size the weights; ShapeError if one is unknown."""
+    dims = [x.shape[a] for a in axes]
+    for a, d in zip(axes, dims):
+        if d is None:
+            what = "the batch axis, which has no fixed size" if a == 0 else "an axis of unknown size"
+            raise ShapeError(
+                f"Layer '{layer.layer_type}' needs a defined dimension on each normalized axis, "
+                f"but axis {a} is {what}. Received: {field}={shown}, input_shape={shape_str(x.shape)}",
+                field=field,
+            )
+    return dims  # type: ignore[return-value]
+
+
+class _Affine(Layer):
+    """The learned offset (beta) and scale (gamma) shared by the normalization layers."""
+
+    epsilon: PositiveFloat = Field(1e-3, description="Small float added to the variance to avoid dividing by zero.")
+    center: bool = Field(True, description="If true, add a learned offset `beta` to the normalized tensor.")
+    scale: bool = Field(True, description="If true, multiply the normalized tensor by a learned `gamma`.")
+    beta_initializer: Initializer = Field("zeros", description="Initializer for the beta weight.")
+    gamma_initializer: Initializer = Field("ones", description="Initializer for the gamma weight.")
+    beta_regularizer: Regularizer = Field(None, description="Optional regularizer for the beta weight.")
+    gamma_regularizer: Regularizer = Field(None, description="Optional regularizer for the gamma weight.")
+    beta_constraint: Constraint = Field(None, description="Optional constraint for the beta weight.")
+    gamma_constraint: Constraint = Field(None, description="Optional constraint for the gamma weight.")
+
+    def _affine_params(self, size: int) -> int:
+        return size * (int(self.center) + int(self.scale))
+
+    def _need_float_for_weights(self, x: Tensor) -> None:
+        """LayerNormalization and GroupNormalization cast their result back to the input's dtype.
+
+        On an integer (or bool) input that rounds the output and cuts the gradient of gamma and
+        beta: they never train, and a model whose only weights they are fails its training step.
+        """
+        if (self.center or self.scale) and x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' casts its output back to the input's dtype, so on dtype "
+                f"{x.dtype} gamma and beta get no gradient: expected a floating-point input, or "
+                f"center=false and scale=false. Received: dtype={x.dtype}"
+            )
+
+
+class RenormClipping(KspecModel):
+    """Bounds on Batch Renormalization's correction `(r, d)`: r is clipped to [rmin, rmax], d to [-dmax, dmax]."""
+
+    rmax: PositiveFloat | None = Field(None, description="Upper bound of r; null means no bound (inf).")
+    rmin: Annotated[float, Field(ge=0)] | None = Field(None, description="Lower bound of r; null means 0.")
+    dmax: Annotated[float, Field(ge=0)] | None = Field(None, description="Bound of |d|; null means no bound (inf).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RenormClipping:
+        if self.rmax is not None and self.rmin is not None and self.rmax < self.rmin:
+            raise ValueError(
+                f"rmax should be greater than rmin in the `renorm_clipping` argument. "
+                f"Received: rmax={self.rmax}, rmin={self.rmin}"
+            )
+        return self
+
+    def to_keras(self) -> Any:
+        return {k: v for k, v in self if v is not None}
+
+
+class BatchNormalization(_Affine):
+    """Normalizes each feature with the batch's mean and variance in training, moving averages in inference.
+
+    Output: `gamma * (x - mean) / sqrt(var + epsilon) + beta` per entry of `axis`.
+
+    Input shape: any rank, with a known size on `axis`. Output shape: same as input.
+    Weights: gamma and beta (trainable, when `scale` / `center`), moving mean and
+    variance (non-trainable); with `renorm`, three more non-trainable vectors.
+    """
+
+    type: Literal["BatchNormalization"]
+    axis: int = Field(
+        -1, description="The features axis, normalized per entry; negative values count from the end. Not the batch axis."
+    )
+    momentum: Momentum = Field(0.99, description="Momentum of the moving averages of mean and variance, in [0, 1].")
+    moving_mean_initializer: Initializer = Field("zeros", description="Initializer for the moving mean.")
+    moving_variance_initializer: Initializer = Field("ones", description="Initializer for the moving variance.")
+    renorm: bool = Field(
+        False, description="Whether to use Batch Renormalization (adds three non-trainable weight vectors)."
+    )
+    renorm_clipping: RenormClipping | None = Field(
+        None, description="Renorm only: bounds `rmax`, `rmin`, `dmax` of the renorm correction."
+    )
+    renorm_momentum: Momentum = Field(
+        0.99, description="Renorm only: momentum of the renorm moving mean and stddev, in [0, 1]."
+    )
+
+    @model_validator(mode="after")
+    def _clipping_needs_renorm(self) -> BatchNormalization:
+        if self.renorm_clipping is not None and not self.renorm:
+            raise ValueError("`renorm_clipping` is valid only with renorm=true. Received: renorm=False")
+        return self
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        (axis,) = normalize_axes(self, (self.axis,), x)
+        (size,) = _known_dims(self, x, [axis], self.axis)
+        moving = size * (5 if self.renorm else 2)
+        return Inferred(Tensor(x.shape, "float32"), self._affine_params(size) + moving, moving)
+
+
+class LayerNormalization(_Affine):
+    """Normalizes each example over `axis` (not across the batch), then scales by gamma and offsets by beta.
+
+    Input shape: any rank, with known sizes on `axis` (unless neither `center` nor `scale`).
+    Output shape: same as input. Weights: gamma and beta, each shaped like the normalized axes.
+    """
+
+    type: Literal["LayerNormalization"]
+    axis: Axes = Field(
+        -1,
+        validate_default=True,
+        description="The axis or axes to normalize over, typically the features axis; negative values count from the end.",
+    )
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        axes = normalize_axes(self, self.axis, x)
+        self._need_float_for_weights(x)
+        if not (self.center or self.scale):
+            return Inferred(Tensor(x.shape, "float32"))  # no weights, so no sizes needed
+        shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
+        size = prod(_known_dims(self, x, axes, shown))
+        return Inferred(Tensor(x.shape, "float32"), self._affine_params(size))
+
+
+class GroupNormalization(_Affine):
+    """Splits the channels of `axis` into `groups` and normalizes each example within each group.
+
+    `groups=1` is Layer Normalization over all axes; `groups=-1` (one channel per group) is Instance Normalization.
+
+    Input shape: any rank, with a known size on `axis` that `groups` divides. Output shape: same as input.
+    Weights: gamma and beta, one entry per channel.
+    """
+
+    type: Literal["GroupNormalization"]
+    groups: Union[PositiveInt, Literal[-1]] = Field(
+        32, description="Number of groups; must divide the number of channels. -1 means one group per channel."
+    )
+    axis: int = Field(-1, description="The channels axis; negative values count from the end. Not the batch axis.")
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        (axis,) = normalize_axes(self, (self.axis,), x)
+        self._need_float_for_weights(x)
+        (dim,) = _known_dims(self, x, [axis], self.axis)
+        groups = dim if self.groups == -1 else self.groups
+        if dim < groups:
+            raise ShapeError(
+                f"Number of groups ({groups}) cannot be more than the number of channels ({dim}). "
+                f"Received: groups={self.groups}, input_shape={shape_str(x.shape)}",
+                field="groups",
+            )
+        if dim % groups:
+            raise ShapeError(
+                f"Number of groups ({groups}) must divide the number of channels ({dim}). "
+                f"Received: groups={self.groups}, input_shape={shape_str(x.shape)}",
+                field="groups",
+            )
+        return Inferred(Tensor(x.shape, "float32"), self._affine_params(dim))
+
+
+class UnitNormalization(Layer):
+    """Scales each example to unit L2 norm over `axis`: `x / sqrt(sum(x**2, axis))`. No weights.
+
+    Input shape: any rank, floating point. Output shape: same as input.
+    """
+
+    type: Literal["UnitNormalization"]
+    axis: Axes = Field(
+        -1, validate_default=True, description="The axis or axes along which to normalize; negative values count from the end."
+    )
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        if x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                f"Layer 'UnitNormalization' expects a floating-point input: its square root fails on integers. "
+                f"Received: dtype={x.dtype}"
+            )
+        normalize_axes(self, self.axis, x)
+        return Inferred(Tensor(x.shape, "float32"))
+
+
+LAYERS = (BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization)

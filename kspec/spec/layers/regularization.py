@@ -1,3 +1,109 @@
-"""regularization layers (to be filled)."""
+"""Regularization layers: SpatialDropout1D, SpatialDropout2D, GaussianNoise, GaussianDropout.
 
-LAYERS: tuple = ()
+Active only in training; in inference each returns its input. The output is
+float32 (the layer's compute dtype) and shaped like the input. No weights.
+
+The noise is floating point: on an integer input (and, for some layers, a
+bool input) Keras builds the layer and runs it in inference, but the first
+training step fails mixing the input with the float noise; those inputs are
+refused unless the rate (or stddev) is 0, when the layer is the identity.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from ..base import Rate, Seed
+from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor
+
+
+
+def _seed() -> Any:
+    return Field(None, description="Random seed, for reproducible noise.")
+
+
+class _Noise(Layer):
+    """Shape-preserving training-time noise."""
+
+    #: Input dtypes, besides floating point, that survive a training step.
+    extra_dtypes: ClassVar[tuple[str, ...]] = ()
+    #: Exact rank the layer requires, if any.
+    ndim: ClassVar[int | None] = None
+
+    def _strength(self) -> float:
+        raise NotImplementedError
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        if self.ndim is not None:
+            self.need_rank(x, self.ndim)
+        if self._strength() > 0 and x.dtype not in FLOAT_DTYPES + self.extra_dtypes:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects a floating-point input: its noise is floating point "
+                f"and a training step fails on dtype {x.dtype}. Received: dtype={x.dtype}"
+            )
+        return Inferred(Tensor(x.shape, "float32"))
+
+
+class _SpatialDropout(_Noise):
+    rate: Rate = Field(description="Fraction of the feature maps (channels) to drop, in [0, 1).")
+    seed: Seed | None = _seed()
+
+    def _strength(self) -> float:
+        return self.rate
+
+
+class SpatialDropout1D(_SpatialDropout):
+    """Dropout of entire 1D feature maps: each channel is dropped for all timesteps at once.
+
+    Input shape: 3D `(batch, timesteps, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["SpatialDropout1D"]
+    ndim: ClassVar[int | None] = 3
+
+
+class SpatialDropout2D(_SpatialDropout):
+    """Dropout of entire 2D feature maps: each channel is dropped for all pixels at once (channels last).
+
+    Input shape: 4D `(batch, rows, cols, channels)`. Output shape: same as input.
+    """
+
+    type: Literal["SpatialDropout2D"]
+    ndim: ClassVar[int | None] = 4
+
+
+class GaussianNoise(_Noise):
+    """Adds zero-centered Gaussian noise with standard deviation `stddev`.
+
+    Input shape: any. Output shape: same as input.
+    """
+
+    type: Literal["GaussianNoise"]
+    stddev: Annotated[float, Field(ge=0, le=1)] = Field(
+        description="Standard deviation of the noise distribution, in [0, 1]."
+    )
+    seed: Seed | None = _seed()
+
+    def _strength(self) -> float:
+        return self.stddev
+
+
+class GaussianDropout(_Noise):
+    """Multiplies by 1-centered Gaussian noise with standard deviation `sqrt(rate / (1 - rate))`.
+
+    Input shape: any. Output shape: same as input.
+    """
+
+    type: Literal["GaussianDropout"]
+    rate: Rate = Field(description="Drop probability, as with Dropout, in [0, 1).")
+    seed: Seed | None = _seed()
+    extra_dtypes: ClassVar[tuple[str, ...]] = ("bool",)
+
+    def _strength(self) -> float:
+        return self.rate
+
+
+LAYERS = (SpatialDropout1D, SpatialDropout2D, GaussianNoise, GaussianDropout)

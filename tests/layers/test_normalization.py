@@ -1,0 +1,268 @@
+import numpy as np
+import pydantic
+import pytest
+from hypothesis import event, given, settings, strategies as st
+
+from kspec.compile import build_layer, call_layer
+from kspec.spec.layers import ShapeError, Tensor, parse_layer
+
+from .harness import BATCH, _concrete, _random, check_layer, check_rejected
+
+# ---- helpers shared with the other layer-family tests (candidates for harness.py) ------------
+
+
+def _kspec_refuses(layer, input_shapes, dtypes, fill=None) -> bool:
+    shapes = [(BATCH,) + _concrete(s) if fill else (None,) + tuple(s) for s in input_shapes]
+    try:
+        layer.infer([Tensor(s, d) for s, d in zip(shapes, dtypes)])
+    except ShapeError:
+        return True
+    return False
+
+
+def keras_run_fails(spec: dict, input_shapes, dtypes=None) -> bool:
+    """Keras builds the layer symbolically; does it fail when run (inference, then one training step)?"""
+    import keras
+
+    if isinstance(input_shapes, tuple):
+        input_shapes = [input_shapes]
+    dtypes = dtypes or ["float32"] * len(input_shapes)
+    layer = parse_layer(spec)
+    klayer = build_layer(layer)
+    kin = [keras.Input(shape=tuple(s), dtype=d) for s, d in zip(input_shapes, dtypes)]
+    out = call_layer(layer, klayer, kin)  # must not raise: this is about run-time failures
+    rng = np.random.default_rng(0)
+    data = [_random((BATCH,) + _concrete(s), d, rng) for s, d in zip(input_shapes, dtypes)]
+    try:
+        y = call_layer(layer, klayer, data)
+        model = keras.Model(kin, out)
+        model.compile(optimizer="sgd", loss="mse")
+        target = np.zeros((BATCH,) + tuple(y.shape[1:]), "float32")
+        model.fit(data if len(data) > 1 else data[0], target, batch_size=BATCH, epochs=1, verbose=0)
+    except Exception:  # noqa: BLE001 - any run-time refusal counts
+        return True
+    return False
+
+
+def check_refused_at_run_time(spec: dict, input_shapes, dtypes=None) -> None:
+    """kspec refuses what Keras builds but cannot run or train (the product promise)."""
+    if isinstance(input_shapes, tuple):
+        input_shapes = [input_shapes]
+    dtypes = dtypes or ["float32"] * len(input_shapes)
+    assert _kspec_refuses(parse_layer(spec), input_shapes, dtypes), f"kspec accepts {spec} on {input_shapes}"
+    assert keras_run_fails(spec, input_shapes, dtypes), f"Keras runs {spec} on {input_shapes} {dtypes}"
+
+
+def check_agrees(spec: dict, input_shapes, dtypes=None, *, eager: bool = True):
+    """`check_layer`, except that where kspec refuses what Keras builds, Keras must fail when run.
+
+    The eager comparison runs only when kspec accepts the shapes with unknown dims filled in
+    (an unknown dim matched against a known one is fine symbolically, not with the fill value).
+    """
+    import keras
+
+    if isinstance(input_shapes, tuple):
+        input_shapes = [input_shapes]
+    dtypes = dtypes or ["float32"] * len(input_shapes)
+    layer = parse_layer(spec)
+    if _kspec_refuses(layer, input_shapes, dtypes):
+        try:
+            kin = [keras.Input(shape=tuple(s), dtype=d) for s, d in zip(input_shapes, dtypes)]
+            call_layer(layer, build_layer(layer), kin)
+        except Exception:  # noqa: BLE001 - Keras refuses too
+            return None
+        assert keras_run_fails(spec, input_shapes, dtypes), f"kspec refuses {spec} on {input_shapes} {dtypes}, Keras runs it"
+        return None
+    eager = eager and not _kspec_refuses(layer, input_shapes, dtypes, fill=True)
+    return check_layer(spec, input_shapes, dtypes, eager=eager)
+
+
+def check_trains(spec: dict, input_shapes, dtypes=None) -> bool:
+    """Where kspec accepts (unknown dims filled in), Keras runs the layer and trains a model of it one step."""
+    if isinstance(input_shapes, tuple):
+        input_shapes = [input_shapes]
+    dtypes = dtypes or ["float32"] * len(input_shapes)
+    layer = parse_layer(spec)
+    if _kspec_refuses(layer, input_shapes, dtypes) or _kspec_refuses(layer, input_shapes, dtypes, fill=True):
+        return False
+    assert not keras_run_fails(spec, input_shapes, dtypes), f"kspec accepts {spec} on {input_shapes} {dtypes}; Keras cannot train it"
+    return True
+
+
+# ---- examples --------------------------------------------------------------------------------
+
+BN = "BatchNormalization"
+LN = "LayerNormalization"
+GN = "GroupNormalization"
+UN = "UnitNormalization"
+
+
+@pytest.mark.parametrize(
+    "spec, shape, params, non_trainable",
+    [
+        ({"type": BN}, (8,), 32, 16),
+        ({"type": BN, "axis": 1}, (3, 4), 12, 6),
+        ({"type": BN, "axis": -2}, (5, None, 2, 3), 8, 4),
+        ({"type": BN, "center": False}, (6, 6, 3), 9, 6),
+        ({"type": BN, "scale": False, "center": False, "momentum": 0.9, "epsilon": 1e-5}, (4,), 8, 8),
+        ({"type": BN, "renorm": True}, (3, 4), 28, 20),
+        ({"type": BN, "renorm": True, "renorm_clipping": {"rmax": 3.0, "rmin": 0.3, "dmax": 5.0}}, (4,), 28, 20),
+        ({"type": BN, "gamma_regularizer": "l2", "beta_constraint": "non_neg", "moving_variance_initializer": {"type": "Constant", "value": 2.0}}, (4,), 16, 8),
+        ({"type": LN}, (3, 4), 8, 0),
+        ({"type": LN, "axis": [1, 2]}, (3, 4), 24, 0),
+        ({"type": LN, "axis": [-1, 1]}, (3, 4), 24, 0),
+        ({"type": LN, "axis": -2, "center": False}, (None, 5, 2), 5, 0),
+        ({"type": LN, "axis": [2, 3], "scale": False, "epsilon": 1e-6}, (None, 4, 2), 8, 0),
+        ({"type": GN, "groups": 2}, (3, 4), 8, 0),
+        ({"type": GN, "groups": 32}, (None, None, 64), 128, 0),
+        ({"type": GN, "groups": 3, "axis": 1}, (3, 4), 6, 0),
+        ({"type": GN, "groups": -1, "axis": -2}, (3, 4, 5), 8, 0),
+        ({"type": GN, "groups": 1, "center": False}, (5, 6), 6, 0),
+        ({"type": GN, "groups": 2, "axis": -3, "scale": False}, (4, 3, 2), 4, 0),
+        ({"type": UN}, (3, 4), 0, 0),
+        ({"type": UN, "axis": [1, -1]}, (3, 4), 0, 0),
+        ({"type": UN, "axis": 0}, (3,), 0, 0),
+        ({"type": UN, "axis": 2}, (None, 4), 0, 0),
+    ],
+)
+def test_normalization_layers_match_keras(spec, shape, params, non_trainable):
+    inferred = check_layer(spec, shape)
+    assert inferred is not None
+    assert (inferred.params, inferred.non_trainable) == (params, non_trainable)
+    assert inferred.output.shape == (None,) + shape and inferred.output.dtype == "float32"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int32", "uint8", "bool"])
+def test_normalization_dtypes_match_keras(dtype):
+    specs = [{"type": BN}, {"type": LN, "center": False, "scale": False}, {"type": GN, "groups": 2, "center": False, "scale": False}]
+    if dtype in ("float16", "bfloat16"):
+        specs += [{"type": LN}, {"type": GN, "groups": 2}, {"type": UN}]
+    for spec in specs:
+        assert check_layer(spec, (3, 4), [dtype]).output.dtype == "float32"
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ({"type": BN, "axis": 0}, (3, 4)),  # the batch axis has no size
+        ({"type": BN, "axis": 3}, (3, 4)),
+        ({"type": BN, "axis": -4}, (3, 4)),
+        ({"type": BN}, (3, None)),
+        ({"type": BN}, ()),
+        ({"type": LN, "axis": [0]}, (3, 4)),
+        ({"type": LN, "axis": [1, 3]}, (3, 4)),
+        ({"type": LN, "axis": 1}, (None, 4)),
+        ({"type": GN, "groups": 3}, (4,)),  # 3 does not divide 4
+        ({"type": GN, "groups": 8}, (4,)),  # more groups than channels
+        ({"type": GN}, (None,)),
+        ({"type": GN, "groups": 1, "axis": 0}, (4,)),
+        ({"type": GN, "groups": 1, "axis": 2}, (4,)),
+        ({"type": UN, "axis": 3}, (3, 4)),
+        ({"type": UN, "axis": [1, -4]}, (3, 4)),
+    ],
+)
+def test_normalization_rejections_match_keras(spec, shape):
+    check_rejected(spec, shape)
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtype",
+    [
+        ({"type": LN, "axis": [1, -2]}, (3, 4), "float32"),  # the same axis twice
+        ({"type": LN, "axis": [2, 2]}, (3, 1), "float32"),
+        ({"type": UN, "axis": [1, 1]}, (3, 4), "float32"),
+        ({"type": UN}, (3, 4), "int32"),
+        # LN and GN cast back to the input dtype: on integers gamma and beta get no gradient.
+        ({"type": LN}, (3, 4), "int32"),
+        ({"type": LN, "center": False}, (3, 4), "bool"),
+        ({"type": GN, "groups": 2, "scale": False}, (3, 4), "uint8"),
+        ({"type": UN}, (3, 4), "bool"),
+    ],
+)
+def test_normalization_refused_where_keras_fails_at_run_time(spec, shape, dtype):
+    check_refused_at_run_time(spec, shape, [dtype])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": BN, "momentum": 1.5},
+        {"type": BN, "epsilon": 0.0},
+        {"type": BN, "renorm_clipping": {"rmax": 2.0}},  # only with renorm
+        {"type": BN, "renorm": True, "renorm_clipping": {"rmax": 1.0, "rmin": 2.0}},
+        {"type": BN, "renorm": True, "renorm_clipping": {"rmax": 1.0, "r": 2.0}},
+        {"type": BN, "axis": [1]},
+        {"type": BN, "synchronized": True},
+        {"type": BN, "dtype": "float16"},
+        {"type": LN, "axis": []},
+        {"type": LN, "axis": "1"},
+        {"type": GN, "groups": 0},
+        {"type": GN, "groups": -2},
+        {"type": UN, "axis": True},
+    ],
+)
+def test_normalization_argument_validation(spec):
+    with pytest.raises(pydantic.ValidationError):
+        parse_layer(spec)
+
+
+def test_normalization_keras_kwargs():
+    layer = parse_layer({"type": BN, "renorm": True, "renorm_clipping": {"dmax": 2.0}})
+    assert layer.keras_kwargs()["renorm_clipping"] == {"dmax": 2.0}
+    assert parse_layer({"type": LN}).axis == (-1,)
+    assert parse_layer({"type": UN, "axis": [1, 2]}).axis == (1, 2)
+
+
+def test_normalization_messages():
+    with pytest.raises(ShapeError, match=r"Number of groups \(3\) must divide .* Received: groups=3") as exc:
+        parse_layer({"type": GN, "groups": 3}).infer([Tensor((None, 4))])
+    assert exc.value.field == "groups"
+    with pytest.raises(ShapeError, match=r"Axis 3 is out of bounds .* Received: axis=3"):
+        parse_layer({"type": BN, "axis": 3}).infer([Tensor((None, 4))])
+    with pytest.raises(ShapeError, match=r"axis 0 is the batch axis"):
+        parse_layer({"type": LN, "axis": 0}).infer([Tensor((None, 4))])
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+DIM = st.sampled_from([4, 2, 3, 6, 1, None])
+SHAPES = st.lists(DIM, min_size=0, max_size=3).map(tuple)
+DTYPES = st.sampled_from(["float32", "float32", "float32", "float16", "int32", "bool"])
+AFFINE = {"center": st.booleans(), "scale": st.booleans()}
+
+
+def axis_in(rank: int):
+    """Mostly a non-batch axis of a tensor of this rank (batch axis included), sometimes anything."""
+    valid = [st.integers(1, rank - 1), st.integers(-rank + 1, -1)] if rank > 1 else []
+    return st.one_of(*valid, st.integers(-rank - 1, rank))
+
+
+@st.composite
+def normalization_cases(draw):
+    shape = draw(SHAPES)
+    axis = axis_in(len(shape) + 1)
+    axes = st.one_of(axis, st.lists(axis, min_size=1, max_size=3))
+    kind = draw(st.sampled_from([BN, LN, GN, UN]))
+    if kind == BN:
+        spec = {"type": BN, "axis": draw(axis), "renorm": draw(st.booleans())}
+    elif kind == LN:
+        spec = {"type": LN, "axis": draw(axes)}
+    elif kind == GN:
+        spec = {"type": GN, "groups": draw(st.one_of(st.just(-1), st.integers(1, 6))), "axis": draw(axis)}
+    else:
+        return {"type": UN, "axis": draw(axes)}, shape
+    return {**spec, **{k: draw(v) for k, v in AFFINE.items()}}, shape
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=normalization_cases(), dtype=DTYPES)
+def test_normalization_property_kspec_agrees_with_keras(case, dtype):
+    spec, shape = case
+    event("accepted" if check_agrees(spec, shape, [dtype]) else "refused")
+
+
+@settings(max_examples=15, deadline=None)
+@given(case=normalization_cases(), dtype=DTYPES)
+def test_normalization_property_accepted_specs_train(case, dtype):
+    spec, shape = case
+    event("trained" if check_trains(spec, shape, [dtype]) else "refused")
