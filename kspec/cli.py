@@ -65,7 +65,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) 
         raise click.UsageError(f"No spec files (*.yaml, *.yml, *.json) found in: {', '.join(paths)}")
     for f in files:
         if f == "-":
-            text = click.get_text_stream("stdin").read()
+            text = sys.stdin.read()
             name = "<stdin>"
         else:
             try:
@@ -107,7 +107,7 @@ def summary(spec: str, param_budget: int) -> None:
     from .reporters import render_summary, render_text
 
     if spec == "-":
-        text, name = click.get_text_stream("stdin").read(), "<stdin>"
+        text, name = sys.stdin.read(), "<stdin>"
     else:
         try:
             text, name = Path(spec).read_text(encoding="utf-8"), spec
