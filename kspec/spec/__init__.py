@@ -1,6 +1,5 @@
 """The spec language v1: pydantic models are the single source of truth; the JSON Schema is generated from them."""
 
-from __future__ import annotations
 
 from typing import Any, Literal
 

@@ -5,7 +5,6 @@ forbids unknown keys, is frozen, and refuses NaN/inf. Int-or-tuple arguments
 are normalised once, here, to tuples.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

@@ -4,7 +4,6 @@ Paths are relative to the spec file (or absolute). The loaders themselves
 live in `kspec.train` (they need TensorFlow); this module only describes them.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

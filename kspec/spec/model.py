@@ -1,6 +1,5 @@
 """The two model forms: sequential (one input, an ordered list of layers) and graph (named nodes)."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 

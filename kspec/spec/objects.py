@@ -5,7 +5,6 @@ the parameterised forms are `{type: ClassName, ...}` with Keras's argument names
 and compile to Keras's serialised form `{"class_name": ..., "config": ...}`.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

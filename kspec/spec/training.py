@@ -1,6 +1,5 @@
 """The `training` section: optimizer (with schedules), losses, metrics, fit settings, callbacks."""
 
-from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 

@@ -48,7 +48,9 @@ def check_agrees_or_fails_when_run(spec, input_shapes, dtypes=None):
     layer = parse_layer(spec)
     try:
         layer.infer([Tensor((None,) + tuple(s), d) for s, d in zip(input_shapes, dtypes or ["float32"] * len(input_shapes))])
-    except ShapeError:
+    except ShapeError as exc:
+        if exc.policy:
+            return  # a documented kspec policy: Keras may run it, with a meaning kspec refuses
         check_refused_and_fails_when_run(spec, input_shapes, dtypes)
         return
     assert check_layer(spec, input_shapes, dtypes) is not None

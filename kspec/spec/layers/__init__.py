@@ -6,7 +6,6 @@ this module joins them into the discriminated union `AnyLayer` (discriminator:
 by import side effects, and a spec can never name a class outside this list.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Union
 

@@ -9,7 +9,6 @@ tensor and the parameter counts, with the same arithmetic as Keras.
 refuse the input.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
@@ -53,12 +52,17 @@ class Inferred:
 
 
 class ShapeError(ValueError):
-    """Keras would refuse this input. `field` names the argument at fault, if one is."""
+    """Keras would refuse this input. `field` names the argument at fault, if one is.
 
-    def __init__(self, message: str, field: str | None = None, code: str = "shape"):
+    `policy=True` marks a documented kspec policy rather than a Keras failure: Keras may run
+    the configuration, but with a meaning kspec refuses to guess (tests count these apart).
+    """
+
+    def __init__(self, message: str, field: str | None = None, code: str = "shape", policy: bool = False):
         super().__init__(message)
         self.field = field
         self.code = code
+        self.policy = policy
 
 
 def shape_str(shape: Shape) -> str:

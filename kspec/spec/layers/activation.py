@@ -10,7 +10,6 @@ a leaky, clipped ReLU) refuse them when run; the rules below refuse exactly
 the combinations that fail.
 """
 
-from __future__ import annotations
 
 from math import prod
 from typing import Annotated, Any, Literal

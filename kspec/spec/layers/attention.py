@@ -9,7 +9,6 @@ with another unknown one, as in Keras's own key/value check: kspec cannot know
 that the data will match.
 """
 
-from __future__ import annotations
 
 from math import prod
 from typing import Annotated, Any, ClassVar, Literal
@@ -157,12 +156,15 @@ class MultiHeadAttention(_AttentionBase):
                     f"attention_axes={list(axes)}"
                 )
         if self.sliding_window is not None and axes != (1,):
-            # Keras builds the banded mask from the lengths of axis 1 only.
+            # Keras builds the banded mask from the lengths of axis 1 only: over other axes it
+            # fails, or (when sizes happen to broadcast, e.g. axis 1 of size 1) masks the wrong axis.
             raise ShapeError(
-                "Argument `sliding_window` needs attention over axis 1 only (the default for 3-D inputs). "
+                "Argument `sliding_window` needs attention over axis 1 only (the default for 3-D inputs; "
+                "kspec policy: Keras builds the window from axis 1 whatever the attention axes). "
                 f"Received: sliding_window={self.sliding_window}, attention_axes={list(axes)}, "
                 f"query_shape={shape_str(query.shape)}",
                 field="sliding_window",
+                policy=True,
             )
         if len(axes) == 1 and rank >= 5:
             # The scores then have rank >= 6; TensorFlow's CPU softmax kernel (oneDNN) accepts at most 5-D.

@@ -11,7 +11,6 @@ dtype. Integer inputs are refused: Keras builds the layer, but the convolution
 of an integer tensor with a float kernel fails when run.
 """
 
-from __future__ import annotations
 
 from math import prod
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal

@@ -1,6 +1,5 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Identity."""
 
-from __future__ import annotations
 
 from typing import Literal
 

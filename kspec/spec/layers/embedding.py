@@ -1,6 +1,5 @@
 """Embedding: turns integer indices into dense vectors of fixed size."""
 
-from __future__ import annotations
 
 from typing import Literal
 

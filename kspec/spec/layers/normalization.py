@@ -11,7 +11,6 @@ weights they need a floating-point input (on integers gamma and beta never
 get a gradient). UnitNormalization's square root needs a floating-point input.
 """
 
-from __future__ import annotations
 
 from math import prod
 from typing import Annotated, Any, Literal, Union
@@ -119,7 +118,7 @@ class RenormClipping(KspecModel):
     dmax: Annotated[float, Field(ge=0)] | None = Field(None, description="Bound of |d|; null means no bound (inf).")
 
     @model_validator(mode="after")
-    def _ordered(self) -> RenormClipping:
+    def _ordered(self) -> "RenormClipping":
         if self.rmax is not None and self.rmin is not None and self.rmax < self.rmin:
             raise ValueError(
                 f"rmax should be greater than rmin in the `renorm_clipping` argument. "
@@ -159,7 +158,7 @@ class BatchNormalization(_Affine):
     )
 
     @model_validator(mode="after")
-    def _clipping_needs_renorm(self) -> BatchNormalization:
+    def _clipping_needs_renorm(self) -> "BatchNormalization":
         if self.renorm_clipping is not None and not self.renorm:
             raise ValueError("`renorm_clipping` is valid only with renorm=true. Received: renorm=False")
         return self

@@ -10,7 +10,6 @@ symbolic output is float32 while max pooling really returns the integer dtype
 really returns float32, accepts integer (and boolean) inputs.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 

@@ -18,7 +18,6 @@ and Resizing with `pad_to_aspect_ratio` of any non-float image. (Keras's Resizin
 returns the integer dtype; in `fit` and `predict` it returns float32.)
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
@@ -143,7 +142,7 @@ class Resizing(_ImageLayer):
     antialias: bool = Field(False, description="Use an anti-aliasing filter when downsampling.")
 
     @model_validator(mode="after")
-    def _crop_or_pad(self) -> Resizing:
+    def _crop_or_pad(self) -> "Resizing":
         if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
             raise ValueError(
                 "Only one of `pad_to_aspect_ratio` & `crop_to_aspect_ratio` can be `True`. "

@@ -9,7 +9,6 @@ spec must build and train one step on CPU):
 - Inner layers of wrappers (`layer`, `backward_layer`) carry no `name` or `inputs`.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -178,7 +177,7 @@ class Bidirectional(Layer):
     )
 
     @model_validator(mode="after")
-    def _inner_layers_are_not_nodes(self) -> Bidirectional:
+    def _inner_layers_are_not_nodes(self) -> "Bidirectional":
         _refuse_wrapped_name("Bidirectional", "layer", self.layer)
         _refuse_wrapped_name("Bidirectional", "backward_layer", self.backward_layer)
         return self
@@ -226,10 +225,10 @@ class TimeDistributed(Layer):
     """
 
     type: Literal["TimeDistributed"]
-    layer: AnyLayer = Field(description="The layer applied to each time slice: any one-input layer, without `name` or `inputs`.")
+    layer: "AnyLayer" = Field(description="The layer applied to each time slice: any one-input layer, without `name` or `inputs`.")
 
     @model_validator(mode="after")
-    def _inner_layer_is_not_a_node(self) -> TimeDistributed:
+    def _inner_layer_is_not_a_node(self) -> "TimeDistributed":
         _refuse_wrapped_name("TimeDistributed", "layer", self.layer)
         return self
 

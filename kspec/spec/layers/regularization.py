@@ -9,7 +9,6 @@ training step fails mixing the input with the float noise; those inputs are
 refused unless the rate (or stddev) is 0, when the layer is the identity.
 """
 
-from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 

@@ -15,7 +15,6 @@ must then hold a -1, and the product of its other entries must divide the
 product of the known input dims.
 """
 
-from __future__ import annotations
 
 from math import prod
 from typing import Annotated, Any, ClassVar, Literal
