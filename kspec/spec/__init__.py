@@ -3,7 +3,7 @@
 
 from typing import Any, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from .base import KspecModel, Name
 from .data import Data
@@ -25,12 +25,25 @@ class Spec(KspecModel):
     data: Data | None = Field(None, description="Training data; absent means synthetic data shaped like the inputs.")
 
 
-_SPEC_ADAPTER = TypeAdapter(Spec)
+
+
+_validator = None
+
+
+def _build_validator():
+    if not Spec.__pydantic_complete__:
+        Spec.model_rebuild()
+    return Spec.__pydantic_validator__
 
 
 def validate_data(data: Any) -> Spec:
     """Strict structural validation of loaded data. Raises pydantic.ValidationError."""
-    return Spec.model_validate(data, strict=True)
+    global _validator
+    if _validator is None:
+        from ._cache import spec_validator
+
+        _validator = spec_validator(_build_validator)
+    return _validator.validate_python(data, strict=True)
 
 
 def json_schema() -> dict[str, Any]:

@@ -22,6 +22,7 @@ class KspecModel(BaseModel):
         populate_by_name=False,
         defer_build=True,
         regex_engine="python-re",
+        protected_namespaces=(),
     )
 
     def to_keras(self) -> Any:
@@ -53,38 +54,32 @@ Rate = Annotated[float, Field(ge=0, lt=1)]
 Axis = Annotated[int, Field(description="An axis index; negative values count from the end. Axis 0 is the batch axis.")]
 
 
-def _int_tuple_validator(n: int | None):
-    def normalise(value: Any) -> Any:
+# Validators are module-level classes, not closures, so that the compiled validator can be
+# cached across processes (pickled); see kspec.spec._cache.
+
+
+class _IntTuple:
+    """`int -> (int,) * n`, `list -> tuple`; anything else is left for strict validation to report."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
-            if n is None:
-                return (value,)
-            return (value,) * n
+            return (value,) * self.n
         if isinstance(value, list):
             return tuple(value)
-        return value  # strict tuple validation reports the type error
-
-    return normalise
+        return value
 
 
-def IntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
-    """`int | [int] * n`, normalised to a tuple of n ints, each >= minimum."""
-    item = {"type": "integer", "minimum": minimum}
-    schema = {
-        "anyOf": [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}],
-    }
-    if description:
-        schema["description"] = description
-    return Annotated[
-        tuple[(Annotated[int, Field(ge=minimum)],) * n],
-        BeforeValidator(_int_tuple_validator(n)),
-        WithJsonSchema(schema),
-    ]
+class _IntPairs:
+    """`int -> ((int, int),) * n`; `[a, [b, c]] -> ((a, a), (b, c))`."""
 
+    def __init__(self, n: int):
+        self.n = n
 
-def IntPairs(n: int, *, description: str = "") -> Any:
-    """Padding/cropping style: int, n ints, or n pairs of ints; normalised to n (before, after) pairs."""
-
-    def normalise(value: Any) -> Any:
+    def __call__(self, value: Any) -> Any:
+        n = self.n
         if isinstance(value, int) and not isinstance(value, bool):
             return ((value, value),) * n
         if isinstance(value, list) and len(value) == n:
@@ -101,6 +96,24 @@ def IntPairs(n: int, *, description: str = "") -> Any:
             return tuple(value)
         return value
 
+
+def IntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
+    """`int | [int] * n`, normalised to a tuple of n ints, each >= minimum."""
+    item = {"type": "integer", "minimum": minimum}
+    schema = {
+        "anyOf": [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}],
+    }
+    if description:
+        schema["description"] = description
+    return Annotated[
+        tuple[(Annotated[int, Field(ge=minimum)],) * n],
+        BeforeValidator(_IntTuple(n)),
+        WithJsonSchema(schema),
+    ]
+
+
+def IntPairs(n: int, *, description: str = "") -> Any:
+    """Padding/cropping style: int, n ints, or n pairs of ints; normalised to n (before, after) pairs."""
     nn = {"type": "integer", "minimum": 0}
     pair = {"type": "array", "items": nn, "minItems": 2, "maxItems": 2}
     schema: dict[str, Any] = {
@@ -112,7 +125,7 @@ def IntPairs(n: int, *, description: str = "") -> Any:
     if description:
         schema["description"] = description
     inner = tuple[(tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],) * n]
-    return Annotated[inner, BeforeValidator(normalise), WithJsonSchema(schema)]
+    return Annotated[inner, BeforeValidator(_IntPairs(n)), WithJsonSchema(schema)]
 
 
 def OptionalIntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
@@ -125,6 +138,6 @@ def OptionalIntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
         schema["description"] = description
     return Annotated[
         tuple[(Annotated[int, Field(ge=minimum)],) * n] | None,
-        BeforeValidator(_int_tuple_validator(n)),
+        BeforeValidator(_IntTuple(n)),
         WithJsonSchema(schema),
     ]

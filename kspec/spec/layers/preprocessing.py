@@ -42,13 +42,22 @@ def _factor(low: float, high: float, *, low_open: bool = False) -> Any:
     """
     number = Annotated[float, Field(gt=low, le=high) if low_open else Field(ge=low, le=high)]
     single = Annotated[float, Field(gt=low, lt=-low)] if low_open else number
+    return Annotated[single | tuple[number, number], BeforeValidator(_to_tuple), AfterValidator(_FactorPair(low))]
 
-    def normalise(value: float | tuple[float, float]) -> tuple[float, float]:
+
+class _FactorPair:
+    """A sorted (lower, upper) pair; a number f means `(max(-|f|, low), |f|)`, as in Keras.
+
+    A class rather than a closure so the compiled validator can be cached (pickled).
+    """
+
+    def __init__(self, low: float):
+        self.low = low
+
+    def __call__(self, value: float | tuple[float, float]) -> tuple[float, float]:
         if isinstance(value, tuple):
             return tuple(sorted(value))  # type: ignore[return-value]
-        return (max(-abs(value), low), abs(value))
-
-    return Annotated[single | tuple[number, number], BeforeValidator(_to_tuple), AfterValidator(normalise)]
+        return (max(-abs(value), self.low), abs(value))
 
 
 _SignedFactor = _factor(-1.0, 1.0)
