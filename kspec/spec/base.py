@@ -97,19 +97,57 @@ class _IntPairs:
         return value
 
 
-def IntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
-    """`int | [int] * n`, normalised to a tuple of n ints, each >= minimum."""
-    item = {"type": "integer", "minimum": minimum}
-    schema = {
-        "anyOf": [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}],
-    }
+def list_to_tuple(value: Any) -> Any:
+    """`list -> tuple` (JSON has no tuples); anything else is left for strict validation to report."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+# `int -> (int,)`, `list -> tuple`: for arguments that take one int or a list of them.
+_int_or_list = _IntTuple(1)
+
+
+def _int_type(minimum: int | None) -> Any:
+    return int if minimum is None else Annotated[int, Field(ge=minimum)]
+
+
+def _int_schema(minimum: int | None) -> dict[str, Any]:
+    return {"type": "integer"} if minimum is None else {"type": "integer", "minimum": minimum}
+
+
+def IntTuple(n: int, *, minimum: int | None = 1, description: str = "", nullable: bool = False) -> Any:
+    """`int | [int] * n`, normalised to a tuple of n ints, each >= minimum (None: any int).
+
+    With `nullable`, `null` too (Keras's 'same as another argument').
+    """
+    item = _int_schema(minimum)
+    variants = [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}]
+    if nullable:
+        variants.append({"type": "null"})
+    schema: dict[str, Any] = {"anyOf": variants}
     if description:
         schema["description"] = description
-    return Annotated[
-        tuple[(Annotated[int, Field(ge=minimum)],) * n],
-        BeforeValidator(_IntTuple(n)),
-        WithJsonSchema(schema),
-    ]
+    ints = tuple[(_int_type(minimum),) * n]
+    return Annotated[ints | None if nullable else ints, BeforeValidator(_IntTuple(n)), WithJsonSchema(schema)]
+
+
+def IntList(*, minimum: int | None = None, min_items: int = 1, nullable: bool = False) -> Any:
+    """`int | [int, ...]` with at least `min_items` ints, each >= minimum (None: any int); normalised
+    to a tuple (an int i is `(i,)`). With `nullable`, `null` too."""
+    item = _int_schema(minimum)
+    array: dict[str, Any] = {"type": "array", "items": item}
+    if min_items:
+        array["minItems"] = min_items
+    schema = WithJsonSchema({"anyOf": [item, array] + ([{"type": "null"}] if nullable else [])})
+    ints = tuple[_int_type(minimum), ...]
+    if nullable:
+        sized = Annotated[ints, Field(min_length=min_items)] if min_items else ints
+        return Annotated[sized | None, BeforeValidator(_int_or_list), schema]
+    length = (Field(min_length=min_items),) if min_items else ()
+    return Annotated[(ints, BeforeValidator(_int_or_list), *length, schema)]
+
+
+#: One axis or several, e.g. the axes a layer normalizes over: an int or a non-empty list, as a tuple.
+Axes = IntList()
 
 
 def IntPairs(n: int, *, description: str = "") -> Any:
@@ -126,18 +164,3 @@ def IntPairs(n: int, *, description: str = "") -> Any:
         schema["description"] = description
     inner = tuple[(tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],) * n]
     return Annotated[inner, BeforeValidator(_IntPairs(n)), WithJsonSchema(schema)]
-
-
-def OptionalIntTuple(n: int, *, minimum: int = 1, description: str = "") -> Any:
-    """Like IntTuple, but `null` is allowed (Keras's 'same as another argument')."""
-    item = {"type": "integer", "minimum": minimum}
-    schema: dict[str, Any] = {
-        "anyOf": [item, {"type": "array", "items": item, "minItems": n, "maxItems": n}, {"type": "null"}],
-    }
-    if description:
-        schema["description"] = description
-    return Annotated[
-        tuple[(Annotated[int, Field(ge=minimum)],) * n] | None,
-        BeforeValidator(_IntTuple(n)),
-        WithJsonSchema(schema),
-    ]

@@ -36,6 +36,10 @@ INITIALIZER_NAMES = (
     "orthogonal", "variance_scaling",
 )
 
+InitializerSeed = Annotated[
+    Seed | None, Field(description="Random seed, for reproducible initial values; null means unseeded.")
+]
+
 
 class Constant(KspecModel):
     """Fills the tensor with one value."""
@@ -50,7 +54,7 @@ class RandomNormal(KspecModel):
     type: Literal["RandomNormal"]
     mean: float = Field(0.0, description="Mean of the normal distribution.")
     stddev: NonNegativeFloat = Field(0.05, description="Standard deviation of the normal distribution.")
-    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
+    seed: InitializerSeed = None
 
 
 class RandomUniform(KspecModel):
@@ -59,7 +63,7 @@ class RandomUniform(KspecModel):
     type: Literal["RandomUniform"]
     minval: float = Field(-0.05, description="Lower bound of the range of random values (inclusive).")
     maxval: float = Field(0.05, description="Upper bound of the range of random values (exclusive).")
-    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
+    seed: InitializerSeed = None
 
 
 class TruncatedNormal(KspecModel):
@@ -70,7 +74,7 @@ class TruncatedNormal(KspecModel):
     stddev: NonNegativeFloat = Field(
         0.05, description="Standard deviation of the normal distribution; values beyond two of these from the mean are redrawn."
     )
-    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
+    seed: InitializerSeed = None
 
 
 class VarianceScaling(KspecModel):
@@ -84,7 +88,7 @@ class VarianceScaling(KspecModel):
     distribution: Literal["truncated_normal", "untruncated_normal", "uniform"] = Field(
         "truncated_normal", description="The random distribution the values are drawn from."
     )
-    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
+    seed: InitializerSeed = None
 
 
 class Orthogonal(KspecModel):
@@ -92,11 +96,11 @@ class Orthogonal(KspecModel):
 
     type: Literal["Orthogonal"]
     gain: float = Field(1.0, description="Multiplicative factor applied to the orthogonal matrix.")
-    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
+    seed: InitializerSeed = None
 
 
 class _Seeded(KspecModel):
-    seed: Seed | None = Field(None, description="Random seed, for reproducible initial values; null means unseeded.")
+    seed: InitializerSeed = None
 
 
 class GlorotUniform(_Seeded):

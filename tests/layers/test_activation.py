@@ -4,8 +4,7 @@ from hypothesis import event, given, settings, strategies as st
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_layer, check_rejected
-from .test_normalization import check_agrees, check_refused_at_run_time, check_trains
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains
 
 
 @pytest.mark.parametrize(
@@ -83,7 +82,7 @@ def test_activation_rejections_match_keras(spec, shape):
     ],
 )
 def test_activation_refused_where_keras_fails_at_run_time(spec, shape, dtype):
-    check_refused_at_run_time(spec, shape, [dtype])
+    check_refused_when_run(spec, shape, [dtype], train_step=True)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +147,7 @@ def activation_specs(draw):
 @settings(max_examples=40, deadline=None)
 @given(spec=activation_specs(), shape=SHAPES, dtype=DTYPES)
 def test_activation_property_kspec_agrees_with_keras(spec, shape, dtype):
-    event("accepted" if check_agrees(spec, shape, [dtype]) else "refused")
+    event("accepted" if check_agrees(spec, shape, [dtype], train_step=True) else "refused")
 
 
 @settings(max_examples=15, deadline=None)

@@ -5,10 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import ValidationError
 
-from kspec.compile import build_layer
-from kspec.spec.layers import ShapeError, Tensor, parse_layer
+from kspec.spec.layers import LAYER_TYPES, ShapeError, Tensor, parse_layer
 
-from .harness import FILL, check_layer, check_rejected
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, fit_one_step, keras_model
 
 C1, C2, C3 = "Conv1D", "Conv2D", "Conv3D"
 T1, T2 = "Conv1DTranspose", "Conv2DTranspose"
@@ -157,6 +156,19 @@ def test_invalid_arguments_are_schema_errors(spec):
         parse_layer(spec)
 
 
+@pytest.mark.parametrize("type_", sorted(RANK))
+def test_arguments_in_keras_order(type_):
+    """The fields (in the schema, in error messages) are Keras's arguments, in Keras's order: the
+    mixins of the layer classes must come before their family base (see conv.py)."""
+    import inspect
+
+    import keras
+
+    ours = [f for f in LAYER_TYPES[type_].model_fields if f not in ("type", "name", "inputs")]
+    theirs = [p for p in inspect.signature(getattr(keras.layers, type_)).parameters if p in ours]
+    assert ours == theirs
+
+
 def test_int_tuples_are_normalised():
     layer = parse_layer(spec(T2, filters=2, kernel_size=3, strides=[2, 1], output_padding=1))
     assert layer.kernel_size == (3, 3) and layer.strides == (2, 1) and layer.output_padding == (1, 1)
@@ -165,35 +177,9 @@ def test_int_tuples_are_normalised():
 
 # ---- refusals by policy: Keras builds the layer, but it does not run -----------------------------
 
-
-def keras_fails_when_run(spec, shape, dtype="float32"):
-    """Keras accepts the layer symbolically, but running it fails, gives an empty output, or gives
-    another dtype than it declared. Returns a description of what went wrong (None if nothing did)."""
-    import keras
-
-    layer = parse_layer(spec)
-    klayer = build_layer(layer)
-    declared = klayer(keras.Input(shape=shape, dtype=dtype))
-    concrete = (2,) + tuple(FILL if d is None else d for d in shape)
-    data = np.random.default_rng(0).standard_normal(concrete).astype(dtype)
-    try:
-        out = klayer(data)
-    except Exception as exc:  # noqa: BLE001 - any failure counts
-        return f"fails: {type(exc).__name__}"
-    if 0 in tuple(out.shape):
-        return f"empty output {tuple(out.shape)}"
-    if keras.backend.standardize_dtype(out.dtype) != declared.dtype:
-        return f"dtype {out.dtype} instead of {declared.dtype}"
-    return None
-
-
-def kspec_refuses(spec, shape, dtype="float32"):
-    try:
-        parse_layer(spec).infer([Tensor((None,) + tuple(shape), dtype)])
-    except ShapeError:
-        return True
-    return False
-
+# Besides a failing run, a refusal is justified where running the layer gives an empty output or
+# another dtype than Keras declares.
+FAILS = {"wrong_dtype": True, "empty_output": True}
 
 POLICY = [
     (spec(C1, filters=2, kernel_size=2), (5, 3), "int32"),
@@ -208,8 +194,7 @@ POLICY = [
 
 @pytest.mark.parametrize("spec, shape, dtype", POLICY)
 def test_refused_because_keras_fails_when_run(spec, shape, dtype):
-    assert kspec_refuses(spec, shape, dtype)
-    assert keras_fails_when_run(spec, shape, dtype) is not None
+    check_refused_when_run(spec, shape, [dtype], **FAILS)
 
 
 # ---- accepted specs train one step ----------------------------------------------------------------
@@ -226,17 +211,8 @@ def test_refused_because_keras_fails_when_run(spec, shape, dtype):
     ],
 )
 def test_accepted_specs_train_one_step(spec, shape):
-    import keras
-
-    out = check_layer(spec, shape)
-    x = keras.Input(shape=shape)
-    model = keras.Model(x, build_layer(parse_layer(spec))(x))
-    model.compile(optimizer="sgd", loss="mse")
-    rng = np.random.default_rng(0)
-    data = rng.standard_normal((2,) + shape).astype("float32")
-    target = np.zeros((2,) + out.output.shape[1:], "float32")
-    loss = model.train_on_batch(data, target)
-    assert np.isfinite(loss)
+    assert check_layer(spec, shape) is not None
+    assert np.isfinite(fit_one_step(keras_model(spec, shape)))
 
 
 # ---- property: kspec and Keras agree on random convolutions -------------------------------------
@@ -268,21 +244,8 @@ def conv_cases(draw):
     return layer, shape, dtype
 
 
-def agree(spec, shape, dtype):
-    """kspec accepts exactly what Keras builds and runs; when both accept, they agree (check_layer)."""
-    refused = kspec_refuses(spec, shape, dtype)
-    filled = tuple(FILL if d is None else d for d in shape)
-    try:
-        # Run eagerly only where the filled-in shape is valid (a short unknown axis fails when run).
-        check_layer(spec, shape, [dtype], eager=not kspec_refuses(spec, filled, dtype))
-    except AssertionError as exc:
-        if not (refused and "disagreement" in str(exc)):
-            raise
-        # kspec refused by policy what Keras builds: Keras must fail when it runs the layer.
-        assert keras_fails_when_run(spec, shape, dtype) is not None, (spec, shape, dtype)
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conv_cases())
 def test_property_conv_agrees_with_keras(case):
-    agree(*case)
+    spec, shape, dtype = case
+    check_agrees(spec, shape, [dtype], **FAILS)

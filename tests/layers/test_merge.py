@@ -4,8 +4,7 @@ from hypothesis import event, given, settings, strategies as st
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_layer, check_rejected
-from .test_normalization import check_agrees, check_refused_at_run_time, check_trains
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains
 
 ELEMENTWISE = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
 
@@ -108,7 +107,7 @@ def test_merge_rejections_match_keras(spec, shapes):
     ],
 )
 def test_merge_refused_where_keras_fails_at_run_time(spec, shapes, dtypes):
-    check_refused_at_run_time(spec, shapes, dtypes)
+    check_refused_when_run(spec, shapes, dtypes, train_step=True)
 
 
 @pytest.mark.parametrize(
@@ -201,33 +200,31 @@ def dot_cases(draw):
     return {"type": "Dot", "axes": axes, "normalize": draw(st.booleans())}, [tuple(s1), tuple(s2)]
 
 
+def _drawn_dtypes(case, data):
+    """(spec, shapes, dtypes): one dtype drawn for each input."""
+    spec, shapes = case
+    return spec, shapes, [data.draw(DTYPES) for _ in shapes]
+
+
 @settings(max_examples=40, deadline=None)
 @given(case=elementwise_cases(), data=st.data())
 def test_elementwise_property_kspec_agrees_with_keras(case, data):
-    spec, shapes = case
-    dtypes = [data.draw(DTYPES) for _ in shapes]
-    event("accepted" if check_agrees(spec, shapes, dtypes) else "refused")
+    event("accepted" if check_agrees(*_drawn_dtypes(case, data), train_step=True) else "refused")
 
 
 @settings(max_examples=30, deadline=None)
 @given(case=concatenate_cases(), data=st.data())
 def test_concatenate_property_kspec_agrees_with_keras(case, data):
-    spec, shapes = case
-    dtypes = [data.draw(DTYPES) for _ in shapes]
-    event("accepted" if check_agrees(spec, shapes, dtypes) else "refused")
+    event("accepted" if check_agrees(*_drawn_dtypes(case, data), train_step=True) else "refused")
 
 
 @settings(max_examples=30, deadline=None)
 @given(case=dot_cases(), data=st.data())
 def test_dot_property_kspec_agrees_with_keras(case, data):
-    spec, shapes = case
-    dtypes = [data.draw(DTYPES) for _ in shapes]
-    event("accepted" if check_agrees(spec, shapes, dtypes) else "refused")
+    event("accepted" if check_agrees(*_drawn_dtypes(case, data), train_step=True) else "refused")
 
 
 @settings(max_examples=20, deadline=None)
 @given(case=st.one_of(elementwise_cases(), concatenate_cases(), dot_cases()), data=st.data())
 def test_merge_property_accepted_specs_train(case, data):
-    spec, shapes = case
-    dtypes = [data.draw(DTYPES) for _ in shapes]
-    event("trained" if check_trains(spec, shapes, dtypes) else "refused")
+    event("trained" if check_trains(*_drawn_dtypes(case, data)) else "refused")

@@ -1,93 +1,10 @@
-import numpy as np
 import pydantic
 import pytest
 from hypothesis import event, given, settings, strategies as st
 
-from kspec.compile import build_layer, call_layer
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import BATCH, _concrete, _random, check_layer, check_rejected
-
-# ---- helpers shared with the other layer-family tests (candidates for harness.py) ------------
-
-
-def _kspec_refuses(layer, input_shapes, dtypes, fill=None) -> bool:
-    shapes = [(BATCH,) + _concrete(s) if fill else (None,) + tuple(s) for s in input_shapes]
-    try:
-        layer.infer([Tensor(s, d) for s, d in zip(shapes, dtypes)])
-    except ShapeError:
-        return True
-    return False
-
-
-def keras_run_fails(spec: dict, input_shapes, dtypes=None) -> bool:
-    """Keras builds the layer symbolically; does it fail when run (inference, then one training step)?"""
-    import keras
-
-    if isinstance(input_shapes, tuple):
-        input_shapes = [input_shapes]
-    dtypes = dtypes or ["float32"] * len(input_shapes)
-    layer = parse_layer(spec)
-    klayer = build_layer(layer)
-    kin = [keras.Input(shape=tuple(s), dtype=d) for s, d in zip(input_shapes, dtypes)]
-    out = call_layer(layer, klayer, kin)  # must not raise: this is about run-time failures
-    rng = np.random.default_rng(0)
-    data = [_random((BATCH,) + _concrete(s), d, rng) for s, d in zip(input_shapes, dtypes)]
-    try:
-        y = call_layer(layer, klayer, data)
-        model = keras.Model(kin, out)
-        model.compile(optimizer="sgd", loss="mse")
-        target = np.zeros((BATCH,) + tuple(y.shape[1:]), "float32")
-        model.fit(data if len(data) > 1 else data[0], target, batch_size=BATCH, epochs=1, verbose=0)
-    except Exception:  # noqa: BLE001 - any run-time refusal counts
-        return True
-    return False
-
-
-def check_refused_at_run_time(spec: dict, input_shapes, dtypes=None) -> None:
-    """kspec refuses what Keras builds but cannot run or train (the product promise)."""
-    if isinstance(input_shapes, tuple):
-        input_shapes = [input_shapes]
-    dtypes = dtypes or ["float32"] * len(input_shapes)
-    assert _kspec_refuses(parse_layer(spec), input_shapes, dtypes), f"kspec accepts {spec} on {input_shapes}"
-    assert keras_run_fails(spec, input_shapes, dtypes), f"Keras runs {spec} on {input_shapes} {dtypes}"
-
-
-def check_agrees(spec: dict, input_shapes, dtypes=None, *, eager: bool = True):
-    """`check_layer`, except that where kspec refuses what Keras builds, Keras must fail when run.
-
-    The eager comparison runs only when kspec accepts the shapes with unknown dims filled in
-    (an unknown dim matched against a known one is fine symbolically, not with the fill value).
-    """
-    import keras
-
-    if isinstance(input_shapes, tuple):
-        input_shapes = [input_shapes]
-    dtypes = dtypes or ["float32"] * len(input_shapes)
-    layer = parse_layer(spec)
-    if _kspec_refuses(layer, input_shapes, dtypes):
-        try:
-            kin = [keras.Input(shape=tuple(s), dtype=d) for s, d in zip(input_shapes, dtypes)]
-            call_layer(layer, build_layer(layer), kin)
-        except Exception:  # noqa: BLE001 - Keras refuses too
-            return None
-        assert keras_run_fails(spec, input_shapes, dtypes), f"kspec refuses {spec} on {input_shapes} {dtypes}, Keras runs it"
-        return None
-    eager = eager and not _kspec_refuses(layer, input_shapes, dtypes, fill=True)
-    return check_layer(spec, input_shapes, dtypes, eager=eager)
-
-
-def check_trains(spec: dict, input_shapes, dtypes=None) -> bool:
-    """Where kspec accepts (unknown dims filled in), Keras runs the layer and trains a model of it one step."""
-    if isinstance(input_shapes, tuple):
-        input_shapes = [input_shapes]
-    dtypes = dtypes or ["float32"] * len(input_shapes)
-    layer = parse_layer(spec)
-    if _kspec_refuses(layer, input_shapes, dtypes) or _kspec_refuses(layer, input_shapes, dtypes, fill=True):
-        return False
-    assert not keras_run_fails(spec, input_shapes, dtypes), f"kspec accepts {spec} on {input_shapes} {dtypes}; Keras cannot train it"
-    return True
-
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains
 
 # ---- examples --------------------------------------------------------------------------------
 
@@ -180,7 +97,7 @@ def test_normalization_rejections_match_keras(spec, shape):
     ],
 )
 def test_normalization_refused_where_keras_fails_at_run_time(spec, shape, dtype):
-    check_refused_at_run_time(spec, shape, [dtype])
+    check_refused_when_run(spec, shape, [dtype], train_step=True)
 
 
 @pytest.mark.parametrize(
@@ -258,7 +175,7 @@ def normalization_cases(draw):
 @given(case=normalization_cases(), dtype=DTYPES)
 def test_normalization_property_kspec_agrees_with_keras(case, dtype):
     spec, shape = case
-    event("accepted" if check_agrees(spec, shape, [dtype]) else "refused")
+    event("accepted" if check_agrees(spec, shape, [dtype], train_step=True) else "refused")
 
 
 @settings(max_examples=15, deadline=None)

@@ -1,14 +1,14 @@
 """Pooling layers against Keras: shapes, dtypes, refusals; one property test."""
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import ValidationError
 
-from kspec.compile import build_layer
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import FILL, check_layer, check_rejected
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, fit_one_step, keras_model
 
 M1, M2, M3 = "MaxPooling1D", "MaxPooling2D", "MaxPooling3D"
 A1, A2 = "AveragePooling1D", "AveragePooling2D"
@@ -127,34 +127,9 @@ def test_defaults_and_normalisation():
 
 # ---- refusals by policy: Keras builds the layer, but it does not run as declared ----------------
 
-
-def keras_fails_when_run(spec, shape, dtype="float32"):
-    """Keras accepts the layer symbolically, but running it fails, gives an empty output, or gives
-    another dtype than it declared. Returns a description of what went wrong (None if nothing did)."""
-    import keras
-
-    klayer = build_layer(parse_layer(spec))
-    declared = klayer(keras.Input(shape=shape, dtype=dtype))
-    concrete = (2,) + tuple(FILL if d is None else d for d in shape)
-    data = (np.random.default_rng(0).standard_normal(concrete) * 3).astype(dtype)
-    try:
-        out = klayer(data)
-    except Exception as exc:  # noqa: BLE001 - any failure counts
-        return f"fails: {type(exc).__name__}"
-    if 0 in tuple(out.shape):
-        return f"empty output {tuple(out.shape)}"
-    if keras.backend.standardize_dtype(out.dtype) != declared.dtype:
-        return f"dtype {out.dtype} instead of {declared.dtype}"
-    return None
-
-
-def kspec_refuses(spec, shape, dtype="float32"):
-    try:
-        parse_layer(spec).infer([Tensor((None,) + tuple(shape), dtype)])
-    except ShapeError:
-        return True
-    return False
-
+# Besides a failing run, a refusal is justified where running the layer gives an empty output or
+# another dtype than Keras declares.
+FAILS = {"wrong_dtype": True, "empty_output": True}
 
 POLICY = [
     (spec(M1), (4, 3), "int32"),  # declared float32, returns int32
@@ -168,21 +143,14 @@ POLICY = [
 
 @pytest.mark.parametrize("spec, shape, dtype", POLICY)
 def test_refused_because_keras_fails_when_run(spec, shape, dtype):
-    assert kspec_refuses(spec, shape, dtype)
-    assert keras_fails_when_run(spec, shape, dtype) is not None
+    check_refused_when_run(spec, shape, [dtype], **FAILS)
 
 
 def test_pooling_model_trains_one_step():
-    import keras
-
-    x = keras.Input(shape=(9, 9, 2))
-    y = keras.layers.Conv2D(3, 2)(x)
-    for layer in (spec(M2, pool_size=3, strides=1, padding="same"), spec(A2, pool_size=2), spec(GA2)):
-        y = build_layer(parse_layer(layer))(y)
-    model = keras.Model(x, y)
-    model.compile(optimizer="sgd", loss="mse")
-    loss = model.train_on_batch(np.ones((2, 9, 9, 2), "float32"), np.zeros((2, 3), "float32"))
-    assert np.isfinite(loss)
+    layers = [spec(M2, pool_size=3, strides=1, padding="same"), spec(A2, pool_size=2), spec(GA2)]
+    model = keras_model(layers, (9, 9, 2), before=[keras.layers.Conv2D(3, 2)])
+    assert model.output.shape == (None, 3)
+    assert np.isfinite(fit_one_step(model))
 
 
 # ---- property: kspec and Keras agree on random pooling layers ------------------------------------
@@ -210,21 +178,8 @@ def pooling_cases(draw):
     return layer, shape, dtype
 
 
-def agree(spec, shape, dtype):
-    """kspec accepts exactly what Keras builds and runs as declared; when both accept, they agree."""
-    refused = kspec_refuses(spec, shape, dtype)
-    filled = tuple(FILL if d is None else d for d in shape)
-    try:
-        # Run eagerly only where the filled-in shape is valid (a short unknown axis fails when run).
-        check_layer(spec, shape, [dtype], eager=not kspec_refuses(spec, filled, dtype))
-    except AssertionError as exc:
-        if not (refused and "disagreement" in str(exc)):
-            raise
-        # kspec refused by policy what Keras builds: Keras must not run it as declared.
-        assert keras_fails_when_run(spec, shape, dtype) is not None, (spec, shape, dtype)
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pooling_cases())
 def test_property_pooling_agrees_with_keras(case):
-    agree(*case)
+    spec, shape, dtype = case
+    check_agrees(spec, shape, [dtype], **FAILS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,8 +11,20 @@ from pydantic import ValidationError
 from kspec.compile import build_layer
 from kspec.spec.layers import ShapeError, parse_layer
 
-from .harness import check_layer, check_rejected
-from .test_reshaping import _kspec, _keras_run, _keras_symbolic, agree, check_policy_refusal, check_runtime_agreement
+from .harness import (
+    BATCH,
+    FAILS_FOR_SOME_SIZE,
+    FILLS,
+    check_agrees,
+    check_layer,
+    check_refused_when_run,
+    check_runtime_agreement,
+    fit_one_step,
+    keras_model,
+    keras_symbolic,
+    kspec_infer,
+    random_batch,
+)
 
 IMAGE_LAYERS = [
     {"type": "Resizing", "height": 3, "width": 5},
@@ -90,13 +103,13 @@ def test_dtypes_match_keras(spec, dtype):
     """The output is float32, integer images included."""
     inferred = check_layer(spec, (4, 5, 3), [dtype])
     assert inferred is not None and inferred.output.dtype == "float32"
-    check_runtime_agreement(spec, (4, 5, 3), dtype)
+    check_runtime_agreement(spec, (4, 5, 3), [dtype])
 
 
 @pytest.mark.parametrize("spec", [s for s in IMAGE_LAYERS if s["type"] not in ("Resizing", "RandomContrast")])
 def test_boolean_images_are_cast(spec):
     assert check_layer(spec, (4, 5, 3), ["bool"]).output.dtype == "float32"
-    check_runtime_agreement(spec, (4, 5, 3), "bool")
+    check_runtime_agreement(spec, (4, 5, 3), ["bool"])
 
 
 @pytest.mark.parametrize("spec", IMAGE_LAYERS)
@@ -104,19 +117,16 @@ def test_boolean_images_are_cast(spec):
 def test_image_layers_need_a_batch_of_images(spec, shape):
     """Rank 2 and 5: Keras refuses, or fails when run."""
     with pytest.raises(ShapeError, match="expected ndim=4"):
-        _kspec(spec, shape)
-    if _keras_symbolic(spec, shape, "float32") is None:
-        check_rejected(spec, shape)
-    else:
-        assert _keras_run(spec, shape, "float32", 7) is None
+        kspec_infer(spec, shape)
+    check_refused_when_run(spec, shape, at_build=True, in_training=True)
 
 
 @pytest.mark.parametrize("spec", IMAGE_LAYERS)
 def test_rank_3_is_not_an_unbatched_image_in_kspec(spec):
     """Keras reads a rank-3 tensor as one unbatched image, its batch axis as the height: kspec refuses."""
     with pytest.raises(ShapeError, match="expected ndim=4"):
-        _kspec(spec, (4, 5))
-    out = _keras_symbolic(spec, (4, 5), "float32")
+        kspec_infer(spec, (4, 5))
+    out = keras_symbolic(spec, (4, 5))
     if spec["type"] in ("Resizing", "CenterCrop"):
         assert tuple(out.shape) == (spec["height"], spec["width"], 5)  # the batch axis is gone
 
@@ -163,8 +173,6 @@ def test_invalid_arguments_are_refused(spec):
 
 
 def test_keras_refuses_the_same_factors():
-    import keras
-
     L = keras.layers
     for make in (
         lambda: L.RandomRotation(1.5),
@@ -195,8 +203,6 @@ def test_keras_refuses_the_same_factors():
 )
 def test_factor_normalisation_keeps_keras_meaning(spec, keras_args, attrs):
     """kspec's (lower, upper) pair gives the Keras layer the same range as the number (or pair) given."""
-    import keras
-
     ours = build_layer(parse_layer(spec))
     theirs = getattr(keras.layers, spec["type"])(*keras_args)
     for attr in attrs:
@@ -220,12 +226,10 @@ def test_factor_normalisation_keeps_keras_meaning(spec, keras_args, attrs):
     ],
 )
 def test_refused_where_keras_fails_when_run(spec, dtype):
-    check_policy_refusal(spec, (4, 6, 3), dtype)
+    check_refused_when_run(spec, (4, 6, 3), [dtype], **FAILS_FOR_SOME_SIZE)
 
 
 def test_resizing_crop_and_pad_together_fail_in_keras():
-    import keras
-
     layer = keras.layers.Resizing(3, 5, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
     layer(keras.Input(shape=(4, 6, 3)))  # accepted symbolically
     with pytest.raises(ValueError, match="Only one of"):
@@ -234,9 +238,9 @@ def test_resizing_crop_and_pad_together_fail_in_keras():
 
 def test_messages_follow_keras_grammar():
     with pytest.raises(ShapeError, match=r"expected ndim=4 \(batch, height, width, channels\), found ndim=3"):
-        _kspec({"type": "RandomFlip"}, (4, 5))
+        kspec_infer({"type": "RandomFlip"}, (4, 5))
     with pytest.raises(ShapeError, match=r"floating-point.*Received: dtype=uint8"):
-        _kspec({"type": "RandomContrast", "factor": 0.1}, (4, 5, 3), "uint8")
+        kspec_infer({"type": "RandomContrast", "factor": 0.1}, (4, 5, 3), ["uint8"])
     with pytest.raises(ValidationError, match=r"(?s)height_factor.*less than 1"):
         parse_layer({"type": "RandomZoom", "height_factor": 1.0})
 
@@ -256,19 +260,11 @@ TRAINED = IMAGE_LAYERS + [
 def test_trains_one_step_and_predicts(spec):
     """A compiled `fit` step with gradients through the layer (a Conv2D before it), then `predict`
     (the Random* layers are then inactive)."""
-    import keras
-
+    L = keras.layers
     shape = (6, 4, 3)
-    inp = keras.Input(shape=shape)
-    x = keras.layers.Conv2D(3, 1)(inp)
-    x = build_layer(parse_layer(spec))(x)
-    out = keras.layers.Dense(1)(keras.layers.Flatten()(x))
-    model = keras.Model(inp, out)
-    model.compile("sgd", "mse")
-    rng = np.random.default_rng(0)
-    history = model.fit(rng.random((4,) + shape, "float32"), rng.random((4, 1), "float32"), batch_size=4, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    assert model.predict(rng.random((2,) + shape, "float32"), verbose=0).shape == (2, 1)
+    model = keras_model(spec, shape, before=[L.Conv2D(3, 1)], after=[L.Flatten(), L.Dense(1)])
+    assert np.isfinite(fit_one_step(model))
+    assert model.predict(random_batch(shape)[0], verbose=0).shape == (BATCH, 1)
 
 
 # ---- property test ----------------------------------------------------------------------------
@@ -333,5 +329,4 @@ def _case(draw):
 @settings(max_examples=40, deadline=None)
 @given(case=_case(), dtype=DTYPES)
 def test_property_kspec_agrees_with_keras(case, dtype):
-    spec, shape = case
-    agree(spec, shape, dtype)
+    check_agrees(*case, [dtype], eager=False, runtime_fills=FILLS, **FAILS_FOR_SOME_SIZE)

@@ -4,8 +4,7 @@ from hypothesis import event, given, settings, strategies as st
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_layer, check_rejected
-from .test_normalization import check_agrees, check_refused_at_run_time, check_trains
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains
 
 
 @pytest.mark.parametrize(
@@ -53,7 +52,7 @@ def test_regularization_rejections_match_keras(spec, shape):
     ],
 )
 def test_regularization_refused_where_training_fails(spec, dtype):
-    check_refused_at_run_time(spec, (3, 4), [dtype])
+    check_refused_when_run(spec, (3, 4), [dtype], train_step=True)
 
 
 @pytest.mark.parametrize(
@@ -107,7 +106,7 @@ def regularization_cases(draw):
 @given(case=regularization_cases(), dtype=DTYPES)
 def test_regularization_property_kspec_agrees_with_keras(case, dtype):
     spec, shape = case
-    event("accepted" if check_agrees(spec, shape, [dtype]) else "refused")
+    event("accepted" if check_agrees(spec, shape, [dtype], train_step=True) else "refused")
 
 
 @settings(max_examples=15, deadline=None)

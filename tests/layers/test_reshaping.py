@@ -2,96 +2,26 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
-from kspec.compile import build_layer, call_layer
-from kspec.spec.layers import ShapeError, Tensor, parse_layer
+from kspec.spec.layers import ShapeError, parse_layer
 
-from .harness import check_layer, check_rejected
-
-FILLS = (1, 2, 3, 5, 7)  # sizes tried for unknown dims when run
-
-
-# ---- helpers: kspec's refusals beyond Keras's symbolic checks, and run-time agreement -------------
-
-
-def _kspec(spec, shape, dtype="float32"):
-    return parse_layer(spec).infer([Tensor((None,) + tuple(shape), dtype)])
-
-
-def _data(shape, dtype, fill):
-    import keras
-
-    concrete = (2,) + tuple(fill if d is None else d for d in shape)
-    return keras.ops.cast(np.random.default_rng(0).integers(0, 5, size=concrete), dtype)
-
-
-def _keras_symbolic(spec, shape, dtype):
-    """The symbolic output of the Keras layer, or None if Keras refuses."""
-    import keras
-
-    layer = parse_layer(spec)
-    try:
-        return call_layer(layer, build_layer(layer), [keras.Input(shape=tuple(shape), dtype=dtype)])
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _keras_run(spec, shape, dtype, fill, training=True):
-    """The eager output of the Keras layer, or None if it fails."""
-    klayer = build_layer(parse_layer(spec))
-    try:
-        return klayer(_data(shape, dtype, fill), training=training)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def check_runtime_agreement(spec, shape, dtype="float32"):
-    """With the unknown dims set to each of FILLS: kspec accepts exactly when Keras runs, with the same shape."""
-    for fill in FILLS if None in shape else (7,):
-        concrete = tuple(fill if d is None else d for d in shape)
-        try:
-            expected = _kspec(spec, concrete, dtype).output.shape
-        except ShapeError:
-            expected = None
-        for training in (True, False):
-            y = _keras_run(spec, shape, dtype, fill, training)
-            got = None if y is None else tuple(y.shape)
-            assert got == (None if expected is None else (2,) + expected[1:]), (spec, shape, fill, training, got)
-
-
-def check_policy_refusal(spec, shape, dtype="float32"):
-    """kspec refuses what Keras accepts symbolically, because running it fails for some size of the
-    unknown dims, or returns another dtype than Keras declares."""
-    import keras
-
-    with pytest.raises(ShapeError):
-        _kspec(spec, shape, dtype)
-    out = _keras_symbolic(spec, shape, dtype)
-    assert out is not None, "Keras refuses too: use check_rejected"
-    for fill in range(1, 9) if None in shape else (7,):
-        y = _keras_run(spec, shape, dtype, fill)
-        if y is None or keras.backend.standardize_dtype(y.dtype) != out.dtype:
-            return
-    raise AssertionError(f"kspec refuses {spec} on {shape} ({dtype}), which Keras runs as declared")
-
-
-def agree(spec, shape, dtype="float32"):
-    """Hypothesis oracle: kspec and Keras agree, symbolically and when run; kspec's own refusals are justified."""
-    try:
-        _kspec(spec, shape, dtype)
-        refused = False
-    except ShapeError:
-        refused = True
-    if refused and _keras_symbolic(spec, shape, dtype) is not None:
-        check_policy_refusal(spec, shape, dtype)
-        return
-    inferred = check_layer(spec, [shape], [dtype], eager=False)
-    if inferred is not None:
-        check_runtime_agreement(spec, shape, dtype)
+from .harness import (
+    FAILS_FOR_SOME_SIZE,
+    FILLS,
+    check_agrees,
+    check_layer,
+    check_refused_when_run,
+    check_rejected,
+    check_runtime_agreement,
+    fit_one_step,
+    keras_model,
+    kspec_infer,
+)
 
 
 # ---- examples ---------------------------------------------------------------------------------
@@ -192,13 +122,13 @@ def test_keras_refusals(spec, shape):
 def test_messages_follow_keras_grammar():
     expected = r"must be unchanged.*Received: input_shape=\(3, 5\), target_shape=\(2, 6\)"
     with pytest.raises(ShapeError, match=expected) as e:
-        _kspec({"type": "Reshape", "target_shape": [2, 6]}, (3, 5))
+        kspec_infer({"type": "Reshape", "target_shape": [2, 6]}, (3, 5))
     assert e.value.field == "target_shape"
     with pytest.raises(ShapeError, match=r"smaller than.*cropping=\(2, 2\)") as e:
-        _kspec({"type": "Cropping1D", "cropping": 2}, (4, 3))
+        kspec_infer({"type": "Cropping1D", "cropping": 2}, (4, 3))
     assert e.value.field == "cropping"
     with pytest.raises(ShapeError, match=r"expected ndim=3, found ndim=4"):
-        _kspec({"type": "Permute", "dims": [2, 1]}, (3, 4, 5))
+        kspec_infer({"type": "Permute", "dims": [2, 1]}, (3, 4, 5))
 
 
 @pytest.mark.parametrize(
@@ -231,8 +161,6 @@ def test_invalid_arguments_are_refused(spec):
 
 
 def test_invalid_keras_arguments_are_refused_by_keras_too():
-    import keras
-
     for make in (
         lambda: keras.layers.Reshape((-1, -1)),
         lambda: keras.layers.Permute((1, 3)),
@@ -265,7 +193,7 @@ def test_arguments_are_normalised():
     ],
 )
 def test_reshape_of_unknown_dims_must_always_work(spec, shape):
-    check_policy_refusal(spec, shape)
+    check_refused_when_run(spec, shape, **FAILS_FOR_SOME_SIZE)
 
 
 @pytest.mark.parametrize(
@@ -284,11 +212,11 @@ def test_reshape_of_unknown_dims_must_always_work(spec, shape):
 )
 @pytest.mark.parametrize("dtype", ["uint8", "int32", "bool"])
 def test_integer_inputs_are_refused_where_keras_misdeclares_the_dtype(spec, shape, dtype):
-    check_policy_refusal(spec, shape, dtype)
+    check_refused_when_run(spec, shape, [dtype], **FAILS_FOR_SOME_SIZE)
 
 
 def test_reshape_of_unknown_dims_that_always_works_is_accepted():
-    inferred = _kspec({"type": "Reshape", "target_shape": [-1, 2, 3]}, (None, 6))
+    inferred = kspec_infer({"type": "Reshape", "target_shape": [-1, 2, 3]}, (None, 6))
     assert inferred.output.shape == (None, None, 2, 3)
     check_runtime_agreement({"type": "Reshape", "target_shape": [-1, 2, 3]}, (None, 6))
 
@@ -314,19 +242,10 @@ def test_reshape_of_unknown_dims_that_always_works_is_accepted():
 @pytest.mark.filterwarnings("ignore:.*mask:UserWarning")
 def test_trains_one_step_after_a_trainable_layer(spec, shape):
     """Gradients flow through the layer (a Dense before it), in a compiled `fit` step."""
-    import keras
-
-    inp = keras.Input(shape=shape)
-    x = keras.layers.Dense(shape[-1])(inp)
-    layer = parse_layer(spec)
-    x = build_layer(layer)(x)
-    out = keras.layers.Dense(1)(keras.layers.Flatten()(x))
-    model = keras.Model(inp, out)
-    model.compile("sgd", "mse")
-    rng = np.random.default_rng(0)
-    history = model.fit(rng.random((4,) + shape, "float32"), rng.random((4, 1), "float32"), batch_size=4, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    assert tuple(model.layers[2].output.shape) == _kspec(spec, shape).output.shape
+    L = keras.layers
+    model = keras_model(spec, shape, before=[L.Dense(shape[-1])], after=[L.Flatten(), L.Dense(1)])
+    assert np.isfinite(fit_one_step(model))
+    assert tuple(model.layers[2].output.shape) == kspec_infer(spec, shape).output.shape
 
 
 # ---- property test ----------------------------------------------------------------------------
@@ -405,5 +324,4 @@ def _case(draw):
 @settings(max_examples=40, deadline=None)
 @given(case=_case(), dtype=DTYPES)
 def test_property_kspec_agrees_with_keras(case, dtype):
-    spec, shape = case
-    agree(spec, shape, dtype)
+    check_agrees(*case, [dtype], eager=False, runtime_fills=FILLS, **FAILS_FOR_SOME_SIZE)

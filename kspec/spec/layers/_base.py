@@ -152,8 +152,31 @@ class Layer(KspecModel):
             )
         return dim
 
-    def need_float(self, tensor: Tensor) -> None:
+    def need_float(self, tensor: Tensor, why: str = "", field: str | None = None) -> None:
+        """Refuse a non-floating-point input; `why` goes into the message after "expects a floating-point input"."""
         if tensor.dtype not in FLOAT_DTYPES:
             raise ShapeError(
-                f"Layer '{self.layer_type}' expects a floating-point input. Received: dtype={tensor.dtype}",
+                f"Layer '{self.layer_type}' expects a floating-point input{why}. Received: dtype={tensor.dtype}",
+                field=field,
             )
+
+    def normalize_axes(self, axes: tuple[int, ...], tensor: Tensor, field: str = "axis") -> list[int]:
+        """The axes as non-negative indices; ShapeError if one is out of range or repeated."""
+        rank = tensor.rank
+        out = []
+        for axis in axes:
+            if not -rank <= axis < rank:
+                shown = axes[0] if len(axes) == 1 else list(axes)
+                raise ShapeError(
+                    f"Axis {axis} is out of bounds for input shape {shape_str(tensor.shape)}: "
+                    f"expected an axis in [{-rank}, {rank}). Received: {field}={shown}",
+                    field=field,
+                )
+            out.append(axis % rank)
+        if len(set(out)) != len(out):
+            raise ShapeError(
+                f"Argument `{field}` of layer '{self.layer_type}' names the same axis twice for input shape "
+                f"{shape_str(tensor.shape)}: expected distinct axes. Received: {field}={list(axes)}",
+                field=field,
+            )
+        return out

@@ -12,42 +12,15 @@ the combinations that fail.
 
 
 from math import prod
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import Field
 
-from ..base import NonNegativeFloat, PositiveInt
+from ..base import Axes, IntList, NonNegativeFloat
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
 
-
-def _int_or_list(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-Axes = Annotated[
-    tuple[int, ...],
-    BeforeValidator(_int_or_list),
-    Field(min_length=1),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1}],
-        }
-    ),
-]
-
-
-SharedAxes = Annotated[
-    tuple[PositiveInt, ...],
-    BeforeValidator(_int_or_list),
-    WithJsonSchema(
-        {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "array", "items": {"type": "integer", "minimum": 1}}]}
-    ),
-]
+SharedAxes = IntList(minimum=1, min_items=0)
 
 
 class _Activation(Layer):
@@ -55,13 +28,7 @@ class _Activation(Layer):
 
     def _check_dtype(self, x: Tensor) -> None:
         """Refuse the input dtypes on which Keras's kernel fails when run. Default: floating point only."""
-        self._need_float(x)
-
-    def _need_float(self, x: Tensor, why: str = "") -> None:
-        if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(
-                f"Layer '{self.layer_type}' expects a floating-point input{why}. Received: dtype={x.dtype}"
-            )
+        self.need_float(x)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -87,10 +54,10 @@ class ReLU(_Activation):
 
     def _check_dtype(self, x: Tensor) -> None:
         if x.dtype == "bool":
-            self._need_float(x, " (or integer)")
+            self.need_float(x, " (or integer)")
         leak_clip = self.negative_slope != 0 and (self.max_value is not None or self.threshold != 0)
         if leak_clip:
-            self._need_float(x, " when `negative_slope` is combined with `max_value` or `threshold`")
+            self.need_float(x, " when `negative_slope` is combined with `max_value` or `threshold`")
 
 
 class LeakyReLU(_Activation):
@@ -104,7 +71,7 @@ class LeakyReLU(_Activation):
 
     def _check_dtype(self, x: Tensor) -> None:
         if x.dtype == "bool":
-            self._need_float(x, " (or integer)")
+            self.need_float(x, " (or integer)")
 
 
 class PReLU(Layer):
@@ -134,8 +101,7 @@ class PReLU(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(f"Layer 'PReLU' expects a floating-point input. Received: dtype={x.dtype}")
+        self.need_float(x)
         shared = set(self.shared_axes or ())
         for axis in sorted(shared):
             if axis >= x.rank:
@@ -186,22 +152,7 @@ class Softmax(_Activation):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self._check_dtype(x)
-        rank = x.rank
-        shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
-        for axis in self.axis:
-            if not -rank <= axis < rank:
-                raise ShapeError(
-                    f"Axis {axis} is out of bounds for input shape {shape_str(x.shape)}: "
-                    f"expected an axis in [{-rank}, {rank}). Received: axis={shown}",
-                    field="axis",
-                )
-        normalized = [a % rank for a in self.axis]
-        if len(set(normalized)) != len(normalized):
-            raise ShapeError(
-                f"Argument `axis` of layer 'Softmax' names the same axis twice for input shape "
-                f"{shape_str(x.shape)}: expected distinct axes. Received: axis={shown}",
-                field="axis",
-            )
+        self.normalize_axes(self.axis, x)
         return Inferred(Tensor(x.shape, "float32"))
 
 

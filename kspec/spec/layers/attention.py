@@ -11,28 +11,15 @@ that the data will match.
 
 
 from math import prod
-from typing import Annotated, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import Field
 
-from ..base import PositiveInt, Rate, Seed
+from ..base import IntList, PositiveInt, Rate, Seed
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 _INPUT_NAMES = ("query", "value", "key")
-
-
-def _int_to_tuple(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-def _int_or_list_schema(minimum: int | None) -> dict[str, Any]:
-    item: dict[str, Any] = {"type": "integer"} if minimum is None else {"type": "integer", "minimum": minimum}
-    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}, {"type": "null"}]}
 
 
 class _AttentionBase(Layer):
@@ -91,19 +78,11 @@ class MultiHeadAttention(_AttentionBase):
     value_dim: PositiveInt | None = Field(None, description="Size of each attention head for value; null means `key_dim`.")
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     use_bias: bool = Field(True, description="Whether the dense projections use bias vectors.")
-    output_shape: Annotated[
-        Annotated[tuple[PositiveInt, ...], Field(min_length=1)] | None,
-        BeforeValidator(_int_to_tuple),
-        WithJsonSchema(_int_or_list_schema(1)),
-    ] = Field(
+    output_shape: IntList(minimum=1, nullable=True) = Field(
         None,
         description="The shape of the output's last axes (an int or a list of ints); null means the last dimension of the query.",
     )
-    attention_axes: Annotated[
-        Annotated[tuple[int, ...], Field(min_length=1)] | None,
-        BeforeValidator(_int_to_tuple),
-        WithJsonSchema(_int_or_list_schema(None)),
-    ] = Field(
+    attention_axes: IntList(nullable=True) = Field(
         None,
         description="Axes of the query over which attention is applied (an int or a list of ints; negative counts "
         "from the end). They must be distinct, and neither the batch axis nor the last axis. "

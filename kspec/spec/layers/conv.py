@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from ...shapes import conv_output_length, deconv_output_length
-from ..base import IntTuple, OptionalIntTuple, PositiveInt
+from ..base import IntTuple, PositiveInt
 from ..objects import Activation, Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, shape_str
+from ._base import Inferred, Layer, Shape, ShapeError, Tensor, shape_str
 
 # ---- field types ------------------------------------------------------------------------------
 
@@ -36,7 +36,7 @@ Strides1, Strides2, Strides3 = (_window(n, "Step of the convolution window") for
 Dilation1, Dilation2, Dilation3 = (_window(n, "Dilation rate (step between the window's taps)") for n in (1, 2, 3))
 OutputPadding1, OutputPadding2 = (
     Annotated[
-        OptionalIntTuple(n, minimum=0),
+        IntTuple(n, minimum=0, nullable=True),
         Field(
             description="Extra size added to one side of each spatial output axis, each strictly less than the "
             "stride along that axis; null infers the output size from the input size and strides."
@@ -70,13 +70,17 @@ BiasConstraint = Annotated[Constraint, Field(description="Constraint on the bias
 
 
 # ---- shared work ------------------------------------------------------------------------------
+#
+# A layer class is its family base (Keras's leading arguments, in Keras's order, with placeholders
+# for the per-rank fields), plus mixins listed before it: `_Rank1`/`_Rank2` narrow the per-rank
+# fields to the rank, `_KernelAndBias` adds the trailing arguments of the one-kernel convolutions.
+# Pydantic orders the fields by where they are first declared, base classes first (the reversed
+# MRO), so listed before the family base, the mixins keep Keras's argument order: the schema,
+# and the keys that error messages list, follow it.
 
 
 class _Conv(Layer):
-    """Shared by every convolution: the argument, rank, dtype and window checks.
-
-    Each family base declares its own fields, in Keras's argument order.
-    """
+    """Shared by every convolution: the argument, rank, dtype and window checks."""
 
     #: Number of spatial axes.
     rank: ClassVar[int]
@@ -101,11 +105,7 @@ class _Conv(Layer):
                 code="value",
             )
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
-        if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(
-                f"Layer '{self.layer_type}' expects a floating-point input: the convolution of an integer "
-                f"tensor with a float kernel fails when run. Received: dtype={x.dtype}"
-            )
+        self.need_float(x, ": the convolution of an integer tensor with a float kernel fails when run")
         return x, self.need_known(x, -1, "channel dimension")
 
     def _spatial(self, x: Tensor) -> Shape:
@@ -130,6 +130,38 @@ class _Conv(Layer):
         return Inferred(Tensor((x.shape[0],) + spatial + (channels,), "float32"), params + bias)
 
 
+class _Rank1(_Conv):
+    """One spatial axis: the window arguments are one int each."""
+
+    rank: ClassVar[int] = 1
+    kernel_size: Kernel1
+    strides: Strides1 = (1,)
+    dilation_rate: Dilation1 = (1,)
+
+
+class _Rank2(_Conv):
+    """Two spatial axes: the window arguments are two ints each."""
+
+    rank: ClassVar[int] = 2
+    kernel_size: Kernel2
+    strides: Strides2 = (1, 1)
+    dilation_rate: Dilation2 = (1, 1)
+
+
+class _KernelAndBias(Layer):
+    """The trailing arguments of the convolutions with one kernel (regular and transposed)."""
+
+    activation: Activation = None
+    use_bias: UseBias = True
+    kernel_initializer: KernelInit = "glorot_uniform"
+    bias_initializer: BiasInit = "zeros"
+    kernel_regularizer: KernelReg = None
+    bias_regularizer: BiasReg = None
+    activity_regularizer: ActivityReg = None
+    kernel_constraint: KernelConstraint = None
+    bias_constraint: BiasConstraint = None
+
+
 # ---- regular convolution ----------------------------------------------------------------------
 
 
@@ -146,15 +178,6 @@ class _BaseConv(_Conv):
         description="Number of groups the input channels are split into, each convolved with filters / groups "
         "filters; filters and the input channels must both be divisible by groups.",
     )
-    activation: Activation = None
-    use_bias: UseBias = True
-    kernel_initializer: KernelInit = "glorot_uniform"
-    bias_initializer: BiasInit = "zeros"
-    kernel_regularizer: KernelReg = None
-    bias_regularizer: BiasReg = None
-    activity_regularizer: ActivityReg = None
-    kernel_constraint: KernelConstraint = None
-    bias_constraint: BiasConstraint = None
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         if self.filters % self.groups:
@@ -175,34 +198,26 @@ class _BaseConv(_Conv):
         return self._output(x, self._spatial(x), self.filters, kernel)
 
 
-class Conv1D(_BaseConv):
+class Conv1D(_Rank1, _KernelAndBias, _BaseConv):
     """1D convolution (e.g. temporal convolution).
 
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, new_steps, filters)`.
     """
 
     type: Literal["Conv1D"]
-    rank: ClassVar[int] = 1
-    kernel_size: Kernel1
-    strides: Strides1 = (1,)
     padding: CausalPadding = "valid"
-    dilation_rate: Dilation1 = (1,)
 
 
-class Conv2D(_BaseConv):
+class Conv2D(_Rank2, _KernelAndBias, _BaseConv):
     """2D convolution (e.g. spatial convolution over images).
 
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, new_height, new_width, filters)`.
     """
 
     type: Literal["Conv2D"]
-    rank: ClassVar[int] = 2
-    kernel_size: Kernel2
-    strides: Strides2 = (1, 1)
-    dilation_rate: Dilation2 = (1, 1)
 
 
-class Conv3D(_BaseConv):
+class Conv3D(_KernelAndBias, _BaseConv):
     """3D convolution (e.g. spatial convolution over volumes).
 
     Input shape: `(batch, dim1, dim2, dim3, channels)`.
@@ -210,7 +225,7 @@ class Conv3D(_BaseConv):
     """
 
     type: Literal["Conv3D"]
-    rank: ClassVar[int] = 3
+    rank: ClassVar[int] = 3  # the only 3-D convolution: it narrows its window arguments itself
     kernel_size: Kernel3
     strides: Strides3 = (1, 1, 1)
     dilation_rate: Dilation3 = (1, 1, 1)
@@ -228,15 +243,6 @@ class _BaseConvTranspose(_Conv):
     padding: Padding = "valid"
     output_padding: tuple[int, ...] | None = None
     dilation_rate: tuple[int, ...]
-    activation: Activation = None
-    use_bias: UseBias = True
-    kernel_initializer: KernelInit = "glorot_uniform"
-    bias_initializer: BiasInit = "zeros"
-    kernel_regularizer: KernelReg = None
-    bias_regularizer: BiasReg = None
-    activity_regularizer: ActivityReg = None
-    kernel_constraint: KernelConstraint = None
-    bias_constraint: BiasConstraint = None
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         op = self.output_padding
@@ -268,7 +274,7 @@ class _BaseConvTranspose(_Conv):
         return self._output(x, spatial, self.filters, prod(self.kernel_size) * channels * self.filters)
 
 
-class Conv1DTranspose(_BaseConvTranspose):
+class Conv1DTranspose(_Rank1, _KernelAndBias, _BaseConvTranspose):
     """1D transposed convolution (sometimes called deconvolution).
 
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, new_steps, filters)`; with
@@ -277,14 +283,10 @@ class Conv1DTranspose(_BaseConvTranspose):
     """
 
     type: Literal["Conv1DTranspose"]
-    rank: ClassVar[int] = 1
-    kernel_size: Kernel1
-    strides: Strides1 = (1,)
     output_padding: OutputPadding1 = None
-    dilation_rate: Dilation1 = (1,)
 
 
-class Conv2DTranspose(_BaseConvTranspose):
+class Conv2DTranspose(_Rank2, _KernelAndBias, _BaseConvTranspose):
     """2D transposed convolution (sometimes called deconvolution).
 
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, new_height, new_width, filters)`,
@@ -292,11 +294,7 @@ class Conv2DTranspose(_BaseConvTranspose):
     """
 
     type: Literal["Conv2DTranspose"]
-    rank: ClassVar[int] = 2
-    kernel_size: Kernel2
-    strides: Strides2 = (1, 1)
     output_padding: OutputPadding2 = None
-    dilation_rate: Dilation2 = (1, 1)
 
 
 # ---- separable and depthwise convolution ------------------------------------------------------
@@ -337,30 +335,22 @@ class _BaseSeparableConv(_Conv):
         return self._output(x, self._spatial(x), self.filters, kernels)
 
 
-class SeparableConv1D(_BaseSeparableConv):
+class SeparableConv1D(_Rank1, _BaseSeparableConv):
     """1D depthwise-separable convolution.
 
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, new_steps, filters)`.
     """
 
     type: Literal["SeparableConv1D"]
-    rank: ClassVar[int] = 1
-    kernel_size: Kernel1
-    strides: Strides1 = (1,)
-    dilation_rate: Dilation1 = (1,)
 
 
-class SeparableConv2D(_BaseSeparableConv):
+class SeparableConv2D(_Rank2, _BaseSeparableConv):
     """2D depthwise-separable convolution.
 
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, new_height, new_width, filters)`.
     """
 
     type: Literal["SeparableConv2D"]
-    rank: ClassVar[int] = 2
-    kernel_size: Kernel2
-    strides: Strides2 = (1, 1)
-    dilation_rate: Dilation2 = (1, 1)
 
 
 class _BaseDepthwiseConv(_Conv):
@@ -392,20 +382,16 @@ class _BaseDepthwiseConv(_Conv):
         return self._output(x, self._spatial(x), out_channels, prod(self.kernel_size) * out_channels)
 
 
-class DepthwiseConv1D(_BaseDepthwiseConv):
+class DepthwiseConv1D(_Rank1, _BaseDepthwiseConv):
     """1D depthwise convolution.
 
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, new_steps, channels * depth_multiplier)`.
     """
 
     type: Literal["DepthwiseConv1D"]
-    rank: ClassVar[int] = 1
-    kernel_size: Kernel1
-    strides: Strides1 = (1,)
-    dilation_rate: Dilation1 = (1,)
 
 
-class DepthwiseConv2D(_BaseDepthwiseConv):
+class DepthwiseConv2D(_Rank2, _BaseDepthwiseConv):
     """2D depthwise convolution.
 
     Input shape: `(batch, height, width, channels)`.
@@ -413,10 +399,6 @@ class DepthwiseConv2D(_BaseDepthwiseConv):
     """
 
     type: Literal["DepthwiseConv2D"]
-    rank: ClassVar[int] = 2
-    kernel_size: Kernel2
-    strides: Strides2 = (1, 1)
-    dilation_rate: Dilation2 = (1, 1)
 
 
 LAYERS = (

@@ -10,10 +10,11 @@ unknown. Known batch sizes must agree.
 """
 
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import Field
 
+from ..base import IntTuple
 from ._base import FLOAT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, shape_str
 
 MAX_MERGE_INPUTS = 64
@@ -164,26 +165,7 @@ class Concatenate(_Merge):
         return Inferred(Tensor(tuple(out), "float32"))
 
 
-def _axes_pair(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-AxesPair = Annotated[
-    tuple[int, int],
-    BeforeValidator(_axes_pair),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer"},
-                {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2},
-            ],
-        }
-    ),
-]
+AxesPair = IntTuple(2, minimum=None)
 
 
 class Dot(_Merge):

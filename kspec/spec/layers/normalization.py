@@ -15,55 +15,13 @@ get a gradient). UnitNormalization's square root needs a floating-point input.
 from math import prod
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import Field, model_validator
 
-from ..base import KspecModel, PositiveFloat, PositiveInt
+from ..base import Axes, KspecModel, PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
-
-def _int_or_list(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(value)
-    return value
-
-
-Axes = Annotated[
-    tuple[int, ...],
-    BeforeValidator(_int_or_list),
-    Field(min_length=1),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1}],
-        }
-    ),
-]
-
 Momentum = Annotated[float, Field(ge=0, le=1)]
-
-
-def normalize_axes(layer: Layer, axes: tuple[int, ...], x: Tensor, field: str = "axis") -> list[int]:
-    """The axes as non-negative indices; ShapeError if one is out of range or repeated."""
-    rank = x.rank
-    out = []
-    for axis in axes:
-        if not -rank <= axis < rank:
-            shown = axes[0] if len(axes) == 1 else list(axes)
-            raise ShapeError(
-                f"Axis {axis} is out of bounds for input shape {shape_str(x.shape)}: "
-                f"expected an axis in [{-rank}, {rank}). Received: {field}={shown}",
-                field=field,
-            )
-        out.append(axis % rank)
-    if len(set(out)) != len(out):
-        raise ShapeError(
-            f"Argument `{field}` of layer '{layer.layer_type}' names the same axis twice for input shape "
-            f"{shape_str(x.shape)}: expected distinct axes. Received: {field}={list(axes)}",
-            field=field,
-        )
-    return out
 
 
 def _known_dims(layer: Layer, x: Tensor, axes: list[int], shown: Any, field: str = "axis") -> list[int]:
@@ -165,7 +123,7 @@ class BatchNormalization(_Affine):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        (axis,) = normalize_axes(self, (self.axis,), x)
+        (axis,) = self.normalize_axes((self.axis,), x)
         (size,) = _known_dims(self, x, [axis], self.axis)
         moving = size * (5 if self.renorm else 2)
         return Inferred(Tensor(x.shape, "float32"), self._affine_params(size) + moving, moving)
@@ -187,7 +145,7 @@ class LayerNormalization(_Affine):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        axes = normalize_axes(self, self.axis, x)
+        axes = self.normalize_axes(self.axis, x)
         self._need_float_for_weights(x)
         if not (self.center or self.scale):
             return Inferred(Tensor(x.shape, "float32"))  # no weights, so no sizes needed
@@ -213,7 +171,7 @@ class GroupNormalization(_Affine):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        (axis,) = normalize_axes(self, (self.axis,), x)
+        (axis,) = self.normalize_axes((self.axis,), x)
         self._need_float_for_weights(x)
         (dim,) = _known_dims(self, x, [axis], self.axis)
         groups = dim if self.groups == -1 else self.groups
@@ -245,12 +203,8 @@ class UnitNormalization(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(
-                f"Layer 'UnitNormalization' expects a floating-point input: its square root fails on integers. "
-                f"Received: dtype={x.dtype}"
-            )
-        normalize_axes(self, self.axis, x)
+        self.need_float(x, ": its square root fails on integers")
+        self.normalize_axes(self.axis, x)
         return Inferred(Tensor(x.shape, "float32"))
 
 

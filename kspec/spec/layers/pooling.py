@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from ...shapes import conv_output_length
-from ..base import IntTuple, OptionalIntTuple
+from ..base import IntTuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 _WINDOW = "an int (the same for every spatial axis) or one int per spatial axis"
@@ -28,7 +28,7 @@ def _pool_size(n: int) -> Any:
 
 def _strides(n: int) -> Any:
     return Annotated[
-        OptionalIntTuple(n),
+        IntTuple(n, nullable=True),
         Field(description=f"Step of the pooling window: {_WINDOW}; null means the same as pool_size."),
     ]
 
@@ -62,11 +62,7 @@ class _BasePooling(Layer):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
-        if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(
-                f"Layer '{self.layer_type}' expects a floating-point input: on any other, it "
-                f"{self.integer_problem}. Received: dtype={x.dtype}"
-            )
+        self.need_float(x, f": on any other, it {self.integer_problem}")
         strides = self.pool_size if self.strides is None else self.strides
         spatial = []
         for axis, (n, p, s) in enumerate(zip(x.shape[1:-1], self.pool_size, strides)):

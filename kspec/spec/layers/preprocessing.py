@@ -23,14 +23,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from ..base import PositiveInt, Seed
+from ..base import PositiveInt, Seed, list_to_tuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor
 
 Dim = int | None
-
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _factor(low: float, high: float, *, low_open: bool = False) -> Any:
@@ -42,7 +38,7 @@ def _factor(low: float, high: float, *, low_open: bool = False) -> Any:
     """
     number = Annotated[float, Field(gt=low, le=high) if low_open else Field(ge=low, le=high)]
     single = Annotated[float, Field(gt=low, lt=-low)] if low_open else number
-    return Annotated[single | tuple[number, number], BeforeValidator(_to_tuple), AfterValidator(_FactorPair(low))]
+    return Annotated[single | tuple[number, number], BeforeValidator(list_to_tuple), AfterValidator(_FactorPair(low))]
 
 
 class _FactorPair:
@@ -293,15 +289,13 @@ class RandomContrast(_RandomImageLayer):
         "A single number f means [0, f] (Keras's normalisation): the contrast is only increased, up to 1 + f.",
     )
     value_range: Annotated[
-        tuple[float, float], BeforeValidator(_to_tuple), AfterValidator(_check_range)
+        tuple[float, float], BeforeValidator(list_to_tuple), AfterValidator(_check_range)
     ] = Field((0.0, 255.0), description="[low, high] range of the pixel values; the output is clipped to it.")
 
     def _check_dtype(self, x: Tensor) -> None:
-        if x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(
-                "Layer 'RandomContrast' expects a floating-point input (Keras fails on an integer image in "
-                f"training). Cast it first, e.g. with a Rescaling layer. Received: dtype={x.dtype}"
-            )
+        self.need_float(
+            x, " (Keras fails on an integer image in training). Cast it first, e.g. with a Rescaling layer"
+        )
 
 
 LAYERS = (

@@ -30,6 +30,13 @@ def _refuse_wrapped_name(wrapper: str, field: str, layer: Any) -> None:
 
 # ---- LSTM, GRU, SimpleRNN ----------------------------------------------------------------------
 
+RecurrentActivation = Annotated[Activation, Field(description="Activation function of the gates; null means linear.")]
+UseCudnn = Annotated[
+    Literal["auto", False],
+    Field(description="Whether to use cuDNN when available: 'auto' or false. true is refused: it fails without a GPU."),
+]
+
+
 class _RNN(Layer):
     """Arguments shared by the three recurrent layers (Keras's `RNN` plus its cell's arguments)."""
 
@@ -115,11 +122,9 @@ class LSTM(_RNN):
     """
 
     type: Literal["LSTM"]
-    recurrent_activation: Activation = Field("sigmoid", description="Activation function of the gates; null means linear.")
+    recurrent_activation: RecurrentActivation = "sigmoid"
     unit_forget_bias: bool = Field(True, description="If true, add 1 to the bias of the forget gate at initialization.")
-    use_cudnn: Literal["auto", False] = Field(
-        "auto", description="Whether to use cuDNN when available: 'auto' or false. true is refused: it fails without a GPU."
-    )
+    use_cudnn: UseCudnn = "auto"
 
     _gates: ClassVar[int] = 4
 
@@ -134,13 +139,11 @@ class GRU(_RNN):
     """
 
     type: Literal["GRU"]
-    recurrent_activation: Activation = Field("sigmoid", description="Activation function of the gates; null means linear.")
+    recurrent_activation: RecurrentActivation = "sigmoid"
     reset_after: bool = Field(
         True, description="Apply the reset gate after the matrix multiplication (true, cuDNN-compatible) or before it."
     )
-    use_cudnn: Literal["auto", False] = Field(
-        "auto", description="Whether to use cuDNN when available: 'auto' or false. true is refused: it fails without a GPU."
-    )
+    use_cudnn: UseCudnn = "auto"
 
     _gates: ClassVar[int] = 3
 

@@ -21,14 +21,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from ..base import IntPairs, IntTuple, PositiveInt
+from ..base import IntPairs, IntTuple, PositiveInt, list_to_tuple
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 Dim = int | None
-
-
-def _to_tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _float_dtype(dtype: str) -> str:
@@ -37,12 +33,11 @@ def _float_dtype(dtype: str) -> str:
 
 
 def _need_float(layer: Layer, x: Tensor) -> None:
-    if x.dtype not in FLOAT_DTYPES:
-        raise ShapeError(
-            f"Layer '{layer.layer_type}' expects a floating-point input: on an integer or boolean input Keras "
-            "declares a float32 output but really returns an integer dtype. Cast the input first (e.g. with a "
-            f"Rescaling layer). Received: dtype={x.dtype}"
-        )
+    layer.need_float(
+        x,
+        ": on an integer or boolean input Keras declares a float32 output but really returns an integer dtype. "
+        "Cast the input first (e.g. with a Rescaling layer)",
+    )
 
 
 # ---- Reshape ----------------------------------------------------------------------------------
@@ -64,7 +59,7 @@ def _check_target_shape(value: tuple[int, ...]) -> tuple[int, ...]:
 _TARGET_DIM = {"anyOf": [{"const": -1}, {"type": "integer", "minimum": 1}]}
 TargetShape = Annotated[
     tuple[int, ...],
-    BeforeValidator(_to_tuple),
+    BeforeValidator(list_to_tuple),
     AfterValidator(_check_target_shape),
     WithJsonSchema({"type": "array", "items": _TARGET_DIM}),
     Field(
@@ -141,7 +136,7 @@ class Permute(Layer):
     """
 
     type: Literal["Permute"]
-    dims: Annotated[tuple[PositiveInt, ...], BeforeValidator(_to_tuple), AfterValidator(_check_permutation)] = Field(
+    dims: Annotated[tuple[PositiveInt, ...], BeforeValidator(list_to_tuple), AfterValidator(_check_permutation)] = Field(
         min_length=1,
         description="Permutation of the non-batch axes, numbered from 1 (the batch axis is not included); "
         "e.g. [2, 1] swaps the two axes of a (batch, steps, features) input.",
