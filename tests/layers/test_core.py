@@ -1,6 +1,6 @@
 import pytest
 
-from .harness import check_layer, check_rejected
+from .harness import check_layer, check_refused_when_run, check_rejected, check_trains
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,41 @@ def test_core_layers_match_keras(spec, shape):
 
 def test_dense_needs_known_last_axis():
     check_rejected({"type": "Dense", "units": 3}, (None,))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize(
+    "spec",
+    [{"type": "Dropout", "rate": 0.5}, {"type": "Activation", "activation": "relu"}, {"type": "Flatten"}, {"type": "Identity"}, {"type": "Dense", "units": 2}],
+)
+def test_core_layers_on_other_float_dtypes(spec, dtype):
+    assert check_layer(spec, (3, 4), [dtype]) is not None
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+@pytest.mark.parametrize("spec", [{"type": "Flatten"}, {"type": "Identity"}, {"type": "Dense", "units": 2}])
+def test_core_layers_that_take_any_dtype(spec, dtype):
+    assert check_layer(spec, (3, 4), [dtype]) is not None
+    assert check_trains(spec, (3, 4), [dtype])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "bool"])
+@pytest.mark.parametrize(
+    "spec",
+    [{"type": "Dropout", "rate": 0.5}, {"type": "Dropout", "rate": 0.0}, {"type": "Activation", "activation": "relu"}, {"type": "Activation", "activation": "softmax"}],
+)
+def test_integer_input_is_refused_where_keras_declares_float_but_returns_integers(spec, dtype):
+    check_refused_when_run(spec, (4,), [dtype], wrong_dtype=True)
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ({"type": "Dense", "units": 3}, (4,)),
+        ({"type": "Dropout", "rate": 0.5}, (2, 3)),
+        ({"type": "Activation", "activation": "tanh"}, (5,)),
+        ({"type": "Flatten"}, (2, 2, 2)),
+    ],
+)
+def test_core_layers_train_one_step(spec, shape):
+    assert check_trains(spec, shape)

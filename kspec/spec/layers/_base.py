@@ -65,6 +65,12 @@ class ShapeError(ValueError):
         self.policy = policy
 
 
+def autocast(dtype: str) -> str:
+    """The dtype a layer sees: Keras casts floating-point inputs to the compute dtype (float32)
+    and leaves integer and bool inputs alone."""
+    return "float32" if dtype in FLOAT_DTYPES else dtype
+
+
 def shape_str(shape: Shape) -> str:
     inner = ", ".join("None" if d is None else str(d) for d in shape)
     return f"({inner},)" if len(shape) == 1 else f"({inner})"

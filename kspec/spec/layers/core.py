@@ -8,7 +8,7 @@ from pydantic import Field
 from ...shapes import known_prod
 from ..base import PositiveInt, Rate, Seed
 from ..objects import ACTIVATIONS, Activation as ActivationField, Constraint, Initializer, Regularizer
-from ._base import Inferred, Layer, Tensor
+from ._base import Inferred, Layer, Tensor, autocast
 
 
 class Dense(Layer):
@@ -45,7 +45,9 @@ class Activation(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        return Inferred(Tensor(x.shape, _float(x.dtype)))
+        # Keras declares float32 here, but returns integers (relu) or fails (softmax) on them.
+        self.need_float(x, ": activations of integers keep (or break on) the integer dtype")
+        return Inferred(Tensor(x.shape, "float32"))
 
 
 class Dropout(Layer):
@@ -60,9 +62,11 @@ class Dropout(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
+        # Keras declares float32, but returns the integer dtype unchanged (and cannot drop from it).
+        self.need_float(x, ": dropout of integers keeps their dtype, unlike what Keras declares")
         if self.noise_shape is not None:
             _check_noise_shape(self, x)
-        return Inferred(Tensor(x.shape, x.dtype))
+        return Inferred(Tensor(x.shape, "float32"))
 
 
 def _check_noise_shape(layer: Dropout, x: Tensor) -> None:
@@ -85,7 +89,7 @@ class Flatten(Layer):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_min_rank(x, 1)
-        return Inferred(Tensor((x.shape[0], known_prod(x.shape[1:])), x.dtype))
+        return Inferred(Tensor((x.shape[0], known_prod(x.shape[1:])), autocast(x.dtype)))
 
 
 class Identity(Layer):
@@ -95,13 +99,7 @@ class Identity(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        return Inferred(x)
-
-
-def _float(dtype: str) -> str:
-    from ._base import FLOAT_DTYPES
-
-    return dtype if dtype in FLOAT_DTYPES else "float32"
+        return Inferred(Tensor(x.shape, autocast(x.dtype)))
 
 
 LAYERS = (Dense, Activation, Dropout, Flatten, Identity)
