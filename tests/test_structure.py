@@ -164,3 +164,21 @@ def test_check_never_raises_on_garbage() -> None:
         source = garbage if isinstance(garbage, str) else {"kspec": garbage}
         report = kspec.check(source)
         assert not report.ok and report.diagnostics
+
+
+def test_schedule_and_optimizer_cross_field_rules() -> None:
+    def training(optimizer) -> dict:
+        d = copy.deepcopy(BASE)
+        d["training"]["optimizer"] = optimizer
+        return d
+
+    ok = {"type": "SGD", "learning_rate": {"type": "PiecewiseConstantDecay", "boundaries": [10, 20], "values": [0.1, 0.01, 0.001]}}
+    assert kspec.check(training(ok)).ok
+    for bad in (
+        {"type": "SGD", "learning_rate": {"type": "PiecewiseConstantDecay", "boundaries": [20, 10], "values": [0.1, 0.01, 0.001]}},
+        {"type": "SGD", "learning_rate": {"type": "PiecewiseConstantDecay", "boundaries": [10, 10], "values": [0.1, 0.01, 0.001]}},
+        {"type": "SGD", "learning_rate": {"type": "PiecewiseConstantDecay", "boundaries": [10], "values": [0.1, 0.01, 0.001]}},
+        {"type": "Adam", "clipnorm": 1.0, "clipvalue": 0.5},
+    ):
+        diag = only(kspec.check(training(bad)))
+        assert diag.code == "value" and diag.location.startswith("training.optimizer"), diag.to_json()

@@ -11,7 +11,6 @@ from .model import AnyModel, GraphModel, Input, SequentialModel, SharedNode
 from .training import Training
 
 SCHEMA_ID = "https://kspec.dev/schema/v1/kspec.schema.json"
-FORMAT_VERSION = 1
 
 
 class Spec(KspecModel):

@@ -51,7 +51,6 @@ NonNegativeFloat = Annotated[float, Field(ge=0)]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="Random seed, for reproducible results.")]
 # Probability of dropping a unit. 1.0 is refused by policy: it zeroes everything and divides by zero.
 Rate = Annotated[float, Field(ge=0, lt=1)]
-Axis = Annotated[int, Field(description="An axis index; negative values count from the end. Axis 0 is the batch axis.")]
 
 
 # Validators are module-level classes, not closures, so that the compiled validator can be

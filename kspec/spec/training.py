@@ -55,9 +55,8 @@ class PiecewiseConstantDecay(KspecModel):
                 "`values` must have one more element than `boundaries`. "
                 f"Received: len(boundaries)={len(self.boundaries)}, len(values)={len(self.values)}"
             )
-        if any(b >= a for b, a in zip(self.boundaries, self.boundaries[1:])) and len(self.boundaries) > 1:
-            if sorted(self.boundaries) != list(self.boundaries):
-                raise ValueError(f"`boundaries` must be increasing. Received: boundaries={list(self.boundaries)}")
+        if any(earlier >= later for earlier, later in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"`boundaries` must be strictly increasing. Received: boundaries={list(self.boundaries)}")
         return self
 
 
