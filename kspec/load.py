@@ -197,7 +197,7 @@ class _Converter:
         self.diagnostics.append(
             Diagnostic(
                 "forbidden-tag",
-                f"YAML tag '{node.tag}' is not allowed; specs may use only the YAML 1.2 core schema "
+                f"YAML tag '{node.tag.replace(_T, '!!', 1)}' is not allowed; specs may use only the YAML 1.2 core schema "
                 "(str, int, float, bool, null, seq, map) and never construct objects.",
                 path,
                 span=span_of(node),
