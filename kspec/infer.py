@@ -281,9 +281,15 @@ def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
     order: list[NodeInfo] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
 
+    def deps(name: str) -> tuple[str, ...]:
+        # A shared call runs after the node that defines its layer: Keras builds a layer's
+        # weights at its first call, and kspec's weights are those of the defining node.
+        info = nodes[name]
+        return info.inputs + ((info.shares,) if info.shares is not None else ())
+
     def visit(name: str, stack: list[str]) -> None:
         # Iterative DFS to keep deep graphs off the recursion limit.
-        work = [(name, iter(nodes[name].inputs))]
+        work = [(name, iter(deps(name)))]
         state[name] = 1
         stack.append(name)
         while work:
@@ -305,7 +311,7 @@ def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
                 if state.get(ref) is None:
                     state[ref] = 1
                     stack.append(ref)
-                    work.append((ref, iter(nodes[ref].inputs)))
+                    work.append((ref, iter(deps(ref))))
                     advanced = True
                     break
             if not advanced:

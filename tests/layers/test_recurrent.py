@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from kspec.compile import build_layer
 from kspec.spec.layers import LAYER_TYPES, ShapeError, Tensor, parse_layer
 
-from .harness import check_layer, check_rejected
+from .harness import check_layer, check_rejected, kspec_refuses
 
 LSTM = {"type": "LSTM", "units": 4}
 GRU = {"type": "GRU", "units": 3}
@@ -43,7 +43,7 @@ RNN = {"type": "SimpleRNN", "units": 5}
             (5, 3),
         ),
         ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 6}}, (4, 5)),
-        ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2, "use_bias": False}}, (None, 3, 5)),
+        ({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2, "use_bias": False}}, (4, None, 5)),
         ({"type": "TimeDistributed", "layer": {"type": "Flatten"}}, (3, 4, 5)),
         ({"type": "TimeDistributed", "layer": {"type": "Dropout", "rate": 0.5}}, (3, 4)),
         ({"type": "TimeDistributed", "layer": LSTM}, (3, 4, 5)),
@@ -210,3 +210,20 @@ def recurrent_cases(draw):
 def test_random_recurrent_layers_agree_with_keras(case):
     spec, shape = case
     check_layer(spec, shape)
+
+
+def test_time_distributed_refuses_an_unknown_number_of_timesteps():
+    """Keras builds TimeDistributed on variable-length input, but its training step fails as soon
+    as the length changes (the traced step relaxes the time axis to unknown)."""
+    import keras
+    import numpy as np
+
+    spec = {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2}}
+    assert kspec_refuses(spec, [(None, 3)])
+    inp = keras.Input(shape=(None, 3))
+    model = keras.Model(inp, build_layer(parse_layer(spec))(inp))
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    with pytest.raises(Exception):
+        for length in (7, 16, 5):
+            model.train_on_batch(rng.standard_normal((2, length, 3)).astype("float32"), np.zeros((2, length, 2), "float32"))

@@ -49,9 +49,13 @@ class _AttentionBase(Layer):
                 f"Received: query_shape={shape_str(query.shape)}"
             )
         if value.rank != query.rank or key.rank != query.rank:
+            # Keras sometimes runs mismatched ranks by broadcasting one tensor over the other's
+            # leading axes; kspec refuses to guess that meaning (documented policy).
             raise ShapeError(
-                f"Layer '{self.layer_type}' expects query, value and key of the same rank. Received: "
-                f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
+                f"Layer '{self.layer_type}' expects query, value and key of the same rank (kspec policy: Keras "
+                "may broadcast a lower-rank tensor, with a meaning kspec refuses to guess). Received: "
+                f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}",
+                policy=True,
             )
         return query.rank
 

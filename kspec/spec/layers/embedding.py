@@ -50,7 +50,8 @@ class Embedding(Layer):
         if x.dtype not in INT_DTYPES:
             raise ShapeError(
                 "Layer 'Embedding' expects integer indices (kspec policy: Keras would cast the input to int32, "
-                f"truncating floats). Expected one of {', '.join(INT_DTYPES)}. Received: dtype={x.dtype}"
+                f"truncating floats). Expected one of {', '.join(INT_DTYPES)}. Received: dtype={x.dtype}",
+                policy=True,
             )
         if self.lora_rank is not None and self.embeddings_constraint is not None:
             raise ShapeError(

@@ -242,6 +242,13 @@ class TimeDistributed(Layer):
                 "`TimeDistributed` Layer should be passed an `input_shape` with at least 3 dimensions. "
                 f"Received: input_shape={shape_str(x.shape)}"
             )
+        if x.shape[1] is None:
+            # Keras traces the training step with the time axis relaxed to unknown once sizes vary,
+            # and TimeDistributed's vectorised loop then fails (InvalidArgumentError in pfor).
+            raise ShapeError(
+                "`TimeDistributed` needs a known number of timesteps (axis 1): with variable-length input, "
+                f"Keras fails in training once the length changes. Received: input_shape={shape_str(x.shape)}"
+            )
         inner = self.layer
         if inner.min_inputs > 1:
             raise ShapeError(
