@@ -300,13 +300,19 @@ def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
                     continue  # a model input or an already-reported reference
                 if state.get(ref) == 1:
                     cycle = stack[stack.index(ref):] + [ref]
-                    result.diagnostics.append(
-                        Diagnostic(
-                            "cycle",
-                            f"The graph has a cycle: {' -> '.join(reversed(cycle))}. A node cannot depend on its own output.",
-                            nodes[ref].path + ("inputs",),
+                    sharing = [n for n in cycle if nodes[n].shares in cycle]
+                    if sharing:
+                        call = nodes[sharing[0]]
+                        message = (
+                            f"Node '{call.shares}' depends on '{call.name}', which calls its layer again: a shared "
+                            "call runs after the node that defines the layer (whose inputs build the weights). "
+                            f"Dependencies: {' -> '.join(reversed(cycle))}."
                         )
-                    )
+                        hint = f"Define the layer on the first call ('{call.name}') and share it in '{call.shares}'."
+                    else:
+                        message = f"The graph has a cycle: {' -> '.join(reversed(cycle))}. A node cannot depend on its own output."
+                        hint = None
+                    result.diagnostics.append(Diagnostic("cycle", message, nodes[ref].path + ("inputs",), hint=hint))
                     continue
                 if state.get(ref) is None:
                     state[ref] = 1

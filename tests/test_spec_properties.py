@@ -70,8 +70,12 @@ STRUCTURAL_CODES = frozenset(
 SCALE = max(1, settings.default.max_examples // 100)
 EXAMPLES = {"image": 50, "sequence": 35, "graph": 45}
 
-# Models of a weightless layer call (a refusal's oracle) train nothing: Keras warns, rightly.
-pytestmark = pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
+# Keras warns, rightly, that the model of a weightless layer call (a refusal's oracle) trains
+# nothing, and that layers without mask support drop the mask of an Embedding(mask_zero=True).
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The model does not have any trainable weights"),
+    pytest.mark.filterwarnings("ignore:.*does not support masking"),
+]
 
 COUNTS: dict[str, Counter] = defaultdict(Counter)
 TIMES: dict[str, float] = defaultdict(float)
@@ -1094,6 +1098,10 @@ EXPLICIT = {
         _graph([{"name": "a", "shape": [4]}, {"name": "b", "shape": [3]}],
                [{"name": "d2", "shares": "d", "inputs": "b"}, {"name": "d", "type": "Dense", "units": 2, "inputs": "a"},
                 {"name": "j", "type": "Concatenate", "inputs": ["d", "d2"]}], ["j"], "mse"),
+        # tanh of integers: Keras computes it in float32, as it declares, and trains
+        _graph([{"name": "t", "shape": [2], "dtype": "int32"}],
+               [{"name": "act", "type": "Activation", "activation": "tanh", "inputs": "t"},
+                {"name": "out", "type": "Dense", "units": 2, "inputs": "act"}], ["out"], "mse"),
         # Attention on a 3-D query and a 2-D value: Keras broadcasts and runs it
         _graph([{"name": "q", "shape": [3, 3]}, {"name": "v", "shape": [3]}],
                [{"name": "att", "type": "Attention", "inputs": ["q", "v"]}, {"name": "f", "type": "Flatten", "inputs": "att"},

@@ -8,7 +8,7 @@ from pydantic import Field
 from ...shapes import known_prod
 from ..base import PositiveInt, Rate, Seed
 from ..objects import ACTIVATIONS, Activation as ActivationField, Constraint, Initializer, Regularizer
-from ._base import Inferred, Layer, Tensor, autocast
+from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, autocast
 
 
 class Dense(Layer):
@@ -45,8 +45,14 @@ class Activation(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        # Keras declares float32 here, but returns integers (relu) or fails (softmax) on them.
-        self.need_float(x, ": activations of integers keep (or break on) the integer dtype")
+        # kspec policy: Keras declares float32, but on integers most activations fail (softmax,
+        # sigmoid, ...) or return integers (linear, relu, relu6); a few (tanh) happen to work.
+        if x.dtype not in FLOAT_DTYPES:
+            raise ShapeError(
+                "Layer 'Activation' expects a floating-point input (kspec policy: on integers most "
+                "activations fail or keep the integer dtype). Received: dtype=" + x.dtype,
+                policy=True,
+            )
         return Inferred(Tensor(x.shape, "float32"))
 
 

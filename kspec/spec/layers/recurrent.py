@@ -243,11 +243,13 @@ class TimeDistributed(Layer):
                 f"Received: input_shape={shape_str(x.shape)}"
             )
         if x.shape[1] is None:
-            # Keras traces the training step with the time axis relaxed to unknown once sizes vary,
-            # and TimeDistributed's vectorised loop then fails (InvalidArgumentError in pfor).
+            # With an unknown time axis Keras maps over `arange(input_shape[0])` taken before its
+            # transpose, i.e. over the batch size: the output gets as many steps as the batch has
+            # examples (wrong data when they happen to be equal, a failure otherwise).
             raise ShapeError(
-                "`TimeDistributed` needs a known number of timesteps (axis 1): with variable-length input, "
-                f"Keras fails in training once the length changes. Received: input_shape={shape_str(x.shape)}"
+                "`TimeDistributed` needs a known number of timesteps (axis 1): with an unknown time axis, "
+                "Keras loops over the batch size instead of the timesteps. "
+                f"Received: input_shape={shape_str(x.shape)}"
             )
         inner = self.layer
         if inner.min_inputs > 1:
