@@ -64,18 +64,11 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) 
     if not files and not missing:
         raise click.UsageError(f"No spec files (*.yaml, *.yml, *.json) found in: {', '.join(paths)}")
     for f in files:
-        if f == "-":
-            text = sys.stdin.read()
-            name = "<stdin>"
-        else:
-            try:
-                text = Path(f).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
-                reports.append(Report(f, diagnostics=[Diagnostic("io-error", f"Cannot read '{f}': {reason}.", file=f)]))
-                io_error = True
-                continue
-            name = f
+        name, text, io = _read(f)
+        if io is not None:
+            reports.append(Report(name, diagnostics=[io]))
+            io_error = True
+            continue
         sources[name] = text
         reports.append(check(text, file=name, strict=strict, param_budget=param_budget))
     out = render_json(reports) if fmt == "json" else render_text(reports, sources)
@@ -103,22 +96,28 @@ def schema(output: str | None) -> None:
 @click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True)
 def summary(spec: str, param_budget: int) -> None:
     """Print the layer table (name, type, output shape, parameters) from static inference."""
-    from .check import check
+    from .check import Report, check
     from .reporters import render_summary, render_text
 
-    if spec == "-":
-        text, name = sys.stdin.read(), "<stdin>"
-    else:
-        try:
-            text, name = Path(spec).read_text(encoding="utf-8"), spec
-        except (OSError, UnicodeDecodeError) as exc:
-            click.echo(f"{spec}: error[io-error]: Cannot read '{spec}': {getattr(exc, 'strerror', None) or exc}.", err=True)
-            sys.exit(EXIT_USAGE)
+    name, text, io = _read(spec)
+    if io is not None:
+        click.echo(render_text([Report(name, diagnostics=[io])]), nl=False, err=True)
+        sys.exit(EXIT_USAGE)
     report = check(text, file=name, param_budget=param_budget)
     if not report.ok or report.inference is None:
         click.echo(render_text([report], {name: text}), nl=False, err=True)
         sys.exit(EXIT_INVALID)
     click.echo(render_summary(report), nl=False)
+
+
+def _read(path: str):
+    """(display name, text, io-error diagnostic or None) for a path or `-` (stdin)."""
+    from .check import read_source
+
+    if path == "-":
+        return "<stdin>", sys.stdin.read(), None
+    name, text, _, io_error = read_source(Path(path))
+    return name, text, io_error and io_error.with_source(name, None)
 
 
 def _atomic_write(path: Path, text: str) -> None:

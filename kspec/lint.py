@@ -28,10 +28,6 @@ def _warn(code: str, message: str, path, hint: str | None = None) -> Diagnostic:
     return Diagnostic(code, message, path, severity="warning", hint=hint)
 
 
-def _producer(inference: Inference, name: str) -> NodeInfo | None:
-    return inference.node(name)
-
-
 def _output_activation(node: NodeInfo) -> str | None:
     """The activation applied last by a node: its `activation` argument, or an activation layer's."""
     layer = node.layer
@@ -52,7 +48,7 @@ def _losses(spec: Spec, inference: Inference):
 
 def _output_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
     for output, loss, path in _losses(spec, inference):
-        node = _producer(inference, output)
+        node = inference.node(output)
         if node is None or node.output is None:
             continue
         activation = _output_activation(node)

@@ -78,7 +78,7 @@ def _locate(err: dict, data: Any) -> tuple[dict, Path, tuple]:
         elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
             path.append(item)
             node = node[item]
-        elif isinstance(node, dict) and item == node.get("type") or str(item).startswith(("node:", "model:")):
+        elif (isinstance(node, dict) and item == node.get("type")) or str(item).startswith(("node:", "model:")):
             continue  # a discriminator tag: the branch is determined by the data, not a choice
         elif err["type"] in ("extra_forbidden", "missing") and item is err["loc"][-1]:
             path.append(item)  # the key itself (absent from the data for `missing`)
