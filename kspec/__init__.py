@@ -1,11 +1,50 @@
 """kspec: a declarative model-spec compiler for Keras.
 
-Checking (`load_spec`, `check`, `json_schema`) never imports TensorFlow or Keras.
+Checking (`load_spec`, `check`, `json_schema`) never imports TensorFlow or Keras; building
+(`build_model`, `compile_model`) and training (`build_and_train`) import them when called.
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from .check import Report, check, load_spec
 from .diagnostics import Diagnostic, SpecError
 from .spec import Spec, json_schema
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "Report", "Spec", "SpecError", "check", "json_schema", "load_spec", "__version__"]
+__all__ = [
+    "Diagnostic", "Report", "Spec", "SpecError", "build_and_train", "build_model", "check", "compile_model",
+    "json_schema", "load_spec", "__version__",
+]
+
+
+def build_model(spec: Spec | str | dict, *, compile: bool = False) -> Any:
+    """The Keras model of a spec (a `Spec`, a path, YAML/JSON text or loaded data).
+
+    Raises `SpecError` for an invalid spec and `kspec.compile.KspecBug` if Keras's shapes or
+    parameter counts differ from the checker's. `compile=True` also runs `model.compile` from
+    the spec's training section.
+    """
+    from . import compile as compiler
+
+    if not isinstance(spec, Spec):
+        spec = load_spec(spec)
+    model = compiler.build_model(spec)
+    if compile:
+        compiler.compile_model(model, spec.training)
+    return model
+
+
+def compile_model(model: Any, spec: Spec) -> Any:
+    """`model.compile` from the spec's training section (optimizer, losses, loss weights, metrics)."""
+    from . import compile as compiler
+
+    return compiler.compile_model(model, spec.training)
+
+
+def build_and_train(spec_path: str, **options: Any) -> Any:
+    """`kspec build-and-train` as a function: options as in `kspec.train.run.TrainOptions`; returns a `RunResult`."""
+    from .train.run import TrainOptions, build_and_train as run
+
+    return run(spec_path, TrainOptions(**options), echo=lambda message: None)

@@ -93,11 +93,15 @@ def check(
     file: str | None = None,
     strict: bool = False,
     param_budget: int = DEFAULT_PARAM_BUDGET,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> Report:
     """Check a spec (a path, YAML/JSON text, or loaded data). Never raises on a bad spec.
 
-    `strict` turns warnings into errors. The report carries every diagnostic,
-    the typed spec and the inference (shapes, parameter counts) when it got that far.
+    `strict` turns warnings into errors. `overrides` are `KEY=VALUE` strings (dotted keys, list
+    indices as numbers, values in YAML: `training.optimizer.learning_rate=0.01`) applied to the
+    loaded document before it is validated, exactly like the file's own values.
+    The report carries every diagnostic, the typed spec and the inference (shapes, parameter
+    counts) when it got that far.
     """
     name, text, data, io_error = read_source(source)
     file = file or name
@@ -106,7 +110,11 @@ def check(
     loaded = load_text(text) if text is not None else Loaded(data, SourceMap(None))
     report = Report(file)
     diagnostics = list(loaded.diagnostics)
-    if loaded.ok:
+    if loaded.ok and overrides:
+        data, problems = apply_overrides(loaded.data, overrides)
+        loaded = Loaded(data, loaded.source_map)
+        diagnostics.extend(problems)
+    if loaded.ok and not diagnostics:
         spec, problems = parse(loaded.data)
         diagnostics.extend(problems)
         report.spec = spec
@@ -138,3 +146,77 @@ def load_spec(source: Source, *, strict: bool = False, param_budget: int = DEFAU
     if not report.ok or report.spec is None:
         raise SpecError(report.diagnostics)
     return report.spec
+
+
+def parse_override(text: str) -> tuple[tuple[str | int, ...], Any] | Diagnostic:
+    """`a.b.0.c=VALUE` -> (("a", "b", 0, "c"), value parsed as YAML), or a diagnostic."""
+    key, sep, value = text.partition("=")
+    parts = key.strip().split(".") if key.strip() else []
+    if not sep or not parts or any(not p for p in parts):
+        return Diagnostic(
+            "override",
+            f"An override must be KEY=VALUE with a dotted KEY, e.g. training.epochs=5. Received: {text!r}",
+            hint="List items are numbered from 0: model.layers.0.filters=64.",
+        )
+    loaded = load_text(value) if value.strip() else Loaded(None, SourceMap(None))
+    if not loaded.ok:
+        return Diagnostic(
+            "override", f"The value of `--set {key}` is not valid YAML: {loaded.diagnostics[0].message} Received: {value!r}"
+        )
+    return tuple(int(p) if p.isdigit() else p for p in parts), loaded.data
+
+
+def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
+    """A copy of the loaded document with each `KEY=VALUE` set, and diagnostics for the ones that cannot be."""
+    import copy
+
+    data = copy.deepcopy(data)
+    problems: list[Diagnostic] = []
+    for text in overrides:
+        parsed = parse_override(text)
+        if isinstance(parsed, Diagnostic):
+            problems.append(parsed)
+            continue
+        path, value = parsed
+        node = data
+        for depth, part in enumerate(path[:-1]):
+            child = _child(node, part)
+            if child is None and isinstance(node, dict):
+                child = node[str(part)] = {}
+            if not isinstance(child, (dict, list)):
+                where = ".".join(str(p) for p in path[: depth + 1])
+                problems.append(
+                    Diagnostic(
+                        "override",
+                        f"`--set {text}` goes through `{where}`, which is "
+                        f"{'missing' if child is None else repr(child)}, not a mapping or list.",
+                        path[: depth + 1],
+                        hint=f"Set `{where}` as a whole, e.g. --set '{where}={{type: ..., ...}}'.",
+                    )
+                )
+                break
+            node = child
+        else:
+            last = path[-1]
+            if isinstance(node, dict):
+                node[str(last)] = value
+            elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+                node[last] = value
+            else:
+                problems.append(
+                    Diagnostic(
+                        "override",
+                        f"`--set {text}`: there is no item {last!r} to set"
+                        + (f" (the list has {len(node)} items, numbered from 0)." if isinstance(node, list) else "."),
+                        path[:-1],
+                    )
+                )
+    return data, problems
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part if isinstance(part, str) else str(part))
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None

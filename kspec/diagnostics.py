@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "forbidden-tag": "A YAML tag other than the core schema's (str, int, float, bool, null, seq, map).",
     "too-large": "The document is too large or nests too deep (alias bombs included).",
     "not-a-mapping": "The document (or a key) is not what the spec's structure needs at the top.",
+    "override": "A `--set KEY=VALUE` override that cannot be applied (bad form, or a KEY through a non-mapping).",
     # structure (pydantic)
     "unknown-key": "A key that the spec language does not have at that place.",
     "missing-key": "A required key is absent.",

@@ -618,7 +618,10 @@ class Training(KspecModel):
     validation_split: Annotated[float, Field(ge=0, lt=1)] = Field(
         0.0, description="Fraction of the training data held out for validation."
     )
-    steps_per_execution: PositiveInt = Field(1, description="Training steps run per call into the compiled graph.")
+    steps_per_execution: PositiveInt | Literal["auto"] = Field(
+        "auto",
+        description="Training steps run per call into the compiled graph; 'auto' runs min(32, steps per epoch), which trains faster on CPU.",
+    )
     callbacks: list[Callback] = Field(
         default_factory=list, description="Callbacks run during fit: {type: EarlyStopping, ...}, {type: ModelCheckpoint, ...}, ..."
     )
