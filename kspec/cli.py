@@ -110,6 +110,71 @@ def summary(spec: str, param_budget: int) -> None:
     click.echo(render_summary(report), nl=False)
 
 
+@main.command("build-and-train")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--data", help="Use this data instead of the spec's: a .npz or .csv file, an image or text directory, synthetic[:N], embedded[:digits] or keras:NAME.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Number of epochs (overrides training.epochs).")
+@click.option("--steps", type=click.IntRange(min=1), help="Training steps per epoch (at most one pass over the data); `--steps 1` with one epoch runs one step.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Examples per step (overrides training.batch_size).")
+@click.option("-o", "--output", type=click.Path(file_okay=False), help="Run directory (default: runs/NAME-YYYYMMDD-HHMMSS). Nothing is written outside it.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), help="Random seed (overrides training.seed); same spec and seed, same run.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (--output DIR, or the latest unfinished run of this spec).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any spec field, validated like the file: --set training.optimizer.learning_rate=0.01 (repeatable).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when the output is a terminal; otherwise one line per epoch).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the final result.")
+def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, resume, overrides, progress, quiet) -> None:
+    """Build the model of SPEC, train it on its data and write a run directory.
+
+    The run directory holds the resolved spec, the trained model (.keras and a SavedModel), the
+    history (CSV, JSON), final and test metrics, training curves, the model summary and diagram.
+    Exit status: 0 trained, 1 invalid spec, data or training failure, 2 usage or I/O error,
+    130 interrupted (resume with --resume).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _terminate_as_interrupt()
+    from .train.run import InvalidSpec, TrainError, TrainOptions, build_and_train as run
+    from .reporters import render_text
+
+    if steps is not None and epochs is None and not resume:
+        epochs = 1
+    verbose = 0 if quiet else (1 if (progress if progress is not None else sys.stdout.isatty()) else 2)
+    opts = TrainOptions(
+        data=data, epochs=epochs, steps=steps, batch_size=batch_size, output=output, seed=seed,
+        resume=resume, overrides=tuple(overrides), verbose=verbose,
+    )
+    echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    try:
+        from .train.data import DataError
+
+        result = run(spec, opts, echo=echo)
+    except InvalidSpec as exc:
+        click.echo(render_text([exc.report], exc.sources), nl=False, err=True)
+        sys.exit(EXIT_INVALID)
+    except DataError as exc:
+        click.echo(f"Data error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    except TrainError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    test = result.metrics.get("test")
+    line = f"Trained '{result.spec.name}' for {result.epochs_done} epoch(s)"
+    if test:
+        line += "; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+    click.echo(f"{line}. Run directory: {result.run_dir}")
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (`kill`, a scheduler's stop) ends training like Ctrl-C: the run is marked interrupted
+    and can be resumed."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _read(path: str):
     """(display name, text, io-error diagnostic or None) for a path or `-` (stdin)."""
     from .check import read_source

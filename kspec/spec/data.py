@@ -34,9 +34,10 @@ class ImageDirectorySource(KspecModel):
 
     type: Literal["image_directory"]
     path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
-    image_size: IntTuple(2, description="(height, width) every image is resized to.") = (256, 256)
-    color_mode: Literal["grayscale", "rgb", "rgba"] = Field(
-        "rgb", description="Images are converted to 1 (grayscale), 3 (rgb) or 4 (rgba) channels."
+    image_size: IntTuple(2, description="(height, width) every image is resized to; null: the model input's, else (256, 256).", nullable=True) = None
+    color_mode: Literal["grayscale", "rgb", "rgba"] | None = Field(
+        None,
+        description="Images are converted to 1 (grayscale), 3 (rgb) or 4 (rgba) channels; null: what the model input's channels imply, else rgb.",
     )
 
 
@@ -45,8 +46,12 @@ class TextDirectorySource(KspecModel):
 
     type: Literal["text_directory"]
     path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
-    max_tokens: PositiveInt = Field(20000, description="Vocabulary size (TextVectorization max_tokens).")
-    sequence_length: PositiveInt = Field(200, description="Every text is padded or truncated to this many tokens.")
+    max_tokens: PositiveInt | None = Field(
+        None, description="Vocabulary size (TextVectorization max_tokens); null: the input_dim of the Embedding the text feeds, else 20000."
+    )
+    sequence_length: PositiveInt | None = Field(
+        None, description="Every text is padded or truncated to this many tokens; null: the model input's length, else 200."
+    )
 
 
 class KerasDatasetSource(KspecModel):

@@ -56,7 +56,7 @@ class SharedNode(KspecModel):
 
 
 def _node_kind(value: Any) -> str:
-    if isinstance(value, dict) and "shares" in value:
+    if (isinstance(value, dict) and "shares" in value) or isinstance(value, SharedNode):  # data, or a model being serialised
         return "node:shared"
     return "node:layer"
 
@@ -80,6 +80,8 @@ class GraphModel(KspecModel):
 
 def _model_kind(value: Any) -> str:
     if isinstance(value, dict) and ("nodes" in value or "outputs" in value or "inputs" in value):
+        return "model:graph"
+    if isinstance(value, GraphModel):  # a model being serialised
         return "model:graph"
     return "model:sequential"
 

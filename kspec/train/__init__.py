@@ -2,3 +2,30 @@
 
 TensorFlow and Keras are imported only when training starts, never by `import kspec`.
 """
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up chatter (absl's "All log messages before
+    absl::InitializeLog()" and oneDNN notices, which TF_CPP_MIN_LOG_LEVEL does not silence)
+    kept off the terminal; if the import fails, what it printed is shown."""
+    import os
+    import sys
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

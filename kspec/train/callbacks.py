@@ -1,0 +1,64 @@
+"""Keras callbacks of kspec's own: per-epoch checkpoints for `--resume`, and the NaN guard.
+
+Imports Keras at module level: only `kspec.train.run` imports this, once training starts.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+
+from . import artifacts
+
+CHECKPOINT = "checkpoint"
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """At each epoch's end: the model with its optimizer state, the history and the run's status,
+    each written atomically (the model first, so state.json never points past a complete file)."""
+
+    def __init__(self, run_dir: Path, history: dict[str, list[float]], run_info: dict):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = history
+        self.run_info = run_info
+        self.epochs_done = int(run_info["epochs_done"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = {k: float(v) for k, v in (logs or {}).items()}
+        if not all(math.isfinite(v) for k, v in values.items() if k.endswith("loss")):
+            return  # NanGuard stops training; the last finite checkpoint stays
+        done = len(next(iter(self.history.values()))) if self.history else 0
+        for key, value in values.items():
+            self.history.setdefault(key, [math.nan] * done).append(value)
+        for key, series in self.history.items():  # a key missing this epoch
+            if len(series) < done + 1:
+                series.append(math.nan)
+        ckpt = self.run_dir / CHECKPOINT
+        ckpt.mkdir(exist_ok=True)
+        with artifacts.atomic_path(ckpt / "model.keras", suffix=".keras") as tmp:
+            self.model.save(tmp)
+        self.epochs_done = epoch + 1
+        artifacts.write_json(ckpt / "state.json", {"epochs_done": self.epochs_done, "history": self.history})
+        self.run_info["epochs_done"] = self.epochs_done
+        artifacts.write_json(self.run_dir / "run.json", self.run_info)
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where (epoch, step, value)."""
+
+    def __init__(self):
+        super().__init__()
+        self.bad: tuple[int, int, float] | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad = (self.epoch, batch, float(loss))
+            self.model.stop_training = True

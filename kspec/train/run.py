@@ -1,0 +1,486 @@
+"""`kspec build-and-train`: check the spec, load and check the data, build, compile, fit with
+per-epoch checkpoints, evaluate, and leave a run directory a person can inspect.
+
+The run directory (never written outside it; every file written atomically):
+
+    run.json            status (running, interrupted, failed, complete), epochs done, seed, timings
+    spec.yaml           the resolved spec: overrides applied, every default filled in, the seed fixed
+    model.keras         the trained model (keras.saving.load_model)
+    saved_model/        SavedModel export for serving (TensorFlow backend)
+    history.csv/.json   per-epoch loss and metrics (training and validation)
+    metrics.json        final metrics: last epoch's, and the held-out test split's
+    curves.png          training curves
+    summary.txt         Keras's model summary
+    model.dot (+.png)   the model graph (PNG where Graphviz's `dot` is installed)
+    checkpoint/         the last complete epoch (model + optimizer state), while the run is unfinished
+
+A run that stops early (Ctrl-C, a killed process, NaN loss) keeps its last complete epoch in
+`checkpoint/`; `--resume` continues from there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..check import check
+from ..diagnostics import SpecError
+from ..spec import Spec
+from . import artifacts
+
+RUNS_DIR = "runs"
+CHECKPOINT = "checkpoint"
+EXIT_INTERRUPTED = 130
+
+
+class InvalidSpec(SpecError):
+    """The spec (with its overrides) does not pass the checker; carries the report for the text reporter."""
+
+    def __init__(self, report: Any, sources: dict):
+        super().__init__(report.diagnostics)
+        self.report = report
+        self.sources = sources
+
+
+class TrainError(Exception):
+    """A failure the user can cause or fix: one paragraph, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class TrainOptions:
+    data: str | None = None
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    output: str | None = None
+    seed: int | None = None
+    resume: bool = False
+    overrides: tuple[str, ...] = ()
+    verbose: int = 2  # Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    spec: Spec
+    history: dict[str, list[float]]
+    metrics: dict[str, Any]
+    epochs_done: int
+    resumed_from: int = 0
+    files: list[str] = field(default_factory=list)
+
+
+# ---- the spec, with the command line's overrides -----------------------------------------------
+
+
+def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
+    """The validated spec with `--set`, `--epochs`, `--batch-size` and `--seed` applied, its
+    inference and the source text. Raises SpecError with every diagnostic."""
+    from ..check import read_source
+
+    name, text, _, io_error = read_source(Path(spec_path))
+    if io_error is not None:
+        raise TrainError(io_error.message, 2)
+    overrides = list(opts.overrides)
+    if opts.epochs is not None:
+        overrides.append(f"training.epochs={opts.epochs}")
+    if opts.batch_size is not None:
+        overrides.append(f"training.batch_size={opts.batch_size}")
+    if opts.seed is not None:
+        overrides.append(f"training.seed={opts.seed}")
+    report = check(text, file=name, overrides=overrides)
+    if not report.ok or report.spec is None:
+        raise InvalidSpec(report, {name: text})
+    return report.spec, report.inference, text
+
+
+def resolved_document(spec: Spec) -> dict:
+    """The spec as plain data with every default filled in (what `spec.yaml` holds)."""
+    return _type_first(spec.model_dump(mode="json"))
+
+
+def _type_first(value: Any) -> Any:
+    """`type` first in every mapping that has one, as people write it."""
+    if isinstance(value, dict):
+        items = {k: _type_first(v) for k, v in value.items()}
+        return {"type": items.pop("type"), **items} if "type" in items else items
+    if isinstance(value, list):
+        return [_type_first(v) for v in value]
+    return value
+
+
+def dump_yaml(document: dict) -> str:
+    import yaml
+
+    header = "# Resolved by kspec: overrides applied, every default filled in. Validates and builds the same model.\n"
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+# ---- the run directory --------------------------------------------------------------------------
+
+
+def _prepare_run_dir(spec: Spec, opts: TrainOptions) -> Path:
+    if opts.output:
+        run_dir = Path(opts.output)
+    else:
+        run_dir = Path(RUNS_DIR) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        n = 1
+        while run_dir.exists():  # two runs started in the same second
+            n += 1
+            run_dir = Path(RUNS_DIR) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+    _check_output(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".kspec-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise TrainError(
+            f"Cannot write the run directory '{run_dir}': {exc.strerror or exc}. Choose a writable --output.", 2
+        ) from None
+    return run_dir
+
+
+def _check_output(run_dir: Path) -> None:
+    """A new run needs a directory that does not exist, or an empty one; kspec never overwrites a run."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise TrainError(f"Cannot use '{run_dir}' as the run directory: it is a file. Choose another --output.", 2)
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if (run_dir / "run.json").exists():
+            status = _read_json(run_dir / "run.json").get("status", "unknown")
+            raise TrainError(
+                f"The run directory '{run_dir}' already holds a run (status: {status}); kspec never overwrites one. "
+                f"Continue it with --resume, or choose another --output.",
+                2,
+            )
+        raise TrainError(f"The run directory '{run_dir}' exists and is not empty; choose another --output.", 2)
+    for parent in run_dir.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+                raise TrainError(f"Cannot create the run directory '{run_dir}': '{parent}' is not a writable directory. Choose another --output.", 2)
+            break
+
+
+def _find_resumable(spec_name: str, opts: TrainOptions) -> Path:
+    if opts.output:
+        run_dir = Path(opts.output)
+        if not (run_dir / "run.json").is_file():
+            raise TrainError(f"Nothing to resume: '{run_dir}' holds no kspec run (no run.json).", 2)
+        return run_dir
+    candidates = sorted(Path(RUNS_DIR).glob(f"{spec_name}-*/run.json"), key=lambda p: p.stat().st_mtime)
+    unfinished = [p.parent for p in candidates if _read_json(p).get("status") != "complete"]
+    if not unfinished:
+        raise TrainError(
+            f"Nothing to resume: no unfinished run of '{spec_name}' under '{RUNS_DIR}/'. "
+            "Give the run directory with --output DIR --resume.",
+            2,
+        )
+    return unfinished[-1]
+
+
+_LOCKS: list = []  # open lock files, held until the process ends
+
+
+def _lock(run_dir: Path) -> None:
+    """One process per run directory: a second `--resume` while the run is still going is refused."""
+    import fcntl
+
+    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise TrainError(f"The run in '{run_dir}' is in use by another kspec process; wait for it to finish or stop it first.", 2) from None
+    _LOCKS.append(handle)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _inside(run_dir: Path, relative: str) -> Path:
+    """A path from the spec (callback files), checked to stay inside the run directory."""
+    target = (run_dir / relative).resolve()
+    if not target.is_relative_to(run_dir.resolve()):
+        raise TrainError(f"The path '{relative}' would leave the run directory '{run_dir}'.", 2)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: Callable[[str], None] = print) -> RunResult:
+    """The whole `kspec build-and-train` job. Raises SpecError (the spec), DataError (the data) or
+    TrainError (everything else a user can cause); a KspecBug is a bug in kspec."""
+    opts = opts or TrainOptions()
+    spec, inference, _ = resolve_spec(spec_path, opts)
+
+    state: dict[str, Any] = {}
+    run_dir: Path | None = None
+    if opts.resume:
+        run_dir = _find_resumable(spec.name, opts)
+        _lock(run_dir)
+        spec, state = _resume_state(run_dir, spec, opts)
+        from ..infer import infer
+
+        inference = infer(spec)
+    else:
+        if spec.training.seed is None:  # fix a seed so that the resolved spec reproduces the run
+            spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})})
+        spec = _resolve_data(spec, inference, opts.data, Path(spec_path).resolve().parent)
+        if opts.output:  # refuse a used or unwritable --output before the (slow) data loading
+            _check_output(Path(opts.output))
+
+    from . import import_tensorflow_quietly
+    from .data import load_data
+
+    import_tensorflow_quietly()  # the TensorFlow part starts here
+
+    seed = spec.training.seed
+    loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=seed)
+    if run_dir is None:  # a new run: its directory is made only once the spec and the data are good
+        run_dir = _prepare_run_dir(spec, opts)
+        _lock(run_dir)
+        artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(spec)))
+    echo(f"Run directory: {run_dir}")
+    echo(f"Data: {loaded.description}")
+
+    import keras
+
+    from ..compile import auto_steps_per_execution, build_model, compile_model
+    from .callbacks import Checkpointer, NanGuard
+    from .data import make_tf_dataset
+
+    keras.utils.set_random_seed(seed)
+    training = spec.training
+    batch_size = min(training.batch_size, len(loaded.train))
+    steps_per_epoch = math.ceil(len(loaded.train) / batch_size)
+    steps = min(opts.steps, steps_per_epoch) if opts.steps else None
+    model = build_model(spec, inference, file=spec_path)
+    compile_model(model, training, steps_per_execution=auto_steps_per_execution(training, steps or steps_per_epoch))
+    single_out = inference.outputs[0] if len(inference.outputs) == 1 else None
+    initial_epoch = int(state.get("epochs_done", 0))
+    history: dict[str, list[float]] = {k: list(v) for k, v in state.get("history", {}).items()}
+    if initial_epoch:
+        _restore(model, run_dir)
+        echo(f"Resuming after epoch {initial_epoch} of {training.epochs}.")
+    train_ds = make_tf_dataset(
+        loaded.train, batch_size=batch_size, shuffle=spec.data.shuffle if spec.data else True,
+        seed=None if seed is None else seed + initial_epoch, single_output_name=single_out,
+    )
+    val_ds = (
+        make_tf_dataset(loaded.validation, batch_size=batch_size, shuffle=False, seed=seed, single_output_name=single_out)
+        if loaded.validation is not None
+        else None
+    )
+    echo(
+        f"Model '{spec.name}': {model.count_params():,} parameters; training {training.epochs} epoch(s) of "
+        f"{steps or steps_per_epoch} step(s), batch size {batch_size}."
+    )
+
+    run_info = {
+        "status": "running",
+        "spec": spec.name,
+        "kspec_version": _version(),
+        "seed": seed,
+        "epochs": training.epochs,
+        "epochs_done": initial_epoch,
+        "started": state.get("started") or _now(),
+    }
+    artifacts.write_json(run_dir / "run.json", run_info)
+    checkpointer = Checkpointer(run_dir, history, run_info)
+    guard = NanGuard()
+    callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir)]
+    started = time.perf_counter()
+    try:
+        if initial_epoch < training.epochs:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=training.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=opts.verbose,
+                shuffle=False,
+            )
+    except KeyboardInterrupt:
+        run_info.update(status="interrupted", stopped=_now())
+        artifacts.write_json(run_dir / "run.json", run_info)
+        raise TrainError(
+            f"Interrupted during epoch {checkpointer.epochs_done + 1}. The run directory '{run_dir}' keeps the "
+            f"{checkpointer.epochs_done} complete epoch(s); continue with "
+            f"`kspec build-and-train {spec_path} --output {run_dir} --resume`.",
+            EXIT_INTERRUPTED,
+        ) from None
+    train_seconds = time.perf_counter() - started
+
+    if guard.bad is not None:
+        run_info.update(status="failed", stopped=_now(), error="non-finite loss")
+        artifacts.write_json(run_dir / "run.json", run_info)
+        _write_history(run_dir, history, spec)
+        epoch, step, value = guard.bad
+        kept = (
+            f"The last finite state ({checkpointer.epochs_done} complete epoch(s)) is kept in '{run_dir / CHECKPOINT}'"
+            if checkpointer.epochs_done
+            else "No epoch completed, so there is no checkpoint"
+        )
+        raise TrainError(
+            f"Training stopped: the loss became {value} in epoch {epoch + 1} (by step {step + 1}). {kept}; "
+            "the final model was not written. Lower the learning rate (training.optimizer.learning_rate), "
+            "clip gradients (clipnorm) or check the data for extreme values.",
+        )
+
+    metrics: dict[str, Any] = {"epochs": checkpointer.epochs_done, "train_seconds": round(train_seconds, 3)}
+    if history:
+        metrics["final_epoch"] = {k: v[-1] for k, v in history.items() if v}
+    if loaded.test is not None and len(loaded.test):
+        test_ds = make_tf_dataset(loaded.test, batch_size=batch_size, shuffle=False, seed=seed, single_output_name=single_out)
+        metrics["test"] = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
+        metrics["test_examples"] = len(loaded.test)
+        echo("Test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()) + f" ({len(loaded.test)} examples)")
+    else:
+        echo("Test: no held-out split (set data.test_split to hold some examples out).")
+
+    files = _write_outputs(run_dir, spec, inference, model, history, metrics)
+    run_info.update(status="complete", finished=_now(), epochs_done=checkpointer.epochs_done)
+    artifacts.write_json(run_dir / "run.json", run_info)
+    shutil.rmtree(run_dir / CHECKPOINT, ignore_errors=True)
+    return RunResult(run_dir, spec, history, metrics, checkpointer.epochs_done, initial_epoch, files)
+
+
+def _resolve_data(spec: Spec, inference: Any, override: str | None, base: Path) -> Spec:
+    """The data section as trained on, for the resolved spec: `--data` applied (synthetic data when
+    the spec has none), settings implied by the model written in, and paths made absolute (relative
+    paths are relative to the spec file, and the resolved spec lives elsewhere)."""
+    from ..spec.data import Data, SyntheticSource
+    from .data import resolve_source, source_from_cli
+
+    if override:
+        source = source_from_cli(override)
+        base = Path.cwd()  # a path on the command line is relative to where the command runs
+    elif spec.data is None:
+        source = SyntheticSource(type="synthetic", seed=spec.training.seed)
+    else:
+        source = spec.data.source
+    if getattr(source, "path", None):
+        source = source.model_copy(update={"path": str((base / source.path).resolve())})
+    if source.type == "synthetic" and source.seed is None:  # same spec and seed, same examples
+        source = source.model_copy(update={"seed": spec.training.seed})
+    data = spec.data.model_copy(update={"source": source}) if spec.data else Data(source=source)
+    spec = spec.model_copy(update={"data": data})
+    source = resolve_source(spec, inference)
+    return spec.model_copy(update={"data": data.model_copy(update={"source": source})})
+
+
+def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, dict]:
+    """The run's own resolved spec (with a new epoch count if given) and its checkpoint state."""
+    from ..check import check as check_spec
+
+    info = _read_json(run_dir / "run.json")
+    if info.get("status") == "complete" and opts.epochs is None:
+        raise TrainError(f"The run in '{run_dir}' is already complete; give --epochs N to train it further.", 2)
+    report = check_spec(str(run_dir / "spec.yaml"))
+    if not report.ok or report.spec is None:
+        raise TrainError(f"Cannot resume '{run_dir}': its spec.yaml is missing or invalid.", 2)
+    stored = report.spec
+    if stored.model != spec.model or stored.name != spec.name:
+        raise TrainError(
+            f"Cannot resume '{run_dir}' with this spec: its model differs from the one the run started with. "
+            "Resume with the same spec, or start a new run.",
+            2,
+        )
+    if opts.epochs is not None:
+        stored = stored.model_copy(update={"training": stored.training.model_copy(update={"epochs": opts.epochs})})
+        artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(stored)))
+    ckpt = _read_json(run_dir / CHECKPOINT / "state.json")
+    state = {
+        "epochs_done": ckpt.get("epochs_done", 0) if (run_dir / CHECKPOINT / "model.keras").is_file() else 0,
+        "history": ckpt.get("history", {}) if (run_dir / CHECKPOINT / "model.keras").is_file() else {},
+        "started": info.get("started"),
+    }
+    if info.get("status") == "complete":  # trained further from the final model
+        state["epochs_done"] = info.get("epochs_done", 0)
+        state["history"] = _read_json(run_dir / "history.json")
+        state["history"].pop("epoch", None)
+        state["from_final"] = True
+    return stored, state
+
+
+def _restore(model: Any, run_dir: Path) -> None:
+    """Weights and optimizer state of the last complete epoch (or of the final model)."""
+    path = run_dir / CHECKPOINT / "model.keras"
+    if not path.is_file():
+        path = run_dir / "model.keras"
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign checkpoint: say so, do not crash
+        raise TrainError(f"Cannot resume from '{path}': {exc}. Start a new run instead.", 2) from None
+
+
+def _spec_callbacks(spec: Spec, run_dir: Path) -> list:
+    import keras
+
+    out = []
+    for cb in spec.training.callbacks:
+        config = cb.to_keras()["config"]
+        for key in ("filepath", "log_dir", "filename", "backup_dir"):
+            if key in config:
+                config[key] = str(_inside(run_dir, config[key]))
+        out.append(getattr(keras.callbacks, cb.type)(**config))
+    return out
+
+
+def _write_history(run_dir: Path, history: dict, spec: Spec) -> None:
+    if history:
+        artifacts.write_history(run_dir, history)
+        artifacts.plot_curves(run_dir / "curves.png", history, title=spec.name)
+
+
+def _write_outputs(run_dir: Path, spec: Spec, inference: Any, model: Any, history: dict, metrics: dict) -> list[str]:
+    import keras
+
+    _write_history(run_dir, history, spec)
+    artifacts.write_json(run_dir / "metrics.json", metrics)
+    artifacts.write_summary(run_dir / "summary.txt", model)
+    artifacts.write_diagram(run_dir, inference, title=spec.name)
+    with artifacts.atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    if keras.backend.backend() == "tensorflow":
+        with artifacts.atomic_dir(run_dir / "saved_model") as tmp:
+            _export_saved_model(model, tmp)
+    return sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+
+
+def _export_saved_model(model: Any, path: Path) -> None:
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # export prints its signature listing
+        model.export(str(path), format="tf_saved_model")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
