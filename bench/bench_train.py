@@ -11,7 +11,7 @@ on synthetic 28x28x1 data, batch 32, on this machine's CPU.
    tutorial: `model.compile(optimizer="adam", loss=..., metrics=["accuracy"])` with default settings
    and `model.fit` on NumPy arrays. Same data (a learnable synthetic task: the label is which of 10
    horizontal bands of the image is brightest), same epochs. Target: kspec >= 1.5x steps per second,
-   with the same final loss within noise.
+   with the same final loss within noise (30% of the labels are random, so the loss has a floor).
 
 It prints figures and ratios; it does not pass or fail.
 Run: python bench/bench_train.py [--builds 15] [--examples 9600] [--epochs 3]
@@ -20,7 +20,6 @@ Run: python bench/bench_train.py [--builds 15] [--examples 9600] [--epochs 3]
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -70,13 +69,16 @@ def hand_written_model():
 
 
 def task(n: int, seed: int = 0):
+    """Random images; the label is the brightest of 10 horizontal bands, except for 30% of the
+    examples whose label is random: a learnable task with a loss floor, so final losses compare."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     x = rng.random((n, 28, 28, 1), dtype=np.float32)
-    bands = x[:, :, :, 0].reshape(n, 28, 28)[:, :20, :].reshape(n, 10, 2 * 28).mean(axis=2)
-    x[:, :20, :, 0] += 0.3 * (bands == bands.max(axis=1, keepdims=True)).repeat(2, axis=1)[:, :, None]
+    bands = x[:, :20, :, 0].reshape(n, 10, 2 * 28).mean(axis=2)
     y = bands.argmax(axis=1).astype("int32")
+    noisy = rng.random(n) < 0.3
+    y[noisy] = rng.integers(0, 10, size=int(noisy.sum()))
     return x, y
 
 
@@ -116,7 +118,6 @@ def bench_train(examples: int, epochs: int) -> dict:
         result = kspec.build_and_train(str(spec_path), epochs=epochs, output=str(Path(tmp) / "run"), verbose=0)
         kspec_seconds = result.metrics["train_seconds"]
         kspec_loss = result.history["loss"][-1]
-        spe = json.loads((Path(tmp) / "run" / "run.json").read_text()).get("seed")
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(1)
@@ -131,7 +132,6 @@ def bench_train(examples: int, epochs: int) -> dict:
         "keras_steps_per_s": steps / keras_seconds,
         "kspec_loss": kspec_loss,
         "keras_loss": history.history["loss"][-1],
-        "seed": spe,
     }
 
 

@@ -212,6 +212,10 @@ def entry() -> None:
 
 
 def _run() -> int:
+    from .spec import plugins
+
+    for problem in plugins.PROBLEMS:
+        click.echo(f"kspec: warning: {problem}", err=True)
     try:
         main(standalone_mode=False)
         return EXIT_OK

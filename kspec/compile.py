@@ -25,17 +25,15 @@ class KspecBug(RuntimeError):
 
 
 def build_layer(layer: Layer, name: str | None = None) -> Any:
-    """The Keras layer for a layer spec. Only classes of `keras.layers` named by the closed layer set."""
-    import keras
-
+    """The Keras layer for a layer spec: a class of `keras.layers` named by the closed layer set,
+    or the class an installed plugin registered for its own layer type."""
     kwargs = layer.keras_kwargs()
     for field_name, value in layer:
         if isinstance(value, Layer):
             kwargs[field_name] = build_layer(value)
     if name or layer.name:
         kwargs["name"] = name or layer.name
-    cls = getattr(keras.layers, layer.keras_class_name)
-    return cls(**kwargs)
+    return type(layer).keras_layer_class()(**kwargs)
 
 
 def call_layer(layer: Layer, keras_layer: Any, tensors: list) -> Any:

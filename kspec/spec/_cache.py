@@ -43,6 +43,10 @@ def _key() -> str:
     for path in sorted(_SPEC_DIR.rglob("*.py")):
         h.update(str(path.relative_to(_SPEC_DIR)).encode())
         h.update(path.read_bytes())
+    from . import plugins
+    from .layers import PLUGIN_LAYER_CLASSES
+
+    h.update(plugins.fingerprint(PLUGIN_LAYER_CLASSES))
     return h.hexdigest()[:24]
 
 

@@ -2,8 +2,10 @@
 
 Each family module defines its layer classes and exports them as `LAYERS`;
 this module joins them into the discriminated union `AnyLayer` (discriminator:
-`type`). A layer type exists only if it is listed here: nothing is registered
-by import side effects, and a spec can never name a class outside this list.
+`type`). A layer type exists only if it is listed here or provided by an
+installed package through the `kspec.layers` entry point (`kspec.spec.plugins`):
+nothing is registered by import side effects, and a spec can never name a class
+outside this list.
 """
 
 
@@ -11,6 +13,7 @@ from typing import Annotated, Union
 
 from pydantic import Field, TypeAdapter
 
+from .. import plugins
 from . import (
     activation,
     attention,
@@ -27,7 +30,7 @@ from . import (
 )
 from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
 
-LAYER_CLASSES: tuple[type[Layer], ...] = (
+BUILTIN_LAYER_CLASSES: tuple[type[Layer], ...] = (
     core.LAYERS
     + activation.LAYERS
     + embedding.LAYERS
@@ -41,6 +44,11 @@ LAYER_CLASSES: tuple[type[Layer], ...] = (
     + attention.LAYERS
     + preprocessing.LAYERS
 )
+
+PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
+    Layer, {cls.model_fields["type"].annotation.__args__[0] for cls in BUILTIN_LAYER_CLASSES}
+)
+LAYER_CLASSES: tuple[type[Layer], ...] = BUILTIN_LAYER_CLASSES + PLUGIN_LAYER_CLASSES
 
 LAYER_TYPES: dict[str, type[Layer]] = {cls.model_fields["type"].annotation.__args__[0]: cls for cls in LAYER_CLASSES}
 

@@ -120,6 +120,14 @@ class Layer(KspecModel):
     def keras_class_name(self) -> str:
         return self.keras_class or self.layer_type
 
+    @classmethod
+    def keras_layer_class(cls) -> Any:
+        """The Keras layer class this type builds: `keras.layers.<keras_class or type>` for the
+        built-in types. Plugin layer types (`kspec.spec.plugins`) override this to return their own."""
+        import keras
+
+        return getattr(keras.layers, cls.keras_class or cls.model_fields["type"].annotation.__args__[0])
+
     def keras_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for the Keras class (nested layers are left to the compiler)."""
         return {
