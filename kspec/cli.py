@@ -144,6 +144,7 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
     )
     echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:
+        from .compile import KspecBug
         from .train.data import DataError
 
         result = run(spec, opts, echo=echo)
@@ -156,6 +157,9 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
     except TrainError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except KspecBug as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
     test = result.metrics.get("test")
     line = f"Trained '{result.spec.name}' for {result.epochs_done} epoch(s)"
     if test:

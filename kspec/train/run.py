@@ -257,15 +257,47 @@ def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: C
         run_dir = _prepare_run_dir(spec, opts)
         _lock(run_dir)
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(spec)))
+    run_info = {
+        "status": "running",
+        "spec": spec.name,
+        "kspec_version": _version(),
+        "seed": spec.training.seed,
+        "epochs": spec.training.epochs,
+        "epochs_done": int(state.get("epochs_done", 0)),
+        "started": state.get("started") or _now(),
+    }
+    artifacts.write_json(run_dir / "run.json", run_info)
     echo(f"Run directory: {run_dir}")
     echo(f"Data: {loaded.description}")
+    try:
+        return _train(spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo)
+    except KeyboardInterrupt:
+        run_info.update(status="interrupted", stopped=_now())
+        artifacts.write_json(run_dir / "run.json", run_info)
+        done = run_info["epochs_done"]
+        raise TrainError(
+            f"Interrupted{f' during epoch {done + 1}' if done < spec.training.epochs else ''}. The run directory "
+            f"'{run_dir}' keeps the {done} complete epoch(s); continue with "
+            f"`kspec build-and-train {spec_path} --output {run_dir} --resume`.",
+            EXIT_INTERRUPTED,
+        ) from None
+    except Exception as exc:
+        if run_info.get("status") == "running":
+            run_info.update(status="failed", stopped=_now(), error=f"{type(exc).__name__}: {exc}"[:2000])
+            artifacts.write_json(run_dir / "run.json", run_info)
+        raise
 
+
+def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Path, run_info: dict, state: dict,
+           opts: TrainOptions, echo: Callable[[str], None]) -> RunResult:
+    """Build, compile, fit (with checkpoints), evaluate, write the outputs; `run_info` is kept current."""
     import keras
 
     from ..compile import auto_steps_per_execution, build_model, compile_model
     from .callbacks import Checkpointer, NanGuard
     from .data import make_tf_dataset
 
+    seed = spec.training.seed
     keras.utils.set_random_seed(seed)
     training = spec.training
     batch_size = min(training.batch_size, len(loaded.train))
@@ -293,41 +325,21 @@ def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: C
         f"{steps or steps_per_epoch} step(s), batch size {batch_size}."
     )
 
-    run_info = {
-        "status": "running",
-        "spec": spec.name,
-        "kspec_version": _version(),
-        "seed": seed,
-        "epochs": training.epochs,
-        "epochs_done": initial_epoch,
-        "started": state.get("started") or _now(),
-    }
-    artifacts.write_json(run_dir / "run.json", run_info)
     checkpointer = Checkpointer(run_dir, history, run_info)
     guard = NanGuard()
     callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir)]
     started = time.perf_counter()
-    try:
-        if initial_epoch < training.epochs:
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=training.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps,
-                callbacks=callbacks,
-                verbose=opts.verbose,
-                shuffle=False,
-            )
-    except KeyboardInterrupt:
-        run_info.update(status="interrupted", stopped=_now())
-        artifacts.write_json(run_dir / "run.json", run_info)
-        raise TrainError(
-            f"Interrupted during epoch {checkpointer.epochs_done + 1}. The run directory '{run_dir}' keeps the "
-            f"{checkpointer.epochs_done} complete epoch(s); continue with "
-            f"`kspec build-and-train {spec_path} --output {run_dir} --resume`.",
-            EXIT_INTERRUPTED,
-        ) from None
+    if initial_epoch < training.epochs:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=training.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=opts.verbose,
+            shuffle=False,
+        )
     train_seconds = time.perf_counter() - started
 
     if guard.bad is not None:
