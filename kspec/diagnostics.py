@@ -45,6 +45,7 @@ CODES: dict[str, str] = {
     "loss": "The loss does not fit the model's output or the training section.",
     "data": "The data section does not fit the model.",
     "param-budget": "The model has more parameters than the budget allows.",
+    "callback": "A callback that cannot work with the rest of the training section.",
     # lints (warnings)
     "lint-softmax-from-logits": "A loss with from_logits=true after a softmax/sigmoid output.",
     "lint-logits-without-from-logits": "A linear output layer feeding a probabilistic loss without from_logits=true.",

@@ -8,7 +8,7 @@ parameter budget). Policies are listed in README.
 
 from __future__ import annotations
 
-from .diagnostics import Diagnostic, did_you_mean
+from .diagnostics import Diagnostic, Note, did_you_mean
 from .infer import Inference
 from .spec import Spec
 from .spec.layers._base import FLOAT_DTYPES, Tensor
@@ -85,6 +85,23 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
             for name in spec.data.labels:
                 if name not in outputs:
                     out.append(_unknown_output(name, ("data", "labels", name), outputs, "data.labels", code="data"))
+
+    # Callbacks that need something of the rest of the training section.
+    schedule = getattr(training.optimizer, "learning_rate", None)
+    for i, cb in enumerate(training.callbacks):
+        if cb.type == "ReduceLROnPlateau" and not isinstance(schedule, (int, float, type(None))):
+            optimizer_path = ("training", "optimizer", "learning_rate")
+            out.append(
+                Diagnostic(
+                    "callback",
+                    "ReduceLROnPlateau sets the optimizer's learning rate, but the learning rate is a schedule "
+                    f"({schedule.type}), which Keras cannot change while training (it fails at the first reduction). "
+                    f"Received: learning_rate={{type: {schedule.type}, ...}}",
+                    ("training", "callbacks", i),
+                    hint="Use a fixed `learning_rate` with ReduceLROnPlateau, or the schedule without it.",
+                    notes=(Note("the schedule", path=optimizer_path),),
+                )
+            )
 
     total = inference.total_params
     if total > param_budget:

@@ -227,7 +227,7 @@ def _pattern_words(pattern: str | None) -> str:
     if pattern and pattern.startswith("^[A-Za-z_]"):
         return "letters, digits and '_', not starting with a digit"
     if pattern and "(?!/)" in (pattern or ""):
-        return "a relative path inside the run directory, without '..'"
+        return "a relative path inside the run directory: no '..' or '.' components, not one of kspec's own run files"
     return f"pattern {pattern}"
 
 

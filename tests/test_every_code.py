@@ -40,6 +40,11 @@ CASES: dict[str, str] = {
     "loss": SEQ.replace("loss: mse", "loss: sparse_categorical_crossentropy"),
     "data": SEQ + "data:\n  source: {type: synthetic}\n  inputs: {images: x}\n",
     "param-budget": SEQ.replace("shape: [4]", "shape: [3000000000]"),
+    "callback": SEQ.replace(
+        "loss: mse\n",
+        "loss: mse\n  optimizer: {type: SGD, learning_rate: {type: ExponentialDecay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 0.5}}\n"
+        "  callbacks: [{type: ReduceLROnPlateau, monitor: loss}]\n",
+    ),
 }
 
 

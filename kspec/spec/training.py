@@ -467,12 +467,22 @@ Metric = Annotated[
 
 # ---- callbacks ---------------------------------------------------------------------------------
 
+#: What kspec itself writes at the top of a run directory; callbacks may not write there.
+RUN_FILES = (
+    "run.json", "spec.yaml", "model.keras", "saved_model", "history.csv", "history.json", "metrics.json",
+    "curves.png", "summary.txt", "model.dot", "model.png", "checkpoint", ".lock",
+)
+_RESERVED = "|".join(name.replace(".", r"\.") for name in RUN_FILES)
 RelativePath = Annotated[
     str,
     Field(
-        pattern=r"^(?!/)(?![A-Za-z]:)(?!.*(^|[/\\])\.\.([/\\]|$))[^\x00]+$",
+        # not absolute (/, C:), no '.' or '..' component, not one of the run's own files
+        pattern=rf"^(?!/)(?![A-Za-z]:)(?!.*(^|[/\\])\.\.?([/\\]|$))(?!({_RESERVED})([/\\]|$))[^\x00]+$",
         max_length=255,
-        description="A path relative to the run directory; never absolute and never leaving it ('..').",
+        description=(
+            "A path relative to the run directory; never absolute, never leaving it ('..'), no '.' components, "
+            "and not one of the files kspec writes there (" + ", ".join(RUN_FILES) + ")."
+        ),
     ),
 ]
 Monitor = Annotated[str, Field(min_length=1, description="Quantity to monitor, e.g. 'val_loss' or 'accuracy'.")]

@@ -189,20 +189,30 @@ def _find_resumable(spec_name: str, opts: TrainOptions) -> Path:
     return unfinished[-1]
 
 
-_LOCKS: list = []  # open lock files, held until the process ends
+class _RunLock:
+    """One process per run directory: a second `--resume` while the run is still going is refused.
+    Held from the moment the directory is chosen until `build_and_train` returns or raises."""
 
+    def __init__(self):
+        self.handle = None
 
-def _lock(run_dir: Path) -> None:
-    """One process per run directory: a second `--resume` while the run is still going is refused."""
-    import fcntl
+    def acquire(self, run_dir: Path) -> None:
+        import fcntl
 
-    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - held for the life of the process
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise TrainError(f"The run in '{run_dir}' is in use by another kspec process; wait for it to finish or stop it first.", 2) from None
-    _LOCKS.append(handle)
+        handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - closed by release()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise TrainError(
+                f"The run in '{run_dir}' is in use by another kspec process; wait for it to finish or stop it first.", 2
+            ) from None
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the flock
+            self.handle = None
 
 
 def _read_json(path: Path) -> dict:
@@ -228,13 +238,29 @@ def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: C
     """The whole `kspec build-and-train` job. Raises SpecError (the spec), DataError (the data) or
     TrainError (everything else a user can cause); a KspecBug is a bug in kspec."""
     opts = opts or TrainOptions()
+    lock = _RunLock()
+    try:
+        return _build_and_train(spec_path, opts, echo, lock)
+    finally:
+        lock.release()
+
+
+def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], None], lock: _RunLock) -> RunResult:
+    if opts.resume:
+        changed = [name for name, value in (("--set", opts.overrides), ("--data", opts.data), ("--seed", opts.seed), ("--batch-size", opts.batch_size)) if value]
+        if changed:
+            raise TrainError(
+                f"--resume continues a run exactly as it started; it cannot take {', '.join(changed)} "
+                "(only --epochs, to train further). Start a new run to change the spec or the data.",
+                2,
+            )
     spec, inference, _ = resolve_spec(spec_path, opts)
 
     state: dict[str, Any] = {}
     run_dir: Path | None = None
     if opts.resume:
         run_dir = _find_resumable(spec.name, opts)
-        _lock(run_dir)
+        lock.acquire(run_dir)
         spec, state = _resume_state(run_dir, spec, opts)
         from ..infer import infer
 
@@ -255,7 +281,7 @@ def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: C
     loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=seed)
     if run_dir is None:  # a new run: its directory is made only once the spec and the data are good
         run_dir = _prepare_run_dir(spec, opts)
-        _lock(run_dir)
+        lock.acquire(run_dir)
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(spec)))
     run_info = {
         "status": "running",
@@ -369,10 +395,11 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     else:
         echo("Test: no held-out split (set data.test_split to hold some examples out).")
 
-    files = _write_outputs(run_dir, spec, inference, model, history, metrics)
+    _write_outputs(run_dir, spec, inference, model, history, metrics)
     run_info.update(status="complete", finished=_now(), epochs_done=checkpointer.epochs_done)
     artifacts.write_json(run_dir / "run.json", run_info)
     shutil.rmtree(run_dir / CHECKPOINT, ignore_errors=True)
+    files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
     return RunResult(run_dir, spec, history, metrics, checkpointer.epochs_done, initial_epoch, files)
 
 
@@ -417,6 +444,14 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
             "Resume with the same spec, or start a new run.",
             2,
         )
+    ckpt_done = _read_json(run_dir / CHECKPOINT / "state.json").get("epochs_done", 0)
+    done = max(int(info.get("epochs_done", 0) or 0), int(ckpt_done or 0))
+    if opts.epochs is not None and opts.epochs < done:
+        raise TrainError(
+            f"The run in '{run_dir}' has already trained {done} epoch(s); --epochs {opts.epochs} would be fewer. "
+            f"Give --epochs {done + 1} or more to train it further.",
+            2,
+        )
     if opts.epochs is not None:
         stored = stored.model_copy(update={"training": stored.training.model_copy(update={"epochs": opts.epochs})})
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(stored)))
@@ -451,6 +486,15 @@ def _spec_callbacks(spec: Spec, run_dir: Path) -> list:
 
     out = []
     for cb in spec.training.callbacks:
+        if cb.type == "TensorBoard":
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise TrainError(
+                    "The spec has a TensorBoard callback, but the `tensorboard` package is not installed. "
+                    "Install it (`pip install tensorboard`, part of kspec's `train` extra) or remove the callback.",
+                    2,
+                )
         config = cb.to_keras()["config"]
         for key in ("filepath", "log_dir", "filename", "backup_dir"):
             if key in config:
@@ -465,7 +509,7 @@ def _write_history(run_dir: Path, history: dict, spec: Spec) -> None:
         artifacts.plot_curves(run_dir / "curves.png", history, title=spec.name)
 
 
-def _write_outputs(run_dir: Path, spec: Spec, inference: Any, model: Any, history: dict, metrics: dict) -> list[str]:
+def _write_outputs(run_dir: Path, spec: Spec, inference: Any, model: Any, history: dict, metrics: dict) -> None:
     import keras
 
     _write_history(run_dir, history, spec)
@@ -477,7 +521,6 @@ def _write_outputs(run_dir: Path, spec: Spec, inference: Any, model: Any, histor
     if keras.backend.backend() == "tensorflow":
         with artifacts.atomic_dir(run_dir / "saved_model") as tmp:
             _export_saved_model(model, tmp)
-    return sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
 
 
 def _export_saved_model(model: Any, path: Path) -> None:
