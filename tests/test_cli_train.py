@@ -279,11 +279,25 @@ def test_resuming_a_complete_run_with_more_epochs_trains_further(kspec, complete
 
 def test_resuming_with_a_different_model_is_refused(kspec, complete_run):
     before = snapshot(complete_run["run"])
-    result = kspec("tiny.yaml", "-o", "run", "--resume", "--epochs", "5", "--set", "model.layers.0.units=16",
-                   cwd=complete_run["base"])
+    changed = (complete_run["base"] / "tiny.yaml").read_text().replace("units: 8,", "units: 16,")
+    assert "units: 16," in changed
+    (complete_run["base"] / "changed.yaml").write_text(changed)
+    result = kspec("changed.yaml", "-o", "run", "--resume", "--epochs", "5", cwd=complete_run["base"])
     assert result.returncode == 2
     line = error_line(result.stderr)
     assert line.startswith("Error: Cannot resume 'run' with this spec: its model differs from the one the run started with.")
+    assert snapshot(complete_run["run"]) == before
+
+
+def test_resuming_with_overrides_is_refused(kspec, complete_run):
+    before = snapshot(complete_run["run"])
+    result = kspec("tiny.yaml", "-o", "run", "--resume", "--epochs", "5", "--set", "training.optimizer=sgd",
+                   cwd=complete_run["base"])
+    assert result.returncode == 2
+    assert error_line(result.stderr) == (
+        "Error: --resume continues a run exactly as it started; it cannot take --set (only --epochs, to train further). "
+        "Start a new run to change the spec or the data."
+    )
     assert snapshot(complete_run["run"]) == before
 
 
