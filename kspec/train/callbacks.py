@@ -6,6 +6,7 @@ Imports Keras at module level: only `kspec.train.run` imports this, once trainin
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import keras
@@ -25,6 +26,11 @@ class Checkpointer(keras.callbacks.Callback):
         self.history = history
         self.run_info = run_info
         self.epochs_done = int(run_info["epochs_done"])
+        self.epoch_seconds: list[float] = []  # wall time of each epoch of this process, checkpoint included
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         values = {k: float(v) for k, v in (logs or {}).items()}
@@ -44,6 +50,7 @@ class Checkpointer(keras.callbacks.Callback):
         artifacts.write_json(ckpt / "state.json", {"epochs_done": self.epochs_done, "history": self.history})
         self.run_info["epochs_done"] = self.epochs_done
         artifacts.write_json(self.run_dir / "run.json", self.run_info)
+        self.epoch_seconds.append(round(time.perf_counter() - self._started, 4))
 
 
 class NanGuard(keras.callbacks.Callback):

@@ -384,7 +384,11 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
             "clip gradients (clipnorm) or check the data for extreme values.",
         )
 
-    metrics: dict[str, Any] = {"epochs": checkpointer.epochs_done, "train_seconds": round(train_seconds, 3)}
+    metrics: dict[str, Any] = {
+        "epochs": checkpointer.epochs_done,
+        "train_seconds": round(train_seconds, 3),
+        "epoch_seconds": checkpointer.epoch_seconds,  # this process's epochs (after a resume: the resumed ones)
+    }
     if history:
         metrics["final_epoch"] = {k: v[-1] for k, v in history.items() if v}
     if loaded.test is not None and len(loaded.test):
