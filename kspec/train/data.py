@@ -363,6 +363,12 @@ def make_tf_dataset(
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).cache()
     if shuffle:
         dataset = dataset.shuffle(max(len(split), 1), seed=seed, reshuffle_each_iteration=True)
+    # The examples are in memory and nothing is mapped, so one thread feeds the model with room to
+    # spare; tf.data's default pool (one thread per core) competed with the training step's own
+    # threads on a 2-core CPU and made some epochs twice as slow (bench/bench_train.py).
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = 1
+    dataset = dataset.with_options(options)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
