@@ -13,12 +13,15 @@ never name Python code.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from .diagnostics import format_path
 from .infer import Inference, infer
 from .spec import SequentialModel, Spec
 from .spec.layers import Layer, shape_str
 from .spec.training import Training
+
 
 class KspecBug(RuntimeError):
     """Keras disagrees with kspec's static inference: a bug in kspec's shape or parameter rules."""
@@ -92,13 +95,13 @@ def assert_agrees(model: Any, built: list[tuple[Any, Any, Any]], inference: Infe
     """Every layer call's output shape and every layer's parameter counts equal kspec's; else `KspecBug`."""
     problems = []
     for node, klayer, output in built:
-        where = f"{file + ': ' if file else ''}{_dotted(node.path)} ('{node.name}', {node.layer_type})"
+        where = f"{file + ': ' if file else ''}{format_path(node.path)} ('{node.name}', {node.layer_type})"
         got = tuple(output.shape)
         if got != node.output.shape:
             problems.append(f"{where}: Keras's output shape is {shape_str(got)}, kspec inferred {shape_str(node.output.shape)}")
         if node.shares is None:
             total = klayer.count_params()
-            non_trainable = sum(int(_size(w.shape)) for w in klayer.non_trainable_weights)
+            non_trainable = sum(math.prod(w.shape) for w in klayer.non_trainable_weights)
             if (total, non_trainable) != (node.params, node.non_trainable):
                 problems.append(
                     f"{where}: Keras counts {total:,} parameters ({non_trainable:,} non-trainable), "
@@ -112,20 +115,6 @@ def assert_agrees(model: Any, built: list[tuple[Any, Any, Any]], inference: Infe
             f"would have reported wrong shapes or parameter counts. {'; '.join(problems)}. "
             "Please report it to the kspec maintainers together with the spec."
         )
-
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
-def _dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 # ---- training objects ------------------------------------------------------------------------

@@ -20,31 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.training_specs import TINY
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(sys.executable).parent / "kspec"
 KSPEC = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-c", "from kspec.cli import entry; entry()"]
 
-TINY = """\
-kspec: 1
-name: tiny
-model:
-  input: {shape: [4]}
-  layers:
-    - {type: Dense, units: 8, activation: relu}
-    - {type: Dense, name: probs, units: 3, activation: softmax}
-training:
-  optimizer: {type: Adam, learning_rate: 0.01}
-  loss: sparse_categorical_crossentropy
-  metrics: [accuracy]
-  epochs: 3
-  batch_size: 16
-  validation_split: 0.25
-data:
-  source: {type: synthetic, samples: 64}
-  test_split: 0.25
-"""
 
 #: 16 epochs of 128 single-step executions on a learnable linear target (the loss falls from
 #: ~12 to ~0.1): slow enough to signal after epoch 2 with a wide margin, quick to finish

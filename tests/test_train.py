@@ -22,6 +22,7 @@ import kspec
 from kspec.train import run as run_module
 from kspec.train.data import DataError
 from kspec.train.run import InvalidSpec, RunResult, TrainError, TrainOptions, build_and_train
+from tests.training_specs import TINY
 
 pytest.importorskip("tensorflow")
 import keras  # noqa: E402
@@ -35,25 +36,6 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 #: example specs whose data is a Keras dataset that is not in this machine's cache
 KERAS_DATASET_SPECS = {"mnist_cnn": "mnist", "text_classifier": "imdb"}
 
-TINY = """\
-kspec: 1
-name: tiny
-model:
-  input: {shape: [4]}
-  layers:
-    - {type: Dense, units: 8, activation: relu}
-    - {type: Dense, name: probs, units: 3, activation: softmax}
-training:
-  optimizer: {type: Adam, learning_rate: 0.01}
-  loss: sparse_categorical_crossentropy
-  metrics: [accuracy]
-  epochs: 3
-  batch_size: 16
-  validation_split: 0.25
-data:
-  source: {type: synthetic, samples: 64}
-  test_split: 0.25
-"""
 TINY_PARAMS = 4 * 8 + 8 + 8 * 3 + 3  # 67
 
 #: learns quickly (loss 10 -> 1 in six epochs), so a restart from the initial weights is obvious

@@ -75,15 +75,18 @@ def spec_validator(build: Any) -> pydantic_core.SchemaValidator:
         except Exception:  # noqa: BLE001 - a bad cache entry is rebuilt, never an error
             pass
     validator = build()
-    _store(path, validator)
+    try:
+        store(path, pickle.dumps(validator, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:  # noqa: BLE001 - e.g. an unpicklable validator: simply not cached
+        pass
     return validator
 
 
-def _store(path: Path, validator: pydantic_core.SchemaValidator) -> None:
+def store(path: Path, data: bytes) -> None:
+    """Write a cache file atomically, readable by others but writable only by the user; never raises."""
     try:
-        data = pickle.dumps(validator, protocol=pickle.HIGHEST_PROTOCOL)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".spec-validator-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)

@@ -52,7 +52,7 @@ def discover() -> list[tuple[str, str]]:
     """(entry point name, "module:attribute") of every installed `kspec.layers` entry point."""
     if os.environ.get("KSPEC_NO_PLUGINS"):
         return []
-    from ._cache import _trusted, cache_dir
+    from ._cache import _trusted, cache_dir, store
 
     stamp = _path_stamp()
     try:
@@ -70,26 +70,8 @@ def discover() -> list[tuple[str, str]]:
 
     entries = sorted({(ep.name, ep.value) for ep in entry_points(group=GROUP)})
     if path is not None and not os.environ.get("KSPEC_NO_CACHE"):
-        _store(path, {"stamp": stamp, "entries": entries})
+        store(path, json.dumps({"stamp": stamp, "entries": entries}).encode())
     return entries
-
-
-def _store(path: Path, data: dict) -> None:
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plugins-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except Exception:  # noqa: BLE001 - caching is an optimisation only
-        pass
 
 
 def load_layers(base: type, builtin_types: set[str]) -> tuple[type, ...]:

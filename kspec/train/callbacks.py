@@ -12,8 +12,7 @@ from pathlib import Path
 import keras
 
 from . import artifacts
-
-CHECKPOINT = "checkpoint"
+from .run import CHECKPOINT
 
 
 class Checkpointer(keras.callbacks.Callback):

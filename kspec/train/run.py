@@ -448,8 +448,9 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
             "Resume with the same spec, or start a new run.",
             2,
         )
-    ckpt_done = _read_json(run_dir / CHECKPOINT / "state.json").get("epochs_done", 0)
-    done = max(int(info.get("epochs_done", 0) or 0), int(ckpt_done or 0))
+    # The checkpoint counts only with its model file (state.json is written after it).
+    ckpt = _read_json(run_dir / CHECKPOINT / "state.json") if (run_dir / CHECKPOINT / "model.keras").is_file() else {}
+    done = max(int(info.get("epochs_done") or 0), int(ckpt.get("epochs_done") or 0))
     if opts.epochs is not None and opts.epochs < done:
         raise TrainError(
             f"The run in '{run_dir}' has already trained {done} epoch(s); --epochs {opts.epochs} would be fewer. "
@@ -459,12 +460,7 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
     if opts.epochs is not None:
         stored = stored.model_copy(update={"training": stored.training.model_copy(update={"epochs": opts.epochs})})
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(stored)))
-    ckpt = _read_json(run_dir / CHECKPOINT / "state.json")
-    state = {
-        "epochs_done": ckpt.get("epochs_done", 0) if (run_dir / CHECKPOINT / "model.keras").is_file() else 0,
-        "history": ckpt.get("history", {}) if (run_dir / CHECKPOINT / "model.keras").is_file() else {},
-        "started": info.get("started"),
-    }
+    state = {"epochs_done": ckpt.get("epochs_done", 0), "history": ckpt.get("history", {}), "started": info.get("started")}
     if info.get("status") == "complete":  # trained further from the final model
         state["epochs_done"] = info.get("epochs_done", 0)
         state["history"] = _read_json(run_dir / "history.json")

@@ -46,11 +46,11 @@ BUILTIN_LAYER_CLASSES: tuple[type[Layer], ...] = (
 )
 
 PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
-    Layer, {cls.model_fields["type"].annotation.__args__[0] for cls in BUILTIN_LAYER_CLASSES}
+    Layer, {cls.type_name() for cls in BUILTIN_LAYER_CLASSES}
 )
 LAYER_CLASSES: tuple[type[Layer], ...] = BUILTIN_LAYER_CLASSES + PLUGIN_LAYER_CLASSES
 
-LAYER_TYPES: dict[str, type[Layer]] = {cls.model_fields["type"].annotation.__args__[0]: cls for cls in LAYER_CLASSES}
+LAYER_TYPES: dict[str, type[Layer]] = {cls.type_name(): cls for cls in LAYER_CLASSES}
 
 AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
 

@@ -116,9 +116,10 @@ class Layer(KspecModel):
     def layer_type(self) -> str:
         return getattr(self, "type")
 
-    @property
-    def keras_class_name(self) -> str:
-        return self.keras_class or self.layer_type
+    @classmethod
+    def type_name(cls) -> str:
+        """The layer type, the `type` value that names this class in a spec."""
+        return cls.model_fields["type"].annotation.__args__[0]
 
     @classmethod
     def keras_layer_class(cls) -> Any:
@@ -126,7 +127,7 @@ class Layer(KspecModel):
         built-in types. Plugin layer types (`kspec.spec.plugins`) override this to return their own."""
         import keras
 
-        return getattr(keras.layers, cls.keras_class or cls.model_fields["type"].annotation.__args__[0])
+        return getattr(keras.layers, cls.keras_class or cls.type_name())
 
     def keras_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for the Keras class (nested layers are left to the compiler)."""
