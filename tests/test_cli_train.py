@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.training_specs import TINY
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT = Path(sys.executable).parent / "kspec"
