@@ -1,0 +1,723 @@
+"""Hypothesis strategies for kspec specs, reusable across the property tests.
+
+Valid specs are built **by construction**: each layer's arguments are drawn with the tracked shape of
+its input in mind (None where unknown), so that most draws fit and some are drawn at the edge of
+fitting; nothing is filtered. Three model families, each with a training section drawn to fit its
+outputs (`training_section`):
+
+- `image_specs`: a sequential stack on an (h, w, c) input (now and then an integer one): convolution,
+  pooling, normalization, regularization, padding, cropping, resizing, augmentation, activation
+  layers, a volume detour (Reshape to 4-D, Conv3D / MaxPooling3D, Reshape back), then a global
+  pooling or Flatten and a Dense head;
+- `sequence_specs`: a (T, F) float input or (T,) integer tokens (usually embedded, with or without
+  a mask), T unknown now and then: recurrent layers and Bidirectional, 1-D convolutions (transposed
+  too), pooling, TimeDistributed, self-attention (which makes the spec graph-form), a per-step or
+  pooled head;
+- `graph_specs`: 1-3 inputs, Dense / sequence / normalization nodes, every merge, attention, shared
+  calls (`{name, shares, inputs}`), nodes listed in any order, one or two outputs with a loss each.
+
+`valid_specs()` draws from all three. `near_miss_specs()` (see there) applies one mutation to a valid
+spec. Shrinking goes towards short stacks, the first choices of each list and no optional arguments,
+so a counterexample reads like a hand-written spec.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from kspec.spec.objects import ACTIVATIONS as ACTIVATION_NAMES
+
+
+def chance(draw, percent: int) -> bool:
+    """True with about `percent`% probability; shrinks to False (the common case)."""
+    return draw(st.integers(0, 99)) >= 100 - percent
+
+
+def fitting_window(draw, n: int | None, dilation: int = 1, hi: int = 5, edge: int = 15) -> int:
+    """A window (kernel, pool) size for an axis of size n with padding "valid": mostly one in 1..hi that
+    fits; `edge`% of the time one at the edge: the largest that fits, or one or two more."""
+    if n is None:
+        return draw(st.integers(1, hi))
+    fit = (n - 1) // dilation + 1
+    if chance(draw, edge):
+        return fit + draw(st.integers(0, 2))
+    return draw(st.integers(1, max(1, min(hi, fit))))
+
+
+def int_or_pair(draw, a: int, b: int) -> int | list[int]:
+    """`a` when both axes agree (usually), else `[a, b]`."""
+    if a == b and not chance(draw, 20):
+        return a
+    return [a, b]
+
+
+def conv_length(n, k, s, padding, d=1):
+    if n is None:
+        return None
+    out = (n - d * (k - 1) - 1) // s + 1 if padding == "valid" else (n - 1) // s + 1
+    return out if out > 0 else None
+
+
+ACTIVATIONS = [None, "relu", "tanh", "gelu", "sigmoid", "swish", "elu", "softplus"]
+IMAGE_TYPES = (
+    ["Conv2D"] * 4 + ["MaxPooling2D"] * 2
+    + ["DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "AveragePooling2D", "BatchNormalization",
+       "LayerNormalization", "GroupNormalization", "Dropout", "SpatialDropout2D", "GaussianNoise",
+       "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
+       "Identity", "Permute"]
+)
+
+
+@st.composite
+def image_layer(draw, shape):
+    """One layer for a tracked (h, w, c) input (None where unknown); returns (layer, tracked output)."""
+    h, w, c = shape
+    t = draw(st.sampled_from(IMAGE_TYPES))
+    layer: dict[str, Any] = {"type": t}
+    big = h is not None and w is not None and h * w > 40 * 40
+
+    if t in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D"):
+        square = not chance(draw, 25)
+        padding = draw(st.sampled_from(["valid", "same"]))
+        s = [draw(st.integers(1, 2))]
+        s.append(s[0] if square else draw(st.integers(1, 2)))
+        d = [1, 1]
+        if chance(draw, 20):
+            d = [draw(st.integers(1, 2))]
+            d.append(d[0] if square else draw(st.integers(1, 2)))
+            if t == "Conv2D" and max(s) > 1 and not chance(draw, 30):
+                s = [1, 1]  # Keras refuses strides > 1 with dilation > 1 in Conv2D; sometimes keep it
+        ks = []
+        for n, dd in zip((h, w), d):
+            ks.append(draw(st.integers(1, 5)) if padding == "same" else fitting_window(draw, n, dd))
+        if square:
+            ks[1] = ks[0] if padding == "same" or h == w else ks[1]
+        layer["kernel_size"] = int_or_pair(draw, *ks)
+        if s != [1, 1] or chance(draw, 10):
+            layer["strides"] = int_or_pair(draw, *s)
+        if d != [1, 1]:
+            layer["dilation_rate"] = int_or_pair(draw, *d)
+        layer["padding"] = padding
+        if t != "DepthwiseConv2D":
+            layer["filters"] = draw(st.integers(1, 8))
+        if t != "Conv2D" and chance(draw, 30):
+            layer["depth_multiplier"] = draw(st.integers(1, 2))
+        if t == "Conv2D" and chance(draw, 10):
+            layer["groups"] = draw(st.integers(1, 3))
+        if chance(draw, 30):
+            layer["use_bias"] = False
+        if chance(draw, 50):
+            layer["activation"] = draw(st.sampled_from(ACTIVATIONS))
+        out_c = layer.get("filters", (c or 1) * layer.get("depth_multiplier", 1))
+        ks2 = ks if not isinstance(layer["kernel_size"], int) else [ks[0], ks[0]]
+        return layer, (conv_length(h, ks2[0], s[0], padding, d[0]), conv_length(w, ks2[1], s[1], padding, d[1]), out_c)
+
+    if t == "Conv2DTranspose":
+        padding = draw(st.sampled_from(["valid", "same"]))
+        k = draw(st.integers(1, 4))
+        s = 1 if big else draw(st.integers(1, 2))
+        layer.update(filters=draw(st.integers(1, 6)), kernel_size=k, strides=s, padding=padding)
+        if s == 1 and chance(draw, 15):
+            layer["dilation_rate"] = 2
+            k = 2 * (k - 1) + 1  # the dilated kernel, for the tracked shape
+        op = None
+        if chance(draw, 20):
+            op = draw(st.integers(0, max(0, s - 1))) if not chance(draw, 20) else draw(st.integers(0, 2))
+            layer["output_padding"] = op
+        if chance(draw, 30):
+            layer["activation"] = draw(st.sampled_from(ACTIVATIONS))
+
+        def length(n):
+            if n is None:
+                return None
+            if op is None:
+                return n * s + max(k - s, 0) if padding == "valid" else n * s
+            return (n - 1) * s + k - 2 * (k // 2 if padding == "same" else 0) + op
+
+        return layer, (length(h), length(w), layer["filters"])
+
+    if t in ("MaxPooling2D", "AveragePooling2D"):
+        padding = draw(st.sampled_from(["valid", "same"]))
+        p = [fitting_window(draw, n, hi=3) if padding == "valid" else draw(st.integers(1, 3)) for n in (h, w)]
+        layer["pool_size"] = int_or_pair(draw, *p)
+        if isinstance(layer["pool_size"], int):
+            p = [p[0], p[0]]
+        s = list(p)
+        if chance(draw, 40):
+            s = [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+            layer["strides"] = int_or_pair(draw, *s)
+            if isinstance(layer["strides"], int):
+                s = [s[0], s[0]]
+        if padding != "valid" or chance(draw, 20):
+            layer["padding"] = padding
+        return layer, (conv_length(h, p[0], s[0], padding), conv_length(w, p[1], s[1], padding), c)
+
+    if t == "BatchNormalization":
+        if chance(draw, 20):
+            layer["axis"] = draw(st.sampled_from([-1, 1, 2, 3, -2, -3]))
+        if chance(draw, 20):
+            layer["center"] = False
+        if chance(draw, 20):
+            layer["scale"] = False
+        if chance(draw, 10):
+            layer["renorm"] = True
+        return layer, shape
+    if t == "LayerNormalization":
+        if chance(draw, 40):
+            layer["axis"] = draw(st.sampled_from([-1, [1, 2, 3], [-3, -2, -1], [1, 2], 2, -2]))
+        if chance(draw, 20):
+            layer["center"] = False
+        if chance(draw, 20):
+            layer["scale"] = False
+        return layer, shape
+    if t == "GroupNormalization":
+        layer["groups"] = draw(st.sampled_from([1, 2, 4, -1] + ([c] if c else [])))
+        return layer, shape
+    if t == "Dropout":
+        layer["rate"] = draw(st.sampled_from([0.0, 0.1, 0.5, 0.9]))
+        if chance(draw, 10):
+            layer["noise_shape"] = [None, 1, 1, draw(st.sampled_from([1, c or 1, (c or 1) + 1]))]
+        return layer, shape
+    if t == "SpatialDropout2D":
+        layer["rate"] = draw(st.sampled_from([0.0, 0.2, 0.5]))
+        return layer, shape
+    if t == "GaussianNoise":
+        layer["stddev"] = draw(st.sampled_from([0.0, 0.1, 1.0]))
+        return layer, shape
+    if t == "ZeroPadding2D":
+        a, b = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        form = draw(st.integers(0, 2))
+        if form == 0:
+            layer["padding"] = a
+            return layer, (h and h + 2 * a, w and w + 2 * a, c)
+        if form == 1:
+            layer["padding"] = [a, b]
+            return layer, (h and h + 2 * a, w and w + 2 * b, c)
+        a2, b2 = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        layer["padding"] = [[a, a2], [b, b2]]
+        return layer, (h and h + a + a2, w and w + b + b2, c)
+    if t == "Cropping2D":
+        crops = []
+        for n in (h, w):
+            if n is not None and chance(draw, 15):  # at the edge: one row left, or none
+                a = draw(st.integers(0, n))
+                crops.append([a, max(0, n - 1 - a + draw(st.integers(0, 1)))])
+                continue
+            hi = 2 if n is None else max(0, min(2, (n - 1) // 2))
+            crops.append([draw(st.integers(0, hi)), draw(st.integers(0, hi))])
+        if crops[0][0] == crops[0][1] == crops[1][0] == crops[1][1] and not chance(draw, 20):
+            layer["cropping"] = crops[0][0]
+        else:
+            layer["cropping"] = crops
+        out = [None if n is None or n - sum(cr) <= 0 else n - sum(cr) for n, cr in zip((h, w), crops)]
+        return layer, (out[0], out[1], c)
+    if t == "UpSampling2D":
+        size = [1, 1] if big else [draw(st.integers(1, 2)), draw(st.integers(1, 2))]
+        layer["size"] = int_or_pair(draw, *size)
+        if chance(draw, 30):
+            layer["interpolation"] = draw(st.sampled_from(["nearest", "bilinear"]))
+        return layer, (h and h * size[0], w and w * size[1], c)
+    if t == "Activation":
+        layer["activation"] = draw(st.sampled_from(["relu", "tanh", "sigmoid", "softmax", "gelu", "selu", "linear"]))
+        return layer, shape
+    if t == "ReLU":
+        if chance(draw, 30):
+            layer["max_value"] = 6.0
+        if chance(draw, 30):
+            layer["negative_slope"] = 0.1
+        if chance(draw, 20):
+            layer["threshold"] = 0.5
+        return layer, shape
+    if t == "LeakyReLU":
+        if chance(draw, 50):
+            layer["negative_slope"] = draw(st.sampled_from([0.1, 0.2]))
+        return layer, shape
+    if t == "PReLU":
+        if chance(draw, 50):
+            layer["shared_axes"] = draw(st.sampled_from([[1, 2], [1], [2], [3]]))
+        return layer, shape
+    if t == "Identity":
+        return layer, shape
+    if t == "Permute":
+        layer["dims"] = draw(st.sampled_from([[2, 1, 3], [1, 2, 3], [3, 1, 2]]))
+        return layer, tuple(shape[d - 1] for d in layer["dims"])
+    assert t == "ELU"
+    if chance(draw, 30):
+        layer["alpha"] = 0.5
+    return layer, shape
+
+
+CLASSIFICATION_LOSSES = ["sparse_categorical_crossentropy"] * 3 + ["categorical_crossentropy", "mse"]
+
+
+@st.composite
+def dense_head(draw, losses=CLASSIFICATION_LOSSES):
+    """The last layer and its loss: a softmax over 2-10 classes, a sigmoid unit, or a linear regression."""
+    loss = draw(st.sampled_from(losses))
+    if loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        return {"type": "Dense", "units": draw(st.integers(2, 10)), "activation": "softmax"}, loss
+    if loss == "binary_crossentropy":
+        return {"type": "Dense", "units": 1, "activation": "sigmoid"}, loss
+    return {"type": "Dense", "units": draw(st.integers(1, 3))}, loss
+
+
+def spec_of(name: str, model: dict, loss) -> dict:
+    return {"kspec": 1, "name": name, "model": model, "training": {"optimizer": "sgd", "loss": loss}}
+
+
+@st.composite
+def image_specs(draw):
+    h, w, c = draw(st.integers(4, 32)), draw(st.integers(4, 32)), draw(st.integers(1, 4))
+    model_input: dict[str, Any] = {"shape": [h, w, c]}
+    if chance(draw, 12):
+        model_input["dtype"] = draw(st.sampled_from(["float64", "uint8", "int32"]))
+    layers = []
+    shape: tuple = (h, w, c)
+    for _ in range(draw(st.integers(1, 5))):
+        layer, shape = draw(image_layer(shape))
+        layers.append(layer)
+    layers.append({"type": draw(st.sampled_from(["GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"]))})
+    if chance(draw, 30):
+        layers.append({"type": "Dense", "units": draw(st.integers(2, 16)), "activation": "relu"})
+    head, loss = draw(dense_head())
+    layers.append(head)
+    return spec_of("image_model", {"input": model_input, "layers": layers}, loss)
+
+
+# ---- sequence models --------------------------------------------------------------------------
+
+
+@st.composite
+def recurrent_layer(draw, *, backwards_ok: bool = True):
+    kind = draw(st.sampled_from(["LSTM", "GRU", "SimpleRNN"]))
+    layer: dict[str, Any] = {"type": kind, "units": draw(st.integers(1, 8))}
+    if draw(st.booleans()):
+        layer["return_sequences"] = True
+    if backwards_ok and chance(draw, 10):
+        layer["go_backwards"] = True
+    if chance(draw, 15):
+        layer["dropout"] = 0.2
+    if chance(draw, 10):
+        layer["recurrent_dropout"] = 0.2
+    if chance(draw, 15):
+        layer["use_bias"] = False
+    if chance(draw, 10):
+        layer["unroll"] = True
+    if kind == "GRU" and chance(draw, 20):
+        layer["reset_after"] = False
+    return layer
+
+
+SEQ3_TYPES = (
+    ["RNN"] * 4 + ["Bidirectional"] * 2 + ["Conv1D"] * 2 + ["MultiHeadAttention"] * 2 + ["SeparableConv1D", "DepthwiseConv1D"]
+    + ["MaxPooling1D", "AveragePooling1D", "TimeDistributed", "Dense", "LayerNormalization", "Dropout",
+       "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D",
+       "UpSampling1D", "Masking"]
+)
+SEQ2_TYPES = ["Dense", "Dense", "Dropout", "RepeatVector", "RepeatVector", "LayerNormalization", "BatchNormalization", "Activation"]
+
+
+@st.composite
+def sequence_layer(draw, shape):
+    """One layer for a tracked (T, F) or (F,) input; returns (layer, tracked output, number of inputs)."""
+    rank = len(shape)
+    types = SEQ3_TYPES if rank == 2 else SEQ2_TYPES
+    if chance(draw, 12):
+        types = SEQ2_TYPES if rank == 2 else SEQ3_TYPES  # a layer for the other rank: mostly refused
+    t = draw(st.sampled_from(types))
+    T = shape[0] if rank == 2 else None
+    F = shape[-1]
+    if t == "RNN":
+        layer = draw(recurrent_layer())
+        u = layer["units"]
+        return layer, ((T, u) if layer.get("return_sequences") else (u,)), 1
+    if t == "Bidirectional":
+        inner = draw(recurrent_layer(backwards_ok=False))
+        layer = {"type": "Bidirectional", "layer": inner}
+        mode = draw(st.sampled_from(["concat", "concat", "sum", "mul", "ave"]))
+        if mode != "concat" or chance(draw, 20):
+            layer["merge_mode"] = mode
+        if chance(draw, 10):
+            back = {**draw(recurrent_layer()), "go_backwards": True}
+            if not chance(draw, 30):
+                back["units"] = inner["units"]
+                back["return_sequences"] = inner.get("return_sequences", False)
+            layer["backward_layer"] = back
+        u = inner["units"] * (2 if mode == "concat" else 1)
+        return layer, ((T, u) if inner.get("return_sequences") else (u,)), 1
+    if t in ("Conv1D", "SeparableConv1D", "DepthwiseConv1D"):
+        padding = draw(st.sampled_from(["valid", "same", "causal"] if t == "Conv1D" else ["valid", "same"]))
+        d = 2 if chance(draw, 20) else 1
+        k = draw(st.integers(1, 5)) if padding != "valid" else fitting_window(draw, T, d)
+        s = 2 if chance(draw, 25) and (d == 1 or chance(draw, 30)) else 1
+        layer = {"type": t, "kernel_size": k, "padding": padding}
+        if t != "DepthwiseConv1D":
+            layer["filters"] = draw(st.integers(1, 8))
+        elif chance(draw, 40):
+            layer["depth_multiplier"] = draw(st.integers(1, 3))
+        if s > 1:
+            layer["strides"] = s
+        if d > 1:
+            layer["dilation_rate"] = d
+        if chance(draw, 40):
+            layer["activation"] = draw(st.sampled_from(ACTIVATIONS))
+        channels = layer.get("filters", F and F * layer.get("depth_multiplier", 1))
+        return layer, (conv_length(T, k, s, "valid" if padding == "valid" else "same", d), channels), 1
+    if t in ("MaxPooling1D", "AveragePooling1D"):
+        padding = draw(st.sampled_from(["valid", "same"]))
+        p = fitting_window(draw, T, hi=3) if padding == "valid" else draw(st.integers(1, 3))
+        layer = {"type": t, "pool_size": p, "padding": padding}
+        s = p
+        if chance(draw, 30):
+            s = layer["strides"] = draw(st.integers(1, 2))
+        return layer, (conv_length(T, p, s, padding), F), 1
+    if t == "TimeDistributed":
+        inner = draw(st.sampled_from(["Dense", "Dense", "Dropout", "LayerNormalization", "Activation"]))
+        if inner != "Dense":
+            args = {"Dropout": {"rate": 0.2}, "LayerNormalization": {}, "Activation": {"activation": "relu"}}[inner]
+            return {"type": "TimeDistributed", "layer": {"type": inner, **args}}, shape, 1
+        units = draw(st.integers(1, 6))
+        return {"type": "TimeDistributed", "layer": {"type": "Dense", "units": units}}, shape[:-1] + (units,), 1
+    if t == "Dense":
+        units = draw(st.integers(1, 8))
+        layer = {"type": "Dense", "units": units}
+        if chance(draw, 50):
+            layer["activation"] = draw(st.sampled_from(ACTIVATIONS))
+        return layer, shape[:-1] + (units,), 1
+    if t == "LayerNormalization":
+        return {"type": t}, shape, 1
+    if t == "BatchNormalization":
+        return {"type": t}, shape, 1
+    if t == "Activation":
+        return {"type": t, "activation": draw(st.sampled_from(["relu", "tanh", "softmax"]))}, shape, 1
+    if t == "Dropout":
+        return {"type": t, "rate": draw(st.sampled_from([0.0, 0.2, 0.5]))}, shape, 1
+    if t == "SpatialDropout1D":
+        return {"type": t, "rate": draw(st.sampled_from([0.0, 0.3]))}, shape, 1
+    if t in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        return {"type": t}, (F,), 1
+    if t == "ZeroPadding1D":
+        a = draw(st.integers(0, 2))
+        return {"type": t, "padding": a}, (T and T + 2 * a, F), 1
+    if t == "Cropping1D":
+        hi = 2 if T is None else max(0, min(2, (T - 1) // 2))
+        a, b = draw(st.integers(0, hi)), draw(st.integers(0, hi))
+        if T is not None and chance(draw, 15):  # at the edge: one step left, or none
+            a = draw(st.integers(0, T))
+            b = max(0, T - 1 - a + draw(st.integers(0, 1)))
+        return {"type": t, "cropping": [a, b]}, (None if T is None or T - a - b <= 0 else T - a - b, F), 1
+    if t == "UpSampling1D":
+        size = draw(st.integers(1, 2))
+        return {"type": t, "size": size}, (T and T * size, F), 1
+    if t == "Masking":
+        return {"type": t}, shape, 1
+    if t == "RepeatVector":
+        n = draw(st.integers(1, 4))
+        return {"type": t, "n": n}, (n, F), 1
+    assert t == "MultiHeadAttention"
+    layer = {"type": t, "num_heads": draw(st.integers(1, 3)), "key_dim": draw(st.integers(1, 4))}
+    if chance(draw, 20):
+        layer["value_dim"] = draw(st.integers(1, 4))
+    if chance(draw, 20):
+        layer["output_shape"] = draw(st.integers(1, 5))
+    if chance(draw, 15):
+        layer["dropout"] = 0.1
+    if chance(draw, 15):
+        layer["use_bias"] = False
+    out = shape[:-1] + (layer.get("output_shape", F),)
+    return layer, out, draw(st.sampled_from([2, 2, 3]))  # self-attention: [x, x] or [x, x, x]
+
+
+@st.composite
+def sequence_specs(draw):
+    T = None if chance(draw, 15) else draw(st.integers(1, 12))
+    layers: list[tuple[dict, int]] = []
+    if draw(st.booleans()):
+        dtype = draw(st.sampled_from(["int32", "int32", "int64", "uint8"])) if not chance(draw, 5) else "float32"
+        model_input: dict[str, Any] = {"shape": [T], "dtype": dtype}
+        shape: tuple = (T,)
+        if not chance(draw, 10):  # without Embedding: integer tokens go straight into the next layer
+            emb = {"type": "Embedding", "input_dim": draw(st.integers(5, 50)), "output_dim": draw(st.integers(2, 8))}
+            if chance(draw, 50):
+                emb["mask_zero"] = True
+            layers.append((emb, 1))
+            shape = (T, emb["output_dim"])
+    else:
+        F = draw(st.integers(1, 6))
+        model_input = {"shape": [T, F]}
+        shape = (T, F)
+    for _ in range(draw(st.integers(1, 4))):
+        layer, shape, n_inputs = draw(sequence_layer(shape))
+        layers.append((layer, n_inputs))
+    if len(shape) == 2 and chance(draw, 30):
+        head, loss = draw(dense_head())  # one prediction per step
+        if chance(draw, 30):
+            head = {"type": "TimeDistributed", "layer": head}
+        layers.append((head, 1))
+    else:
+        if len(shape) == 2:
+            reduce = draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten", "LSTM", "GRU"]))
+            layers.append(({"type": reduce, "units": draw(st.integers(1, 6))} if reduce in ("LSTM", "GRU") else {"type": reduce}, 1))
+        head, loss = draw(dense_head(CLASSIFICATION_LOSSES + ["binary_crossentropy"]))
+        layers.append((head, 1))
+
+    if all(n == 1 for _, n in layers) and not chance(draw, 25):
+        return spec_of("sequence_model", {"input": model_input, "layers": [layer for layer, _ in layers]}, loss)
+    # Graph form: a chain of named nodes (self-attention takes its input two or three times).
+    nodes, previous = [], "tokens"
+    for i, (layer, n) in enumerate(layers):
+        nodes.append({**layer, "name": f"x{i}", "inputs": [previous] * n})
+        previous = f"x{i}"
+    model = {"inputs": [{"name": "tokens", **model_input}], "nodes": nodes, "outputs": [previous]}
+    return spec_of("sequence_graph", model, {previous: loss} if chance(draw, 50) else loss)
+
+
+# ---- graph models -----------------------------------------------------------------------------
+
+ELEMENTWISE = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+
+
+class _Graph:
+    """A graph spec under construction: inputs, nodes, tracked shapes (no batch axis; None if unknown)."""
+
+    def __init__(self, draw):
+        self.draw = draw
+        self.inputs: list[dict] = []
+        self.nodes: list[dict] = []
+        self.shapes: dict[str, tuple | None] = {}
+        self.uses: Counter = Counter()
+        self.owners: dict[str, tuple | None] = {}  # shareable node -> tracked shape of its first input
+
+    def add_input(self, shape: tuple, dtype: str = "float32") -> str:
+        name = f"in{len(self.inputs)}"
+        self.inputs.append({"name": name, "shape": list(shape), **({} if dtype == "float32" else {"dtype": dtype})})
+        self.shapes[name] = shape
+        return name
+
+    def add(self, layer: dict, inputs: list[str], shape: tuple | None, *, shareable: bool = False) -> str:
+        name = f"n{len(self.nodes)}"
+        self.nodes.append({**layer, "name": name, "inputs": inputs})
+        self.shapes[name] = shape
+        self.uses.update(inputs)
+        if shareable:
+            self.owners[name] = self.shapes[inputs[0]]
+        return name
+
+    def pick(self, ok=lambda s: True) -> str | None:
+        """A tensor whose tracked shape satisfies `ok`, preferring unused ones; None if there is none."""
+        names = [n for n, s in self.shapes.items() if s is not None and ok(s)]
+        if not names:
+            return None
+        unused = [n for n in names if not self.uses[n]]
+        pool = unused if unused and not chance(self.draw, 30) else names
+        return self.draw(st.sampled_from(pool))
+
+    def any(self) -> str:
+        return self.draw(st.sampled_from(sorted(self.shapes)))
+
+
+def _dense(g: _Graph, x: str) -> str:
+    draw = g.draw
+    units = draw(st.integers(1, 8))
+    layer = {"type": "Dense", "units": units}
+    if chance(draw, 50):
+        layer["activation"] = draw(st.sampled_from(ACTIVATIONS))
+    s = g.shapes[x]
+    return g.add(layer, [x], None if s is None else s[:-1] + (units,), shareable=True)
+
+
+def _partner(g: _Graph, a: str, compatible) -> str:
+    """Another tensor to merge with `a`: one of a compatible shape, a Dense projection made compatible,
+    `a` itself, or (sometimes) anything."""
+    draw, sa = g.draw, g.shapes[a]
+    if chance(draw, 20) or sa is None:
+        return g.any()
+    b = g.pick(lambda s: compatible(s, sa))
+    if b is not None and b != a and not chance(draw, 25):
+        return b
+    b = g.pick(lambda s: len(s) == len(sa) and s[:-1] == sa[:-1])
+    if b is not None and b != a:
+        return g.add({"type": "Dense", "units": sa[-1]}, [b], sa)
+    return a
+
+
+def _merge(g: _Graph) -> None:
+    draw = g.draw
+    kind = draw(st.sampled_from(ELEMENTWISE + ["Concatenate", "Concatenate", "Dot", "Dot"]))
+    a = g.pick()
+    sa = g.shapes[a]
+    layer: dict[str, Any] = {"type": kind}
+    if kind in ELEMENTWISE:
+        n = 2 if kind == "Subtract" else draw(st.integers(2, 3))
+        others = [_partner(g, a, lambda s, t: s == t) for _ in range(n - 1)]
+        g.add(layer, [a] + others, sa)
+        return
+    if kind == "Concatenate":
+        axis = -1 if sa is None or len(sa) == 1 or not chance(draw, 30) else 1
+        if axis != -1:
+            layer["axis"] = axis
+        pos = len(sa) - 1 if axis == -1 else 0
+        same_but_axis = lambda s, t: len(s) == len(t) and all(x == y for i, (x, y) in enumerate(zip(s, t)) if i != pos)  # noqa: E731
+        others = [_partner(g, a, same_but_axis) for _ in range(draw(st.integers(1, 2)))]
+        out = None
+        if sa is not None and all(g.shapes[o] is not None for o in others):
+            out = list(sa)
+            out[pos] = sum(g.shapes[o][pos] for o in [a] + others if len(g.shapes[o]) > pos)
+            out = tuple(out)
+        g.add(layer, [a] + others, out)
+        return
+    # Dot: over the last axis (vectors, or the features of two sequences), or over the steps of two sequences.
+    over_steps = sa is not None and len(sa) == 2 and chance(draw, 30)
+    axis = 1 if over_steps else (len(sa) if sa is not None else 1)
+    layer["axes"] = axis if not chance(draw, 30) else [axis, axis]
+    if chance(draw, 15):
+        layer["normalize"] = True
+    b = _partner(g, a, lambda s, t: len(s) == len(t) and s[axis - 1] == t[axis - 1])
+    sb = g.shapes[b]
+    out = None
+    if sa is not None and sb is not None and len(sa) == len(sb):
+        out = tuple(d for i, d in enumerate(sa) if i != axis - 1) + tuple(d for i, d in enumerate(sb) if i != axis - 1)
+        out = out if len(out) > 1 else (1,)
+    g.add(layer, [a, b], out)
+
+
+def _shared(g: _Graph) -> None:
+    draw = g.draw
+    if not g.owners:
+        _dense(g, g.pick())
+    owner = draw(st.sampled_from(sorted(g.owners)))
+    first = g.owners[owner]
+    x = None
+    if first is not None and not chance(draw, 25):
+        x = g.pick(lambda s: len(s) == len(first) and s[-1] == first[-1])
+    x = x or g.any()
+    sx = g.shapes[x]
+    out_last = g.shapes[owner][-1] if g.shapes[owner] else None
+    out = None if sx is None or out_last is None else sx[:-1] + (out_last,)
+    if g.shapes[owner] is not None and first is not None and len(g.shapes[owner]) != len(first):
+        out = g.shapes[owner]  # a pooling / RNN owner: the tracked shape is approximate
+    name = f"n{len(g.nodes)}"
+    g.nodes.append({"name": name, "shares": owner, "inputs": x})
+    g.shapes[name] = out
+    g.uses.update([x])
+
+
+def _sequence_op(g: _Graph) -> None:
+    draw = g.draw
+    x = g.pick(lambda s: len(s) == 2)
+    if x is None or chance(draw, 10):
+        v = g.pick(lambda s: len(s) == 1) or g.any()
+        n = draw(st.integers(1, 4))
+        sv = g.shapes[v]
+        x = g.add({"type": "RepeatVector", "n": n}, [v], None if sv is None else (n,) + sv)
+    T, F = g.shapes[x] if g.shapes[x] is not None and len(g.shapes[x]) == 2 else (None, None)
+    kind = draw(st.sampled_from(["Conv1D", "RNN", "GlobalAveragePooling1D", "Flatten", "MultiHeadAttention", "Attention"]))
+    if kind == "Conv1D":
+        padding = draw(st.sampled_from(["valid", "same", "causal"]))
+        k = fitting_window(draw, T) if padding == "valid" else draw(st.integers(1, 4))
+        f = draw(st.integers(1, 6))
+        g.add({"type": kind, "filters": f, "kernel_size": k, "padding": padding}, [x],
+              (conv_length(T, k, 1, "valid" if padding == "valid" else "same"), f), shareable=True)
+    elif kind == "RNN":
+        layer = draw(recurrent_layer())
+        u = layer["units"]
+        g.add(layer, [x], (T, u) if layer.get("return_sequences") else (u,), shareable=True)
+    elif kind == "GlobalAveragePooling1D":
+        g.add({"type": kind}, [x], (F,))
+    elif kind == "Flatten":
+        g.add({"type": kind}, [x], None if T is None or F is None else (T * F,))
+    elif kind == "MultiHeadAttention":
+        v = g.pick(lambda s: len(s) == 2) or x
+        layer = {"type": kind, "num_heads": draw(st.integers(1, 2)), "key_dim": draw(st.integers(1, 4))}
+        g.add(layer, [x, v] + ([v] if chance(draw, 20) else []), (T, F), shareable=False)
+    else:
+        v = g.pick(lambda s: len(s) == 2 and s[-1] == F) if not chance(draw, 25) else g.any()
+        v = v or x
+        layer = {"type": kind}
+        if chance(draw, 20):
+            layer["score_mode"] = "concat"
+        if chance(draw, 20):
+            layer["use_scale"] = True
+        sv = g.shapes[v]
+        g.add(layer, [x, v], None if sv is None else (T, sv[-1]))
+
+
+def _unary(g: _Graph) -> None:
+    draw = g.draw
+    x = g.pick()
+    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU"]))
+    layer: dict[str, Any] = {"type": kind}
+    if kind == "Dropout":
+        layer["rate"] = 0.3
+    if kind == "Activation":
+        layer["activation"] = draw(st.sampled_from(["relu", "tanh", "softmax"]))
+    g.add(layer, [x], g.shapes[x], shareable=kind != "Dropout")
+
+
+@st.composite
+def graph_specs(draw):
+    g = _Graph(draw)
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["vector", "vector", "vector", "sequence", "tokens"]))
+        dtype = "float64" if chance(draw, 10) else "float32"
+        if kind == "vector":
+            g.add_input((draw(st.integers(1, 8)),), dtype)
+        elif kind == "sequence":
+            g.add_input((draw(st.integers(2, 6)), draw(st.integers(1, 4))), dtype)
+        else:  # integer tokens, usually embedded (with a mask, half the time)
+            T = draw(st.integers(2, 6))
+            tokens = g.add_input((T,), "int32")
+            if not chance(draw, 10):
+                emb = {"type": "Embedding", "input_dim": draw(st.integers(5, 20)), "output_dim": draw(st.integers(1, 4))}
+                if draw(st.booleans()):
+                    emb["mask_zero"] = True
+                g.add(emb, [tokens], (T, emb["output_dim"]))
+    for _ in range(draw(st.integers(1, 6))):
+        op = draw(st.sampled_from(["dense", "dense", "merge", "merge", "merge", "shared", "shared", "sequence", "unary"]))
+        if op == "dense":
+            _dense(g, g.pick())
+        elif op == "merge":
+            _merge(g)
+        elif op == "shared":
+            _shared(g)
+        elif op == "sequence":
+            _sequence_op(g)
+        else:
+            _unary(g)
+    # Every tensor nobody uses goes into the heads: sequences pooled to vectors, then concatenated.
+    ends = []
+    for name in [n for n in g.shapes if not g.uses[n]]:
+        s = g.shapes[name]
+        if s is None or len(s) != 1:
+            kind = draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten"]))
+            if s is None:
+                kind = "Flatten"
+            flat = None if s is None or None in s else (int(np.prod(s)),)
+            name = g.add({"type": kind}, [name], (s[-1],) if kind != "Flatten" else flat)
+        ends.append(name)
+    joined = ends[0] if len(ends) == 1 else g.add({"type": "Concatenate"}, ends, None)
+    if chance(draw, 30):
+        joined = g.add({"type": "Dense", "units": draw(st.integers(2, 8)), "activation": "relu"}, [joined], None)
+    n_outputs = draw(st.integers(1, 2))
+    outputs, losses = [], {}
+    for i in range(n_outputs):
+        pool = CLASSIFICATION_LOSSES if i == 0 else ["mse", "mse", "binary_crossentropy", "sparse_categorical_crossentropy"]
+        head, loss = draw(dense_head(pool))
+        name = g.add(head, [joined], None)
+        outputs.append(name)
+        losses[name] = loss
+    nodes = g.nodes
+    if chance(draw, 50):
+        nodes = draw(st.permutations(nodes))  # the graph form takes nodes in any order
+    model = {"inputs": g.inputs, "nodes": list(nodes), "outputs": outputs}
+    loss = losses if n_outputs > 1 or chance(draw, 50) else losses[outputs[0]]
+    return spec_of("graph_model", model, loss)
+
+
+def valid_specs() -> st.SearchStrategy[dict]:
+    """A valid spec of any family (see the module docstring), as a plain dict."""
+    return st.one_of(image_specs(), sequence_specs(), graph_specs())
