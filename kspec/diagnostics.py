@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "data": "The data section does not fit the model.",
     "param-budget": "The model has more parameters than the budget allows.",
     "callback": "A callback that cannot work with the rest of the training section.",
+    "metric": "A metric that does not fit its output's labels or predictions.",
     # lints (warnings)
     "lint-softmax-from-logits": "A loss with from_logits=true after a softmax/sigmoid output.",
     "lint-logits-without-from-logits": "A linear output layer feeding a probabilistic loss without from_logits=true.",
@@ -57,6 +58,27 @@ CODES: dict[str, str] = {
     "lint-large-dense": "A Dense layer on a large flattened input holds most of the model's weights.",
     "lint-metric-regression": "Accuracy as the metric of a regression loss.",
     "lint-monitor-without-validation": "A callback monitors a val_ quantity, but there is no validation data.",
+}
+
+
+# Documented kspec policies: where kspec refuses what Keras would build (and perhaps run), because
+# it would fail later, silently mean something else, or make no sense. A diagnostic that applies one
+# names it in `policy`; README lists them all ("Where kspec is stricter than Keras"). Ids are stable.
+POLICIES: dict[str, str] = {
+    "no-coercion": "No silent type coercion: '64' is not 64, true is not 1; NaN and infinity are refused.",
+    "rate-below-one": "Dropout rates must be below 1 (a rate of 1 zeroes everything and divides by zero).",
+    "embedding-integer-input": "Embedding needs integer input; Keras would truncate floats to ids.",
+    "float-activation": "Activation and Dropout need floating-point input (on integers Keras declares float32 but fails or keeps the integers).",
+    "timedistributed-float32": "TimeDistributed's wrapped layer must compute float32, the dtype the wrapper declares.",
+    "attention-same-rank": "Attention layers need query, value and key of the same rank (Keras may broadcast one over another).",
+    "mha-sliding-window": "MultiHeadAttention's sliding_window needs attention over axis 1 (Keras builds the window from axis 1).",
+    "mha-score-rank": "Attention over one axis of a query of rank >= 5 (scores of rank >= 6, which TensorFlow's CPU softmax refuses).",
+    "loss-per-output": "A multi-output model gives one loss per output, as a mapping.",
+    "categorical-classes": "Categorical losses need at least two classes in the output's last axis.",
+    "loss-output-range": "poisson and msle need an output activation that is never negative (they take the logarithm of the prediction).",
+    "metric-labels": "A metric must fit the labels of its output's loss (sparse metrics need class ids, categorical ones one-hot labels).",
+    "unused-node": "In the graph form, every node and input must lead to an output.",
+    "param-budget": "A parameter budget refuses absurd models before anything allocates.",
 }
 
 
@@ -87,10 +109,14 @@ class Diagnostic:
     file: str | None = None
     hint: str | None = None
     notes: tuple[Note, ...] = field(default_factory=tuple)
+    #: The documented kspec policy this refusal applies (a key of POLICIES), where Keras itself might accept it.
+    policy: str | None = None
 
     def __post_init__(self) -> None:
         if self.code not in CODES:  # a kspec bug, not a user error
             raise ValueError(f"Unknown diagnostic code {self.code!r}.")
+        if self.policy is not None and self.policy not in POLICIES:
+            raise ValueError(f"Unknown policy {self.policy!r}.")
 
     @property
     def location(self) -> str:
@@ -109,6 +135,7 @@ class Diagnostic:
             "column": self.span.column if self.span else None,
             "path": format_path(self.path),
             "hint": self.hint,
+            "policy": self.policy,
             "notes": [
                 {
                     "message": n.message,

@@ -351,6 +351,7 @@ def _check_reachability(
                     f"Node '{info.name}' does not lead to any model output, so it would never run.",
                     info.path + ("name",),
                     hint="Use it as an input of another node or list it in `outputs`, or remove it.",
+                    policy="unused-node",
                 )
             )
     for i, inp in enumerate(model.inputs):
@@ -361,6 +362,7 @@ def _check_reachability(
                     f"Input '{inp.name}' does not lead to any model output.",
                     ("model", "inputs", i, "name"),
                     hint="Feed it to a node, or remove it.",
+                    policy="unused-node",
                 )
             )
 
@@ -381,6 +383,7 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
                 exc.code,
                 f"{exc} (layer '{info.name}' applied to {shapes})",
                 where,
+                policy=exc.policy,
             )
         )
         return

@@ -36,7 +36,7 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                         f"Output '{name}' has no loss; every output of the model needs one. "
                         f"Received: loss keys={sorted(training.loss)}",
                         ("training", "loss"),
-                        hint=f"Add `{name}: <loss>` under training.loss.",
+                        hint=f"Add `{name}: <loss>` under training.loss.", policy="loss-per-output",
                     )
                 )
         pairs = [(name, training.loss[name], ("training", "loss", name)) for name in outputs if name in training.loss]
@@ -48,7 +48,7 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                     f"The model has {len(outputs)} outputs ({', '.join(outputs)}); give one loss per output as a mapping "
                     f"(output name -> loss). Received: loss={training.loss if isinstance(training.loss, str) else training.loss.type}",
                     ("training", "loss"),
-                    hint="loss: {" + ", ".join(f"{o}: ..." for o in outputs) + "}",
+                    hint="loss: {" + ", ".join(f"{o}: ..." for o in outputs) + "}", policy="loss-per-output",
                 )
             )
         pairs = [(outputs[0], training.loss, ("training", "loss"))] if outputs else []
@@ -56,6 +56,18 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
         tensor = tensors.get(name)
         if tensor is not None:
             out.extend(_loss_fits(name, loss, tensor, path))
+            out.extend(_loss_range(name, loss, _output_activation(inference, name), path))
+
+    # Metrics: each fits the labels of its output's loss.
+    kinds = {name: loss_kind(loss) for name, loss, _ in pairs}
+    if isinstance(training.metrics, dict):
+        groups = [(name, metrics, ("training", "metrics", name)) for name, metrics in training.metrics.items()]
+    else:
+        groups = [(name, training.metrics, ("training", "metrics")) for name in outputs]
+    for name, metrics, path in groups:
+        if name in kinds:
+            for i, metric in enumerate(metrics):
+                out.extend(_metric_fits(name, metric, kinds[name], path + (i,)))
 
     for field in ("loss_weights",):
         mapping = getattr(training, field)
@@ -111,7 +123,7 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                 f"The model has {total:,} parameters, more than the budget of {param_budget:,}; "
                 "kspec refuses it before anything allocates.",
                 ("model",),
-                hint="Make the model smaller, or raise the budget (`--param-budget`).",
+                hint="Make the model smaller, or raise the budget (`--param-budget`).", policy="param-budget",
             )
         )
     return out
@@ -156,10 +168,78 @@ def _loss_fits(output: str, loss, tensor: Tensor, path) -> list[Diagnostic]:
                     f"Loss '{name}' needs at least 2 classes, but output '{output}' has {classes} in its last axis "
                     f"(shape {tensor}).",
                     path,
-                    hint="For two classes with one unit, use binary_crossentropy with a sigmoid output.",
+                    hint="For two classes with one unit, use binary_crossentropy with a sigmoid output.", policy="categorical-classes",
                 )
             )
     return out
+
+
+#: Metrics by the labels they expect: class ids (sparse), or labels of the output's shape (one-hot,
+#: binary, regression).
+SPARSE_METRICS = frozenset({"sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy", "SparseTopKCategoricalAccuracy"})
+#: Metrics that work with either (Keras picks the variant from the loss).
+ANY_LABEL_METRICS = frozenset({"accuracy"})
+#: Activations whose output is never negative.
+NON_NEGATIVE = frozenset(
+    {"relu", "relu6", "sigmoid", "hard_sigmoid", "sparse_sigmoid", "softmax", "sparsemax", "softplus", "exponential", "squareplus", "sparse_plus"}
+)
+#: Losses that take the logarithm of the prediction: on a negative prediction they give NaN (poisson) or
+#: clip it to a constant with a zero gradient (msle).
+NON_NEGATIVE_LOSSES = frozenset({"poisson", "mean_squared_logarithmic_error", "msle"})
+
+
+def _metric_fits(output: str, metric, kind: str, path) -> list[Diagnostic]:
+    name = metric if isinstance(metric, str) else metric.type
+    if name in ANY_LABEL_METRICS:
+        return []
+    sparse_metric = name in SPARSE_METRICS
+    if sparse_metric == (kind == "sparse"):
+        return []
+    if sparse_metric:
+        expected, labels = "integer class ids as labels", f"labels of the output's shape ({kind} labels)"
+    else:
+        expected, labels = "labels of the output's shape", "integer class ids (its loss is sparse)"
+    return [
+        Diagnostic(
+            "metric",
+            f"Metric '{name}' expects {expected}, but output '{output}' is trained with {labels}; Keras would fail, "
+            f"or with a batch that happens to broadcast, compute nonsense. Received: metric={name}",
+            path,
+            hint="Use `accuracy` (Keras picks the variant that fits the loss), or the sparse_/non-sparse twin of this metric.",
+            policy="metric-labels",
+        )
+    ]
+
+
+def _output_activation(inference: Inference, name: str) -> str | None:
+    """The activation at the end of output `name`: 'linear', a name, or None when it cannot be told."""
+    node = inference.node(name)
+    if node is None or node.layer is None:
+        return None
+    layer = node.layer
+    kind = type(layer).type_name()
+    if kind in ("ReLU", "Softmax"):
+        return kind.lower()
+    if hasattr(layer, "activation"):
+        return layer.activation or "linear"
+    return None
+
+
+def _loss_range(output: str, loss, activation: str | None, path) -> list[Diagnostic]:
+    name = loss if isinstance(loss, str) else loss.type
+    if name not in NON_NEGATIVE_LOSSES or activation is None or activation in NON_NEGATIVE:
+        return []
+    return [
+        Diagnostic(
+            "loss",
+            f"Loss '{name}' takes the logarithm of the prediction, but output '{output}' ends with activation "
+            f"'{activation}', which can be negative (the loss is then NaN, or stuck with a zero gradient). "
+            f"Received: activation={activation}",
+            path,
+            hint="End the output with a non-negative activation: softplus, relu, exponential, sigmoid or softmax.",
+            policy="loss-output-range",
+        )
+    ]
 
 
 def _unknown_output(name: str, path, outputs, what: str, code: str = "loss") -> Diagnostic:

@@ -181,12 +181,18 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
             f"`{name}`{where} must be {expected}, not {_type_name(value)}. {received}",
             path,
             hint=hint,
+            # Python (and so Keras) would take "64" or true for a number: kspec refuses to coerce.
+            policy="no-coercion" if hint is not None else None,
         )
     if kind in _BOUNDS:
         op, key = _BOUNDS[kind]
-        return Diagnostic("value", f"`{name}`{where} must be {op} {ctx.get(key)}. {received}", path)
+        # A rate of exactly 1 is Keras's upper bound, but it zeroes everything: kspec's policy.
+        policy = "rate-below-one" if kind == "less_than" and ctx.get(key) == 1 and value == 1 else None
+        return Diagnostic("value", f"`{name}`{where} must be {op} {ctx.get(key)}. {received}", path, policy=policy)
     if kind == "finite_number":
-        return Diagnostic("value", f"`{name}`{where} must be a finite number (not NaN or infinity). {received}", path)
+        return Diagnostic(
+            "value", f"`{name}`{where} must be a finite number (not NaN or infinity). {received}", path, policy="no-coercion"
+        )
     if kind in ("too_short", "too_long"):
         bound = "at least" if kind == "too_short" else "at most"
         count = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")

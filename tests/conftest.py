@@ -11,3 +11,13 @@ settings.register_profile(
     "thorough", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("KSPEC_HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The figures of the property tests: examples checked per property, and how fast."""
+    from tests import stats
+
+    if stats.STATS:
+        terminalreporter.section(f"property tests (Hypothesis profile {settings.default.max_examples} max examples)")
+        for line in stats.summary():
+            terminalreporter.write_line(line)

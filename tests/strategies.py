@@ -30,6 +30,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from kspec.spec.objects import ACTIVATIONS as ACTIVATION_NAMES
+from kspec.spec.training import LOSS_ALIASES, LOSS_CLASS_KIND, LOSSES, METRIC_NAMES, OPTIMIZER_NAMES, loss_kind
 
 
 def chance(draw, percent: int) -> bool:
@@ -62,13 +63,16 @@ def conv_length(n, k, s, padding, d=1):
     return out if out > 0 else None
 
 
-ACTIVATIONS = [None, "relu", "tanh", "gelu", "sigmoid", "swish", "elu", "softplus"]
+#: Every activation name the schema allows; None (linear) first, so shrinking removes activations.
+ACTIVATIONS = [None, *ACTIVATION_NAMES]
 IMAGE_TYPES = (
     ["Conv2D"] * 4 + ["MaxPooling2D"] * 2
     + ["DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "AveragePooling2D", "BatchNormalization",
        "LayerNormalization", "GroupNormalization", "Dropout", "SpatialDropout2D", "GaussianNoise",
        "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
-       "Identity", "Permute"]
+       "Identity", "Permute", "CenterCrop", "Resizing", "Rescaling", "RandomContrast", "RandomFlip",
+       "RandomRotation", "RandomTranslation", "RandomZoom", "Softmax", "UnitNormalization", "GaussianDropout",
+       "Volume", "Volume"]
 )
 
 
@@ -222,8 +226,50 @@ def image_layer(draw, shape):
             layer["interpolation"] = draw(st.sampled_from(["nearest", "bilinear"]))
         return layer, (h and h * size[0], w and w * size[1], c)
     if t == "Activation":
-        layer["activation"] = draw(st.sampled_from(["relu", "tanh", "sigmoid", "softmax", "gelu", "selu", "linear"]))
+        layer["activation"] = draw(st.sampled_from(ACTIVATION_NAMES))
         return layer, shape
+    if t in ("CenterCrop", "Resizing"):
+        hi = 12 if t == "Resizing" else max(h or 1, w or 1) + 1
+        layer["height"], layer["width"] = draw(st.integers(1, hi)), draw(st.integers(1, hi))
+        if t == "Resizing" and chance(draw, 30):
+            layer["interpolation"] = draw(st.sampled_from(["nearest", "bicubic", "area", "lanczos3"]))
+        if t == "Resizing" and chance(draw, 15):
+            layer[draw(st.sampled_from(["crop_to_aspect_ratio", "pad_to_aspect_ratio"]))] = True
+        return layer, (layer["height"], layer["width"], c)
+    if t == "Rescaling":
+        layer["scale"] = draw(st.sampled_from([1 / 255, 2.0, -1.0]))
+        if chance(draw, 30):
+            layer["offset"] = -1.0
+        return layer, shape
+    if t == "RandomContrast":
+        layer["factor"] = draw(st.sampled_from([0.2, 0.5, [0.1, 0.3]]))
+        return layer, shape
+    if t == "RandomFlip":
+        if chance(draw, 50):
+            layer["mode"] = draw(st.sampled_from(["horizontal", "vertical"]))
+        return layer, shape
+    if t == "RandomRotation":
+        layer["factor"] = draw(st.sampled_from([0.1, [-0.2, 0.3]]))
+        if chance(draw, 30):
+            layer["fill_mode"] = draw(st.sampled_from(["wrap", "constant", "nearest"]))
+        return layer, shape
+    if t == "RandomTranslation":
+        layer["height_factor"], layer["width_factor"] = draw(st.sampled_from([0.1, 0.2])), draw(st.sampled_from([0.1, [-0.2, 0.1]]))
+        return layer, shape
+    if t == "RandomZoom":
+        layer["height_factor"] = draw(st.sampled_from([0.1, [-0.2, 0.2]]))
+        if chance(draw, 40):
+            layer["width_factor"] = 0.1
+        return layer, shape
+    if t in ("Softmax", "UnitNormalization"):
+        if chance(draw, 30):
+            layer["axis"] = draw(st.sampled_from([1, 2, -1, [1, 2]]))
+        return layer, shape
+    if t == "GaussianDropout":
+        layer["rate"] = draw(st.sampled_from([0.1, 0.5]))
+        return layer, shape
+    if t == "Volume":
+        return draw(volume_detour(shape))
     if t == "ReLU":
         if chance(draw, 30):
             layer["max_value"] = 6.0
@@ -251,22 +297,187 @@ def image_layer(draw, shape):
     return layer, shape
 
 
-CLASSIFICATION_LOSSES = ["sparse_categorical_crossentropy"] * 3 + ["categorical_crossentropy", "mse"]
+@st.composite
+def volume_detour(draw, shape):
+    """Reshape (h, w, c) to a volume (h, w, c, 1), a Conv3D or MaxPooling3D, and Reshape back to
+    (h', w', -1): a list of layers and the tracked output."""
+    h, w, c = shape
+    if h is None or w is None or c is None:
+        return [{"type": "Reshape", "target_shape": [-1]}, {"type": "Reshape", "target_shape": [1, 1, -1]}], (1, 1, None)
+    t = draw(st.sampled_from(["Conv3D", "MaxPooling3D"]))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    ks = [fitting_window(draw, n, hi=3) if padding == "valid" else draw(st.integers(1, 3)) for n in (h, w, c)]
+    key = "kernel_size" if t == "Conv3D" else "pool_size"
+    layer: dict[str, Any] = {"type": t, key: ks[0] if len(set(ks)) == 1 and not chance(draw, 20) else ks, "padding": padding}
+    s = ks if t == "MaxPooling3D" else [1, 1, 1]
+    if t == "Conv3D":
+        layer["filters"] = draw(st.integers(1, 4))
+        if chance(draw, 20):
+            s = [2, 2, 2]
+            layer["strides"] = 2
+        if chance(draw, 30):
+            layer["activation"] = draw(st.sampled_from(ACTIVATIONS))
+    out = [conv_length(n, k, st_, padding) for n, k, st_ in zip((h, w, c), ks, s)]
+    back = {"type": "Reshape", "target_shape": [out[0] or 1, out[1] or 1, -1]}
+    depth = None if None in out else out[2] * layer.get("filters", 1)
+    return [{"type": "Reshape", "target_shape": [h, w, c, 1]}, layer, back], (out[0], out[1], depth)
+
+
+LOSS_NAMES = [*LOSSES, *LOSS_ALIASES]
+#: Every loss of the schema: the names, then the classes (drawn as `{type: ...}` configurations).
+ALL_LOSSES = LOSS_NAMES + list(LOSS_CLASS_KIND)
+#: The losses of a first head: the common ones weighted up (and first, for shrinking), then all of them.
+CLASSIFICATION_LOSSES = ["sparse_categorical_crossentropy"] * 3 + ["categorical_crossentropy", "mse"] + ALL_LOSSES
+SECOND_HEAD_LOSSES = ["mse", "mse", "binary_crossentropy", "sparse_categorical_crossentropy"] + ALL_LOSSES
+
+
+@st.composite
+def loss_value(draw, loss: str):
+    """`loss` as a name, or for a loss class its `{type: ...}` configuration with some arguments drawn."""
+    if loss not in LOSS_CLASS_KIND:
+        return loss
+    config: dict[str, Any] = {"type": loss}
+    if "Crossentropy" in loss:
+        if chance(draw, 40):
+            config["from_logits"] = True
+        if loss != "SparseCategoricalCrossentropy" and chance(draw, 20):
+            config["label_smoothing"] = draw(st.sampled_from([0.1, 0.5]))
+        if "Focal" in loss and chance(draw, 30):
+            config["gamma"] = draw(st.sampled_from([0.0, 1.0, 3.0]))
+    if loss == "Huber" and chance(draw, 40):
+        config["delta"] = draw(st.sampled_from([0.5, 2.0]))
+    return config
 
 
 @st.composite
 def dense_head(draw, losses=CLASSIFICATION_LOSSES):
-    """The last layer and its loss: a softmax over 2-10 classes, a sigmoid unit, or a linear regression."""
-    loss = draw(st.sampled_from(losses))
-    if loss in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
-        return {"type": "Dense", "units": draw(st.integers(2, 10)), "activation": "softmax"}, loss
-    if loss == "binary_crossentropy":
-        return {"type": "Dense", "units": 1, "activation": "sigmoid"}, loss
-    return {"type": "Dense", "units": draw(st.integers(1, 3))}, loss
+    """The last layer and its loss, drawn to fit each other: class scores (a softmax over 2-10 classes, or
+    logits for a `from_logits` loss), sigmoid units for binary losses, a linear regression; now and then any
+    activation at all on the head."""
+    loss = draw(loss_value(draw(st.sampled_from(losses))))
+    kind = loss_kind(loss) if isinstance(loss, str) else LOSS_CLASS_KIND[loss["type"]]
+    logits = isinstance(loss, dict) and loss.get("from_logits", False)
+    if kind in ("sparse", "one_hot"):
+        head: dict[str, Any] = {"type": "Dense", "units": draw(st.integers(2, 10)), "activation": "softmax"}
+    elif kind == "binary":
+        head = {"type": "Dense", "units": 1 if not chance(draw, 20) else draw(st.integers(2, 3)), "activation": "sigmoid"}
+    else:
+        head = {"type": "Dense", "units": draw(st.integers(1, 3))}
+    if logits:
+        head.pop("activation")
+    if chance(draw, 15):
+        head["activation"] = draw(st.sampled_from(ACTIVATIONS))
+    if head.get("activation", "") is None:
+        del head["activation"]
+    return head, loss
 
 
 def spec_of(name: str, model: dict, loss) -> dict:
+    """A spec with the plainest training section: SGD and the loss."""
     return {"kspec": 1, "name": name, "model": model, "training": {"optimizer": "sgd", "loss": loss}}
+
+
+# ---- the training section -----------------------------------------------------------------------
+
+OPTIMIZER_CLASSES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion"]
+SCHEDULES = ["ExponentialDecay", "InverseTimeDecay", "PolynomialDecay", "PiecewiseConstantDecay", "CosineDecay",
+             "CosineDecayRestarts"]
+METRIC_CLASSES = ["TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "AUC", "Precision", "Recall"]
+
+
+@st.composite
+def learning_rates(draw):
+    """A learning rate: a number, or one of every schedule."""
+    lr = draw(st.sampled_from([0.01, 0.001, 0.1, 1e-5]))
+    if not chance(draw, 40):
+        return lr
+    kind = draw(st.sampled_from(SCHEDULES))
+    if kind == "PiecewiseConstantDecay":
+        n = draw(st.integers(1, 3))
+        return {"type": kind, "boundaries": list(range(1, 2 * n, 2)), "values": [lr / 2**i for i in range(n + 1)]}
+    if kind == "CosineDecayRestarts":
+        return {"type": kind, "initial_learning_rate": lr, "first_decay_steps": draw(st.integers(1, 100))}
+    schedule: dict[str, Any] = {"type": kind, "initial_learning_rate": lr, "decay_steps": draw(st.integers(1, 1000))}
+    if kind in ("ExponentialDecay", "InverseTimeDecay"):
+        schedule["decay_rate"] = draw(st.sampled_from([0.9, 0.5]))
+        if chance(draw, 30):
+            schedule["staircase"] = True
+    if kind == "PolynomialDecay" and chance(draw, 40):
+        schedule.update(end_learning_rate=lr / 10, power=2.0, cycle=draw(st.booleans()))
+    if kind == "CosineDecay" and chance(draw, 40):
+        schedule.update(alpha=0.1, warmup_target=lr * 2, warmup_steps=draw(st.integers(0, 10)))
+    return schedule
+
+
+@st.composite
+def optimizers(draw):
+    """An optimizer by name (with Keras's defaults), or a configuration of any class with its learning rate
+    (or schedule) and now and then clipping, weight decay, EMA or gradient accumulation."""
+    if not chance(draw, 50):
+        return draw(st.sampled_from(OPTIMIZER_NAMES))
+    config: dict[str, Any] = {"type": draw(st.sampled_from(OPTIMIZER_CLASSES))}
+    if chance(draw, 70):
+        config["learning_rate"] = draw(learning_rates())
+    if chance(draw, 20):
+        config[draw(st.sampled_from(["clipnorm", "clipvalue", "global_clipnorm"]))] = draw(st.sampled_from([0.5, 1.0]))
+    if chance(draw, 10):
+        config["weight_decay"] = 0.01
+    if chance(draw, 10):
+        config["use_ema"] = True
+    if chance(draw, 10):
+        config["gradient_accumulation_steps"] = draw(st.integers(1, 3))
+    kind = config["type"]
+    if kind == "SGD" and chance(draw, 40):
+        config.update(momentum=0.9, nesterov=draw(st.booleans()))
+    if kind in ("Adam", "AdamW") and chance(draw, 20):
+        config["amsgrad"] = True
+    if kind == "RMSprop" and chance(draw, 20):
+        config.update(centered=True, momentum=0.5)
+    if kind == "Ftrl" and chance(draw, 30):
+        config.update(l1_regularization_strength=0.01, l2_regularization_strength=0.01, beta=0.1)
+    return config
+
+
+@st.composite
+def metric_values(draw):
+    """0-2 metrics: names, and now and then a configured one."""
+    out: list[Any] = []
+    for _ in range(draw(st.integers(0, 2))):
+        if chance(draw, 25):
+            kind = draw(st.sampled_from(METRIC_CLASSES))
+            metric: dict[str, Any] = {"type": kind}
+            if "TopK" in kind:
+                metric["k"] = draw(st.integers(1, 5))
+            if kind == "AUC" and chance(draw, 40):
+                metric["curve"] = "PR"
+            if kind in ("Precision", "Recall") and chance(draw, 30):
+                metric["thresholds"] = 0.3
+            out.append(metric)
+        else:
+            out.append(draw(st.sampled_from(METRIC_NAMES)))
+    return out
+
+
+@st.composite
+def training_section(draw, loss):
+    """A training section for `loss` (one loss, or a mapping output -> loss): an optimizer, metrics (per
+    output now and then), loss weights for several outputs, a seed."""
+    training: dict[str, Any] = {"optimizer": draw(optimizers()), "loss": loss}
+    if chance(draw, 50):
+        if isinstance(loss, dict) and chance(draw, 50):
+            training["metrics"] = {name: draw(metric_values()) for name in loss}
+        else:
+            training["metrics"] = draw(metric_values())
+    if isinstance(loss, dict) and len(loss) > 1 and chance(draw, 30):
+        training["loss_weights"] = {name: draw(st.sampled_from([1.0, 0.5, 2.0, 0.0])) for name in loss}
+    if chance(draw, 20):
+        training["seed"] = draw(st.integers(0, 2**31 - 1))
+    return training
+
+
+@st.composite
+def with_training(draw, name: str, model: dict, loss) -> dict:
+    return {"kspec": 1, "name": name, "model": model, "training": draw(training_section(loss))}
 
 
 @st.composite
@@ -279,13 +490,13 @@ def image_specs(draw):
     shape: tuple = (h, w, c)
     for _ in range(draw(st.integers(1, 5))):
         layer, shape = draw(image_layer(shape))
-        layers.append(layer)
+        layers.extend(layer if isinstance(layer, list) else [layer])
     layers.append({"type": draw(st.sampled_from(["GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"]))})
     if chance(draw, 30):
         layers.append({"type": "Dense", "units": draw(st.integers(2, 16)), "activation": "relu"})
     head, loss = draw(dense_head())
     layers.append(head)
-    return spec_of("image_model", {"input": model_input, "layers": layers}, loss)
+    return draw(with_training("image_model", {"input": model_input, "layers": layers}, loss))
 
 
 # ---- sequence models --------------------------------------------------------------------------
@@ -316,9 +527,10 @@ SEQ3_TYPES = (
     ["RNN"] * 4 + ["Bidirectional"] * 2 + ["Conv1D"] * 2 + ["MultiHeadAttention"] * 2 + ["SeparableConv1D", "DepthwiseConv1D"]
     + ["MaxPooling1D", "AveragePooling1D", "TimeDistributed", "Dense", "LayerNormalization", "Dropout",
        "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D",
-       "UpSampling1D", "Masking"]
+       "UpSampling1D", "Masking", "Conv1DTranspose", "Reshape", "GaussianNoise", "UnitNormalization", "Softmax"]
 )
-SEQ2_TYPES = ["Dense", "Dense", "Dropout", "RepeatVector", "RepeatVector", "LayerNormalization", "BatchNormalization", "Activation"]
+SEQ2_TYPES = ["Dense", "Dense", "Dropout", "RepeatVector", "RepeatVector", "LayerNormalization", "BatchNormalization",
+              "Activation", "Reshape", "GaussianDropout"]
 
 
 @st.composite
@@ -393,7 +605,28 @@ def sequence_layer(draw, shape):
     if t == "BatchNormalization":
         return {"type": t}, shape, 1
     if t == "Activation":
-        return {"type": t, "activation": draw(st.sampled_from(["relu", "tanh", "softmax"]))}, shape, 1
+        return {"type": t, "activation": draw(st.sampled_from(ACTIVATION_NAMES))}, shape, 1
+    if t == "Conv1DTranspose":
+        padding = draw(st.sampled_from(["valid", "same"]))
+        k, s_ = draw(st.integers(1, 4)), draw(st.integers(1, 2))
+        layer = {"type": t, "filters": draw(st.integers(1, 6)), "kernel_size": k, "padding": padding}
+        if s_ > 1:
+            layer["strides"] = s_
+        length = None if T is None else (T * s_ + max(k - s_, 0) if padding == "valid" else T * s_)
+        return layer, (length, layer["filters"]), 1
+    if t == "Reshape":
+        if rank == 1:  # (F,) -> (F, 1), or (1, F)
+            target = draw(st.sampled_from([[F, 1], [1, -1]])) if F is not None else [-1, 1]
+            return {"type": t, "target_shape": target}, (F, 1) if target[-1] == 1 else (1, F), 1
+        if T is not None and F is not None and chance(draw, 50):
+            return {"type": t, "target_shape": [F, T]}, (F, T), 1
+        return {"type": t, "target_shape": [-1]}, (None if T is None or F is None else T * F,), 1
+    if t == "GaussianNoise":
+        return {"type": t, "stddev": 0.1}, shape, 1
+    if t == "GaussianDropout":
+        return {"type": t, "rate": 0.2}, shape, 1
+    if t in ("UnitNormalization", "Softmax"):
+        return ({"type": t, "axis": 1} if chance(draw, 25) else {"type": t}), shape, 1
     if t == "Dropout":
         return {"type": t, "rate": draw(st.sampled_from([0.0, 0.2, 0.5]))}, shape, 1
     if t == "SpatialDropout1D":
@@ -466,14 +699,14 @@ def sequence_specs(draw):
         layers.append((head, 1))
 
     if all(n == 1 for _, n in layers) and not chance(draw, 25):
-        return spec_of("sequence_model", {"input": model_input, "layers": [layer for layer, _ in layers]}, loss)
+        return draw(with_training("sequence_model", {"input": model_input, "layers": [layer for layer, _ in layers]}, loss))
     # Graph form: a chain of named nodes (self-attention takes its input two or three times).
     nodes, previous = [], "tokens"
     for i, (layer, n) in enumerate(layers):
         nodes.append({**layer, "name": f"x{i}", "inputs": [previous] * n})
         previous = f"x{i}"
     model = {"inputs": [{"name": "tokens", **model_input}], "nodes": nodes, "outputs": [previous]}
-    return spec_of("sequence_graph", model, {previous: loss} if chance(draw, 50) else loss)
+    return draw(with_training("sequence_graph", model, {previous: loss} if chance(draw, 50) else loss))
 
 
 # ---- graph models -----------------------------------------------------------------------------
@@ -654,7 +887,7 @@ def _unary(g: _Graph) -> None:
     if kind == "Dropout":
         layer["rate"] = 0.3
     if kind == "Activation":
-        layer["activation"] = draw(st.sampled_from(["relu", "tanh", "softmax"]))
+        layer["activation"] = draw(st.sampled_from(ACTIVATION_NAMES))
     g.add(layer, [x], g.shapes[x], shareable=kind != "Dropout")
 
 
@@ -705,7 +938,7 @@ def graph_specs(draw):
     n_outputs = draw(st.integers(1, 2))
     outputs, losses = [], {}
     for i in range(n_outputs):
-        pool = CLASSIFICATION_LOSSES if i == 0 else ["mse", "mse", "binary_crossentropy", "sparse_categorical_crossentropy"]
+        pool = CLASSIFICATION_LOSSES if i == 0 else SECOND_HEAD_LOSSES
         head, loss = draw(dense_head(pool))
         name = g.add(head, [joined], None)
         outputs.append(name)
@@ -715,9 +948,200 @@ def graph_specs(draw):
         nodes = draw(st.permutations(nodes))  # the graph form takes nodes in any order
     model = {"inputs": g.inputs, "nodes": list(nodes), "outputs": outputs}
     loss = losses if n_outputs > 1 or chance(draw, 50) else losses[outputs[0]]
-    return spec_of("graph_model", model, loss)
+    return draw(with_training("graph_model", model, loss))
 
 
 def valid_specs() -> st.SearchStrategy[dict]:
     """A valid spec of any family (see the module docstring), as a plain dict."""
     return st.one_of(image_specs(), sequence_specs(), graph_specs())
+
+
+# ---- near misses: a valid spec with one mutation ------------------------------------------------
+
+MUTATIONS = ["wrong-rank", "incompatible-merge", "typo-key", "bad-reference", "out-of-range", "wrong-loss"]
+MERGES = {*ELEMENTWISE, "Concatenate", "Dot"}
+#: Layer arguments a mutation may push out of range, and the values it tries.
+RATE_FIELDS = {"rate", "dropout", "recurrent_dropout"}
+COUNT_FIELDS = {
+    "units", "filters", "kernel_size", "pool_size", "strides", "n", "num_heads", "key_dim", "input_dim",
+    "output_dim", "size", "depth_multiplier", "groups", "dilation_rate", "height", "width", "value_dim",
+}
+OUT_OF_RANGE_COUNTS = [0, -1, -3]
+OUT_OF_RANGE_RATES = [1.0, 1.5, -0.1]
+
+
+def typo(draw, word: str) -> str:
+    """`word` with one edit (a swap, a deletion, a doubled or replaced letter) that changes it."""
+    for _ in range(5):
+        i = draw(st.integers(0, max(0, len(word) - 1)))
+        edit = draw(st.sampled_from(["swap", "delete", "double", "replace"]))
+        if edit == "swap" and len(word) > 1:
+            i = min(i, len(word) - 2)
+            out = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        elif edit == "delete" and len(word) > 1:
+            out = word[:i] + word[i + 1:]
+        elif edit == "double":
+            out = word[:i] + word[i] + word[i:]
+        else:
+            out = word[:i] + draw(st.sampled_from("aeiouxz_")) + word[i + 1:]
+        if out != word:
+            return out
+    return word + "x"
+
+
+def top_layers(spec: dict) -> list[tuple[tuple, dict]]:
+    """(path, layer) for every layer of the model (not the shared calls, which have no arguments)."""
+    model = spec["model"]
+    key = "layers" if "layers" in model else "nodes"
+    return [(("model", key, i), layer) for i, layer in enumerate(model[key]) if "type" in layer]
+
+
+def _inputs(spec: dict) -> list[dict]:
+    model = spec["model"]
+    return [model["input"]] if "input" in model else model["inputs"]
+
+
+def _wrong_rank(draw, spec):
+    inputs = _inputs(spec)
+    i = draw(st.integers(0, len(inputs) - 1))
+    shape = inputs[i]["shape"]
+    if len(shape) > 1 and draw(st.booleans()):
+        inputs[i]["shape"] = shape[:-1]
+        return f"input {i}: dropped the last axis of {shape}"
+    inputs[i]["shape"] = shape + [draw(st.integers(1, 4))]
+    return f"input {i}: one more axis than {shape}"
+
+
+def _descendants(nodes: list[dict], name: str) -> set[str]:
+    out, grew = {name}, True
+    while grew:
+        grew = False
+        for node in nodes:
+            ins = node["inputs"] if isinstance(node["inputs"], list) else [node["inputs"]]
+            if node["name"] not in out and (set(ins) & out or node.get("shares") in out):
+                out.add(node["name"])
+                grew = True
+    return out
+
+
+def _incompatible_merge(draw, spec):
+    model = spec["model"]
+    merges = [n for n in model.get("nodes", []) if n.get("type") in MERGES]
+    if not merges:
+        return None
+    node = draw(st.sampled_from(merges))
+    below = _descendants(model["nodes"], node["name"])
+    names = [i["name"] for i in model["inputs"]] + [n["name"] for n in model["nodes"] if n["name"] not in below]
+    j = draw(st.integers(0, len(node["inputs"]) - 1))
+    new = draw(st.sampled_from(names))
+    old, node["inputs"][j] = node["inputs"][j], new
+    return f"merge {node['name']}: input {j} {old} -> {new}"
+
+
+def _typo_key(draw, spec):
+    from kspec.spec.layers import LAYER_CLASSES
+
+    classes = {cls.type_name(): cls for cls in LAYER_CLASSES}
+    path, layer = draw(st.sampled_from(top_layers(spec)))
+    keys = [k for k in layer if k not in ("type", "name", "inputs")]
+    if keys and not typo_chance(draw):
+        key = draw(st.sampled_from(keys))
+        wrong = typo(draw, key)
+        layer[wrong] = layer.pop(key)
+    else:  # a key the layer could have, misspelled, with its default value
+        fields = {k: f.default for k, f in classes[layer["type"]].model_fields.items() if k not in ("type", "name", "inputs")}
+        fields = {k: v for k, v in fields.items() if isinstance(v, (int, float, bool, str)) and not isinstance(v, tuple)}
+        if not fields:
+            return None
+        key = draw(st.sampled_from(sorted(fields)))
+        wrong = typo(draw, key)
+        layer[wrong] = fields[key]
+    return f"{layer['type']} at {path}: key {key} -> {wrong}"
+
+
+def typo_chance(draw) -> bool:
+    return chance(draw, 20)
+
+
+def _bad_reference(draw, spec):
+    model = spec["model"]
+    if "nodes" not in model:
+        return None
+    where = draw(st.sampled_from(["inputs", "inputs", "outputs", "shares"]))
+    if where == "outputs":
+        j = draw(st.integers(0, len(model["outputs"]) - 1))
+        old = model["outputs"][j]
+        model["outputs"][j] = typo(draw, old)
+        loss = spec["training"]["loss"]
+        if isinstance(loss, dict) and old in loss:  # keep the loss on the (misspelled) output: one mutation
+            loss[model["outputs"][j]] = loss.pop(old)
+        return f"outputs[{j}]: {old} -> {model['outputs'][j]}"
+    nodes = [n for n in model["nodes"] if where == "inputs" or "shares" in n]
+    if not nodes:
+        return None
+    node = draw(st.sampled_from(nodes))
+    if where == "shares":
+        old = node["shares"]
+        node["shares"] = typo(draw, old)
+        return f"{node['name']}.shares: {old} -> {node['shares']}"
+    ins = node["inputs"] if isinstance(node["inputs"], list) else [node["inputs"]]
+    j = draw(st.integers(0, len(ins) - 1))
+    old = ins[j]
+    ins[j] = typo(draw, old)
+    node["inputs"] = ins
+    return f"{node['name']}.inputs[{j}]: {old} -> {ins[j]}"
+
+
+def _out_of_range(draw, spec):
+    candidates = [(p, layer, k) for p, layer in top_layers(spec) for k in layer if k in COUNT_FIELDS | RATE_FIELDS]
+    if not candidates:
+        return None
+    path, layer, key = draw(st.sampled_from(candidates))
+    bad = draw(st.sampled_from(OUT_OF_RANGE_RATES if key in RATE_FIELDS else OUT_OF_RANGE_COUNTS))
+    old = layer[key]
+    if isinstance(old, list):
+        j = draw(st.integers(0, len(old) - 1))
+        layer[key] = old[:j] + [bad] + old[j + 1:]
+    else:
+        layer[key] = bad
+    return f"{layer['type']} at {path}: {key} {old} -> {layer[key]}"
+
+
+def _wrong_loss(draw, spec):
+    training = spec["training"]
+    loss = training["loss"]
+    new = draw(loss_value(draw(st.sampled_from(ALL_LOSSES))))
+    if isinstance(loss, dict):
+        name = draw(st.sampled_from(sorted(loss)))
+        if chance(draw, 30):
+            wrong = typo(draw, name)
+            loss[wrong] = loss.pop(name)
+            return f"loss key {name} -> {wrong}"
+        old, loss[name] = loss[name], new
+        return f"loss of {name}: {old} -> {new}"
+    training["loss"] = new
+    return f"loss: {loss} -> {new}"
+
+
+MUTATE = {
+    "wrong-rank": _wrong_rank, "incompatible-merge": _incompatible_merge, "typo-key": _typo_key,
+    "bad-reference": _bad_reference, "out-of-range": _out_of_range, "wrong-loss": _wrong_loss,
+}
+
+
+@st.composite
+def near_miss_specs(draw, base: dict | None = None):
+    """(spec, mutation, what changed): a valid spec with one mutation of the kind `mutation` (MUTATIONS): a
+    wrong input rank, a merge fed an incompatible tensor, a misspelled layer key, a reference to nothing, an
+    out-of-range layer argument, a loss that does not fit its output. Where the kind does not apply to the
+    spec (no merge in a sequential model), the mutation falls back to the next kind that does."""
+    import copy
+
+    spec = copy.deepcopy(base if base is not None else draw(valid_specs()))
+    first = draw(st.sampled_from(MUTATIONS))
+    order = MUTATIONS[MUTATIONS.index(first):] + MUTATIONS[:MUTATIONS.index(first)]
+    for kind in order:
+        what = MUTATE[kind](draw, spec)
+        if what is not None:
+            return spec, kind, what
+    raise AssertionError("no mutation applies")  # wrong-rank always does

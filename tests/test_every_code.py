@@ -40,6 +40,9 @@ CASES: dict[str, str] = {
     "loss": SEQ.replace("loss: mse", "loss: sparse_categorical_crossentropy"),
     "data": SEQ + "data:\n  source: {type: synthetic}\n  inputs: {images: x}\n",
     "param-budget": SEQ.replace("shape: [4]", "shape: [3000000000]"),
+    "metric": SEQ.replace("units: 1", "units: 3, activation: softmax").replace(
+        "loss: mse\n", "loss: sparse_categorical_crossentropy\n  metrics: [categorical_accuracy]\n"
+    ),
     "callback": SEQ.replace(
         "loss: mse\n",
         "loss: mse\n  optimizer: {type: SGD, learning_rate: {type: ExponentialDecay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 0.5}}\n"
@@ -71,3 +74,14 @@ def test_io_error(tmp_path) -> None:
     report = kspec.check(tmp_path / "missing.yaml")
     assert [d.code for d in report.diagnostics] == ["io-error"]
     assert not report.ok
+
+
+def test_every_policy_is_documented() -> None:
+    """Each policy a refusal can name is listed, by id, in README's table of policies."""
+    from pathlib import Path
+
+    from kspec.diagnostics import POLICIES
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("documented policies)"):readme.index("### No code in specs")]
+    assert [p for p in POLICIES if f"| `{p}` |" not in table] == []

@@ -50,10 +50,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, note, settings, strategies as st
 
 import kspec
-from kspec.compile import build_layer, build_model, call_layer
+from kspec.compile import build_layer, build_model, call_layer, compile_model
 from kspec.spec.layers import ShapeError
 from kspec.spec.layers._base import FLOAT_DTYPES
 from kspec.spec.training import loss_kind
+from tests.stats import record
 from tests.strategies import graph_specs, image_specs, sequence_specs, spec_of
 
 BATCH = 2
@@ -69,7 +70,7 @@ STRUCTURAL_CODES = frozenset(
 
 #: The `thorough` profile (max_examples 2000) runs SCALE times the examples of `ci` (100).
 SCALE = max(1, settings.default.max_examples // 100)
-EXAMPLES = {"image": 50, "sequence": 35, "graph": 45}
+EXAMPLES = {"image": 50, "sequence": 35, "graph": 45, "near-miss": 60}
 
 # Keras warns, rightly, that the model of a weightless layer call (a refusal's oracle) trains
 # nothing, and that layers without mask support drop the mask of an Embedding(mask_zero=True).
@@ -88,6 +89,7 @@ def _print_counters():
     print("\n\nWhole-spec properties (kspec vs Keras):")
     for family, counts in COUNTS.items():
         total = sum(counts.values())
+        record(f"soundness/completeness: {family}", total, TIMES[family])
         print(f"  {family}: {total} specs in {TIMES[family]:.1f} s")
         for key, n in sorted(counts.items()):
             print(f"    {n:5d}  {key}")
@@ -194,13 +196,18 @@ def check_accepted(spec: dict, report, counts: Counter) -> None:
         if not sizes:
             counts["accepted; no size of the unknown dims is accepted, not run"] += 1
             return
-    loss = report.spec.training.loss
+    training = report.spec.training
+    loss = training.loss
     losses = dict(loss) if isinstance(loss, dict) else {inf.outputs[0]: loss}
-    assert all(isinstance(v, str) for v in losses.values())
     try:
-        model.compile(optimizer="sgd", loss=dict(loss) if isinstance(loss, dict) else loss)
+        # kspec's own compile: the spec's optimizer (and schedule), losses, loss weights and metrics.
+        compile_model(model, training, steps_per_execution=1)
     except Exception as exc:
         raise AssertionError(f"kspec accepts the spec, but Keras cannot compile it: {type(exc).__name__}: {exc}") from exc
+    optimizer = training.optimizer
+    # With gradient accumulation, the optimizer applies the gradients of every n-th batch: one step is n batches.
+    batches = getattr(optimizer, "gradient_accumulation_steps", None) or 1
+    before = [np.array(w) for w in model.trainable_weights]
     rng = np.random.default_rng(1)
     for fill, concrete in sizes:
         data = _random_inputs(inf.inputs, fill)
@@ -213,12 +220,18 @@ def check_accepted(spec: dict, report, counts: Counter) -> None:
         expected = [(BATCH,) + concrete.inference.tensor(o).shape[1:] for o in inf.outputs]
         assert [tuple(p.shape) for p in predictions] == expected, ([tuple(p.shape) for p in predictions], expected, where)
         y = {name: _labels(losses[name], shape, rng) for name, shape in zip(inf.outputs, expected)}
-        try:
-            # One output: the labels as one array, even with a loss mapping (Keras refuses a dict of labels there).
-            result = model.train_on_batch(x, y if len(y) > 1 else y[inf.outputs[0]], return_dict=True)
-        except Exception as exc:
-            raise AssertionError(f"kspec accepts the spec, but a training step fails{where}: {type(exc).__name__}: {exc}") from exc
-        assert np.isfinite(result["loss"]), f"kspec accepts the spec, but the training loss is {result['loss']}{where}"
+        for _ in range(batches):
+            try:
+                # One output: the labels as one array, even with a loss mapping (Keras refuses a dict of labels there).
+                result = model.train_on_batch(x, y if len(y) > 1 else y[inf.outputs[0]], return_dict=True)
+            except Exception as exc:
+                raise AssertionError(f"kspec accepts the spec, but a training step fails{where}: {type(exc).__name__}: {exc}") from exc
+            assert np.isfinite(result["loss"]), f"kspec accepts the spec, but the training loss is {result['loss']}{where}"
+        if before is not None:
+            after = [np.array(w) for w in model.trainable_weights]
+            changed = [w.path for w, a, b in zip(model.trainable_weights, after, before) if not np.array_equal(a, b)]
+            assert changed, f"kspec accepts the spec, but a training step changes no trainable weight{where}"
+            before = None
     if sizes[0][0] is None:
         counts["accepted: built, ran and trained one step"] += 1
     else:
@@ -307,25 +320,25 @@ def keras_failure(inf, target) -> str | None:
     return None
 
 
-def check_refused(spec: dict, report, counts: Counter) -> None:
+def check_refused(spec: dict, report, counts: Counter, prefix: str = "", errors=None) -> None:
     """kspec refuses with layer errors: Keras fails on every blamed layer call, unless kspec's refusal is a policy."""
     inf = report.inference
     by_path = {node.path: node for node in inf.nodes}
     blamed = []
-    for d in report.errors:
+    for d in report.errors if errors is None else errors:
         node = by_path.get(tuple(d.path[:3]))
         assert node is not None, f"no layer call at {d.path} for {d.code}: {d.message}"
         if node not in blamed:
             blamed.append(node)
     outcomes = []
     for node in blamed:
-        policy = False
+        policy = None
         try:
             node.layer.infer([inf.tensor(r) for r in node.inputs])
         except ShapeError as exc:
             policy = exc.policy
         if policy:
-            outcomes.append("refused by a documented policy")
+            outcomes.append(f"refused by policy {policy}")
             continue
         failure = keras_failure(inf, node)
         messages = [d.message for d in report.errors]
@@ -334,7 +347,7 @@ def check_refused(spec: dict, report, counts: Counter) -> None:
             f"kspec: {messages}\nspec: {json.dumps(spec)}"
         )
         outcomes.append(f"refused; {failure}")
-    counts[outcomes[0]] += 1
+    counts[prefix + outcomes[0]] += 1
 
 
 def check_spec(family: str, spec: dict) -> None:
@@ -459,3 +472,197 @@ def test_sequence_models_agree_with_keras():
 
 def test_graph_models_agree_with_keras():
     run_property("graph", graph_specs())
+
+
+# ==== completeness: near misses ==================================================================
+#
+# A near miss is a valid spec with one mutation (tests/strategies.py `near_miss_specs`). When kspec
+# accepts it, it must be sound like any accepted spec (`check_accepted`). When kspec refuses it, Keras
+# must fail too, unless every error names a documented policy (`Diagnostic.policy`, listed in README):
+#
+# - layer errors (shape, value, shared-layer from the shape rules): Keras fails on each blamed layer
+#   call (`check_refused`);
+# - a refusal before any shape is known (an unknown key, an out-of-range argument): the Keras layer of
+#   the unmutated spec, configured with the same mutation (`get_config`, the key renamed or the value
+#   replaced, `from_config`), fails to construct, or fails on the unmutated inputs of that layer call;
+# - a reference to nothing (`undefined-node`): the functional API has no tensor to call a layer on;
+# - loss errors: the model compiled with the mutated training section fails to compile, or fails (or
+#   gives a non-finite loss) in a training step on labels that fit each loss.
+
+
+def _keras_runs_layer(keras_layer, inputs: list) -> str | None:
+    """How a lone Keras layer fails on keras.Input tensors of these kspec shapes; None if it builds, runs and
+    trains one step (SGD, mean squared error against zeros)."""
+    import keras
+
+    tensors = [keras.Input(shape=t.shape[1:], dtype=t.dtype) for t in inputs]
+    try:
+        out = keras_layer(tensors if len(tensors) > 1 else tensors[0])
+        model = keras.Model(tensors, out)
+    except Exception as exc:
+        return f"Keras refuses to build it ({type(exc).__name__})"
+    if 0 in tuple(out.shape):
+        return "Keras returns an empty output"
+    fake = {f"x{i}": t for i, t in enumerate(inputs)}
+    fills = FILLS[:2] if any(d is None for t in inputs for d in t.shape[1:]) else (None,)
+    model.compile(optimizer="sgd", loss="mse")
+    for fill in fills:
+        x = list(_random_inputs(fake, fill).values())
+        try:
+            y = model(x if len(x) > 1 else x[0], training=False)
+            if 0 in tuple(y.shape):
+                return "Keras returns an empty output"
+            loss = model.train_on_batch(x if len(x) > 1 else x[0], np.zeros(tuple(y.shape), "float32"), return_dict=True)["loss"]
+        except Exception as exc:
+            return f"Keras fails when run ({type(exc).__name__})"
+        if not np.isfinite(loss):
+            return "Keras trains with a non-finite loss"
+    return None
+
+
+def _mutated_layer_failure(base: dict, mutated: dict, what: str) -> str | None:
+    """The Keras oracle for a refused layer mutation (typo-key, out-of-range): see the section comment."""
+    import keras
+
+    report = kspec.check(base)
+    assert report.ok, "the near miss's base spec is valid by construction"
+    inf = report.inference
+    diffs = [(p, b, m) for (p, b), (_, m) in zip(_top(base), _top(mutated)) if b != m]
+    assert len(diffs) == 1, (what, diffs)
+    path, before, after = diffs[0]
+    node = next(n for n in inf.nodes if n.path == path)
+    config = build_layer(node.layer, node.name).get_config()
+    removed = [k for k in before if k not in after]
+    added = [k for k in after if k not in before]
+    for k in removed:
+        config.pop(k, None)
+    for k in added:
+        config[k] = after[k]
+    for k in after:
+        if k in before and after[k] != before[k]:
+            if k not in config:
+                return None  # a kspec argument without a Keras config key of that name: not checked
+            config[k] = after[k]
+    cls = type(build_layer(node.layer, node.name))
+    try:
+        layer = cls.from_config(config)
+    except Exception as exc:
+        return f"Keras refuses the configuration ({type(exc).__name__})"
+    keras.backend.clear_session()
+    return _keras_runs_layer(layer, [inf.tensor(r) for r in node.inputs])
+
+
+def _top(spec: dict):
+    from tests.strategies import top_layers
+
+    return top_layers(spec)
+
+
+def _loss_failure(spec: dict, report) -> str | None:
+    """The Keras oracle for loss errors: compile with the spec's training section, one training step."""
+    inf = report.inference
+    model = build_model(report.spec, inf)
+    training = report.spec.training
+    try:
+        compile_model(model, training, steps_per_execution=1)
+    except Exception as exc:
+        return f"Keras refuses to compile it ({type(exc).__name__})"
+    loss = training.loss
+    losses = dict(loss) if isinstance(loss, dict) else {o: loss for o in inf.outputs}
+    rng = np.random.default_rng(3)
+    data = _random_inputs(inf.inputs, FILLS[0])
+    x = data if len(data) > 1 or "inputs" in spec["model"] else next(iter(data.values()))
+    try:
+        outs = _as_list(model(x, training=False))
+        y = {name: _labels(losses.get(name, "mse"), tuple(o.shape), rng) for name, o in zip(inf.outputs, outs)}
+        result = model.train_on_batch(x, y if len(y) > 1 else y[inf.outputs[0]], return_dict=True)
+    except Exception as exc:
+        return f"Keras fails a training step ({type(exc).__name__})"
+    if not np.isfinite(result["loss"]):
+        return "Keras trains with a non-finite loss"
+    return None
+
+
+def check_near_miss(base: dict, spec: dict, mutation: str, what: str) -> None:
+    """Completeness on one near miss: see the section comment."""
+    import keras
+
+    keras.backend.clear_session()
+    counts = COUNTS["near-miss"]
+    report = kspec.check(spec)
+    if report.ok:
+        check_accepted(spec, report, Counter())
+        counts[f"{mutation}: accepted, and sound"] += 1
+        return
+    errors = report.errors
+    policies = sorted({d.policy for d in errors if d.policy})
+    codes = {d.code for d in errors}
+    unexplained = [d for d in errors if not d.policy]
+    if not unexplained:
+        counts[f"{mutation}: refused by policy {', '.join(policies)}"] += 1
+        return
+    if report.spec is None:  # refused before any shape is known
+        if codes <= {"unknown-key", "value", "type", "missing-key"} and mutation in ("typo-key", "out-of-range"):
+            failure = _mutated_layer_failure(base, spec, what)
+            if failure is None and mutation == "out-of-range" and not _keras_config_has(base, spec):
+                counts[f"{mutation}: refused; kspec argument not in Keras's config (not checked)"] += 1
+                return
+            assert failure is not None, (
+                f"kspec refuses the near miss ({what}), but Keras builds, runs and trains it.\n"
+                f"kspec: {[d.message for d in unexplained]}\nspec: {json.dumps(spec)}"
+            )
+            counts[f"{mutation}: refused; {failure}"] += 1
+            return
+        if codes <= {"value"} and mutation == "wrong-loss":  # an unknown output key in a loss mapping
+            counts[f"{mutation}: refused; a loss for no output"] += 1
+            return
+        raise AssertionError(f"near miss ({what}) refused with {sorted(codes)}: {[d.message for d in errors]}")
+    if codes & {"undefined-node"}:
+        counts[f"{mutation}: refused; a reference to nothing (Keras has no tensor to call a layer on)"] += 1
+        return
+    assert not codes & (STRUCTURAL_CODES - {"unused-node"}), [f"{d.code}: {d.message}" for d in errors]
+    layer_errors = [d for d in errors if d.code in ORACLE_CODES]
+    if layer_errors:
+        check_refused(spec, report, counts, prefix=f"{mutation}: ", errors=layer_errors)
+        return
+    assert codes <= {"loss", "unused-node"}, [f"{d.code}: {d.message}" for d in errors]
+    if "unused-node" in codes:
+        raise AssertionError(f"unused-node without its policy: {[d.message for d in errors]}")
+    failure = _loss_failure(spec, report)
+    assert failure is not None, (
+        f"kspec refuses the near miss ({what}), but Keras compiles and trains it.\n"
+        f"kspec: {[d.message for d in unexplained]}\nspec: {json.dumps(spec)}"
+    )
+    counts[f"{mutation}: refused; {failure}"] += 1
+
+
+def _keras_config_has(base: dict, spec: dict) -> bool:
+    report = kspec.check(base)
+    for (p, b), (_, m) in zip(_top(base), _top(spec)):
+        if b != m:
+            node = next(n for n in report.inference.nodes if n.path == p)
+            config = build_layer(node.layer, node.name).get_config()
+            return all(k in config for k in m if k in b and m[k] != b[k])
+    return True
+
+
+def test_near_misses_agree_with_keras():
+    from tests.strategies import near_miss_specs, valid_specs
+
+    @settings(max_examples=EXAMPLES["near-miss"] * SCALE, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+    @given(st.data())
+    def prop(data):
+        base = data.draw(valid_specs(), label="base")
+        if not kspec.check(base).ok:
+            COUNTS["near-miss"]["base refused (an edge draw), skipped"] += 1
+            return
+        spec, mutation, what = data.draw(near_miss_specs(base), label="near miss")
+        note(f"{mutation}: {what}\n{json.dumps(spec)}")
+        check_near_miss(base, spec, mutation, what)
+
+    start = time.perf_counter()
+    try:
+        prop()
+    finally:
+        TIMES["near-miss"] += time.perf_counter() - start

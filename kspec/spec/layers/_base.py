@@ -54,11 +54,12 @@ class Inferred:
 class ShapeError(ValueError):
     """Keras would refuse this input. `field` names the argument at fault, if one is.
 
-    `policy=True` marks a documented kspec policy rather than a Keras failure: Keras may run
-    the configuration, but with a meaning kspec refuses to guess (tests count these apart).
+    `policy` names a documented kspec policy (a key of `kspec.diagnostics.POLICIES`) rather than a
+    Keras failure: Keras may run the configuration, but with a meaning kspec refuses to guess, or
+    fail later (tests count these apart).
     """
 
-    def __init__(self, message: str, field: str | None = None, code: str = "shape", policy: bool = False):
+    def __init__(self, message: str, field: str | None = None, code: str = "shape", policy: str | None = None):
         super().__init__(message)
         self.field = field
         self.code = code

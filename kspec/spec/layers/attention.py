@@ -55,7 +55,7 @@ class _AttentionBase(Layer):
                 f"Layer '{self.layer_type}' expects query, value and key of the same rank (kspec policy: Keras "
                 "may broadcast a lower-rank tensor, with a meaning kspec refuses to guess). Received: "
                 f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}",
-                policy=True,
+                policy="attention-same-rank",
             )
         return query.rank
 
@@ -147,7 +147,7 @@ class MultiHeadAttention(_AttentionBase):
                 f"Received: sliding_window={self.sliding_window}, attention_axes={list(axes)}, "
                 f"query_shape={shape_str(query.shape)}",
                 field="sliding_window",
-                policy=True,
+                policy="mha-sliding-window",
             )
         if len(axes) == 1 and rank >= 5:
             # The scores then have rank >= 6; TensorFlow's CPU softmax kernel (oneDNN) accepts at most 5-D.
@@ -156,6 +156,7 @@ class MultiHeadAttention(_AttentionBase):
                 "have rank >= 6, which TensorFlow's CPU softmax refuses); attend over several axes. "
                 f"Received: attention_axes={list(axes)}, query_shape={shape_str(query.shape)}",
                 field="attention_axes",
+                policy="mha-score-rank",
             )
         dims = {}
         for name, t in zip(_INPUT_NAMES, (query, value, key)):

@@ -51,7 +51,7 @@ class Activation(Layer):
             raise ShapeError(
                 "Layer 'Activation' expects a floating-point input (kspec policy: on integers most "
                 "activations fail or keep the integer dtype). Received: dtype=" + x.dtype,
-                policy=True,
+                policy="float-activation",
             )
         return Inferred(Tensor(x.shape, "float32"))
 

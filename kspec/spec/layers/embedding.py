@@ -51,7 +51,7 @@ class Embedding(Layer):
             raise ShapeError(
                 "Layer 'Embedding' expects integer indices (kspec policy: Keras would cast the input to int32, "
                 f"truncating floats). Expected one of {', '.join(INT_DTYPES)}. Received: dtype={x.dtype}",
-                policy=True,
+                policy="embedding-integer-input",
             )
         if self.lora_rank is not None and self.embeddings_constraint is not None:
             raise ShapeError(

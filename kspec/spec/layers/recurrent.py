@@ -267,6 +267,7 @@ class TimeDistributed(Layer):
                 f"(kspec policy: Keras would produce another dtype when run). Received: layer={inner.layer_type} "
                 f"with output dtype={out.dtype}",
                 field="layer",
+                policy="timedistributed-float32",
             )
         shape = (out.shape[0], x.shape[1]) + out.shape[1:]
         return Inferred(Tensor(shape, "float32"), child.params, child.non_trainable)
