@@ -31,9 +31,12 @@ def build_layer(layer: Layer, name: str | None = None) -> Any:
     """The Keras layer for a layer spec: a class of `keras.layers` named by the closed layer set,
     or the class an installed plugin registered for its own layer type."""
     kwargs = layer.keras_kwargs()
+    outer = name or layer.name
     for field_name, value in layer:
         if isinstance(value, Layer):
-            kwargs[field_name] = build_layer(value)
+            # A wrapped layer named after its wrapper: unnamed, Keras would number it from a process-wide
+            # counter, and the same spec built twice would give different layer names.
+            kwargs[field_name] = build_layer(value, f"{outer}_{field_name}" if outer and not value.name else None)
     if name or layer.name:
         kwargs["name"] = name or layer.name
     return type(layer).keras_layer_class()(**kwargs)
@@ -149,11 +152,15 @@ def losses(training: Training) -> Any:
     return _object(keras.losses, training.loss)
 
 
-def metrics(training: Training) -> Any:
+def metrics(training: Training, outputs: list[str] | None = None) -> Any:
+    """The metrics for `model.compile`. A list applies to every output: with several outputs, each gets its
+    own metric objects (Keras reads a flat list as one metric per output)."""
     import keras
 
     if isinstance(training.metrics, dict):
         return {name: [_object(keras.metrics, m) for m in ms] for name, ms in training.metrics.items()}
+    if outputs and len(outputs) > 1:
+        return {name: [_object(keras.metrics, m) for m in training.metrics] for name in outputs}
     return [_object(keras.metrics, m) for m in training.metrics]
 
 
@@ -176,7 +183,7 @@ def compile_model(model: Any, training: Training, *, steps_per_execution: int | 
         optimizer=optimizer(training),
         loss=losses(training),
         loss_weights=dict(training.loss_weights) if training.loss_weights else None,
-        metrics=metrics(training),
+        metrics=metrics(training, list(getattr(model, "output_names", None) or [])),
         steps_per_execution=steps_per_execution or auto_steps_per_execution(training),
         jit_compile=jit_compile,
     )

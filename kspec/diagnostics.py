@@ -49,8 +49,6 @@ CODES: dict[str, str] = {
     "metric": "A metric that does not fit its output's labels or predictions.",
     # lints (warnings)
     "lint-softmax-from-logits": "A loss with from_logits=true after a softmax/sigmoid output.",
-    "lint-logits-without-from-logits": "A linear output layer feeding a probabilistic loss without from_logits=true.",
-    "lint-softmax-single-unit": "Softmax over one unit is always 1.",
     "lint-dropout-last": "Dropout as the model's last layer.",
     "lint-bias-before-batchnorm": "A bias right before BatchNormalization, which cancels it.",
     "lint-sigmoid-categorical": "A sigmoid output with a categorical cross-entropy.",
@@ -76,6 +74,8 @@ POLICIES: dict[str, str] = {
     "loss-per-output": "A multi-output model gives one loss per output, as a mapping.",
     "categorical-classes": "Categorical losses need at least two classes in the output's last axis.",
     "loss-output-range": "poisson and msle need an output activation that is never negative (they take the logarithm of the prediction).",
+    "probability-output": "A loss that reads probabilities (from_logits false) needs an output activation in [0, 1] (softmax, sigmoid).",
+    "constant-output": "Softmax over a single output unit is always 1: nothing can be trained.",
     "metric-labels": "A metric must fit the labels of its output's loss (sparse metrics need class ids, categorical ones one-hot labels).",
     "unused-node": "In the graph form, every node and input must lead to an output.",
     "param-budget": "A parameter budget refuses absurd models before anything allocates.",
@@ -162,6 +162,10 @@ def format_path(path: Iterable[PathItem]) -> str:
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A hint naming the closest candidate, or None when nothing is close."""
     candidates = list(candidates)
+    if len(word) > 3 * max((len(c) for c in candidates), default=0):
+        # Close to none: difflib's ratio is at most 2c / (len(word) + c) < 0.6 for a candidate of c
+        # characters. And difflib indexes every character of the word: 5M of them took 5 s and 700 MB.
+        return None
     matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     if not matches:
         lowered = {c.lower(): c for c in candidates}

@@ -62,16 +62,6 @@ def _output_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
                 path,
                 hint="Drop the output activation, or set from_logits: false.",
             )
-        if kind in _CROSSENTROPY_KINDS and not loss_from_logits(loss) and activation in (None, "linear"):
-            yield _warn(
-                "lint-logits-without-from-logits",
-                f"Output '{output}' is linear (logits), but loss '{name}' expects probabilities "
-                "(from_logits=false).",
-                path,
-                hint=f"Use {{type: {_loss_class(name)}, from_logits: true}}, or add a "
-                + ("sigmoid" if kind == "binary" else "softmax")
-                + " activation.",
-            )
         if kind in ("sparse", "one_hot") and activation == "sigmoid":
             yield _warn(
                 "lint-sigmoid-categorical",
@@ -80,17 +70,6 @@ def _output_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
                 path,
                 hint="Use activation: softmax (or binary_crossentropy for multi-label).",
             )
-        if activation == "softmax" and node.output.rank >= 2 and node.output.shape[-1] == 1:
-            yield _warn(
-                "lint-softmax-single-unit",
-                f"Output '{output}' applies softmax over a single unit, which is always 1: the model cannot learn.",
-                node.path,
-                hint="For a binary output use one unit with sigmoid, or two units with softmax.",
-            )
-
-
-def _loss_class(name: str) -> str:
-    return "".join(part.capitalize() for part in name.split("_")).replace("crossentropy", "Crossentropy")
 
 
 def _layer_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:

@@ -12,7 +12,7 @@ from .diagnostics import Diagnostic, Note, did_you_mean
 from .infer import Inference
 from .spec import Spec
 from .spec.layers._base import FLOAT_DTYPES, Tensor
-from .spec.training import loss_kind
+from .spec.training import loss_from_logits, loss_kind
 
 DEFAULT_PARAM_BUDGET = 2_000_000_000
 
@@ -56,7 +56,10 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
         tensor = tensors.get(name)
         if tensor is not None:
             out.extend(_loss_fits(name, loss, tensor, path))
-            out.extend(_loss_range(name, loss, _output_activation(inference, name), path))
+            activation = _output_activation(inference, name)
+            out.extend(_loss_range(name, loss, activation, path))
+            out.extend(_probability_output(name, loss, activation, path))
+            out.extend(_constant_output(name, inference, activation))
 
     # Metrics: each fits the labels of its output's loss.
     kinds = {name: loss_kind(loss) for name, loss, _ in pairs}
@@ -218,11 +221,68 @@ def _output_activation(inference: Inference, name: str) -> str | None:
         return None
     layer = node.layer
     kind = type(layer).type_name()
-    if kind in ("ReLU", "Softmax"):
-        return kind.lower()
+    if kind in ACTIVATION_LAYERS:
+        return ACTIVATION_LAYERS[kind]
     if hasattr(layer, "activation"):
         return layer.activation or "linear"
     return None
+
+
+ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "ELU": "elu", "PReLU": "prelu"}
+#: Losses that read the output as probabilities unless from_logits is set.
+PROBABILITY_LOSSES = frozenset(
+    {"sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy", "binary_crossentropy",
+     "binary_focal_crossentropy", "kl_divergence", "kld", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+     "CategoricalFocalCrossentropy", "BinaryCrossentropy", "BinaryFocalCrossentropy"}
+)
+#: Activations whose output lies in [0, 1].
+PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "hard_sigmoid", "sparse_sigmoid", "sparsemax"})
+
+
+def _probability_output(output: str, loss, activation: str | None, path) -> list[Diagnostic]:
+    name = loss if isinstance(loss, str) else loss.type
+    if name not in PROBABILITY_LOSSES or loss_from_logits(loss) or activation is None or activation in PROBABILITY_ACTIVATIONS:
+        return []
+    twin = {"kld": "kl_divergence"}.get(name, name)
+    fix = (
+        "add a softmax (or sigmoid) activation to the output"
+        if twin in ("kl_divergence",)
+        else f"add a {'sigmoid' if 'binary' in twin.lower() else 'softmax'} activation to the output, or use "
+        f"{{type: {_loss_class(twin)}, from_logits: true}}"
+    )
+    return [
+        Diagnostic(
+            "loss",
+            f"Loss '{name}' reads output '{output}' as probabilities, but the output ends with activation '{activation}', "
+            "whose values are not probabilities: Keras clips them to [0, 1] (and renormalises), so the model trains wrong or "
+            f"not at all. Received: activation={activation}",
+            path,
+            hint=fix[0].upper() + fix[1:] + ".",
+            policy="probability-output",
+        )
+    ]
+
+
+def _loss_class(name: str) -> str:
+    return name if name[0].isupper() else "".join(part.capitalize() for part in name.split("_"))
+
+
+def _constant_output(output: str, inference: Inference, activation: str | None) -> list[Diagnostic]:
+    node = inference.node(output)
+    if activation != "softmax" or node is None or node.output is None or node.output.shape[-1] != 1:
+        return []
+    if tuple(getattr(node.layer, "axis", (-1,)) or (-1,)) not in ((-1,), (node.output.rank - 1,)):
+        return []
+    return [
+        Diagnostic(
+            "loss",
+            f"Output '{output}' applies softmax over a single unit, which is always 1: no loss can train the model. "
+            f"Received: output shape={node.output}",
+            node.path,
+            hint="For a binary output use one unit with sigmoid, or two units with softmax.",
+            policy="constant-output",
+        )
+    ]
 
 
 def _loss_range(output: str, loss, activation: str | None, path) -> list[Diagnostic]:

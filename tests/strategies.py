@@ -232,7 +232,7 @@ def image_layer(draw, shape):
         hi = 12 if t == "Resizing" else max(h or 1, w or 1) + 1
         layer["height"], layer["width"] = draw(st.integers(1, hi)), draw(st.integers(1, hi))
         if t == "Resizing" and chance(draw, 30):
-            layer["interpolation"] = draw(st.sampled_from(["nearest", "bicubic", "area", "lanczos3"]))
+            layer["interpolation"] = draw(st.sampled_from(["nearest", "bicubic", "lanczos3", "lanczos5"]))
         if t == "Resizing" and chance(draw, 15):
             layer[draw(st.sampled_from(["crop_to_aspect_ratio", "pad_to_aspect_ratio"]))] = True
         return layer, (layer["height"], layer["width"], c)
@@ -425,7 +425,7 @@ def optimizers(draw):
     if chance(draw, 10):
         config["use_ema"] = True
     if chance(draw, 10):
-        config["gradient_accumulation_steps"] = draw(st.integers(1, 3))
+        config["gradient_accumulation_steps"] = draw(st.integers(2, 3))
     kind = config["type"]
     if kind == "SGD" and chance(draw, 40):
         config.update(momentum=0.9, nesterov=draw(st.booleans()))
@@ -458,17 +458,22 @@ def metric_values(draw):
     return out
 
 
+def per_output(loss) -> bool:
+    """Whether `loss` is a mapping output -> loss (not one loss's `{type: ...}` configuration)."""
+    return isinstance(loss, dict) and "type" not in loss
+
+
 @st.composite
 def training_section(draw, loss):
     """A training section for `loss` (one loss, or a mapping output -> loss): an optimizer, metrics (per
     output now and then), loss weights for several outputs, a seed."""
     training: dict[str, Any] = {"optimizer": draw(optimizers()), "loss": loss}
     if chance(draw, 50):
-        if isinstance(loss, dict) and chance(draw, 50):
+        if per_output(loss) and chance(draw, 50):
             training["metrics"] = {name: draw(metric_values()) for name in loss}
         else:
             training["metrics"] = draw(metric_values())
-    if isinstance(loss, dict) and len(loss) > 1 and chance(draw, 30):
+    if per_output(loss) and len(loss) > 1 and chance(draw, 30):
         training["loss_weights"] = {name: draw(st.sampled_from([1.0, 0.5, 2.0, 0.0])) for name in loss}
     if chance(draw, 20):
         training["seed"] = draw(st.integers(0, 2**31 - 1))
@@ -1073,7 +1078,7 @@ def _bad_reference(draw, spec):
         old = model["outputs"][j]
         model["outputs"][j] = typo(draw, old)
         loss = spec["training"]["loss"]
-        if isinstance(loss, dict) and old in loss:  # keep the loss on the (misspelled) output: one mutation
+        if per_output(loss) and old in loss:  # keep the loss on the (misspelled) output: one mutation
             loss[model["outputs"][j]] = loss.pop(old)
         return f"outputs[{j}]: {old} -> {model['outputs'][j]}"
     nodes = [n for n in model["nodes"] if where == "inputs" or "shares" in n]
@@ -1111,7 +1116,7 @@ def _wrong_loss(draw, spec):
     training = spec["training"]
     loss = training["loss"]
     new = draw(loss_value(draw(st.sampled_from(ALL_LOSSES))))
-    if isinstance(loss, dict):
+    if per_output(loss):
         name = draw(st.sampled_from(sorted(loss)))
         if chance(draw, 30):
             wrong = typo(draw, name)

@@ -96,17 +96,17 @@ def test_unreadable_file_exits_2(tmp_path: Path) -> None:
 
 
 def test_strict_turns_warnings_into_errors(tmp_path: Path) -> None:
-    spec = tmp_path / "logits.yaml"
+    spec = tmp_path / "stack.yaml"
     spec.write_text(
-        "kspec: 1\nname: logits\nmodel:\n  input: {shape: [4]}\n  layers:\n    - {type: Dense, units: 3}\n"
-        "training:\n  loss: sparse_categorical_crossentropy\n"
+        "kspec: 1\nname: stack\nmodel:\n  input: {shape: [4]}\n  layers:\n    - {type: Dense, units: 8}\n"
+        "    - {type: Dense, units: 3, activation: softmax}\ntraining:\n  loss: sparse_categorical_crossentropy\n"
     )
     relaxed = run("validate", str(spec))
     assert relaxed.exit_code == 0
-    assert "warning[lint-logits-without-from-logits]" in relaxed.output
+    assert "warning[lint-no-activation-stack]" in relaxed.output
     strict = run("validate", "--strict", str(spec))
     assert strict.exit_code == 1
-    assert "error[lint-logits-without-from-logits]" in strict.output
+    assert "error[lint-no-activation-stack]" in strict.output
 
 
 def test_param_budget_option(tmp_path: Path) -> None:

@@ -16,9 +16,7 @@ CASES = {
         "    - {type: Dense, units: 3, activation: softmax}\n",
         "  loss: {type: SparseCategoricalCrossentropy, from_logits: true}\n",
     ),
-    "lint-logits-without-from-logits": spec("    - {type: Dense, units: 3}\n"),
     "lint-sigmoid-categorical": spec("    - {type: Dense, units: 3, activation: sigmoid}\n"),
-    "lint-softmax-single-unit": spec("    - {type: Dense, units: 1, activation: softmax}\n", "  loss: binary_crossentropy\n"),
     "lint-dropout-last": spec("    - {type: Dense, units: 3, activation: softmax}\n    - {type: Dropout, rate: 0.5}\n"),
     "lint-bias-before-batchnorm": spec(
         "    - {type: Dense, units: 16}\n    - {type: BatchNormalization}\n    - {type: ReLU}\n"
