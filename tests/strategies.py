@@ -355,7 +355,7 @@ def dense_head(draw, losses=CLASSIFICATION_LOSSES):
     logits for a `from_logits` loss), sigmoid units for binary losses, a linear regression; now and then any
     activation at all on the head."""
     loss = draw(loss_value(draw(st.sampled_from(losses))))
-    kind = loss_kind(loss) if isinstance(loss, str) else LOSS_CLASS_KIND[loss["type"]]
+    kind = _kind(loss)
     logits = isinstance(loss, dict) and loss.get("from_logits", False)
     if kind in ("sparse", "one_hot"):
         head: dict[str, Any] = {"type": "Dense", "units": draw(st.integers(2, 10)), "activation": "softmax"}
@@ -438,24 +438,44 @@ def optimizers(draw):
     return config
 
 
+#: Metrics that take integer class ids as labels (the others take labels of the output's shape).
+SPARSE_METRICS = {"sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy",
+                  "SparseTopKCategoricalAccuracy"}
+
+
+def _fits(metric: str, kind: str | None) -> bool:
+    """Whether the metric fits labels of this loss kind (None: any kind; "mixed": sparse and other outputs)."""
+    if kind is None or metric == "accuracy":
+        return True
+    return kind != "mixed" and (metric in SPARSE_METRICS) == (kind == "sparse")
+
+
 @st.composite
-def metric_values(draw):
-    """0-2 metrics: names, and now and then a configured one."""
+def metric_values(draw, kind: str | None = None):
+    """0-2 metrics: names, and now and then a configured one; mostly ones that fit the labels of a loss of
+    this kind (sparse or not), now and then any (which kspec refuses by its metric-labels policy)."""
     out: list[Any] = []
+    any_metric = chance(draw, 10)
+    names = [m for m in METRIC_NAMES if any_metric or _fits(m, kind)]
+    classes = [m for m in METRIC_CLASSES if any_metric or _fits(m, kind)]
     for _ in range(draw(st.integers(0, 2))):
-        if chance(draw, 25):
-            kind = draw(st.sampled_from(METRIC_CLASSES))
-            metric: dict[str, Any] = {"type": kind}
-            if "TopK" in kind:
+        if classes and chance(draw, 25):
+            kind_ = draw(st.sampled_from(classes))
+            metric: dict[str, Any] = {"type": kind_}
+            if "TopK" in kind_:
                 metric["k"] = draw(st.integers(1, 5))
-            if kind == "AUC" and chance(draw, 40):
+            if kind_ == "AUC" and chance(draw, 40):
                 metric["curve"] = "PR"
-            if kind in ("Precision", "Recall") and chance(draw, 30):
+            if kind_ in ("Precision", "Recall") and chance(draw, 30):
                 metric["thresholds"] = 0.3
             out.append(metric)
         else:
-            out.append(draw(st.sampled_from(METRIC_NAMES)))
+            out.append(draw(st.sampled_from(names)))
     return out
+
+
+def _kind(loss) -> str:
+    return loss_kind(loss) if isinstance(loss, str) else LOSS_CLASS_KIND[loss["type"]]
 
 
 def per_output(loss) -> bool:
@@ -470,9 +490,10 @@ def training_section(draw, loss):
     training: dict[str, Any] = {"optimizer": draw(optimizers()), "loss": loss}
     if chance(draw, 50):
         if per_output(loss) and chance(draw, 50):
-            training["metrics"] = {name: draw(metric_values()) for name in loss}
-        else:
-            training["metrics"] = draw(metric_values())
+            training["metrics"] = {name: draw(metric_values(_kind(one))) for name, one in loss.items()}
+        else:  # one list for every output
+            kinds = {_kind(one) for one in (loss.values() if per_output(loss) else [loss])}
+            training["metrics"] = draw(metric_values(kinds.pop() if len(kinds) == 1 else "mixed"))
     if per_output(loss) and len(loss) > 1 and chance(draw, 30):
         training["loss_weights"] = {name: draw(st.sampled_from([1.0, 0.5, 2.0, 0.0])) for name in loss}
     if chance(draw, 20):
