@@ -10,12 +10,13 @@ from typing import Any
 
 from .check import Report, check, load_spec
 from .diagnostics import Diagnostic, SpecError
+from .dump import dump_spec
 from .spec import Spec, json_schema
 
 __version__ = "0.1.0"
 __all__ = [
     "Diagnostic", "Report", "Spec", "SpecError", "build_and_train", "build_model", "check", "compile_model",
-    "json_schema", "load_spec", "__version__",
+    "dump_spec", "json_schema", "load_spec", "__version__",
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from .diagnostics import Diagnostic, SpecError, has_errors
 from .infer import Inference, infer
 from .lint import lint
-from .load import Loaded, SourceMap, load_text
+from .load import MAX_INT, Loaded, SourceMap, load_data, load_text
 from .semantics import DEFAULT_PARAM_BUDGET, check_semantics
 from .spec import Spec
 from .structure import parse
@@ -107,28 +107,71 @@ def check(
     file = file or name
     if io_error is not None:
         return Report(file, diagnostics=[io_error.with_source(file, None)])
-    loaded = load_text(text) if text is not None else Loaded(data, SourceMap(None))
+    loaded = load_text(text) if text is not None else load_data(data)
     report = Report(file)
     diagnostics = list(loaded.diagnostics)
     if loaded.ok and overrides:
         data, problems = apply_overrides(loaded.data, overrides)
-        loaded = Loaded(data, loaded.source_map)
-        diagnostics.extend(problems)
+        limited = load_data(data)  # each value is within the limits; values set inside values may not be
+        loaded = Loaded(limited.data, loaded.source_map)
+        diagnostics.extend(problems + limited.diagnostics)
     if loaded.ok and not diagnostics:
         spec, problems = parse(loaded.data)
         diagnostics.extend(problems)
         report.spec = spec
         if spec is not None:
-            inference = infer(spec)
+            inference, problems = _infer(spec)
             report.inference = inference
-            diagnostics.extend(inference.diagnostics)
-            if not has_errors(inference.diagnostics):
+            diagnostics.extend(problems)
+            if inference is not None and not has_errors(problems):
                 diagnostics.extend(check_semantics(spec, inference, param_budget=param_budget))
                 diagnostics.extend(lint(spec, inference))
     if strict:
         diagnostics = [replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics]
     report.diagnostics = [_place(d, file, loaded.source_map) for d in diagnostics]
     return report
+
+
+def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
+    """`infer`, with every tensor dimension held to 64 bits (`MAX_INT`), as every integer of the spec is.
+
+    Layers multiply sizes (Flatten, UpSampling, strided transposed convolutions, Reshape), so 64-bit
+    arguments can still give a dimension with thousands of digits, which Python refuses to write in
+    a message (ValueError) or to turn into a float (OverflowError). The first tensor beyond 64 bits is
+    refused with `too-large` (the report then has no inference), and semantics and lints, which
+    print sizes, do not run.
+    """
+    try:
+        inference = infer(spec)
+    except ValueError as exc:
+        # A shape message of `infer` printing such a dimension: sys.get_int_max_str_digits().
+        if "integer string conversion" not in str(exc):
+            raise
+        return None, [
+            Diagnostic(
+                "too-large",
+                f"The model's tensors grow beyond {MAX_INT} (2**63 - 1) elements along an axis, to thousands "
+                "of digits; no Keras model can hold that.",
+                ("model",),
+                hint="Look for a long chain of layers that multiply sizes (UpSampling, strided Conv*Transpose, Flatten).",
+            )
+        ]
+    tensors = [(name, ("model",), t) for name, t in inference.inputs.items()]
+    tensors += [(n.name, n.path, n.output) for n in inference.nodes if n.output is not None]
+    for name, path, tensor in tensors:
+        big = next((d for d in tensor.shape if d is not None and abs(d) > MAX_INT), None)
+        if big is not None:
+            digits = int(big.bit_length() * 0.30103) + 1
+            # No inference in the report: its parameter count may have as many digits.
+            return None, inference.diagnostics + [
+                Diagnostic(
+                    "too-large",
+                    f"'{name}' has an axis of about {digits} digits, beyond {MAX_INT} (2**63 - 1), the most "
+                    "elements Keras and TensorFlow can hold along an axis.",
+                    path,
+                )
+            ]
+    return inference, inference.diagnostics
 
 
 def _place(d: Diagnostic, file: str | None, source_map: SourceMap) -> Diagnostic:
@@ -155,15 +198,17 @@ def parse_override(text: str) -> tuple[tuple[str | int, ...], Any] | Diagnostic:
     if not sep or not parts or any(not p for p in parts):
         return Diagnostic(
             "override",
-            f"An override must be KEY=VALUE with a dotted KEY, e.g. training.epochs=5. Received: {text!r}",
+            f"An override must be KEY=VALUE with a dotted KEY, e.g. training.epochs=5. Received: {_cut(text)!r}",
             hint="List items are numbered from 0: model.layers.0.filters=64.",
         )
     loaded = load_text(value) if value.strip() else Loaded(None, SourceMap(None))
     if not loaded.ok:
         return Diagnostic(
-            "override", f"The value of `--set {key}` is not valid YAML: {loaded.diagnostics[0].message} Received: {value!r}"
+            "override",
+            f"The value of `--set {_cut(key)}` is not valid YAML: {loaded.diagnostics[0].message} Received: {_cut(value)!r}",
         )
-    return tuple(int(p) if p.isdigit() else p for p in parts), loaded.data
+    # A list index is ASCII digits ("²".isdigit() too, and int() refuses it) of a size a list can have.
+    return tuple(int(p) if p.isascii() and p.isdigit() and len(p) <= 18 else p for p in parts), loaded.data
 
 
 def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
@@ -184,12 +229,12 @@ def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
             if child is None and isinstance(node, dict):
                 child = node[str(part)] = {}
             if not isinstance(child, (dict, list)):
-                where = ".".join(str(p) for p in path[: depth + 1])
+                where = _cut(".".join(str(p) for p in path[: depth + 1]))
                 problems.append(
                     Diagnostic(
                         "override",
-                        f"`--set {text}` goes through `{where}`, which is "
-                        f"{'missing' if child is None else repr(child)}, not a mapping or list.",
+                        f"`--set {_cut(text)}` goes through `{where}`, which is "
+                        f"{'missing' if child is None else _cut(repr(child))}, not a mapping or list.",
                         path[: depth + 1],
                         hint=f"Set `{where}` as a whole, e.g. --set '{where}={{type: ..., ...}}'.",
                     )
@@ -206,12 +251,17 @@ def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
                 problems.append(
                     Diagnostic(
                         "override",
-                        f"`--set {text}`: there is no item {last!r} to set"
+                        f"`--set {_cut(text)}`: there is no item {_cut(repr(last))} to set"
                         + (f" (the list has {len(node)} items, numbered from 0)." if isinstance(node, list) else "."),
                         path[:-1],
                     )
                 )
     return data, problems
+
+
+def _cut(text: str) -> str:
+    """At most 80 characters of an override's own text in a message."""
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _child(node: Any, part: str | int) -> Any:

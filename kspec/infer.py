@@ -41,10 +41,16 @@ class Inference:
     outputs: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _index: dict[str, NodeInfo] = field(default_factory=dict, repr=False, compare=False)
+    _indexed: int = field(default=0, repr=False, compare=False)  # how many of `nodes` are in `_index`
 
     def node(self, name: str) -> NodeInfo | None:
-        if len(self._index) != len(self.nodes):
-            self._index = {n.name: n for n in self.nodes}
+        # Indexes only the nodes appended since the last call (rebuilding it on every call made checking
+        # n layers take n**2 time: 66,000 layers took minutes). The last node with a name wins.
+        if self._indexed > len(self.nodes):
+            self._index, self._indexed = {}, 0
+        for n in self.nodes[self._indexed:]:
+            self._index[n.name] = n
+        self._indexed = len(self.nodes)
         return self._index.get(name)
 
     def tensor(self, name: str) -> Tensor | None:

@@ -29,15 +29,30 @@ def render_diagnostic(d: Diagnostic, source_lines: list[str] | None = None) -> s
     if d.path:
         lines.append(f"  at {d.location}")
     if source_lines and d.span and 0 < d.span.line <= len(source_lines):
-        text = source_lines[d.span.line - 1].rstrip("\n")
+        text, caret = _excerpt(source_lines[d.span.line - 1].rstrip("\n"), d.span.column - 1)
         lines.append(f"  {d.span.line:>4} | {text}")
-        lines.append(f"       | {' ' * (d.span.column - 1)}^")
+        lines.append(f"       | {' ' * caret}^")
     if d.hint:
         lines.append(f"  hint: {d.hint}")
     for note in d.notes:
         where = f" (line {note.span.line}, column {note.span.column})" if note.span else ""
         lines.append(f"  note: {note.message}{where}")
     return "\n".join(lines)
+
+
+#: The widest source excerpt under a diagnostic: a long line (minified JSON, a flow mapping of many
+#: keys) is shown around the column, so that n diagnostics on one line of n keys print O(n), not O(n**2).
+EXCERPT_WIDTH = 160
+
+
+def _excerpt(line: str, column: int) -> tuple[str, int]:
+    """(the part of the line to show, the caret's offset in it) for a 0-based column."""
+    if len(line) <= EXCERPT_WIDTH:
+        return line, column
+    start = max(0, min(column - EXCERPT_WIDTH // 2, len(line) - EXCERPT_WIDTH))
+    head = "..." if start > 0 else ""
+    tail = "..." if start + EXCERPT_WIDTH < len(line) else ""
+    return head + line[start : start + EXCERPT_WIDTH] + tail, len(head) + column - start
 
 
 def render_text(reports: Iterable[Report], sources: dict[str | None, str] | None = None) -> str:

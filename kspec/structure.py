@@ -131,7 +131,7 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
-    name = _field_name(path)
+    name = _short(_field_name(path))
     received = f"Received: {name}={_show(value)}"
     owner = _owner(err["loc"])
     where = f" in {owner}" if owner else ""
@@ -142,7 +142,7 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         hint = did_you_mean(str(key), allowed) if allowed else None
         if hint is None and allowed:
             hint = f"Allowed keys: {', '.join(allowed)}."
-        return Diagnostic("unknown-key", f"Unknown key '{key}'{where}. {received}", path, hint=hint)
+        return Diagnostic("unknown-key", f"Unknown key '{_short(str(key))}'{where}. {received}", path, hint=hint)
     if kind == "missing":
         field = path[-1]
         description = _field_description(err["loc"])
@@ -161,7 +161,7 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         hint = did_you_mean(str(tag), expected)
         if hint is None and not is_layer:
             hint = f"Expected one of: {', '.join(expected)}."
-        return Diagnostic(code, f"Unknown {what} '{tag}'{where}. Received: type={_show(tag)}", path + ("type",), hint=hint)
+        return Diagnostic(code, f"Unknown {what} '{_short(str(tag))}'{where}. Received: type={_show(tag)}", path + ("type",), hint=hint)
     if kind == "union_tag_not_found":
         return Diagnostic("missing-key", f"Missing required key 'type'{where}.", path + ("type",))
     if kind == "literal_error":
@@ -263,21 +263,65 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+#: The longest quotation of the spec's own text (a key, a value) in a message.
+_QUOTE = 80
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+
+
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else _compact(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(value, str):
+        # repr of the first characters only: a 5M-character value is not copied for 80 of them.
+        text = repr(value) if len(value) <= 4 * _QUOTE else repr(value[: 4 * _QUOTE])
+    else:
+        text = _compact(value)
+    return _short(text)
 
 
-def _compact(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_compact(v) for v in value) + "]"
-    return repr(value)
+def _compact(value: Any, budget: int = _QUOTE + 1) -> str:
+    """YAML-ish flow text of a value, cut off once longer than `budget`: never more of a large or
+    deep value than the message shows, and never the digits of an integer Python refuses to write."""
+    out: list[str] = []
+    size = 0
+
+    def emit(text: str) -> None:
+        nonlocal size
+        out.append(text[: budget - size + 1])
+        size += len(out[-1])
+
+    def walk(v: Any) -> None:  # recursion ends with the budget, so at most `budget` levels deep
+        if size > budget:
+            return
+        if v is None:
+            emit("null")
+        elif isinstance(v, bool):
+            emit("true" if v else "false")
+        elif isinstance(v, int) and v.bit_length() > 1000:
+            emit(f"<an integer of about {int(v.bit_length() * 0.30103) + 1} digits>")
+        elif isinstance(v, dict):
+            emit("{")
+            for i, (k, x) in enumerate(v.items()):
+                if size > budget:
+                    return
+                emit(f"{', ' if i else ''}{k}: ")
+                walk(x)
+            emit("}")
+        elif isinstance(v, (list, tuple)):
+            emit("[")
+            for i, x in enumerate(v):
+                if size > budget:
+                    return
+                if i:
+                    emit(", ")
+                walk(x)
+            emit("]")
+        else:
+            emit(repr(v[: budget + 1]) if isinstance(v, str) else repr(v))
+
+    walk(value)
+    return "".join(out)
 
 
 def _field_name(path: Path) -> str:

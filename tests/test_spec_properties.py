@@ -677,6 +677,9 @@ def check_near_miss(base: dict, spec: dict, mutation: str, what: str) -> None:
         if codes <= {"value"} and mutation == "wrong-loss":  # an unknown output key in a loss mapping
             counts[f"{mutation}: refused; a loss for no output"] += 1
             return
+        if codes <= {"value"} and mutation == "bad-reference":  # the misspelling is not even a valid name
+            counts[f"{mutation}: refused; a reference to nothing (not a valid name)"] += 1
+            return
         raise AssertionError(f"near miss ({what}) refused with {sorted(codes)}: {[d.message for d in errors]}")
     if codes & {"undefined-node"}:
         counts[f"{mutation}: refused; a reference to nothing (Keras has no tensor to call a layer on)"] += 1
@@ -717,6 +720,11 @@ NEAR_MISSES = [
           lambda s: s["training"].update(loss="binary_crossentropy")),
     _near(_TWO, "incompatible-merge", "Add of (4,) and (3,)", lambda s: s["model"]["inputs"][1].update(shape=[3])),
     _near(_TWO, "bad-reference", "inputs b -> bb", lambda s: s["model"]["nodes"][1].update(inputs=["d", "bb"])),
+    # found by the properties: a misspelled reference that is not a valid name
+    _near(_TWO, "bad-reference", "inputs d -> 0d", lambda s: s["model"]["nodes"][1].update(inputs=["0d", "b"])),
+    # found by the properties: Resizing on (batch, h, w): Keras reads it as one unbatched image; refused by policy
+    _near(_seq({"shape": [30, 32, 4]}, [{"type": "Resizing", "height": 5, "width": 6}, {"type": "Flatten"}, {"type": "Dense", "units": 1}]),
+          "wrong-rank", "dropped the last axis", lambda s: s["model"]["input"].update(shape=[30, 32])),
 ]
 
 

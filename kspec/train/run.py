@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from ..check import check
 from ..diagnostics import SpecError
+from ..dump import spec_document, yaml_text
 from ..spec import Spec
 from . import artifacts
 
@@ -107,24 +108,13 @@ def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
 
 def resolved_document(spec: Spec) -> dict:
     """The spec as plain data with every default filled in (what `spec.yaml` holds)."""
-    return _type_first(spec.model_dump(mode="json"))
-
-
-def _type_first(value: Any) -> Any:
-    """`type` first in every mapping that has one, as people write it."""
-    if isinstance(value, dict):
-        items = {k: _type_first(v) for k, v in value.items()}
-        return {"type": items.pop("type"), **items} if "type" in items else items
-    if isinstance(value, list):
-        return [_type_first(v) for v in value]
-    return value
+    return spec_document(spec, defaults=True)
 
 
 def dump_yaml(document: dict) -> str:
-    import yaml
-
+    """`spec.yaml`'s text: a header line, then the YAML of `kspec.dump_spec` (which reads back as the same spec)."""
     header = "# Resolved by kspec: overrides applied, every default filled in. Validates and builds the same model.\n"
-    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    return header + yaml_text(document)
 
 
 # ---- the run directory --------------------------------------------------------------------------

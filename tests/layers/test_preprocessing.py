@@ -123,9 +123,11 @@ def test_image_layers_need_a_batch_of_images(spec, shape):
 
 @pytest.mark.parametrize("spec", IMAGE_LAYERS)
 def test_rank_3_is_not_an_unbatched_image_in_kspec(spec):
-    """Keras reads a rank-3 tensor as one unbatched image, its batch axis as the height: kspec refuses."""
-    with pytest.raises(ShapeError, match="expected ndim=4"):
+    """Keras reads a rank-3 tensor as one unbatched image, its batch axis as the height: kspec refuses, by
+    its documented policy."""
+    with pytest.raises(ShapeError, match="unbatched image") as refused:
         kspec_infer(spec, (4, 5))
+    assert refused.value.policy == "image-batch-axis"
     out = keras_symbolic(spec, (4, 5))
     if spec["type"] in ("Resizing", "CenterCrop"):
         assert tuple(out.shape) == (spec["height"], spec["width"], 5)  # the batch axis is gone
@@ -237,7 +239,9 @@ def test_resizing_crop_and_pad_together_fail_in_keras():
 
 
 def test_messages_follow_keras_grammar():
-    with pytest.raises(ShapeError, match=r"expected ndim=4 \(batch, height, width, channels\), found ndim=3"):
+    with pytest.raises(ShapeError, match=r"expected ndim=4 \(batch, height, width, channels\), found ndim=5"):
+        kspec_infer({"type": "RandomFlip"}, (4, 5, 3, 2))
+    with pytest.raises(ShapeError, match=r"expects images of shape \(batch, height, width, channels\).*Received: input_shape=\(None, 4, 5\)"):
         kspec_infer({"type": "RandomFlip"}, (4, 5))
     with pytest.raises(ShapeError, match=r"floating-point.*Received: dtype=uint8"):
         kspec_infer({"type": "RandomContrast", "factor": 0.1}, (4, 5, 3), ["uint8"])

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ..base import PositiveInt, Seed, list_to_tuple
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 Dim = int | None
 
@@ -110,6 +110,13 @@ class _ImageLayer(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
+        if x.rank == 3:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects images of shape (batch, height, width, channels) (kspec policy: "
+                "Keras would read a rank-3 tensor as one unbatched image, the batch axis as its height). "
+                f"Received: input_shape={shape_str(x.shape)}",
+                policy="image-batch-axis",
+            )
         self.need_rank(x, 4, what=" (batch, height, width, channels)")
         self._check_dtype(x)
         height, width = self._output_size(x.shape[1], x.shape[2])
