@@ -558,6 +558,8 @@ def test_source_from_cli_forms(tmp_path, monkeypatch):
     [
         ("mnist", "--data 'mnist' is not a data source kspec knows, nor an existing directory; accepted forms: 'synthetic'"),
         ("synthetic:0", "the number of synthetic samples must be a positive integer, received '0'"),
+        ("synthetic:²", "the number of synthetic samples must be a positive integer, received '²'"),  # int("²") raised
+        ("synthetic:" + "9" * 5000, "the number of synthetic samples must be a positive integer"),
         ("keras:mnits", "'mnits' is not a Keras dataset kspec can read; expected one of mnist, fashion_mnist, cifar10, "
                         "cifar100, imdb, reuters, boston_housing. Did you mean 'mnist'?"),
         ("embedded:iris", "the embedded datasets are: digits; received 'iris'"),

@@ -285,7 +285,8 @@ def source_from_cli(value: str) -> Any:
     if kind == "synthetic" and not os.path.exists(text):
         if not arg:
             return SyntheticSource(type="synthetic")
-        if not arg.isdigit() or int(arg) < 1:
+        # ASCII digits only ("²".isdigit() is true, but int("²") raises), and a bounded length.
+        if not (arg.isascii() and arg.isdigit() and len(arg) <= 12) or int(arg) < 1:
             raise DataError(
                 f"--data {value!r}: the number of synthetic samples must be a positive integer, received {arg!r}. "
                 f"Accepted forms: {CLI_FORMS}."
