@@ -146,3 +146,18 @@ def test_auto_steps_per_execution_is_32_but_never_more_than_an_epoch():
     assert auto_steps_per_execution(spec.training, steps_per_epoch=5) == 5
     fixed = spec.training.model_copy(update={"steps_per_execution": 8})
     assert auto_steps_per_execution(fixed, steps_per_epoch=100) == 8
+
+
+def test_gradient_accumulation_needs_at_least_two_steps():
+    """Found by the properties: Keras refuses gradient_accumulation_steps=1 at compile; kspec refuses it first."""
+    text = (
+        "kspec: 1\nname: t\nmodel:\n  input: {shape: [4]}\n  layers:\n    - {type: Dense, units: 1}\n"
+        "training:\n  loss: mse\n  optimizer: {type: SGD, gradient_accumulation_steps: STEPS}\n"
+    )
+    refused = kspec.check(text.replace("STEPS", "1"))
+    assert [(d.code, d.path) for d in refused.errors] == [("value", ("training", "optimizer", "gradient_accumulation_steps"))]
+    with pytest.raises(ValueError, match="gradient_accumulation_steps"):
+        keras.optimizers.SGD(gradient_accumulation_steps=1)
+    report = kspec.check(text.replace("STEPS", "2"))
+    model = compile_model(build_model(report.spec, report.inference), report.spec.training)
+    assert model.optimizer.gradient_accumulation_steps == 2

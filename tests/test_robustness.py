@@ -57,6 +57,7 @@ from kspec.cli import main as cli
 from kspec.diagnostics import CODES
 from kspec.load import MAX_BYTES, MAX_DEPTH, MAX_NODES, load_text
 from kspec.reporters import render_json, render_text
+from tests.stats import record
 from tests.strategies import valid_specs
 
 ROOT = Path(__file__).parent.parent
@@ -82,6 +83,7 @@ def _print_counters():
     print("\n\nThe checker never crashes (documents checked per property):")
     for prop, n in COUNTS.items():
         seconds = TIMES[prop]
+        record(f"never crashes: {prop}", n, seconds)
         rate = f", {n / seconds:,.{0 if n / seconds >= 10 else 1}f}/s" if seconds else ""
         print(f"  {prop}: {n} documents in {seconds:.1f} s{rate}")
         for stage, k in sorted(STAGES[prop].items()):

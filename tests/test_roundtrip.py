@@ -71,6 +71,7 @@ from hypothesis import HealthCheck, Phase, assume, example, given, note, setting
 import kspec
 from kspec.dump import dump_spec, spec_document
 from kspec.load import CORE_SCHEMA_RESOLVERS
+from tests.stats import record
 from tests.strategies import chance, graph_specs, image_specs, sequence_specs, valid_specs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +92,7 @@ def _print_counters():
     for prop, counts in COUNTS.items():
         specs = counts["specs"]
         seconds = TIMES[prop]
+        record(f"round trip: {prop}", specs, seconds)
         rate = f", {specs / seconds:.1f} specs/s" if seconds else ""
         print(f"  {prop}: {specs} specs in {seconds:.1f} s{rate}")
         for key, n in sorted(counts.items()):

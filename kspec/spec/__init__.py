@@ -1,11 +1,11 @@
 """The spec language v1: pydantic models are the single source of truth; the JSON Schema is generated from them."""
 
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from .base import KspecModel, Name
+from .base import ExactInt, KspecJsonSchema, KspecModel, Name
 from .data import Data
 from .model import AnyModel, GraphModel, Input, SequentialModel, SharedNode
 from .training import Training
@@ -16,7 +16,7 @@ SCHEMA_ID = "https://kspec.dev/schema/v1/kspec.schema.json"
 class Spec(KspecModel):
     """A kspec model spec: a model, how to train it and on what data."""
 
-    kspec: Literal[1] = Field(description="Format version of the spec language. Always 1 for now.")
+    kspec: Annotated[Literal[1], ExactInt] = Field(description="Format version of the spec language. Always 1 for now.")
     name: Name = Field(description="The model's name (also the Keras model's name).")
     description: str | None = Field(None, max_length=10_000, description="Free text for people.")
     model: AnyModel
@@ -47,7 +47,7 @@ def validate_data(data: Any) -> Spec:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the spec language, generated from the models."""
-    schema = Spec.model_json_schema(mode="validation")
+    schema = Spec.model_json_schema(mode="validation", schema_generator=KspecJsonSchema)
     out = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

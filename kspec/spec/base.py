@@ -6,11 +6,20 @@ are normalised once, here, to tuples.
 """
 
 
+import sys
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import PydanticCustomError
 
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: The end of the string, in a pattern. Patterns are read by Python's `re` (pydantic, with
+#: `regex_engine="python-re"`, and Python JSON Schema validators) and by ECMA-262 (the regex
+#: dialect of JSON Schema: editors, other validators). `$` differs between them: in Python it
+#: also matches before a final newline, so `^a$` accepts "a\n". This lookahead (no character
+#: follows) means the end in both. Likewise `[\s\S]`, not `.`, is any character (`.` is not "\n").
+END = r"(?![\s\S])"
+NAME_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]*{END}"
 
 
 class KspecModel(BaseModel):
@@ -29,6 +38,50 @@ class KspecModel(BaseModel):
         """The Keras serialised form (`{"class_name", "config"}`) of an object with a `type`."""
         config = {k: to_keras_value(v) for k, v in self if k != "type"}
         return {"class_name": getattr(self, "type"), "config": config}
+
+
+class KspecJsonSchema(GenerateJsonSchema):
+    """pydantic's JSON Schema generator, made exact for what kspec's models accept.
+
+    - Mappings with constrained keys (`dict[Name, ...]`): pydantic puts the key pattern in
+      `patternProperties`, which lets every other key through unchecked; here the key
+      constraints go to `propertyNames` and the value schema applies to every key.
+    - Numbers: kspec refuses NaN and infinity (`allow_inf_nan=False`; YAML's `.inf`, JSON's `1e400`),
+      so a number without a bound of its own is bounded by the largest double, +-FLOAT_MAX.
+    """
+
+    def dict_schema(self, schema: Any) -> dict[str, Any]:
+        json_schema = super().dict_schema(schema)
+        patterns = json_schema.pop("patternProperties", None)
+        if patterns:
+            ((pattern, values),) = patterns.items()
+            json_schema["propertyNames"] = {"pattern": pattern, **json_schema.get("propertyNames", {})}
+            json_schema["additionalProperties"] = values
+        return json_schema
+
+    def float_schema(self, schema: Any) -> dict[str, Any]:
+        json_schema = super().float_schema(schema)
+        if not {"maximum", "exclusiveMaximum"} & json_schema.keys():
+            json_schema["maximum"] = FLOAT_MAX
+        if not {"minimum", "exclusiveMinimum"} & json_schema.keys():
+            json_schema["minimum"] = -FLOAT_MAX
+        return json_schema
+
+
+#: The largest double. (An integer beyond it, where a float goes, is rounded to it by kspec up to
+#: 2**1024 - 2**970, refused from there on; JSON parsers that read numbers as doubles never see one.)
+FLOAT_MAX = sys.float_info.max
+
+
+def exact_int(value: Any) -> Any:
+    """Refuse a boolean or a float where an integer `Literal` goes: a Literal matches by equality,
+    so without this `true` and `1.0` would be taken for `1` (kspec never coerces)."""
+    if isinstance(value, (bool, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+ExactInt = BeforeValidator(exact_int)
 
 
 def to_keras_value(value: Any) -> Any:

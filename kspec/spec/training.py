@@ -3,9 +3,9 @@
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from .base import KspecModel, Name, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed
+from .base import END, KspecModel, Name, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed
 
 # ---- learning-rate schedules -------------------------------------------------------------------
 
@@ -102,7 +102,21 @@ LearningRate = Annotated[
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "ftrl", "lion")
 
 
+_CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _both_set(a: str, b: str) -> dict:
+    return {"required": [a, b], "properties": {a: {"not": {"type": "null"}}, b: {"not": {"type": "null"}}}}
+
+
 class _Optimizer(KspecModel):
+    # `_one_clip`, in the schema: no two of the clip arguments set (non-null).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {"anyOf": [_both_set(a, b) for i, a in enumerate(_CLIPS) for b in _CLIPS[i + 1:]]}
+        }
+    )
+
     weight_decay: NonNegativeFloat | None = Field(
         None, description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight; null for none."
     )
@@ -117,8 +131,9 @@ class _Optimizer(KspecModel):
     ema_momentum: Annotated[float, Field(ge=0, le=1)] = Field(
         0.99, description="EMA momentum, used with use_ema: new_average = ema_momentum * old_average + (1 - ema_momentum) * value."
     )
-    gradient_accumulation_steps: PositiveInt | None = Field(
-        None, description="Update the weights every this many steps, with the average of the gradients since the last update; null updates every step."
+    # Keras refuses 1 ("must be an integer > 1"): null is the way to update every step.
+    gradient_accumulation_steps: Annotated[int, Field(ge=2)] | None = Field(
+        None, description="Update the weights every this many steps (at least 2), with the average of the gradients since the last update; null updates every step."
     )
 
     @model_validator(mode="after")
@@ -477,7 +492,9 @@ RelativePath = Annotated[
     str,
     Field(
         # not absolute (/, C:), no '.' or '..' component, not one of the run's own files
-        pattern=rf"^(?!/)(?![A-Za-z]:)(?!.*(^|[/\\])\.\.?([/\\]|$))(?!({_RESERVED})([/\\]|$))[^\x00]+$",
+        # (`[\s\S]` and END rather than `.` and `$`: see kspec.spec.base.END; with `.`, a newline
+        # hid a later '..' component: "a\n/../b")
+        pattern=rf"^(?!/)(?![A-Za-z]:)(?![\s\S]*(^|[/\\])\.\.?([/\\]|{END}))(?!({_RESERVED})([/\\]|{END}))[^\x00]+{END}",
         max_length=255,
         description=(
             "A path relative to the run directory; never absolute, never leaving it ('..'), no '.' components, "
@@ -531,6 +548,15 @@ class ReduceLROnPlateau(KspecModel):
 
 class ModelCheckpoint(KspecModel):
     """Saves the model (or its weights) during training."""
+
+    # `_suffix`, in the schema (the default filepath ends in .keras).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["save_weights_only"], "properties": {"save_weights_only": {"const": True}}},
+            "then": {"required": ["filepath"], "properties": {"filepath": {"pattern": rf"\.weights\.h5{END}"}}},
+            "else": {"properties": {"filepath": {"pattern": rf"\.keras{END}"}}},
+        }
+    )
 
     type: Literal["ModelCheckpoint"]
     filepath: RelativePath = Field("checkpoints/epoch-{epoch:03d}.keras", description="Relative to the run directory; ends in .keras (or .weights.h5 with save_weights_only).")
@@ -621,7 +647,7 @@ class Training(KspecModel):
         None, description="Weight of each output's loss in the total, by output name."
     )
     metrics: list[Metric] | dict[Name, list[Metric]] = Field(
-        default_factory=list, description="Metrics, or metrics per output name."
+        default_factory=list, description="Metrics for every output, or a list of metrics per output name."
     )
     epochs: PositiveInt = Field(1, description="Number of passes over the training data.")
     batch_size: PositiveInt = Field(32, description="Examples per gradient step (global, across replicas).")

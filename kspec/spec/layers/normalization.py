@@ -15,9 +15,9 @@ get a gradient). UnitNormalization's square root needs a floating-point input.
 from math import prod
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from ..base import Axes, KspecModel, PositiveFloat, PositiveInt
+from ..base import Axes, ExactInt, KspecModel, PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
@@ -98,6 +98,14 @@ class BatchNormalization(_Affine):
     variance (non-trainable); with `renorm`, three more non-trainable vectors.
     """
 
+    # `_clipping_needs_renorm`, in the schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["renorm_clipping"], "properties": {"renorm_clipping": {"not": {"type": "null"}}}},
+            "then": {"required": ["renorm"], "properties": {"renorm": {"const": True}}},
+        }
+    )
+
     type: Literal["BatchNormalization"]
     axis: int = Field(
         -1, description="The features axis, normalized per entry; negative values count from the end. Not the batch axis."
@@ -164,7 +172,7 @@ class GroupNormalization(_Affine):
     """
 
     type: Literal["GroupNormalization"]
-    groups: Union[PositiveInt, Literal[-1]] = Field(
+    groups: Union[PositiveInt, Annotated[Literal[-1], ExactInt]] = Field(
         32, description="Number of groups; must divide the number of channels. -1 means one group per channel."
     )
     axis: int = Field(-1, description="The channels axis; negative values count from the end. Not the batch axis.")

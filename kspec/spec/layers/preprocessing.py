@@ -21,7 +21,7 @@ returns the integer dtype; in `fit` and `predict` it returns float32.)
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..base import PositiveInt, Seed, list_to_tuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
@@ -129,6 +129,16 @@ class Resizing(_ImageLayer):
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, height, width, channels)`
     with the layer's height and width.
     """
+
+    # `_crop_or_pad`, in the schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["crop_to_aspect_ratio", "pad_to_aspect_ratio"],
+                "properties": {"crop_to_aspect_ratio": {"const": True}, "pad_to_aspect_ratio": {"const": True}},
+            }
+        }
+    )
 
     type: Literal["Resizing"]
     height: PositiveInt = Field(description="Height of the output images.")

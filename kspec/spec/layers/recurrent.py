@@ -19,6 +19,10 @@ from ..objects import Activation, Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 
+#: `_refuse_wrapped_name`, in the schema: the wrapped layer's `name` and `inputs` are absent or null.
+_UNNAMED = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
+
+
 def _refuse_wrapped_name(wrapper: str, field: str, layer: Any) -> None:
     """Inner layers of a wrapper are not graph nodes: they take neither `name` nor `inputs`."""
     if isinstance(layer, Layer) and (layer.name is not None or layer.inputs is not None):
@@ -169,7 +173,10 @@ class Bidirectional(Layer):
     """
 
     type: Literal["Bidirectional"]
-    layer: RecurrentLayer = Field(description="The recurrent layer run forwards; its copy, run backwards, is the default backward layer.")
+    layer: RecurrentLayer = Field(
+        description="The recurrent layer run forwards; its copy, run backwards, is the default backward layer.",
+        json_schema_extra=_UNNAMED,
+    )
     merge_mode: Literal["concat", "sum", "mul", "ave"] = Field(
         "concat", description="How the forward and backward outputs are combined. (Keras's null, two outputs, is not supported.)"
     )
@@ -177,6 +184,7 @@ class Bidirectional(Layer):
         None,
         description="The recurrent layer run backwards (it must set `go_backwards: true`, and match `layer`'s "
         "`return_sequences` and `units`); default: a copy of `layer` with `go_backwards` flipped.",
+        json_schema_extra=_UNNAMED,
     )
 
     @model_validator(mode="after")
@@ -228,7 +236,10 @@ class TimeDistributed(Layer):
     """
 
     type: Literal["TimeDistributed"]
-    layer: "AnyLayer" = Field(description="The layer applied to each time slice: any one-input layer, without `name` or `inputs`.")
+    layer: "AnyLayer" = Field(
+        description="The layer applied to each time slice: any one-input layer, without `name` or `inputs`.",
+        json_schema_extra=_UNNAMED,
+    )
 
     @model_validator(mode="after")
     def _inner_layer_is_not_a_node(self) -> "TimeDistributed":

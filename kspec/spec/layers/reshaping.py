@@ -56,12 +56,13 @@ def _check_target_shape(value: tuple[int, ...]) -> tuple[int, ...]:
     return value
 
 
-_TARGET_DIM = {"anyOf": [{"const": -1}, {"type": "integer", "minimum": 1}]}
+_TARGET_DIM = {"anyOf": [{"type": "integer", "const": -1}, {"type": "integer", "minimum": 1}]}
 TargetShape = Annotated[
     tuple[int, ...],
     BeforeValidator(list_to_tuple),
     AfterValidator(_check_target_shape),
-    WithJsonSchema({"type": "array", "items": _TARGET_DIM}),
+    # `_check_target_shape`, in the schema: positive integers, and at most one -1.
+    WithJsonSchema({"type": "array", "items": _TARGET_DIM, "not": {"contains": {"const": -1}, "minContains": 2}}),
     Field(
         description="Output shape, without the batch axis. One entry may be -1: it is inferred from the size "
         "of the input. Zero-size dimensions are not allowed."
