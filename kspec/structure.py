@@ -168,6 +168,8 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         expected = _QUOTED.findall(str(ctx.get("expected", "")))
         hint = did_you_mean(str(value), expected) if isinstance(value, str) else None
         listed = ", ".join(repr(e) for e in expected[:40]) + (", ..." if len(expected) > 40 else "")
+        if not expected:  # numbers (kspec: 1) are not quoted in pydantic's list
+            listed = str(ctx.get("expected", ""))
         return Diagnostic("value", f"Invalid value for `{name}`{where}: expected one of {listed}. {received}", path, hint=hint)
     if kind.endswith("_type") or kind in ("model_attributes_type", "is_instance_of", "dataclass_type"):
         expected = _TYPE_WORDS.get(kind, kind.removesuffix("_type").replace("_", " "))

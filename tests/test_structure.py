@@ -182,3 +182,10 @@ def test_schedule_and_optimizer_cross_field_rules() -> None:
     ):
         diag = only(kspec.check(training(bad)))
         assert diag.code == "value" and diag.location.startswith("training.optimizer"), diag.to_json()
+
+
+def test_a_wrong_format_version_names_the_expected_one():
+    """An integer literal's allowed values are listed too (they have no quotes in pydantic's message)."""
+    report = kspec.check({"kspec": 2, "name": "x", "model": {"input": {"shape": [2]}, "layers": [{"type": "Dense", "units": 1}]},
+                          "training": {"loss": "mse"}})
+    assert [d.message for d in report.errors] == ["Invalid value for `kspec` in the spec: expected one of 1. Received: kspec=2"]
