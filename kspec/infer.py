@@ -381,6 +381,7 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
         return
     try:
         inferred = info.layer.infer(list(tensors))  # type: ignore[arg-type]
+        _refuse_constant(info, inferred.output)
     except ShapeError as exc:
         where = info.path if info.shares is not None or exc.field is None else info.path + (exc.field,)
         shapes = ", ".join(shape_str(t.shape) for t in tensors)  # type: ignore[union-attr]
@@ -396,6 +397,31 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
     info.output = inferred.output
     info.params = inferred.params
     info.non_trainable = inferred.non_trainable
+
+
+#: Activations that normalise over the last axis: over one value, their output is a constant.
+NORMALISING = frozenset({"softmax", "sparsemax", "log_softmax"})
+
+
+def _refuse_constant(info: NodeInfo, output: Tensor) -> None:
+    """The constant-layer policy for what no single layer rule sees: a normalising `activation` over a last axis
+    of size 1, and Subtract of a tensor from itself. Their output never depends on the input."""
+    activation = getattr(info.layer, "activation", None)
+    if activation in NORMALISING and output.shape[-1] == 1:
+        raise ShapeError(
+            f"Activation '{activation}' over a last axis of size 1 is always {1 if activation != 'log_softmax' else 0} "
+            f"(kspec policy: nothing before it could train). Received: activation={activation}, "
+            f"output_shape={shape_str(output.shape)}",
+            field="activation",
+            policy="constant-layer",
+        )
+    if info.layer.layer_type == "Subtract" and info.shares is None and len(set(info.inputs)) == 1:
+        raise ShapeError(
+            f"Subtract of '{info.inputs[0]}' from itself is always 0 (kspec policy: nothing before it could train). "
+            f"Received: inputs={list(info.inputs)}",
+            field="inputs",
+            policy="constant-layer",
+        )
 
 
 def _duplicate(name: str, path: Path, first: Path) -> Diagnostic:

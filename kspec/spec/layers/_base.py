@@ -176,6 +176,18 @@ class Layer(KspecModel):
                 field=field,
             )
 
+    def refuse_constant(self, tensor: Tensor, axes: list[int], result: str, field: str = "axis") -> None:
+        """ShapeError (the constant-layer policy) when the layer normalizes over a single value: its output is
+        then `result`, whatever the input, and nothing before the layer can ever train."""
+        if all(tensor.shape[a] == 1 for a in axes):
+            raise ShapeError(
+                f"Layer '{self.layer_type}' normalizes over a single value, so its output is always {result} "
+                f"(kspec policy: nothing before it could train). Received: {field}={getattr(self, field)!r}, "
+                f"input_shape={shape_str(tensor.shape)}",
+                field=field,
+                policy="constant-layer",
+            )
+
     def normalize_axes(self, axes: tuple[int, ...], tensor: Tensor, field: str = "axis") -> list[int]:
         """The axes as non-negative indices; ShapeError if one is out of range or repeated."""
         rank = tensor.rank

@@ -152,7 +152,7 @@ class Softmax(_Activation):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self._check_dtype(x)
-        self.normalize_axes(self.axis, x)
+        self.refuse_constant(x, self.normalize_axes(self.axis, x), "1")
         return Inferred(Tensor(x.shape, "float32"))
 
 

@@ -155,6 +155,7 @@ class LayerNormalization(_Affine):
         (x,) = inputs
         axes = self.normalize_axes(self.axis, x)
         self._need_float_for_weights(x)
+        self.refuse_constant(x, axes, "beta (0 at first)")
         if not (self.center or self.scale):
             return Inferred(Tensor(x.shape, "float32"))  # no weights, so no sizes needed
         shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
@@ -195,6 +196,8 @@ class GroupNormalization(_Affine):
                 f"Received: groups={self.groups}, input_shape={shape_str(x.shape)}",
                 field="groups",
             )
+        if dim // groups == 1:  # each group: one channel, normalized over the other non-batch axes
+            self.refuse_constant(x, [a for a in range(1, x.rank) if a != axis], "beta (0 at first)", field="groups")
         return Inferred(Tensor(x.shape, "float32"), self._affine_params(dim))
 
 
@@ -212,7 +215,7 @@ class UnitNormalization(Layer):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_float(x, ": its square root fails on integers")
-        self.normalize_axes(self.axis, x)
+        self.refuse_constant(x, self.normalize_axes(self.axis, x), "the sign of the input (a zero gradient)")
         return Inferred(Tensor(x.shape, "float32"))
 
 

@@ -1,0 +1,66 @@
+"""The constant-layer policy (found by the soundness property: a spec kspec accepted trained nothing): a layer
+whose output cannot depend on its input is refused. Keras builds each of these, and its output is the same for
+any two inputs: the oracle that makes the refusal a policy, not a Keras failure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kspec
+
+CASES = {
+    "LayerNormalization over one feature": ({"shape": [3, 1]}, [{"type": "LayerNormalization"}]),
+    "UnitNormalization over one feature": ({"shape": [1]}, [{"type": "UnitNormalization"}]),
+    "Softmax layer over one value": ({"shape": [4, 1]}, [{"type": "Softmax"}]),
+    "GroupNormalization, one channel per group, no other axes": ({"shape": [3]}, [{"type": "GroupNormalization", "groups": -1}]),
+    "softmax activation over one unit": ({"shape": [4]}, [{"type": "Dense", "units": 1, "activation": "softmax"}]),
+    "sparsemax activation over one unit": ({"shape": [4]}, [{"type": "Dense", "units": 1, "activation": "sparsemax"}]),
+    "log_softmax Activation over one value": ({"shape": [2, 1]}, [{"type": "Activation", "activation": "log_softmax"}]),
+}
+
+
+def _spec(model_input: dict, layers: list) -> dict:
+    return {"kspec": 1, "name": "t", "model": {"input": model_input, "layers": [*layers, {"type": "Flatten"}, {"type": "Dense", "units": 2}]},
+            "training": {"loss": "mse"}}
+
+
+def _constant_in_keras(model_input: dict, layers: list) -> bool:
+    import keras
+
+    from kspec.compile import build_layer
+    from kspec.spec.layers import LAYER_CLASSES
+
+    classes = {cls.type_name(): cls for cls in LAYER_CLASSES}
+    x = keras.Input(shape=tuple(model_input["shape"]))
+    y = x
+    for layer in layers:
+        y = build_layer(classes[layer["type"]].model_validate(layer))(y)
+    model = keras.Model(x, y)
+    rng = np.random.default_rng(0)
+    a, c = (rng.standard_normal((2, *model_input["shape"])).astype("float32") for _ in range(2))
+    # Scaling the input changes nothing; for UnitNormalization over one value (its sign) only the sign matters.
+    others = [7 * a] + ([] if layers[0]["type"] == "UnitNormalization" else [c])
+    return all(np.allclose(np.asarray(model(a)), np.asarray(model(b))) for b in others)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_layer_with_a_constant_output_is_refused_by_policy(case):
+    model_input, layers = CASES[case]
+    report = kspec.check(_spec(model_input, layers))
+    assert [(d.code, d.policy) for d in report.errors] == [("shape", "constant-layer")]
+    assert _constant_in_keras(model_input, layers)
+
+
+def test_subtract_of_a_tensor_from_itself_is_refused_by_policy():
+    spec = {"kspec": 1, "name": "t", "model": {"inputs": [{"name": "x", "shape": [3]}],
+            "nodes": [{"name": "d", "type": "Subtract", "inputs": ["x", "x"]}, {"name": "out", "type": "Dense", "units": 1, "inputs": "d"}],
+            "outputs": ["out"]}, "training": {"loss": "mse"}}
+    report = kspec.check(spec)
+    assert [(d.code, d.policy, d.path) for d in report.errors] == [("shape", "constant-layer", ("model", "nodes", 0, "inputs"))]
+
+
+def test_the_same_layers_over_more_than_one_value_are_accepted():
+    for model_input, layers in [({"shape": [3, 2]}, [{"type": "LayerNormalization"}]), ({"shape": [4]}, [{"type": "Dense", "units": 2, "activation": "softmax"}]),
+                                ({"shape": [4, 2]}, [{"type": "GroupNormalization", "groups": -1}])]:
+        assert kspec.check(_spec(model_input, layers)).ok
