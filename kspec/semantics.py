@@ -59,7 +59,6 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
             activation = _output_activation(inference, name)
             out.extend(_loss_range(name, loss, activation, path))
             out.extend(_probability_output(name, loss, activation, path))
-            out.extend(_dead_output(name, inference, activation))
 
     # Metrics: each fits the labels of its output's loss.
     kinds = {name: loss_kind(loss) for name, loss, _ in pairs}
@@ -265,29 +264,6 @@ def _probability_output(output: str, loss, activation: str | None, path) -> list
 
 def _loss_class(name: str) -> str:
     return name if name[0].isupper() else "".join(part.capitalize() for part in name.split("_"))
-
-
-#: Activations that are 0, with a zero gradient, on [-0.5, 0.5]: where a freshly initialised model's outputs lie.
-DEAD_AROUND_ZERO = frozenset({"hard_shrink", "soft_shrink"})
-
-
-def _dead_output(output: str, inference: Inference, activation: str | None) -> list[Diagnostic]:
-    node = inference.node(output)
-    if node is None or node.output is None:
-        return []
-    if activation in DEAD_AROUND_ZERO:
-        return [
-            Diagnostic(
-                "loss",
-                f"Output '{output}' ends with activation '{activation}', which is 0 with a zero gradient on [-0.5, 0.5], "
-                f"where a freshly initialised model's outputs lie: no training step would change a weight. "
-                f"Received: activation={activation}",
-                node.path,
-                hint="Use it inside the model, not on an output; or end with a linear output.",
-                policy="output-dead-zone",
-            )
-        ]
-    return []
 
 
 def _loss_range(output: str, loss, activation: str | None, path) -> list[Diagnostic]:

@@ -64,3 +64,29 @@ def test_the_same_layers_over_more_than_one_value_are_accepted():
     for model_input, layers in [({"shape": [3, 2]}, [{"type": "LayerNormalization"}]), ({"shape": [4]}, [{"type": "Dense", "units": 2, "activation": "softmax"}]),
                                 ({"shape": [4, 2]}, [{"type": "GroupNormalization", "groups": -1}])]:
         assert kspec.check(_spec(model_input, layers)).ok
+
+
+def _seq(layers: list, loss: str = "mse", model_input: dict | None = None) -> dict:
+    return {"kspec": 1, "name": "t", "model": {"input": model_input or {"shape": [1, 1]}, "layers": layers}, "training": {"loss": loss}}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        # found by the soundness property: hard_shrink on the output is 0 with a zero gradient where a new model's
+        # outputs lie; no training step changed a weight, at any initialization tried
+        _seq([{"type": "LSTM", "units": 1}, {"type": "Dense", "units": 1}, {"type": "Dense", "units": 1},
+              {"type": "Dense", "units": 1, "activation": "hard_shrink"}]),
+        # found by the soundness property: soft_shrink zeroed every step at eleven initializations, the LSTM then
+        # gave exactly 0 and the relu output stayed at 0, with no gradient
+        _seq([{"type": "Embedding", "input_dim": 5, "output_dim": 5}, {"type": "Dense", "units": 8}, {"type": "LayerNormalization"},
+              {"type": "SeparableConv1D", "kernel_size": 1, "padding": "same", "filters": 1, "activation": "soft_shrink"},
+              {"type": "LSTM", "units": 1}, {"type": "Dense", "units": 1, "activation": "relu"}], "squared_hinge",
+             {"shape": [12], "dtype": "int32"}),
+    ],
+)
+def test_shrink_activations_are_not_offered(spec):
+    report = kspec.check(spec)
+    assert [(d.code, d.path[-1]) for d in report.errors] == [("value", "activation")]
+    offered = report.errors[0].message.split("Received")[0]
+    assert "'hard_shrink'" not in offered and "'soft_shrink'" not in offered and "'tanh_shrink'" in offered
