@@ -1056,12 +1056,18 @@ def _incompatible_merge(draw, spec):
     if not merges:
         return None
     node = draw(st.sampled_from(merges))
-    below = _descendants(model["nodes"], node["name"])
-    names = [i["name"] for i in model["inputs"]] + [n["name"] for n in model["nodes"] if n["name"] not in below]
     j = draw(st.integers(0, len(node["inputs"]) - 1))
-    new = draw(st.sampled_from(names))
-    old, node["inputs"][j] = node["inputs"][j], new
-    return f"merge {node['name']}: input {j} {old} -> {new}"
+    old = node["inputs"][j]
+    if chance(draw, 30):  # rewire to another tensor above the merge
+        below = _descendants(model["nodes"], node["name"])
+        names = [i["name"] for i in model["inputs"]] + [n["name"] for n in model["nodes"] if n["name"] not in below]
+        node["inputs"][j] = draw(st.sampled_from(names))
+        return f"merge {node['name']}: input {j} {old} -> {node['inputs'][j]}"
+    # or project one input to another width, keeping the graph connected
+    units = draw(st.integers(1, 9))
+    model["nodes"].append({"type": "Dense", "units": units, "name": "near_miss", "inputs": [old]})
+    node["inputs"][j] = "near_miss"
+    return f"merge {node['name']}: input {j} {old} through Dense({units})"
 
 
 def _typo_key(draw, spec):
