@@ -399,6 +399,21 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
     info.non_trainable = inferred.non_trainable
 
 
+#: Activation layers, by the activation they apply.
+ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "ELU": "elu", "PReLU": "prelu"}
+
+
+def last_activation(node: NodeInfo) -> str | None:
+    """The activation a node applies last: its `activation` argument ('linear' for none), an activation layer's,
+    or None when it cannot be told (a layer without one, such as Flatten or Add)."""
+    layer = node.layer
+    if layer.layer_type in ACTIVATION_LAYERS:
+        return ACTIVATION_LAYERS[layer.layer_type]
+    if hasattr(layer, "activation"):
+        return layer.activation or "linear"
+    return None
+
+
 #: Activations that normalise over the last axis: over one value, their output is a constant.
 NORMALISING = frozenset({"softmax", "sparsemax", "log_softmax"})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .diagnostics import Diagnostic
-from .infer import Inference, NodeInfo
+from .infer import Inference, NodeInfo, last_activation
 from .spec import Spec
 from .spec.training import loss_from_logits, loss_kind
 
@@ -28,17 +28,6 @@ def _warn(code: str, message: str, path, hint: str | None = None) -> Diagnostic:
     return Diagnostic(code, message, path, severity="warning", hint=hint)
 
 
-def _output_activation(node: NodeInfo) -> str | None:
-    """The activation applied last by a node: its `activation` argument, or an activation layer's."""
-    layer = node.layer
-    t = layer.layer_type
-    if t == "Activation":
-        return layer.activation  # type: ignore[attr-defined]
-    if t == "Softmax":
-        return "softmax"
-    return getattr(layer, "activation", None) if hasattr(layer, "activation") else "n/a"
-
-
 def _losses(spec: Spec, inference: Inference):
     loss = spec.training.loss
     if isinstance(loss, dict):
@@ -51,7 +40,7 @@ def _output_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
         node = inference.node(output)
         if node is None or node.output is None:
             continue
-        activation = _output_activation(node)
+        activation = last_activation(node)
         kind = loss_kind(loss)
         name = loss if isinstance(loss, str) else loss.type
         if kind in _CROSSENTROPY_KINDS and loss_from_logits(loss) and activation in _PROBABILISTIC:

@@ -9,7 +9,7 @@ parameter budget). Policies are listed in README.
 from __future__ import annotations
 
 from .diagnostics import Diagnostic, Note, did_you_mean
-from .infer import Inference
+from .infer import Inference, last_activation
 from .spec import Spec
 from .spec.layers._base import FLOAT_DTYPES, Tensor
 from .spec.training import loss_from_logits, loss_kind
@@ -36,7 +36,8 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                         f"Output '{name}' has no loss; every output of the model needs one. "
                         f"Received: loss keys={sorted(training.loss)}",
                         ("training", "loss"),
-                        hint=f"Add `{name}: <loss>` under training.loss.", policy="loss-per-output",
+                        hint=f"Add `{name}: <loss>` under training.loss.",
+                        policy="loss-per-output",
                     )
                 )
         pairs = [(name, training.loss[name], ("training", "loss", name)) for name in outputs if name in training.loss]
@@ -48,7 +49,8 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                     f"The model has {len(outputs)} outputs ({', '.join(outputs)}); give one loss per output as a mapping "
                     f"(output name -> loss). Received: loss={training.loss if isinstance(training.loss, str) else training.loss.type}",
                     ("training", "loss"),
-                    hint="loss: {" + ", ".join(f"{o}: ..." for o in outputs) + "}", policy="loss-per-output",
+                    hint="loss: {" + ", ".join(f"{o}: ..." for o in outputs) + "}",
+                    policy="loss-per-output",
                 )
             )
         pairs = [(outputs[0], training.loss, ("training", "loss"))] if outputs else []
@@ -56,7 +58,8 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
         tensor = tensors.get(name)
         if tensor is not None:
             out.extend(_loss_fits(name, loss, tensor, path))
-            activation = _output_activation(inference, name)
+            node = inference.node(name)
+            activation = last_activation(node) if node is not None else None
             out.extend(_loss_range(name, loss, activation, path))
             out.extend(_probability_output(name, loss, activation, path))
 
@@ -125,7 +128,8 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                 f"The model has {total:,} parameters, more than the budget of {param_budget:,}; "
                 "kspec refuses it before anything allocates.",
                 ("model",),
-                hint="Make the model smaller, or raise the budget (`--param-budget`).", policy="param-budget",
+                hint="Make the model smaller, or raise the budget (`--param-budget`).",
+                policy="param-budget",
             )
         )
     return out
@@ -170,7 +174,8 @@ def _loss_fits(output: str, loss, tensor: Tensor, path) -> list[Diagnostic]:
                     f"Loss '{name}' needs at least 2 classes, but output '{output}' has {classes} in its last axis "
                     f"(shape {tensor}).",
                     path,
-                    hint="For two classes with one unit, use binary_crossentropy with a sigmoid output.", policy="categorical-classes",
+                    hint="For two classes with one unit, use binary_crossentropy with a sigmoid output.",
+                    policy="categorical-classes",
                 )
             )
     return out
@@ -213,21 +218,6 @@ def _metric_fits(output: str, metric, kind: str, path) -> list[Diagnostic]:
     ]
 
 
-def _output_activation(inference: Inference, name: str) -> str | None:
-    """The activation at the end of output `name`: 'linear', a name, or None when it cannot be told."""
-    node = inference.node(name)
-    if node is None or node.layer is None:
-        return None
-    layer = node.layer
-    kind = type(layer).type_name()
-    if kind in ACTIVATION_LAYERS:
-        return ACTIVATION_LAYERS[kind]
-    if hasattr(layer, "activation"):
-        return layer.activation or "linear"
-    return None
-
-
-ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "ELU": "elu", "PReLU": "prelu"}
 #: Losses that read the output as probabilities unless from_logits is set.
 PROBABILITY_LOSSES = frozenset(
     {"sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy", "binary_crossentropy",
