@@ -77,6 +77,7 @@ POLICIES: dict[str, str] = {
     "loss-output-range": "poisson and msle need an output activation that is never negative (they take the logarithm of the prediction).",
     "probability-output": "A loss that reads probabilities (from_logits false) needs an output activation in [0, 1] (softmax, sigmoid).",
     "constant-layer": "A layer whose output cannot depend on its input (a normalisation or softmax over one value, x - x): nothing before it could train.",
+    "masked-softmax": "The Softmax layer on a masked sequence: Keras adds the (batch, steps) mask to a (batch, steps, features) input.",
     "metric-labels": "A metric must fit the labels of its output's loss (sparse metrics need class ids, categorical ones one-hot labels).",
     "unused-node": "In the graph form, every node and input must lead to an output.",
     "param-budget": "A parameter budget refuses absurd models before anything allocates.",

@@ -382,6 +382,7 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
     try:
         inferred = info.layer.infer(list(tensors))  # type: ignore[arg-type]
         _refuse_constant(info, inferred.output)
+        _refuse_masked_softmax(result, info)
     except ShapeError as exc:
         where = info.path if info.shares is not None or exc.field is None else info.path + (exc.field,)
         shapes = ", ".join(shape_str(t.shape) for t in tensors)  # type: ignore[union-attr]
@@ -436,6 +437,41 @@ def _refuse_constant(info: NodeInfo, output: Tensor) -> None:
             f"Received: inputs={list(info.inputs)}",
             field="inputs",
             policy="constant-layer",
+        )
+
+
+#: Layers after which no Keras mask is left (they consume it, or drop it).
+MASK_ENDS = frozenset({"GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten", "Reshape", "Dot", "Concatenate"})
+
+
+def _carries_mask(result: Inference, name: str) -> bool:
+    """Whether the tensor `name` may carry a Keras mask (from Embedding(mask_zero=True) or Masking): conservative,
+    a mask is assumed to pass through every layer but those in MASK_ENDS and sequence-to-vector recurrent layers."""
+    seen, work = set(), [name]
+    while work:
+        node = result.node(work.pop())
+        if node is None or node.name in seen:
+            continue
+        seen.add(node.name)
+        layer = node.layer
+        if getattr(layer, "mask_zero", False) or layer.layer_type == "Masking":
+            return True
+        inner = getattr(layer, "layer", None)
+        if layer.layer_type in MASK_ENDS or not getattr(inner or layer, "return_sequences", True):
+            continue
+        work.extend(node.inputs)
+    return False
+
+
+def _refuse_masked_softmax(result: Inference, info: NodeInfo) -> None:
+    """Found by the soundness property: Keras's Softmax layer adds the incoming (batch, steps) mask to its
+    (batch, steps, features) input, which fails, or with sizes that happen to broadcast masks the wrong axis."""
+    if info.layer.layer_type == "Softmax" and any(_carries_mask(result, r) for r in info.inputs):
+        raise ShapeError(
+            "Layer 'Softmax' on a masked sequence (kspec policy: Keras adds the (batch, steps) mask to the "
+            "(batch, steps, features) input, which fails or masks the wrong axis). Use `activation: softmax` on the "
+            f"layer before, or put the Softmax before the Embedding's mask. Received: inputs={list(info.inputs)}",
+            policy="masked-softmax",
         )
 
 

@@ -90,3 +90,20 @@ def test_shrink_activations_are_not_offered(spec):
     assert [(d.code, d.path[-1]) for d in report.errors] == [("value", "activation")]
     offered = report.errors[0].message.split("Received")[0]
     assert "'hard_shrink'" not in offered and "'soft_shrink'" not in offered and "'tanh_shrink'" in offered
+
+
+def test_softmax_layer_on_a_masked_sequence_is_refused_by_policy():
+    """Found by the soundness property: Keras's Softmax layer fails on an Embedding's (batch, steps) mask."""
+    import keras
+
+    layers = [{"type": "Embedding", "input_dim": 5, "output_dim": 2, "mask_zero": True}, {"type": "Softmax"},
+              {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 2}]
+    report = kspec.check(_seq(layers, model_input={"shape": [1], "dtype": "int32"}))
+    assert [(d.code, d.policy) for d in report.errors] == [("shape", "masked-softmax")]
+    model = keras.Sequential([keras.Input((1,), dtype="int32"), keras.layers.Embedding(5, 2, mask_zero=True), keras.layers.Softmax()])
+    with pytest.raises(ValueError):
+        model(np.array([[1], [2]], "int32"))
+    # without the mask, or with the mask ended first, it is accepted
+    assert kspec.check(_seq([{**layers[0], "mask_zero": False}, *layers[1:]], model_input={"shape": [1], "dtype": "int32"})).ok
+    ended = [layers[0], {"type": "LSTM", "units": 3}, {"type": "Softmax"}, {"type": "Dense", "units": 2}]
+    assert kspec.check(_seq(ended, model_input={"shape": [4], "dtype": "int32"})).ok

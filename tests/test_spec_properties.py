@@ -468,6 +468,11 @@ EXPLICIT = {
         _seq({"shape": [4, 4, 1]}, [{"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "softmax"}], "mse"),
     ],
     "sequence": [
+        # found by the properties: the Softmax layer on an Embedding's mask; Keras fails when run (refused by policy)
+        _seq({"shape": [1], "dtype": "int32"},
+             [{"type": "Embedding", "input_dim": 5, "output_dim": 2, "mask_zero": True}, {"type": "Softmax"},
+              {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 2, "activation": "softmax"}],
+             "sparse_categorical_crossentropy"),
         # unroll with an unknown number of steps: Keras fails on the second batch length
         _seq({"shape": [None, 2]}, [{"type": "LSTM", "units": 3, "unroll": True}, HEAD]),
         # masked tokens through recurrent and pooling layers, a per-step softmax
