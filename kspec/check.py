@@ -143,6 +143,8 @@ def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
     """
     try:
         inference = infer(spec)
+        if inference.failed:
+            return None, inference.diagnostics  # blocks that do not expand: nothing to infer
     except ValueError as exc:
         # A shape message of `infer` printing such a dimension: sys.get_int_max_str_digits().
         if "integer string conversion" not in str(exc):

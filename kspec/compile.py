@@ -18,7 +18,7 @@ from typing import Any
 
 from .diagnostics import format_path
 from .infer import Inference, infer
-from .spec import SequentialModel, Spec
+from .spec import Spec
 from .spec.layers import Layer, shape_str
 from .spec.training import Training
 
@@ -65,7 +65,7 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
         raise ValueError(f"The spec has errors; check it with `kspec validate` first. First error: {first}")
 
     built: list[tuple[Any, Any, Any]] = []  # (node, keras layer, output tensor)
-    if isinstance(spec.model, SequentialModel):
+    if inference.sequential:
         (name, tensor), = inference.inputs.items()
         layers = [keras.Input(shape=tensor.shape[1:], dtype=tensor.dtype, name=name)]
         for node in inference.nodes:

@@ -32,6 +32,9 @@ CODES: dict[str, str] = {
     "type": "A value of the wrong type (no silent coercion: '64' is not 64, true is not 1).",
     "value": "A value of the right type outside its allowed range or set.",
     "unknown-layer": "A layer `type` that is not one of the first-class layers.",
+    # blocks
+    "unknown-block": "A block use names a block that is not defined under `blocks`.",
+    "expression": "A `${...}` expression in a block that cannot be evaluated (syntax, unknown name, arithmetic).",
     # graph
     "duplicate-name": "Two layers or inputs have the same name.",
     "undefined-node": "An `inputs`, `shares` or `outputs` entry names nothing defined.",

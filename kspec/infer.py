@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import GraphModel, SequentialModel, SharedNode, Spec
@@ -28,6 +29,8 @@ class NodeInfo:
     params: int = 0
     non_trainable: int = 0
     shares: str | None = None  # set on a second call of another node's layer (params counted there)
+    #: For a node made by a block: a note for each block use that instantiated it, innermost first.
+    notes: tuple = ()
 
     @property
     def layer_type(self) -> str:
@@ -40,6 +43,12 @@ class Inference:
     nodes: list[NodeInfo] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: The model compiles to `keras.Sequential` (the sequential form, also after expanding blocks into a chain).
+    sequential: bool = True
+    #: Blocks could not be expanded (the diagnostics say why): there is no flat graph to infer.
+    failed: bool = False
+    #: How blocks were expanded (`kspec.expand.Expansion`), or None for a spec without blocks.
+    expansion: Any = None
     _index: dict[str, NodeInfo] = field(default_factory=dict, repr=False, compare=False)
     _indexed: int = field(default=0, repr=False, compare=False)  # how many of `nodes` are in `_index`
 
@@ -77,7 +86,7 @@ class Inference:
 
     @property
     def complete(self) -> bool:
-        return all(n.output is not None for n in self.nodes)
+        return not self.failed and all(n.output is not None for n in self.nodes)
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,10 +98,31 @@ def to_snake_case(name: str) -> str:
 
 
 def infer(spec: Spec) -> Inference:
-    if isinstance(spec.model, SequentialModel):
-        result = _sequential(spec.model)
-    else:
-        result = _graph(spec.model)
+    """Shapes and parameter counts of every layer call; blocks are expanded first (`kspec.expand`).
+
+    Paths of nodes and diagnostics point at the spec as written: a node made by a block points at
+    its line in the block's definition, with a note for each block use that instantiated it.
+    """
+    from .expand import expand, uses_blocks
+
+    if not uses_blocks(spec):
+        return _flat(spec.model)
+    expansion, problems = expand(spec)
+    if expansion is None:
+        return Inference(diagnostics=problems, failed=True, sequential=isinstance(spec.model, SequentialModel))
+    result = _flat(expansion.model)
+    result.diagnostics = problems + [expansion.place(d) for d in result.diagnostics]
+    for node in result.nodes:
+        node.path, node.notes = expansion.origin(node.path)
+    result.expansion = expansion
+    return result
+
+
+def _flat(model: SequentialModel | GraphModel) -> Inference:
+    if isinstance(model, SequentialModel):
+        return _sequential(model)
+    result = _graph(model)
+    result.sequential = False
     return result
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import Spec, validate_data
 from .spec.layers import LAYER_TYPES
+from .spec.blocks import BlockUse
 from .spec.model import GraphModel, SequentialModel, SharedNode
 
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
@@ -336,7 +337,12 @@ def _field_name(path: Path) -> str:
 # ---- which model a loc points into -------------------------------------------------------------
 
 _TAGGED: dict[str, type[BaseModel]] = {}
-_CALLABLE_TAGS = {"model:sequential": SequentialModel, "model:graph": GraphModel, "node:shared": SharedNode}
+_CALLABLE_TAGS = {
+    "model:sequential": SequentialModel,
+    "model:graph": GraphModel,
+    "node:shared": SharedNode,
+    "node:block": BlockUse,
+}
 
 
 def _collect_tagged(model: type[BaseModel], seen: set) -> None:

@@ -48,6 +48,10 @@ CASES: dict[str, str] = {
         "loss: mse\n  optimizer: {type: SGD, learning_rate: {type: ExponentialDecay, initial_learning_rate: 0.1, decay_steps: 10, decay_rate: 0.5}}\n"
         "  callbacks: [{type: ReduceLROnPlateau, monitor: loss}]\n",
     ),
+    "unknown-block": SEQ.replace("{type: Dense, units: 1}", "{block: dense_block}")
+    + "blocks:\n  dense_blocks: {layers: [{type: Dense, units: 1}]}\n",
+    "expression": SEQ.replace("{type: Dense, units: 1}", "{block: d, width: 3}")
+    + "blocks:\n  d:\n    params: {width: int}\n    layers: [{type: Dense, units: \"${width // 0}\"}]\n",
 }
 
 

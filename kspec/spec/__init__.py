@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from .base import ExactInt, KspecJsonSchema, KspecModel, Name
+from .blocks import Block, BlockUse
 from .data import Data
 from .model import AnyModel, GraphModel, Input, SequentialModel, SharedNode
 from .training import Training
@@ -19,6 +20,9 @@ class Spec(KspecModel):
     kspec: Annotated[Literal[1], ExactInt] = Field(description="Format version of the spec language. Always 1 for now.")
     name: Name = Field(description="The model's name (also the Keras model's name).")
     description: str | None = Field(None, max_length=10_000, description="Free text for people.")
+    blocks: dict[Name, Block] | None = Field(
+        None, description="Reusable, parameterised sub-graphs by name, used in the model as `{block: NAME, ...}`."
+    )
     model: AnyModel
     training: Training = Field(description="How the model is compiled and trained: optimizer, loss, metrics, epochs, callbacks.")
     data: Data | None = Field(None, description="Training data; absent means synthetic data shaped like the inputs.")
@@ -58,4 +62,4 @@ def json_schema() -> dict[str, Any]:
     return out
 
 
-__all__ = ["Spec", "Data", "Training", "Input", "SequentialModel", "GraphModel", "SharedNode", "KspecModel", "Name", "json_schema", "validate_data", "SCHEMA_ID"]
+__all__ = ["Block", "BlockUse", "Spec", "Data", "Training", "Input", "SequentialModel", "GraphModel", "SharedNode", "KspecModel", "Name", "json_schema", "validate_data", "SCHEMA_ID"]

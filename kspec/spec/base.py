@@ -20,6 +20,8 @@ from pydantic_core import PydanticCustomError
 #: follows) means the end in both. Likewise `[\s\S]`, not `.`, is any character (`.` is not "\n").
 END = r"(?![\s\S])"
 NAME_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]*{END}"
+#: A reference to a tensor: a name, or `USE.OUTPUT` for one of the outputs of a block use.
+REF_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?{END}"
 
 
 class KspecModel(BaseModel):
@@ -97,6 +99,10 @@ def to_keras_value(value: Any) -> Any:
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128, description="A name: letters, digits and '_'; not starting with a digit.")]
+Ref = Annotated[
+    str,
+    Field(pattern=REF_PATTERN, max_length=257, description="A name, or `USE.OUTPUT`: one of the named outputs of a block use."),
+]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BeforeValidator, Discriminator, Field, Tag, WithJsonSchema
 
 from .base import KspecModel, Name
+from .blocks import BlockUse
 from .layers import AnyLayer
 from .layers._base import FLOAT_DTYPES, INT_DTYPES, NodeInputs
 
@@ -40,11 +41,23 @@ class Input(KspecModel):
     dtype: DType = Field("float32", description="Element type; integer inputs feed Embedding layers.")
 
 
+def _layer_kind(value: Any) -> str:
+    if (isinstance(value, dict) and "block" in value) or isinstance(value, BlockUse):
+        return "node:block"
+    return "node:layer"
+
+
+SequentialItem = Annotated[
+    Union[Annotated[AnyLayer, Tag("node:layer")], Annotated[BlockUse, Tag("node:block")]],
+    Discriminator(_layer_kind),
+]
+
+
 class SequentialModel(KspecModel):
     """A plain stack: one input, then each layer applied to the previous one's output. Compiles to `keras.Sequential`."""
 
     input: Input = Field(description="The model's single input.")
-    layers: list[AnyLayer] = Field(min_length=1, description="The layers, in order.")
+    layers: list[SequentialItem] = Field(min_length=1, description="The layers (and block uses), in order.")
 
 
 class SharedNode(KspecModel):
@@ -56,13 +69,19 @@ class SharedNode(KspecModel):
 
 
 def _node_kind(value: Any) -> str:
+    if (isinstance(value, dict) and "block" in value) or isinstance(value, BlockUse):
+        return "node:block"
     if (isinstance(value, dict) and "shares" in value) or isinstance(value, SharedNode):  # data, or a model being serialised
         return "node:shared"
     return "node:layer"
 
 
 GraphNode = Annotated[
-    Union[Annotated[AnyLayer, Tag("node:layer")], Annotated[SharedNode, Tag("node:shared")]],
+    Union[
+        Annotated[AnyLayer, Tag("node:layer")],
+        Annotated[SharedNode, Tag("node:shared")],
+        Annotated[BlockUse, Tag("node:block")],
+    ],
     Discriminator(_node_kind),
 ]
 
@@ -73,7 +92,8 @@ class GraphModel(KspecModel):
     inputs: list[Input] = Field(min_length=1, description="The model's inputs, each with a name.")
     nodes: list[GraphNode] = Field(
         min_length=1,
-        description="Layers, each with a `name` and the `inputs` it is applied to; or `{name, shares, inputs}` to call another node's layer again.",
+        description="Layers, each with a `name` and the `inputs` it is applied to; `{name, shares, inputs}` to call "
+        "another node's layer again; or `{block, name, inputs, ...}` to use a block.",
     )
     outputs: NodeInputs = Field(description="The names of the nodes whose tensors the model returns, in order.")
 

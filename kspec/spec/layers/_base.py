@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from ..base import NAME_PATTERN, KspecModel, Name, to_keras_value
+from ..base import REF_PATTERN, KspecModel, Name, Ref, to_keras_value
 
 Shape = tuple[int | None, ...]
 
@@ -81,9 +81,9 @@ def _str_or_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 128}
+_NAME_SCHEMA = {"type": "string", "pattern": REF_PATTERN, "maxLength": 257}
 NodeInputs = Annotated[
-    list[Name],
+    list[Ref],
     BeforeValidator(_str_or_list),
     Field(min_length=1),
     WithJsonSchema({"anyOf": [_NAME_SCHEMA, {"type": "array", "items": _NAME_SCHEMA, "minItems": 1}]}),
