@@ -126,6 +126,7 @@ def check(
             if inference is not None and not has_errors(problems):
                 diagnostics.extend(check_semantics(spec, inference, param_budget=param_budget))
                 diagnostics.extend(lint(spec, inference))
+    diagnostics = _fold_instantiations(diagnostics)
     if strict:
         diagnostics = [replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics]
     report.diagnostics = [_place(d, file, loaded.source_map) for d in diagnostics]
@@ -174,6 +175,29 @@ def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
                 )
             ]
     return inference, inference.diagnostics
+
+
+def _fold_instantiations(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per place in a block definition: a block used 16 times with one mistake (or one
+    suspicious layer) gives one diagnostic, with the first instantiation's notes and a count of the others."""
+    first: dict[tuple, int] = {}
+    others: dict[int, int] = {}
+    out: list[Diagnostic] = []
+    for d in diagnostics:
+        if d.path[:1] != ("blocks",):
+            out.append(d)
+            continue
+        key = (d.code, d.severity, d.path)
+        if key in first:
+            others[first[key]] = others.get(first[key], 0) + 1
+            continue
+        first[key] = len(out)
+        out.append(d)
+    for i, n in others.items():
+        from .diagnostics import Note
+
+        out[i] = replace(out[i], notes=out[i].notes + (Note(f"and {n} more instantiation(s) of this block give the same {out[i].severity}"),))
+    return out
 
 
 def _place(d: Diagnostic, file: str | None, source_map: SourceMap) -> Diagnostic:

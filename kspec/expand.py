@@ -8,7 +8,8 @@ filters=64"), so that a diagnostic inside a block points at both places.
 
 Names are deterministic: a use named `u` (default: the block's name, numbered like Keras's layer
 names) prefixes its nodes' names, `u_conv1`; a repeated use numbers its repetitions from 1,
-`u_1_conv1`, `u_2_conv1`; nested uses nest prefixes, `stage2_block1_conv1`.
+`u1_conv1`, `u2_conv1` (`u_1` after a name ending in a digit); nested uses nest prefixes,
+`conv2_block1_1_conv` (Keras's own ResNet names).
 
 A block's body is checked here, when it is instantiated with its arguments: the parameters are
 substituted (`${...}` expressions, `kspec.expr`) and each layer is validated like a layer written
@@ -27,7 +28,7 @@ from .diagnostics import Diagnostic, Note, Path, did_you_mean
 from .expr import ExprError, evaluate, expression_of, has_expression_marker
 from .spec import GraphModel, SequentialModel, SharedNode, Spec
 from .spec.base import NAME_PATTERN, REF_PATTERN
-from .spec.blocks import RESERVED, Block, BlockUse
+from .spec.blocks import LOCAL_NAME_PATTERN, LOCAL_REF_PATTERN, RESERVED, Block, BlockUse
 from .spec.layers import Layer, parse_layer
 
 #: The keys of a block use that are not the block's arguments.
@@ -39,6 +40,8 @@ import re
 
 _NAME = re.compile(NAME_PATTERN)
 _REF = re.compile(REF_PATTERN)
+_LOCAL_NAME = re.compile(LOCAL_NAME_PATTERN)
+_LOCAL_REF = re.compile(LOCAL_REF_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -344,8 +347,8 @@ class _Expander:
 
     def resolve(self, ref: Any, local: dict[str, _Tensors], path: Path, scope: _Scope) -> str | None:
         """The flat name of a reference (`name` or `use.output`)."""
-        if not isinstance(ref, str) or not _REF.match(ref):
-            self.error("type", f"A reference must be a name, or USE.OUTPUT. Received: {_show(ref)}", path, scope)
+        if not isinstance(ref, str) or not (_LOCAL_REF if scope.prefix else _REF).match(ref):
+            self.error("value", f"A reference must be a name, or USE.OUTPUT. Received: {_show(ref)}", path, scope)
             return None
         base, _, out = ref.partition(".")
         tensors = local.get(base)
@@ -398,9 +401,10 @@ class _Expander:
         return scope.name(local)
 
     def good_name(self, name: Any, path: Path, scope: _Scope) -> bool:
-        if isinstance(name, str) and _NAME.match(name) and len(name) <= 128:
+        if isinstance(name, str) and (_LOCAL_NAME if scope.prefix else _NAME).match(name) and len(name) <= 128:
             return True
-        self.error("value", f"A name must be letters, digits and '_', not starting with a digit. Received: name={_show(name)}", path, scope)
+        rule = "letters, digits and '_'" + ("" if scope.prefix else ", not starting with a digit")
+        self.error("value", f"A name must be {rule}. Received: name={_show(name)}", path, scope)
         return False
 
     # ---- one flat node ----------------------------------------------------------------------------
@@ -434,7 +438,7 @@ class _Expander:
             return False
         if "shares" in data:
             target = data["shares"]
-            if not isinstance(target, str) or not _NAME.match(target):
+            if not isinstance(target, str) or not _LOCAL_NAME.match(target):
                 self.error("value", f"`shares` must name a layer node of this block. Received: shares={_show(target)}", item.path + ("shares",), scope)
                 return False
             extra = [k for k in data if k != "shares"]
@@ -532,7 +536,7 @@ class _Expander:
             args = self.arguments(item, block, name, scope, rep, repeat)
             if args is None:
                 return None
-            inst_prefix = prefix if repeat == 1 else f"{prefix}_{rep + 1}"
+            inst_prefix = prefix if repeat == 1 else f"{prefix}{'_' if prefix[-1].isdigit() else ''}{rep + 1}"
             shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
             where = f"repetition {rep + 1} of {repeat}, " if repeat > 1 else ""
             note = Note(f"in block '{name}', used here as '{inst_prefix}' ({where}{shown or 'no parameters'})", path=item.path)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from .base import KspecModel, Name
+from .base import END, KspecModel, Name
 from .layers._base import NodeInputs, _str_or_list
 
 ParamType = Literal["int", "float", "bool", "str", "list", "any"]
@@ -45,6 +45,26 @@ BodyItem = Annotated[
 ]
 
 
+#: Inside a block, a node's name is only the last part of its Keras name (the use's name comes first), so
+#: it may start with a digit (`1_conv`, as Keras's own applications name theirs): write such names quoted
+#: when they are all digits ("1"), which YAML would read as a number.
+LOCAL_NAME_PATTERN = rf"^[A-Za-z0-9_]+{END}"
+LOCAL_REF_PATTERN = rf"^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?{END}"
+LocalRefs = Annotated[
+    list[Annotated[str, Field(pattern=LOCAL_REF_PATTERN, max_length=257)]],
+    BeforeValidator(_str_or_list),
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": LOCAL_REF_PATTERN, "maxLength": 257},
+                {"type": "array", "items": {"type": "string", "pattern": LOCAL_REF_PATTERN, "maxLength": 257}, "minItems": 1},
+            ]
+        }
+    ),
+]
+
+
 class Block(KspecModel):
     """A reusable sub-graph: `layers` (a chain: one input, one output), or `inputs`, `nodes` and `outputs`."""
 
@@ -58,7 +78,7 @@ class Block(KspecModel):
         None, description="Graph body: the names of the block's input tensors, in order."
     )
     nodes: list[BodyItem] | None = Field(None, min_length=1, description="Graph body: layers, shared calls and block uses, each with a `name` and `inputs`.")
-    outputs: NodeInputs | None = Field(None, description="Graph body: the names of the tensors the block returns, in order.")
+    outputs: LocalRefs | None = Field(None, description="Graph body: the names of the tensors the block returns, in order.")
 
     def param(self, name: str) -> Param:
         value = self.params[name]
