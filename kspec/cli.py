@@ -94,7 +94,8 @@ def schema(output: str | None) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True)
-def summary(spec: str, param_budget: int) -> None:
+@click.option("--collapsed", is_flag=True, help="One row per layer or block use, as written, instead of every expanded layer.")
+def summary(spec: str, param_budget: int, collapsed: bool) -> None:
     """Print the layer table (name, type, output shape, parameters) from static inference."""
     from .check import Report, check
     from .reporters import render_summary, render_text
@@ -107,7 +108,7 @@ def summary(spec: str, param_budget: int) -> None:
     if not report.ok or report.inference is None:
         click.echo(render_text([report], {name: text}), nl=False, err=True)
         sys.exit(EXIT_INVALID)
-    click.echo(render_summary(report), nl=False)
+    click.echo(render_summary(report, collapsed=collapsed), nl=False)
 
 
 @main.command("build-and-train")

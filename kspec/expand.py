@@ -248,6 +248,7 @@ class _Expander:
         """A layer list: each item applied to the previous one's output. The flat name of the last output."""
         counters: dict[str, int] = {}
         taken: set[str] = {previous}
+        failed = False
         for item in items:
             if item.has("inputs") and not item.is_block:
                 self.error(
@@ -257,15 +258,19 @@ class _Expander:
                     scope,
                     hint="Remove `inputs`, or write the block with `inputs`, `nodes` and `outputs`.",
                 )
-                return None
+                failed = True
+                continue
             if item.is_block:
                 if item.has("inputs"):
                     self.error("form", "`inputs` belongs to the graph form; in a layer list a block takes the previous output.", item.path + ("inputs",), scope)
-                    return None
+                    failed = True
+                    continue
                 use_name = self.use_name(item, scope, counters, taken)
                 outs = self.instantiate(item, [previous], use_name, scope, top)
                 if outs is None:
-                    return None
+                    failed = True  # reported; the rest of the list is still checked
+                    previous = _UNKNOWN
+                    continue
                 if len(outs.by_name) > 1:
                     self.error(
                         "arity",
@@ -274,7 +279,9 @@ class _Expander:
                         item.path + ("block",),
                         scope,
                     )
-                    return None
+                    failed = True
+                    previous = _UNKNOWN
+                    continue
                 previous = outs.single  # type: ignore[assignment]
                 continue
             local = item.get("name")
@@ -287,13 +294,14 @@ class _Expander:
                     local = f"{base}_{n}"
                 counters[base] = n + 1
             elif not self.good_name(local, item.path + ("name",), scope):
-                return None
+                failed = True
+                continue
             flat = scope.name(local)
             taken.add(flat)
             if not self.add(item, flat, [previous], scope, top, sequential=True):
-                return None
+                failed = True
             previous = flat
-        return previous
+        return None if failed else previous
 
     def graph(self, items: list[_Item], local: dict[str, _Tensors], scope: _Scope, top: bool = False) -> None:
         """A node list: each node names its inputs; nodes in any order. Fills `local` with every name."""
@@ -575,17 +583,20 @@ class _Expander:
         names["index"] = rep
         args: dict[str, Any] = {}
         ok = True
+        misspelled: set[str] = set()
         for key, value in given.items():
             path = item.path + (key,)
             if key not in block.params:
                 allowed = list(block.params)
+                hint = did_you_mean(str(key), allowed + ["name", "inputs", "repeat"])
+                if hint:
+                    misspelled.add(hint.split("'")[1])  # one mistake: not also a missing parameter
                 self.error(
                     "unknown-key",
                     f"Block '{name}' has no parameter '{_show(key)}'. Received: {_show(key)}={_show(value)}",
                     path,
                     scope,
-                    hint=did_you_mean(str(key), allowed + ["name", "inputs", "repeat"])
-                    or (f"Its parameters: {', '.join(allowed)}." if allowed else f"Block '{name}' has no parameters."),
+                    hint=hint or (f"Its parameters: {', '.join(allowed)}." if allowed else f"Block '{name}' has no parameters."),
                 )
                 ok = False
                 continue
@@ -602,7 +613,9 @@ class _Expander:
         for pname in block.params:
             param = block.param(pname)
             if pname not in args and pname not in given:
-                if param.required:
+                if param.required and pname in misspelled:
+                    ok = False
+                elif param.required:
                     self.error("missing-key", f"Block '{name}' needs the parameter '{pname}' ({param.type}).", item.path, scope)
                     ok = False
                 else:
@@ -668,6 +681,8 @@ class _Failed:
 
 
 _FAILED = _Failed()
+#: The output of a use that failed to expand, so that the rest of a layer list is still checked.
+_UNKNOWN = "<unknown>"
 
 
 def _moved(d: Diagnostic, prefix: Path, scope: _Scope) -> Diagnostic:

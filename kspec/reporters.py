@@ -83,17 +83,37 @@ def render_json(reports: Iterable[Report]) -> str:
     ) + "\n"
 
 
-def render_summary(report: Report) -> str:
-    """The layer table: name, type, output shape, parameters; then totals (from static inference)."""
+def render_summary(report: Report, *, collapsed: bool = False) -> str:
+    """The layer table: name, type, output shape, parameters; then totals (from static inference).
+
+    `collapsed` shows the model as written: one row per layer or block use (its block, repetitions,
+    output shapes and the parameters of every layer it expanded to).
+    """
     inf = report.inference
     assert inf is not None
     rows = [("Layer (type)", "Output Shape", "Param #")]
     for name, t in inf.inputs.items():
         rows.append((f"{name} (InputLayer)", _shape(t.shape), "0"))
-    for n in inf.nodes:
-        kind = n.layer.layer_type if n.layer is not None else "?"
-        label = f"{n.name} ({kind}{', shares ' + n.shares if n.shares else ''})"
-        rows.append((label, _shape(n.output.shape) if n.output else "?", f"{n.params:,}" if n.shares is None else "0"))
+    if collapsed and inf.expansion is not None:
+        rows[0] = ("Layer or block use (type)", "Output Shape", "Param #")
+        for use in inf.expansion.uses:
+            members = [inf.node(n) for n in use.nodes]
+            params = sum(m.params for m in members if m is not None and m.shares is None)
+            if use.block is None:
+                node = members[0]
+                kind = node.layer.layer_type if node is not None and node.layer is not None else "?"
+                if node is not None and node.shares:
+                    kind += f", shares {node.shares}"
+            else:
+                kind = f"block {use.block}" + (f" x{use.repeat}" if use.repeat != 1 else "")
+            shapes = [inf.tensor(o) for o in use.outputs]
+            shown = ", ".join(_shape(t.shape) if t is not None else "?" for t in shapes) or "(no layers)"
+            rows.append((f"{use.name} ({kind})", shown, f"{params:,}"))
+    else:
+        for n in inf.nodes:
+            kind = n.layer.layer_type if n.layer is not None else "?"
+            label = f"{n.name} ({kind}{', shares ' + n.shares if n.shares else ''})"
+            rows.append((label, _shape(n.output.shape) if n.output else "?", f"{n.params:,}" if n.shares is None else "0"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     sep = "-" * (sum(widths) + 6)
     out = [f'Model: "{report.spec.name if report.spec else "?"}"', sep]
