@@ -197,6 +197,10 @@ class _Expander:
         self.nodes: list[tuple[Any, Origin]] = []  # flat node objects (name and inputs set), in order
         self.uses: list[Use] = []
         self.too_large = False
+        self.params = {name: {p: block.param(p) for p in block.params} for name, block in blocks.items()}
+        #: Validated layers by (body item, arguments): a block used many times with the same arguments
+        #: substitutes and validates each of its layers once.
+        self.layer_cache: dict[tuple, Layer] = {}
 
     @property
     def errors(self) -> bool:
@@ -431,6 +435,11 @@ class _Expander:
                 obj = item.obj.model_copy(update={"name": flat, "inputs": inputs})
             self.nodes.append((obj, origin))
             return True
+        cache_key = (id(item.raw), _freeze(scope.args))
+        cached = self.layer_cache.get(cache_key)
+        if cached is not None:
+            self.nodes.append((cached.model_copy(update={"name": flat, "inputs": inputs}), origin))
+            return True
         data = {}
         ok = True
         for key, value in item.raw.items():  # type: ignore[union-attr]
@@ -464,6 +473,7 @@ class _Expander:
             for d in translate(exc.errors(include_url=False, include_context=True), data):
                 self.diagnostics.append(_moved(d, item.path, scope))
             return False
+        self.layer_cache[cache_key] = layer
         self.nodes.append((layer.model_copy(update={"name": flat, "inputs": inputs}), origin))
         return True
 
@@ -545,7 +555,7 @@ class _Expander:
             if args is None:
                 return None
             inst_prefix = prefix if repeat == 1 else f"{prefix}{'_' if prefix[-1].isdigit() else ''}{rep + 1}"
-            shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+            shown = ", ".join(f"{k}={_brief(v)}" for k, v in args.items())
             where = f"repetition {rep + 1} of {repeat}, " if repeat > 1 else ""
             note = Note(f"in block '{name}', used here as '{inst_prefix}' ({where}{shown or 'no parameters'})", path=item.path)
             inner = _Scope(inst_prefix, args, (note,) + scope.notes, scope.stack + (name,))
@@ -581,6 +591,7 @@ class _Expander:
             given = {k: v for k, v in item.raw.items() if k not in USE_KEYS}  # type: ignore[union-attr]
         names = dict(scope.args)
         names["index"] = rep
+        params = self.params[name]
         args: dict[str, Any] = {}
         ok = True
         misspelled: set[str] = set()
@@ -604,14 +615,13 @@ class _Expander:
             if value is _FAILED:
                 ok = False
                 continue
-            problem = _type_problem(value, block.param(key).type)
+            problem = _type_problem(value, params[key].type)
             if problem:
                 self.error("type", f"Parameter '{key}' of block '{name}' {problem}.", path, scope)
                 ok = False
                 continue
             args[key] = value
-        for pname in block.params:
-            param = block.param(pname)
+        for pname, param in params.items():
             if pname not in args and pname not in given:
                 if param.required and pname in misspelled:
                     ok = False
@@ -685,6 +695,15 @@ _FAILED = _Failed()
 _UNKNOWN = "<unknown>"
 
 
+def _freeze(value: Any) -> Any:
+    """A hashable, type-exact key for argument values (1, 1.0 and true stay apart)."""
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return ("list",) + tuple(_freeze(v) for v in value)
+    return (type(value).__name__, value)
+
+
 def _moved(d: Diagnostic, prefix: Path, scope: _Scope) -> Diagnostic:
     from dataclasses import replace
 
@@ -720,6 +739,15 @@ def _snake(name: str) -> str:
     from .infer import to_snake_case
 
     return to_snake_case(name)
+
+
+def _brief(value: Any) -> str:
+    """`_show` for the values of a note, with a fast path for the usual small ones."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and -1e15 < value < 1e15:
+        return repr(value)
+    return _show(value)
 
 
 def _show(value: Any) -> str:

@@ -18,6 +18,7 @@ on a string or a list. `/` gives a float, `//` an integer, as in Python.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -53,15 +54,21 @@ def evaluate(text: str, names: dict[str, Any]) -> Any:
         raise ExprError(f"The expression is {len(text):,} characters long; at most {MAX_LENGTH} are allowed.")
     if not text.strip():
         raise ExprError("The expression is empty.")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExprError(f"Invalid expression syntax ({exc.msg}).") from None
-    except (RecursionError, MemoryError, ValueError):
-        raise ExprError("The expression nests too deeply.") from None
+    tree = _parse(text.strip())
     try:
         return _Evaluator(names).visit(tree.body)
     except RecursionError:
+        raise ExprError("The expression nests too deeply.") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    """The syntax tree of an expression (a block used 50 times parses each of its expressions once)."""
+    try:
+        return ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"Invalid expression syntax ({exc.msg}).") from None
+    except (RecursionError, MemoryError, ValueError):
         raise ExprError("The expression nests too deeply.") from None
 
 

@@ -385,3 +385,13 @@ def test_dump_round_trip_keeps_blocks(path: Path) -> None:
             assert again.ok, again.diagnostics
             assert again.spec == report.spec
             assert again.shapes == report.shapes and again.param_count == report.param_count
+
+
+def test_the_readme_example_validates() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Blocks: reusable"):]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    report = check("kspec: 1\nname: readme\n" + example + "training: {loss: mse}\n")
+    assert report.ok and not report.warnings, report.diagnostics
+    assert report.shapes["stage3_conv"] == (None, 16, 16, 128)
+    assert [report.shapes[f"stage{i}_conv"][-1] for i in (1, 2, 3)] == [32, 64, 128]
