@@ -72,7 +72,7 @@ IMAGE_TYPES = (
        "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
        "Identity", "Permute", "CenterCrop", "Resizing", "Rescaling", "RandomContrast", "RandomFlip",
        "RandomRotation", "RandomTranslation", "RandomZoom", "Softmax", "UnitNormalization", "GaussianDropout",
-       "Volume", "Volume"]
+       "Normalization", "Volume", "Volume"]
 )
 
 
@@ -240,6 +240,21 @@ def image_layer(draw, shape):
         layer["scale"] = draw(st.sampled_from([1 / 255, 2.0, -1.0]))
         if chance(draw, 30):
             layer["offset"] = -1.0
+        return layer, shape
+    if t == "Normalization":
+        # The kept axis needs a known size; scalar statistics broadcast anywhere, per-channel ones need c.
+        if c is None or chance(draw, 30):
+            layer["axis"] = None
+        elif h is not None and chance(draw, 20):
+            layer["axis"] = [1, -1]
+        if chance(draw, 50):
+            per_channel = c is not None and layer.get("axis", -1) is not None and chance(draw, 50)
+            n = draw(st.sampled_from([1, c])) if per_channel else 0
+            mean = [draw(st.sampled_from([-1.0, 0.0, 0.5])) for _ in range(n)] if n else draw(st.sampled_from([0.0, 2.0]))
+            var = [draw(st.sampled_from([0.25, 1.0, 4.0])) for _ in range(n)] if n else draw(st.sampled_from([0.5, 1.0]))
+            layer["mean"], layer["variance"] = mean, var
+        if chance(draw, 20):
+            layer["invert"] = True
         return layer, shape
     if t == "RandomContrast":
         layer["factor"] = draw(st.sampled_from([0.2, 0.5, [0.1, 0.3]]))

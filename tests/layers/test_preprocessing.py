@@ -18,6 +18,7 @@ from .harness import (
     check_agrees,
     check_layer,
     check_refused_when_run,
+    check_rejected,
     check_runtime_agreement,
     fit_one_step,
     keras_model,
@@ -333,4 +334,127 @@ def _case(draw):
 @settings(max_examples=40, deadline=None)
 @given(case=_case(), dtype=DTYPES)
 def test_property_kspec_agrees_with_keras(case, dtype):
+    check_agrees(*case, [dtype], eager=False, runtime_fills=FILLS, **FAILS_FOR_SOME_SIZE)
+
+
+# ---- Normalization ------------------------------------------------------------------------------
+
+NORMALIZATIONS = [
+    {"type": "Normalization"},
+    {"type": "Normalization", "axis": 3},
+    {"type": "Normalization", "axis": [1, 3]},
+    {"type": "Normalization", "axis": None},
+    {"type": "Normalization", "axis": []},
+    {"type": "Normalization", "mean": 2.0, "variance": 4.0},
+    {"type": "Normalization", "mean": [0.1, 0.2, 0.3], "variance": [1, 2, 3]},
+    {"type": "Normalization", "mean": [0.5], "variance": [2.0], "invert": True},
+    {"type": "Normalization", "axis": None, "mean": -1, "variance": 0.25},
+    {"type": "Normalization", "axis": [-3, -1], "mean": [1, 2, 3], "variance": [1, 1, 1]},
+    {"type": "Normalization", "invert": True},
+]
+
+
+@pytest.mark.parametrize("spec", NORMALIZATIONS)
+@pytest.mark.parametrize("shape", [(4, 5, 3), (None, 5, 3)])
+def test_normalization_matches_keras(spec, shape):
+    """Weights (mean, variance and count, non-trainable) without `mean`, none with it; output float32."""
+    inferred = check_layer(spec, shape)
+    if inferred is not None:
+        assert inferred.output.dtype == "float32"
+        assert inferred.params == inferred.non_trainable == (0 if "mean" in spec else inferred.params)
+        check_runtime_agreement(spec, shape)
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ({"type": "Normalization", "axis": 0}, (3,)),  # the batch axis has no fixed size
+        ({"type": "Normalization", "axis": 1}, (None, 3)),  # a kept axis of unknown size
+        ({"type": "Normalization", "axis": 3}, (4, 3)),  # out of range
+        ({"type": "Normalization", "axis": [-1, 2]}, (4, 3)),  # the same axis twice
+        ({"type": "Normalization", "mean": [1, 2], "variance": [1, 2]}, (4, 3)),  # does not broadcast
+        ({"type": "Normalization", "axis": None, "mean": [1.0], "variance": [1.0]}, (4, 3)),  # rank of mean
+    ],
+)
+def test_normalization_refusals_match_keras(spec, shape):
+    check_rejected(spec, shape)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8", "float16", "float64", "bool"])
+def test_normalization_casts_to_float32(dtype):
+    spec = {"type": "Normalization", "mean": [1, 2, 3], "variance": [1, 4, 9]}
+    assert check_layer(spec, (4, 3), [dtype]).output.dtype == "float32"
+    check_runtime_agreement(spec, (4, 3), [dtype])
+
+
+def test_normalization_computes_what_keras_computes():
+    """Same values as Keras's own layer built from the same arguments (inverted, too)."""
+    x = random_batch((4, 3))[0]
+    for spec in ({"type": "Normalization", "mean": [1, 2, 3], "variance": [1, 4, 9]},
+                 {"type": "Normalization", "mean": [1, 2, 3], "variance": [1, 4, 9], "invert": True}):
+        ours = build_layer(parse_layer(spec))(x)
+        theirs = keras.layers.Normalization(mean=[1, 2, 3], variance=[1, 4, 9], invert=spec.get("invert", False))(x)
+        assert np.allclose(ours, theirs)
+    expected = (x - np.array([1, 2, 3])) / np.array([1, 2, 3])
+    assert np.allclose(build_layer(parse_layer({"type": "Normalization", "mean": [1, 2, 3], "variance": [1, 4, 9]}))(x), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "Normalization", "mean": 1.0},  # without variance
+        {"type": "Normalization", "variance": 1.0},
+        {"type": "Normalization", "mean": [1, 2], "variance": 1.0},  # not the same shape
+        {"type": "Normalization", "mean": [1, 2], "variance": [1, 2, 3]},
+        {"type": "Normalization", "mean": 0, "variance": -1},
+        {"type": "Normalization", "mean": [], "variance": []},
+        {"type": "Normalization", "mean": [[1, 2]], "variance": [[1, 2]]},
+        {"type": "Normalization", "mean": "1", "variance": 1},
+        {"type": "Normalization", "invert": 1},
+        {"type": "Normalization", "axis": 1.5},
+    ],
+)
+def test_normalization_invalid_arguments_are_refused(spec):
+    with pytest.raises(ValidationError):
+        parse_layer(spec)
+
+
+def test_keras_refuses_the_same_normalization_arguments():
+    L = keras.layers
+    for make in (
+        lambda: L.Normalization(mean=1.0),
+        lambda: L.Normalization(variance=1.0),
+        lambda: L.Normalization(mean=[1, 2], variance=1.0),
+        lambda: L.Normalization(mean=[1, 2], variance=[1, 2, 3]),
+    ):
+        with pytest.raises(ValueError):
+            make()
+
+
+@pytest.mark.parametrize("spec", [{"type": "Normalization"}, {"type": "Normalization", "mean": 1, "variance": 2}])
+def test_normalization_trains_one_step(spec):
+    L = keras.layers
+    model = keras_model(spec, (6, 4, 3), before=[L.Conv2D(3, 1)], after=[L.Flatten(), L.Dense(1)])
+    assert np.isfinite(fit_one_step(model))
+
+
+@st.composite
+def _normalization_case(draw):
+    rank = draw(st.integers(1, 3))
+    shape = tuple(draw(MAYBE_DIM) for _ in range(rank))
+    axis = draw(st.one_of(st.none(), st.integers(-rank - 1, rank), st.lists(st.integers(-rank, rank), max_size=2, unique=True)))
+    spec = {"type": "Normalization", "axis": axis, "invert": draw(st.booleans())}
+    if draw(st.booleans()):
+        size = draw(st.integers(1, 4))
+        if draw(st.booleans()):
+            spec.update(mean=draw(st.floats(-2, 2)), variance=draw(st.floats(0, 4)))
+        else:
+            spec.update(mean=draw(st.lists(st.floats(-2, 2), min_size=size, max_size=size)),
+                        variance=draw(st.lists(st.floats(0, 4), min_size=size, max_size=size)))
+    return spec, shape
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=_normalization_case(), dtype=st.sampled_from(["float32", "float32", "float64", "int32", "uint8", "bool"]))
+def test_property_normalization_agrees_with_keras(case, dtype):
     check_agrees(*case, [dtype], eager=False, runtime_fills=FILLS, **FAILS_FOR_SOME_SIZE)

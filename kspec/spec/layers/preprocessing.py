@@ -1,7 +1,8 @@
-"""Preprocessing layers: Rescaling, and the image layers Resizing, CenterCrop, RandomFlip,
+"""Preprocessing layers: Rescaling, Normalization, and the image layers Resizing, CenterCrop, RandomFlip,
 RandomRotation, RandomZoom, RandomTranslation, RandomContrast.
 
-Channels-last only (kspec has no `data_format`). None of these layers has weights.
+Channels-last only (kspec has no `data_format`). None of these layers has trainable weights (Normalization without
+`mean` keeps its mean and variance as non-trainable weights).
 
 Image layers take `(batch, height, width, channels)`. Keras also takes a
 rank-3 tensor as one unbatched image, but every kspec tensor has a batch
@@ -19,11 +20,12 @@ returns the integer dtype; in `fit` and `predict` it returns float32.)
 """
 
 
+from math import prod
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from ..base import PositiveInt, Seed, list_to_tuple
+from ..base import IntList, PositiveInt, Seed, list_to_tuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 Dim = int | None
@@ -94,6 +96,129 @@ class Rescaling(Layer):
         (x,) = inputs
         _need_dtype(self, x)
         return Inferred(Tensor(x.shape, "float32"))
+
+
+def _float_or_list(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+_MEAN_SCHEMA = {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}, {"type": "null"}]}
+_VARIANCE_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 1},
+        {"type": "null"},
+    ]
+}
+Statistic = Annotated[
+    float | Annotated[tuple[float, ...], Field(min_length=1)] | None,
+    BeforeValidator(_float_or_list),
+    WithJsonSchema(_MEAN_SCHEMA),
+]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+VarianceStatistic = Annotated[
+    NonNegativeFloat | Annotated[tuple[NonNegativeFloat, ...], Field(min_length=1)] | None,
+    BeforeValidator(_float_or_list),
+    WithJsonSchema(_VARIANCE_SCHEMA),
+]
+
+
+class Normalization(Layer):
+    """Shifts and scales the input: `(x - mean) / sqrt(variance)` (`invert`: `mean + x * sqrt(variance)`),
+    with one mean and variance per index of the kept `axis` (e.g. per channel).
+
+    With `mean` and `variance` given, the layer has no weights. Without them, the mean and variance
+    are non-trainable weights (shaped like the kept axes, plus an integer count), 0 and 1 until they
+    are set: kspec never runs Keras's `adapt()`, so they come from weights loaded into the model
+    (as with an imported model), or the layer divides by 1.
+
+    Input shape: any, with known sizes on the kept axes (never the batch axis). Output shape: same as input, float32.
+    """
+
+    # `_both_or_neither`, in the schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["mean"], "properties": {"mean": {"not": {"type": "null"}}}},
+            "then": {"required": ["variance"], "properties": {"variance": {"not": {"type": "null"}}}},
+            "else": {"properties": {"variance": {"type": "null"}}},
+        }
+    )
+
+    type: Literal["Normalization"]
+    axis: IntList(min_items=0, nullable=True) = Field(
+        -1,
+        validate_default=True,
+        description="The axis or axes kept: each index along them has its own mean and variance (e.g. -1, the "
+        "channels); null or [] normalizes every element with one scalar mean and variance. Negative values count "
+        "from the end; never the batch axis.",
+    )
+    mean: Statistic = Field(
+        None,
+        description="The mean: a number, or one number per index of the last kept axis (a list of 1 broadcasts); "
+        "given together with `variance`. Null: a non-trainable weight, 0 until set.",
+    )
+    variance: VarianceStatistic = Field(
+        None,
+        description="The variance (>= 0), shaped like `mean`; given together with it. Null: a non-trainable weight, "
+        "1 until set.",
+    )
+    invert: bool = Field(
+        False, description="Apply the inverse transformation, `mean + x * sqrt(variance)`: turn normalized values back."
+    )
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "Normalization":
+        if (self.mean is None) != (self.variance is None):
+            raise ValueError(
+                "When setting values directly, both `mean` and `variance` must be set. "
+                f"Received: mean={self.mean} and variance={self.variance}"
+            )
+        if self.mean is not None and _rank_and_size(self.mean) != _rank_and_size(self.variance):
+            raise ValueError(
+                "When setting values directly, `mean` and `variance` must have the same shape. "
+                f"Received: mean={_shown(self.mean)} and variance={_shown(self.variance)}"
+            )
+        return self
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        _need_dtype(self, x)
+        axes = tuple(self.axis or ())
+        if isinstance(self.mean, tuple) and not axes:
+            raise ShapeError(
+                f"The rank of `mean` must be less than or equal to the number of axes (0). Received: mean shape "
+                f"({len(self.mean)},) for axis {self.axis}",
+                field="mean",
+            )
+        kept = sorted(self.normalize_axes(axes, x)) if axes else []
+        for a in kept:
+            if x.shape[a] is None:
+                what = "the batch axis, which has no fixed size" if a == 0 else "an axis of unknown size"
+                raise ShapeError(
+                    f"All `axis` values to be kept must have a known shape, but axis {a} is {what}. "
+                    f"Received: axis={_shown(self.axis)}, input_shape={shape_str(x.shape)}",
+                    field="axis",
+                )
+        sizes = [x.shape[a] for a in kept]
+        if isinstance(self.mean, tuple) and len(self.mean) not in (1, sizes[-1]):
+            raise ShapeError(
+                f"`mean` and `variance` must broadcast to the kept axes {shape_str(tuple(sizes))}: expected 1 or "
+                f"{sizes[-1]} values (the size of the last kept axis). Received: mean={_shown(self.mean)}, "
+                f"input_shape={shape_str(x.shape)}",
+                field="mean",
+            )
+        if self.mean is not None:
+            return Inferred(Tensor(x.shape, "float32"))
+        weights = 2 * prod(sizes) + 1  # mean, variance and the count of adapted examples, all non-trainable
+        return Inferred(Tensor(x.shape, "float32"), weights, weights)
+
+
+def _rank_and_size(value: float | tuple[float, ...] | None) -> tuple[int, int]:
+    return (1, len(value)) if isinstance(value, tuple) else (0, 1)
+
+
+def _shown(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 # ---- image layers ------------------------------------------------------------------------------
@@ -316,5 +441,5 @@ class RandomContrast(_RandomImageLayer):
 
 
 LAYERS = (
-    Rescaling, Resizing, CenterCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
+    Rescaling, Normalization, Resizing, CenterCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
 )
