@@ -16,7 +16,7 @@ from .spec import Spec, json_schema
 __version__ = "0.1.0"
 __all__ = [
     "Diagnostic", "Report", "Spec", "SpecError", "build_and_train", "build_model", "check", "compile_model",
-    "dump_spec", "json_schema", "load_spec", "__version__",
+    "dump_spec", "import_model", "json_schema", "load_spec", "__version__",
 ]
 
 
@@ -49,3 +49,14 @@ def build_and_train(spec_path: str, **options: Any) -> Any:
     from .train.run import TrainOptions, build_and_train as run
 
     return run(spec_path, TrainOptions(**options), echo=lambda message: None)
+
+
+def import_model(model: Any, *, name: str | None = None) -> Spec:
+    """The kspec spec of a Keras model (a `keras.Model`, a path to a `.keras` or `.json` file, or JSON text), in
+    the sequential form for a plain stack of layers, else the graph form. Nothing in a file is run: its
+    configuration is read as data. Raises `kspec.importer.UnsupportedModel` listing every layer and argument kspec
+    cannot express; `kspec.importer.spec_text(spec)` writes the spec (one line per layer, defaults left out).
+    """
+    from .importer import import_model as run
+
+    return run(model, name=name)

@@ -168,6 +168,54 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
     click.echo(f"{line}. Run directory: {result.run_dir}")
 
 
+@main.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec to this file (atomically) instead of stdout: JSON for a .json file, YAML otherwise.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists (without it, an existing file is never overwritten).")
+@click.option("--name", help="The spec's name (default: the model's name, made a valid kspec name).")
+def import_command(model: str, output: str | None, force: bool, name: str | None) -> None:
+    """Convert a Keras model (a .keras file, or the JSON of model.to_json()) into a kspec spec.
+
+    Nothing in the file is deserialised or run: kspec reads the model's configuration as data.
+    The spec's training section is a placeholder to edit.
+    Exit status: 0 imported, 1 the model uses what kspec cannot express (all of it is listed),
+    2 usage or I/O error.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from .importer import ModelFileError, UnsupportedModel, import_report, spec_text
+
+    target = Path(output) if output else None
+    if target is not None and target.exists() and not force:
+        raise click.UsageError(f"'{output}' exists; use --force to replace it.")
+    try:
+        report = import_report(model, name=name)
+    except ModelFileError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except UnsupportedModel as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_INVALID)
+    spec = report.spec
+    fmt = "json" if target is not None and target.suffix == ".json" else "yaml"
+    text = spec_text(spec, fmt, source=os.path.basename(model))
+    if target is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        _atomic_write(target, text)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(EXIT_USAGE)
+    form = "sequential" if hasattr(spec.model, "layers") else "graph"
+    layers = sum(1 for n in report.inference.nodes if n.shares is None) if report.inference else 0
+    params = report.inference.total_params if report.inference else 0
+    click.echo(
+        f"Imported '{spec.name}' ({layers} layers, {params:,} parameters, {form} form) to {output}. "
+        "Its training section is a placeholder: edit it before training.",
+        err=True,
+    )
+
+
 def _terminate_as_interrupt() -> None:
     """SIGTERM (`kill`, a scheduler's stop) ends training like Ctrl-C: the run is marked interrupted
     and can be resumed."""

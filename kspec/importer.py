@@ -1,0 +1,718 @@
+"""`kspec import`: a Keras model as a kspec spec (`import_model`), and the spec as readable text (`spec_text`).
+
+The importer reads the model's configuration as plain JSON data: `model.to_json()` for a model in
+memory, the text of a `.json` file, or the `config.json` member of a `.keras` archive (a zip file).
+Nothing in a model file is deserialised: no Keras object is created from it, so no code it holds
+(a Lambda's bytecode, a custom class) can run, which is stricter than Keras's `safe_mode=True`, and
+a file is imported without building its model. Only layer classes of kspec's closed set
+(`keras.layers` classes, not registered or custom ones) are mapped; everything else is reported.
+
+- **Sequential form** for `keras.Sequential` and for a Functional model that is a plain chain (one
+  input, one output, each layer called once on the previous layer's output, feeding only the next);
+  **graph form** otherwise, with `shares:` nodes for the second and later calls of a layer.
+- Every problem is collected before anything is returned: layers that are not kspec layer types
+  (with their names and classes), arguments kspec cannot express (layer, argument and value), and
+  what `kspec.check` refuses in the result. `UnsupportedModel` lists them all; there is no partial spec.
+- Values equal to kspec's defaults are left out; initializers, regularizers and constraints are
+  written by name when their configuration is the one the name builds, else as `{type: ..., ...}`.
+- The `training` section is a placeholder (the model file has no training set-up kspec can use):
+  adam, and sparse categorical crossentropy with accuracy for a softmax output, else mean squared error.
+
+Keras is imported only to serialise a model given in memory and to read the defaults of Keras
+constructor arguments that kspec does not model (an argument at its Keras default is dropped;
+anything else is an unsupported argument).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import format_path
+from .spec import Spec
+from .spec.layers import BUILTIN_LAYER_CLASSES, Layer, parse_layer
+
+#: Keras layer class name -> kspec layer class (the built-in types; plugin layer types are not imported).
+KERAS_LAYER_TYPES: dict[str, type[Layer]] = {cls.keras_class or cls.type_name(): cls for cls in BUILTIN_LAYER_CLASSES}
+
+#: Model classes whose configuration kspec reads.
+MODEL_CLASSES = ("Sequential", "Functional")
+
+#: Layer-level keyword arguments of every Keras layer, with the value kspec builds every layer with.
+_BASE_DEFAULTS: dict[str, Any] = {"trainable": True, "autocast": True, "activity_regularizer": None}
+
+
+class ImportFailed(Exception):
+    """The model could not be imported."""
+
+
+class ModelFileError(ImportFailed):
+    """The model file cannot be read: missing, unreadable, not JSON, not a `.keras` archive (an I/O or usage error)."""
+
+
+class UnsupportedModel(ImportFailed):
+    """The model uses what kspec cannot express. `problems` lists every one, each naming the layer and argument."""
+
+    def __init__(self, model_name: str | None, problems: list[str]):
+        self.model_name = model_name
+        self.problems = problems
+        what = f"model '{model_name}'" if model_name else "the model"
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Cannot import {what}: kspec cannot express {len(problems)} thing(s) in it:\n{lines}")
+
+
+# ---- reading the configuration ---------------------------------------------------------------
+
+
+def model_config(model: Any) -> dict:
+    """The serialised model (`{"class_name", "config", ...}`) of a `keras.Model`, a path to a `.keras` or `.json`
+    file, JSON text, or already loaded data. Raises `ModelFileError` when a file cannot be read."""
+    if isinstance(model, dict):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        text = os.fspath(model)
+        if isinstance(model, str) and text.lstrip().startswith("{"):
+            return _json(text, "the JSON text")
+        return _read_file(text)
+    if hasattr(model, "to_json") and hasattr(model, "layers"):
+        try:
+            return json.loads(model.to_json())
+        except Exception as exc:  # noqa: BLE001 - Keras's own refusal to serialise (a subclassed model, ...)
+            raise UnsupportedModel(getattr(model, "name", None), [f"Keras cannot serialise the model: {exc}"]) from None
+    raise TypeError(
+        "import_model expects a keras.Model, a path to a .keras or .json file, or JSON text. "
+        f"Received: {type(model).__name__}"
+    )
+
+
+def _read_file(path: str) -> dict:
+    try:
+        if path.endswith(".keras") or zipfile.is_zipfile(path):
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    raw = archive.read("config.json")
+            except zipfile.BadZipFile:
+                raise ModelFileError(f"'{path}' is not a .keras archive (a zip file holding config.json).") from None
+            except KeyError:
+                raise ModelFileError(f"'{path}' has no config.json: expected a .keras archive written by model.save().") from None
+            return _json(raw.decode("utf-8", errors="replace"), f"config.json in '{path}'")
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return _json(f.read(), f"'{path}'")
+    except OSError as exc:
+        raise ModelFileError(f"Cannot read '{path}': {exc.strerror or exc}.") from None
+
+
+def _json(text: str, what: str) -> dict:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{what[0].upper()}{what[1:]} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+    except RecursionError:
+        raise ModelFileError(f"{what[0].upper()}{what[1:]} is nested too deeply to be a Keras model configuration.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or "class_name" not in data:
+        raise ModelFileError(
+            f"{what[0].upper()}{what[1:]} is not a serialised Keras model: expected an object with 'class_name' and "
+            "'config' (what model.to_json() writes)."
+        )
+    return data
+
+
+# ---- the conversion ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    """One call of a layer in a Functional model."""
+
+    name: str  # the node's name in the spec (the layer's name for its first call)
+    layer: str  # the Keras layer's name
+    index: int  # which call of the layer (Keras's node index)
+    refs: list[tuple[str, int]]  # the (layer, node index) of each input tensor
+    style: str  # "single", "list" or "positional"
+
+
+@dataclass
+class _Converter:
+    problems: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)  # Keras name -> kspec name
+    _signature_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    # -- names --
+
+    def name(self, keras_name: Any) -> str:
+        """A valid, unique kspec Name for a Keras layer name (kept as it is when it already is one)."""
+        keras_name = str(keras_name)
+        if keras_name in self.names:
+            return self.names[keras_name]
+        name = _valid_name(keras_name)
+        taken = set(self.names.values())
+        base, n = name, 1
+        while name in taken:
+            name = f"{base}_{n}"
+            n += 1
+        self.names[keras_name] = name
+        return name
+
+    # -- layers --
+
+    def layer(self, entry: Any, where: str | None = None) -> dict | None:
+        """The kspec layer mapping of a serialised Keras layer (without `inputs`), or None after recording problems."""
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            self.problems.append(f"{where or 'A layer'}: not a serialised Keras layer")
+            return None
+        class_name = str(entry.get("class_name"))
+        config = entry["config"]
+        keras_name = config.get("name", entry.get("name", "?"))
+        where = f"Layer '{keras_name}' ({class_name})"
+        cls = KERAS_LAYER_TYPES.get(class_name)
+        custom = entry.get("registered_name") not in (None, class_name) or entry.get("module") not in (None, "keras.layers")
+        if class_name == "Lambda":
+            self.problems.append(f"{where}: Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)")
+            return None
+        if cls is None or custom:
+            kind = "a custom layer class" if custom or entry.get("module") is None else "a Keras layer that kspec does not support"
+            self.problems.append(f"{where}: {kind}, not one of kspec's layer types")
+            return None
+        out: dict[str, Any] = {"type": cls.type_name(), "name": self.name(keras_name)}
+        fields = cls.model_fields
+        count = len(self.problems)
+        for key, value in config.items():
+            if key == "name":
+                continue
+            if key == "dtype":
+                if not _is_float32(value):
+                    self._argument(where, key, value, "kspec builds every layer with the float32 dtype policy")
+                continue
+            if key in fields and key not in ("type", "name", "inputs"):
+                out[key] = self.value(cls, key, value, where)
+                continue
+            default = self._keras_default(cls, key)
+            if default is _NO_DEFAULT or not _same(value, default):
+                expected = "" if default is _NO_DEFAULT else f" (kspec builds it with {_show(default)})"
+                self._argument(where, key, value, f"kspec does not offer this argument{expected}")
+        if len(self.problems) > count:
+            return None
+        return self._validated(out, where)
+
+    def _validated(self, out: dict, where: str) -> dict | None:
+        from pydantic import ValidationError
+
+        try:
+            parse_layer(out)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = [p for p in error["loc"] if p != out["type"]]
+                key = format_path(loc) if loc else "?"
+                value = out.get(loc[0]) if loc and isinstance(loc[0], str) else error.get("input")
+                self._argument(where, key, value, error["msg"])
+            return None
+        return out
+
+    def _argument(self, where: str, key: str, value: Any, why: str) -> None:
+        self.problems.append(f"{where}: argument {key}={_show(value)} is not supported: {why}")
+
+    def value(self, cls: type[Layer], key: str, value: Any, where: str) -> Any:
+        """A Keras configuration value in kspec's form."""
+        if isinstance(value, dict) and "class_name" in value and "config" in value:
+            if key.endswith("_initializer"):
+                return self._object(value, key, where, _INITIALIZERS)
+            if key.endswith("_regularizer"):
+                return self._object(value, key, where, _REGULARIZERS)
+            if key.endswith("_constraint"):
+                return self._object(value, key, where, _CONSTRAINTS)
+            if value.get("module") == "keras.layers" or key in ("layer", "backward_layer"):
+                return self.layer(value, where)
+        if key == "activation" or key.endswith("_activation"):
+            if value == "linear" and cls.model_fields[key].default is None:
+                return None
+            if not isinstance(value, str):
+                self._argument(where, key, value, "activations are Keras names in kspec, not objects or code")
+                return None
+        return value
+
+    def _object(self, value: dict, key: str, where: str, kind: "_ObjectKind") -> Any:
+        """An initializer, regularizer or constraint: by name when its configuration is the one the name builds."""
+        class_name = value.get("class_name")
+        config = dict(value.get("config") or {})
+        if value.get("module") not in (None, kind.module) or value.get("registered_name") not in (None, class_name):
+            self._argument(where, key, class_name, f"a custom {kind.what}; kspec takes Keras's built-in ones")
+            return None
+        for extra in kind.ignored:
+            if extra in config and config[extra] is None:
+                del config[extra]  # a newer Keras argument at its default (None): kspec builds the same object
+        if class_name in kind.names_only:
+            if config:
+                self._argument(where, key, value, f"kspec offers {class_name} by name only, without arguments")
+            return kind.names_only[class_name]
+        if class_name not in kind.types:
+            self._argument(where, key, class_name, f"kspec offers the {kind.what}s {', '.join(sorted(kind.types))}")
+            return None
+        config = {k: kind.clean(k, v) for k, v in config.items()}
+        document = {"type": class_name, **config}
+        name = kind.name_for(class_name, config)
+        return name if name is not None else document
+
+    def _keras_default(self, cls: type[Layer], key: str) -> Any:
+        if key == "data_format":
+            return "channels_last"
+        if key in _BASE_DEFAULTS:
+            return _BASE_DEFAULTS[key]
+        keras_name = cls.keras_class or cls.type_name()
+        if keras_name not in self._signature_cache:
+            defaults: dict[str, Any] = {}
+            keras_class = cls.keras_layer_class()
+            for klass in reversed(keras_class.__mro__):
+                init = klass.__dict__.get("__init__")
+                if init is None:
+                    continue
+                try:
+                    params = inspect.signature(init).parameters.values()
+                except (TypeError, ValueError):
+                    continue
+                defaults.update({p.name: p.default for p in params if p.default is not inspect.Parameter.empty})
+            self._signature_cache[keras_name] = defaults
+        return self._signature_cache[keras_name].get(key, _NO_DEFAULT)
+
+
+_NO_DEFAULT = object()
+
+
+def _same(value: Any, default: Any) -> bool:
+    """A configuration value equals a constructor default (lists and tuples alike)."""
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default))
+    return type(value) is type(default) and value == default or (value is None and default is None) or (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(default, (int, float))
+        and not isinstance(default, bool) and value == default
+    )
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _is_float32(dtype: Any) -> bool:
+    """The float32 dtype policy, however Keras wrote it (a name, or a serialised DTypePolicy)."""
+    if dtype in (None, "float32"):
+        return True
+    return (
+        isinstance(dtype, dict)
+        and dtype.get("class_name") == "DTypePolicy"
+        and isinstance(dtype.get("config"), dict)
+        and dtype["config"].get("name") == "float32"
+    )
+
+
+def _valid_name(name: str) -> str:
+    """`name` as a kspec Name: letters, digits and '_', not starting with a digit, at most 128 characters."""
+    out = re.sub(r"[^A-Za-z0-9_]", "_", name) or "_"
+    if out[0].isdigit():
+        out = "_" + out
+    return out[:128]
+
+
+def _snake(class_name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
+
+
+# ---- initializers, regularizers, constraints ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ObjectKind:
+    what: str
+    module: str
+    types: dict[str, type]  # the {type: ...} forms kspec has
+    names: tuple[str, ...]  # the names kspec takes
+    names_only: dict[str, str] = field(default_factory=dict)  # Keras classes kspec offers by name only
+    ignored: tuple[str, ...] = ()  # newer Keras arguments that kspec does not model, dropped when None
+    float32: bool = False  # Keras stores the factors as float32
+
+    def clean(self, key: str, value: Any) -> Any:
+        if self.float32 and isinstance(value, float):
+            import numpy as np
+
+            return float(str(np.float32(value)))  # the shortest decimal that Keras stores as the same float32
+        return value
+
+    def name_for(self, class_name: str, config: dict) -> str | None:
+        """The kspec name whose Keras object has this configuration, if there is one."""
+        name = _snake(class_name)
+        if name not in self.names:
+            return None
+        model = self.types[class_name]
+        try:
+            given = model.model_validate({"type": class_name, **config})
+        except Exception:  # noqa: BLE001 - an invalid config is reported when the layer is validated
+            return None
+        # A name builds the class with its defaults, which are kspec's defaults of the {type} form
+        # (Keras's "l1" and "l2" are L1(0.01) and L2(0.01)).
+        return name if given == model.model_validate({"type": class_name}) else None
+
+
+def _kinds() -> tuple[_ObjectKind, _ObjectKind, _ObjectKind]:
+    from .spec import objects
+
+    def types(union: Any) -> dict[str, type]:
+        members = union.__origin__.__args__ if hasattr(union, "__origin__") else union.__args__
+        return {m.model_fields["type"].annotation.__args__[0]: m for m in members}
+
+    initializers = _ObjectKind(
+        "initializer", "keras.initializers", types(objects.InitializerConfig), objects.INITIALIZER_NAMES,
+        names_only={"Zeros": "zeros", "Ones": "ones"}, ignored=("input_axes", "output_axes"),
+    )
+    regularizers = _ObjectKind(
+        "regularizer", "keras.regularizers", types(objects.RegularizerConfig), ("l1", "l2"), float32=True,
+    )
+    constraints = _ObjectKind(
+        "constraint", "keras.constraints", types(objects.ConstraintConfig), ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
+    )
+    return initializers, regularizers, constraints
+
+
+_INITIALIZERS, _REGULARIZERS, _CONSTRAINTS = _kinds()
+
+
+# ---- models ------------------------------------------------------------------------------------
+
+
+def _tensor_ref(value: Any) -> tuple[str, int] | None:
+    """(layer name, node index) of a serialised KerasTensor with tensor index 0, else None."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        history = (value.get("config") or {}).get("keras_history")
+        if isinstance(history, list) and len(history) == 3 and history[2] == 0:
+            return str(history[0]), int(history[1])
+    return None
+
+
+def _input(entry: dict, conv: _Converter, named: bool) -> dict | None:
+    config = entry.get("config") or {}
+    keras_name = config.get("name", entry.get("name", "input"))
+    where = f"Input '{keras_name}'"
+    shape = config.get("batch_shape") or ([None] + list(config["shape"]) if config.get("shape") else None)
+    problems = len(conv.problems)
+    for key, neutral in (("sparse", False), ("ragged", False), ("optional", False)):
+        if config.get(key, neutral) != neutral:
+            conv._argument(where, key, config[key], "kspec inputs are dense tensors")
+    if not isinstance(shape, list) or len(shape) < 2:
+        conv._argument(where, "batch_shape", shape, "expected (batch, ...) with at least one axis besides the batch")
+    elif shape[0] is not None:
+        conv._argument(where, "batch_shape", shape, "kspec inputs have a batch axis of any size (None)")
+    if len(conv.problems) > problems:
+        return None
+    out: dict[str, Any] = {"shape": list(shape[1:])}
+    if named or not str(keras_name).startswith("input_layer"):
+        out = {"name": conv.name(keras_name), **out}
+    dtype = config.get("dtype", "float32")
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    if dtype != "float32":
+        out["dtype"] = dtype
+    return out
+
+
+def _sequential(config: dict, conv: _Converter) -> dict:
+    layers = list(config.get("layers") or [])
+    if layers and isinstance(layers[0], dict) and layers[0].get("class_name") == "InputLayer":
+        first = _input(layers.pop(0), conv, named=False)
+    elif config.get("build_input_shape"):
+        first = _input({"config": {"batch_shape": config["build_input_shape"], "name": "input_layer"}}, conv, named=False)
+    else:
+        conv.problems.append("The Sequential model has no input shape: build it, or start it with keras.Input(shape=...)")
+        first = None
+    converted = [conv.layer(entry) for entry in layers]
+    if not converted:
+        conv.problems.append("The model has no layers")
+    return {"input": first, "layers": converted}
+
+
+def _functional(config: dict, conv: _Converter) -> dict:
+    entries = [e for e in config.get("layers") or [] if isinstance(e, dict)]
+    inputs: dict[str, dict | None] = {}
+    layers: dict[str, dict] = {}
+    nodes: list[_Node] = []
+    node_names: dict[tuple[str, int], str] = {}
+    for entry in entries:
+        keras_name = str(entry.get("name", (entry.get("config") or {}).get("name")))
+        if entry.get("class_name") == "InputLayer":
+            inputs[keras_name] = _input(entry, conv, named=True)
+            node_names[(keras_name, 0)] = inputs[keras_name]["name"] if inputs[keras_name] else keras_name
+            continue
+        layers[keras_name] = entry
+        for index, call in enumerate(entry.get("inbound_nodes") or []):
+            nodes.append(_call(keras_name, index, call, entry, conv))
+    converted = {name: conv.layer(entry) for name, entry in layers.items()}
+    for node in nodes:
+        node.name = conv.name(node.layer) if node.index == 0 else conv.name(f"{node.layer}_call{node.index}")
+        node_names[(node.layer, node.index)] = node.name
+
+    def ref(layer: str, index: int, where: str) -> str | None:
+        if (layer, index) not in node_names:
+            conv.problems.append(f"{where}: its input comes from call {index} of '{layer}', which is not in the model")
+            return None
+        return node_names[(layer, index)]
+
+    out_nodes: list[dict] = []
+    for node in _ordered(nodes):
+        layer = converted.get(node.layer)
+        where = f"Layer '{node.layer}'"
+        if node.style == "failed":
+            continue  # reported; its name stands for its output, so that the layers using it add no problem
+        sources = [ref(layer_name, index, where) for layer_name, index in node.refs]
+        kspec_type = layers[node.layer].get("class_name")
+        cls = KERAS_LAYER_TYPES.get(str(kspec_type))
+        if cls is not None and len(sources) > 1 and node.style != cls.call_style:
+            conv.problems.append(f"{where}: called with its inputs {node.style}, kspec calls {kspec_type} with them as a {cls.call_style}")
+        if layer is None or None in sources:
+            continue
+        if node.index == 0:
+            out_nodes.append({**layer, "inputs": sources})
+        else:
+            out_nodes.append({"name": node.name, "shares": conv.name(node.layer), "inputs": sources})
+    outputs = [ref(str(o[0]), int(o[1]), "An output") for o in _layer_refs(config.get("output_layers"))]
+    model_inputs = [inputs.get(str(i[0])) for i in _layer_refs(config.get("input_layers"))]
+    return {"inputs": model_inputs, "nodes": out_nodes, "outputs": outputs}
+
+
+def _layer_refs(value: Any) -> list[list]:
+    """`input_layers` / `output_layers`: `[name, node, tensor]` or a list of them."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [value]
+    return [v for v in value or [] if isinstance(v, list) and len(v) == 3]
+
+
+def _call(layer: str, index: int, call: Any, entry: dict, conv: _Converter) -> _Node:
+    """One call of a layer; its `style` is "failed" when the call cannot be expressed (the problem is recorded)."""
+    where = f"Layer '{layer}' ({entry.get('class_name')})"
+    if not isinstance(call, dict):
+        conv.problems.append(f"{where}: a call in an older Keras format that kspec does not read (save it with Keras 3)")
+        return _Node("", layer, index, [], "failed")
+    args, kwargs = call.get("args") or [], call.get("kwargs") or {}
+    # What Keras records for a plain call: `mask=None`, and `training=False` for layers whose call takes it (a
+    # model called in fit or predict passes its own `training` to every layer instead). Anything else is an
+    # argument of the call that a spec cannot give.
+    extra = sorted(k for k, v in kwargs.items() if v is not None and not (k == "training" and v is False))
+    if extra:
+        shown = ", ".join(f"{k}={_show(kwargs[k])}" for k in extra)
+        conv.problems.append(f"{where}: called with {shown}, which a spec cannot give")
+        return _Node("", layer, index, [], "failed")
+    if len(args) == 1 and isinstance(args[0], list):
+        refs, style = [_tensor_ref(a) for a in args[0]], "list"
+    else:
+        refs, style = [_tensor_ref(a) for a in args], "positional" if len(args) > 1 else "single"
+    if not refs or None in refs:
+        conv.problems.append(f"{where}: called on something other than single-output layer tensors (constants, nested structures or a layer's second output)")
+        return _Node("", layer, index, [], "failed")
+    return _Node("", layer, index, refs, style)  # type: ignore[arg-type]
+
+
+def _ordered(nodes: list[_Node]) -> list[_Node]:
+    """The nodes in a topological order, keeping Keras's order where it is free; each call of a layer after its
+    previous calls (a `shares` node after the node it shares)."""
+    by_key = {(n.layer, n.index): n for n in nodes}
+    done: set[tuple[str, int]] = set()
+    order: list[_Node] = []
+    for start in nodes:
+        stack = [(start, False)]
+        while stack:
+            node, expanded = stack.pop()
+            key = (node.layer, node.index)
+            if key in done:
+                continue
+            if expanded:
+                done.add(key)
+                order.append(node)
+                continue
+            stack.append((node, True))
+            deps = list(node.refs) + ([(node.layer, node.index - 1)] if node.index else [])
+            for dep in reversed(deps):
+                if dep in by_key and dep not in done:
+                    stack.append((by_key[dep], False))
+    return order
+
+
+def _as_sequential(graph: dict) -> dict | None:
+    """The sequential form of a graph that is a plain chain, or None."""
+    if len(graph["inputs"]) != 1 or len(graph["outputs"]) != 1 or None in graph["inputs"]:
+        return None
+    previous = graph["inputs"][0]["name"]
+    layers = []
+    for node in graph["nodes"]:
+        if "shares" in node or node["inputs"] != [previous]:
+            return None
+        previous = node["name"]
+        layers.append({k: v for k, v in node.items() if k != "inputs"})
+    if graph["outputs"] != [previous]:
+        return None
+    first = dict(graph["inputs"][0])
+    if first["name"].startswith("input_layer"):
+        del first["name"]  # Keras's automatic name: the sequential form's default
+    return {"input": first, "layers": layers}
+
+
+def _training(model: dict) -> dict:
+    """Placeholder training: sparse categorical crossentropy (with accuracy) for a softmax output, else mse."""
+    if "layers" in model:
+        last = {model["layers"][-1].get("name"): model["layers"][-1]}
+        outputs = list(last)
+    else:
+        last = {n["name"]: n for n in model["nodes"]}
+        outputs = model["outputs"]
+
+    def final_activation(name: str) -> Any:
+        node = last.get(name) or {}
+        while "shares" in node:
+            node = last.get(node["shares"]) or {}
+        if node.get("type") == "Softmax":
+            return "softmax"
+        return node.get("activation")
+
+    def loss(name: str) -> str:
+        return "sparse_categorical_crossentropy" if final_activation(name) == "softmax" else "mse"
+
+    losses = {name: loss(name) for name in outputs}
+    training: dict[str, Any] = {"optimizer": "adam"}
+    if len(outputs) == 1 or "layers" in model:
+        (training["loss"],) = losses.values()
+        if training["loss"] == "sparse_categorical_crossentropy":
+            training["metrics"] = ["accuracy"]
+    else:
+        training["loss"] = losses
+        metrics = {name: ["accuracy"] for name, value in losses.items() if value == "sparse_categorical_crossentropy"}
+        if metrics:
+            training["metrics"] = metrics
+    return training
+
+
+def spec_document_of(model: Any, *, name: str | None = None) -> dict:
+    """The spec of a Keras model as plain data, before it is checked; raises `UnsupportedModel` (every problem)."""
+    serialised = model_config(model)
+    class_name = serialised.get("class_name")
+    config = serialised["config"]
+    model_name = str(config.get("name") or "model")
+    conv = _Converter()
+    if class_name not in MODEL_CLASSES or serialised.get("registered_name") not in (None, class_name):
+        raise UnsupportedModel(
+            model_name,
+            [f"The model is a {class_name}: kspec imports keras.Sequential and Functional models (keras.Model(inputs, outputs))"],
+        )
+    if config.get("trainable", True) is not True:
+        conv.problems.append("The model: trainable=False is not supported (a spec's model is trainable)")
+    if class_name == "Sequential":
+        body = _sequential(config, conv)
+    else:
+        graph = _functional(config, conv)
+        body = _as_sequential(graph) if not conv.problems else None
+        body = body or graph
+    if conv.problems:
+        raise UnsupportedModel(model_name, conv.problems)
+    return {"kspec": 1, "name": _valid_name(name or model_name), "model": body, "training": _training(body)}
+
+
+def import_model(model: Any, *, name: str | None = None) -> Spec:
+    """The kspec spec of a Keras model: a `keras.Model` (Sequential or Functional), a path to a `.keras` or `.json`
+    file (`model.to_json()`), JSON text, or loaded data. `name` replaces the model's name.
+
+    Raises `UnsupportedModel` listing every layer and argument kspec cannot express (and anything `kspec.check`
+    refuses in the result), `ModelFileError` when a file cannot be read. Write the spec with `spec_text`.
+    """
+    return import_report(model, name=name).spec  # type: ignore[return-value]
+
+
+def import_report(model: Any, *, name: str | None = None) -> Any:
+    """`import_model`, returning the `kspec.check` report of the imported spec (its `spec`, `inference`, warnings)."""
+    from .check import check
+
+    document = spec_document_of(model, name=name)
+    report = check(document)
+    if not report.ok or report.spec is None:
+        problems = [
+            f"{format_path(d.path) or 'the spec'}: {d.message}" for d in report.diagnostics if d.severity == "error"
+        ]
+        raise UnsupportedModel(document["name"], [f"kspec refuses the imported spec at {p}" for p in problems])
+    return report
+
+
+# ---- text --------------------------------------------------------------------------------------
+
+
+def spec_text(spec: Spec, format: str = "yaml", *, source: str | None = None) -> str:
+    """An imported spec as text: YAML with one line per layer (default values left out, one-int forms where
+    Keras's tuples repeat one value), or JSON. `kspec.check` reads it back as an equal Spec."""
+    from .dump import json_text, spec_document, yaml_text
+
+    document = spec_document(spec, defaults=False)
+    model = document["model"]
+    for layer in model.get("layers") or model.get("nodes") or []:
+        _compact(layer)
+    if "outputs" in model and len(model["outputs"]) == 1:
+        model["outputs"] = model["outputs"][0]
+    if format == "json":
+        return json_text(document)
+    if format != "yaml":
+        raise ValueError(f"format must be 'yaml' or 'json'. Received: format={format!r}")
+    lines = [
+        f"# Imported by `kspec import`{f' from {source}' if source else ''}.",
+        "# The training section is a placeholder: edit the optimizer, loss and metrics before training.",
+        yaml_text({"kspec": document["kspec"], "name": document["name"]}).rstrip("\n"),
+    ]
+    if document.get("description") is not None:
+        lines.append(yaml_text({"description": document["description"]}).rstrip("\n"))
+    lines.append("model:")
+    for key, value in model.items():
+        if isinstance(value, list):
+            lines.append(f"  {key}:")
+            lines.extend(f"    - {_flow(item)}" for item in value)
+        else:
+            lines.append(f"  {key}: {_flow(value)}")
+    for key in ("training", "data"):
+        if key in document:
+            lines.append(yaml_text({key: document[key]}).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _flow(value: Any) -> str:
+    """One value as a one-line YAML flow node, quoted as kspec's YAML 1.2 reader needs (see `kspec.dump`)."""
+    import yaml
+
+    from .dump import _Dumper
+
+    text = yaml.dump(value, Dumper=_Dumper, default_flow_style=True, sort_keys=False, allow_unicode=True, width=1 << 30)
+    return text.removesuffix("\n...\n").rstrip("\n")
+
+
+def _compact(layer: dict) -> None:
+    """Shorter forms of a layer's values, where the layer reads them back the same: `[3, 3]` -> `3`,
+    `[[1, 1], [1, 1]]` -> `1`, `[[1, 1], [2, 2]]` -> `[1, 2]`, `inputs: [x]` -> `inputs: x`."""
+    if isinstance(layer.get("inputs"), list) and len(layer["inputs"]) == 1:
+        layer["inputs"] = layer["inputs"][0]
+    if "type" not in layer:
+        return
+    parsed = None
+    for key, value in list(layer.items()):
+        if not isinstance(value, list) or not value:
+            continue
+        candidates = []
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value) and len(set(value)) == 1:
+            candidates.append(value[0])
+        elif all(isinstance(v, list) and len(v) == 2 and v[0] == v[1] for v in value):
+            pairs = [v[0] for v in value]
+            candidates += [pairs[0]] if len(set(pairs)) == 1 else []
+            candidates.append(pairs)
+        for candidate in candidates:
+            parsed = parsed or parse_layer(layer)
+            try:
+                if parse_layer({**layer, key: candidate}) == parsed:
+                    layer[key] = candidate
+                    break
+            except Exception:  # noqa: BLE001 - a form this field does not take
+                continue
+
+
+__all__ = ["ImportFailed", "ModelFileError", "UnsupportedModel", "import_model", "import_report", "model_config", "spec_text"]

@@ -1,0 +1,379 @@
+"""`kspec import` and `kspec.import_model`: Keras models in, specs out. Keras is the oracle: the spec an import
+writes validates, and builds a model with the original's topology, layer configurations and parameter counts,
+which, given the original's weights, computes the same outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import kspec
+from kspec.cli import main
+from kspec.importer import ModelFileError, UnsupportedModel, spec_text
+from kspec.spec import GraphModel, SequentialModel
+from kspec.spec.model import SharedNode
+
+L = keras.layers
+
+
+# ---- the oracle -------------------------------------------------------------------------------
+
+
+def layer_graph(model) -> list:
+    """Every layer's name and class, with the inputs of each of its calls: the producing layer's name and node
+    index, `input:i` for the model's i-th input (whose name a sequential spec leaves to Keras)."""
+    inputs = {id(t): f"input:{i}" for i, t in enumerate(model.inputs)}
+    graph = []
+    for layer in model.layers:
+        if isinstance(layer, L.InputLayer):
+            continue
+        calls = []
+        for node in layer._inbound_nodes:
+            sources = []
+            for t in node.input_tensors:
+                op, index, _ = t._keras_history
+                sources.append(inputs.get(id(t), f"{op.name}:{index}"))
+            calls.append(sources)
+        graph.append((layer.name, type(layer).__name__, calls))
+    return graph
+
+
+def assert_same_model(original, rebuilt) -> None:
+    """Same topology, layer configurations, parameter counts and, with the original's weights copied in by
+    layer name, the same outputs."""
+    assert layer_graph(rebuilt) == layer_graph(original)
+    for layer in original.layers:
+        if isinstance(layer, L.InputLayer):
+            continue
+        twin = rebuilt.get_layer(layer.name)
+        # The whole configuration, with nothing excluded: name, trainable, dtype policy, every argument
+        # (initializers, regularizers and constraints as Keras serialises them).
+        assert twin.get_config() == layer.get_config(), layer.name
+        assert twin.count_params() == layer.count_params(), layer.name
+        twin.set_weights(layer.get_weights())
+        if isinstance(twin, L.Normalization):
+            twin.finalize_state()  # Normalization reads its mean and variance weights at build (and load) time
+    assert rebuilt.count_params() == original.count_params()
+    rng = np.random.default_rng(0)
+    batch = [rng.standard_normal((2,) + tuple(t.shape[1:])).astype("float32") for t in original.inputs]
+    batch = batch if len(batch) > 1 else batch[0]
+    expected = original.predict(batch, verbose=0)
+    got = rebuilt.predict(batch, verbose=0)
+    for a, b in zip(expected if isinstance(expected, list) else [expected], got if isinstance(got, list) else [got]):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
+
+
+def round_trip(original, source=None):
+    """Import (from the model itself, or `source`), check the written text reads back as the same spec, build it."""
+    spec = kspec.import_model(original if source is None else source)
+    text = spec_text(spec)
+    report = kspec.check(text)
+    assert report.ok, [d.message for d in report.diagnostics]
+    assert report.spec == spec
+    rebuilt = kspec.build_model(text)
+    assert_same_model(original, rebuilt)
+    return spec, text
+
+
+# ---- Keras Applications -----------------------------------------------------------------------
+
+#: The smallest input each application takes (with weights=None), to keep the test fast; 10 classes.
+APPLICATIONS = [
+    ("VGG16", (32, 32, 3)),
+    ("ResNet50", (32, 32, 3)),
+    ("MobileNetV2", (32, 32, 3)),
+    ("EfficientNetB0", (32, 32, 3)),
+    ("DenseNet121", (32, 32, 3)),
+    ("InceptionV3", (75, 75, 3)),
+    ("Xception", (71, 71, 3)),
+    ("NASNetMobile", (32, 32, 3)),
+]
+
+
+@pytest.mark.parametrize("app, shape", APPLICATIONS)
+def test_keras_applications_round_trip(app, shape):
+    original = getattr(keras.applications, app)(weights=None, input_shape=shape, classes=10)
+    spec, text = round_trip(original)
+    # VGG16 is a plain chain: the sequential form. The others branch: the graph form.
+    assert isinstance(spec.model, SequentialModel if app == "VGG16" else GraphModel)
+    assert spec.training.loss == "sparse_categorical_crossentropy"  # a softmax output
+    assert len(text.splitlines()) <= len(original.layers) + 16  # one line per layer, and a few more
+
+
+# ---- the three kinds of input ------------------------------------------------------------------
+
+
+def small_model():
+    """A Functional model with a branch, a shared layer, and non-default initializers and regularizers."""
+    x = keras.Input((6,), name="x")
+    shared = L.Dense(6, activation="relu", kernel_initializer="he_normal", name="shared")
+    a = shared(x)
+    b = shared(a)  # the same layer, called again
+    c = L.Dense(6, kernel_regularizer=keras.regularizers.L2(0.001), bias_initializer=keras.initializers.Constant(0.5), name="side")(x)
+    merged = L.Add(name="add")([b, c])
+    out = L.Dense(3, activation="softmax", name="probs")(merged)
+    return keras.Model(x, out, name="small.model-1")
+
+
+def test_model_file_json_text_and_memory_give_the_same_spec(tmp_path):
+    original = small_model()
+    original.save(tmp_path / "m.keras")
+    (tmp_path / "m.json").write_text(original.to_json())
+    from_memory, _ = round_trip(original)
+    assert round_trip(original, tmp_path / "m.keras")[0] == from_memory
+    assert round_trip(original, str(tmp_path / "m.json"))[0] == from_memory
+    assert round_trip(original, original.to_json())[0] == from_memory
+    assert from_memory.name == "small_model_1"  # the model's name, made a valid kspec name
+
+
+@pytest.mark.parametrize("make", [small_model, lambda: keras.Model(*_chain(), name="chain")])
+def test_the_weights_of_the_keras_file_load_into_the_built_model(tmp_path, make):
+    """`load_weights` of the original `.keras` file, also where the Functional chain became a keras.Sequential."""
+    original = make()
+    original.save(tmp_path / "m.keras")
+    rebuilt = kspec.build_model(kspec.import_model(tmp_path / "m.keras"))
+    rebuilt.load_weights(tmp_path / "m.keras")
+    batch = np.random.default_rng(1).standard_normal((3,) + tuple(original.inputs[0].shape[1:])).astype("float32")
+    np.testing.assert_allclose(rebuilt.predict(batch, verbose=0), original.predict(batch, verbose=0), rtol=1e-6, atol=1e-6)
+
+
+def _chain():
+    x = keras.Input((5, 5, 1), name="image")
+    return x, L.Dense(2, name="out")(L.Flatten(name="flat")(L.Conv2D(3, 3, activation="tanh", name="conv")(x)))
+
+
+def test_a_shared_layer_imports_as_shares():
+    spec = kspec.import_model(small_model())
+    shared = [n for n in spec.model.nodes if isinstance(n, SharedNode)]
+    assert [(n.name, n.shares, n.inputs) for n in shared] == [("shared_call1", "shared", ["shared"])]
+
+
+def test_a_sequential_model_imports_to_the_sequential_form():
+    original = keras.Sequential(
+        [keras.Input((8, 8, 1)), L.Conv2D(4, 3, name="conv"), L.Flatten(name="flat"), L.Dense(2, name="out")], name="seq"
+    )
+    spec, text = round_trip(original)
+    assert isinstance(spec.model, SequentialModel)
+    assert [layer.name for layer in spec.model.layers] == ["conv", "flat", "out"]
+    assert spec.training.loss == "mse"  # no softmax output
+
+
+def test_a_graph_with_two_inputs_and_outputs():
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    joined = L.Concatenate(name="join")([a, b])
+    outs = [L.Dense(2, activation="softmax", name="cls")(joined), L.Dense(1, name="reg")(joined)]
+    spec, _ = round_trip(keras.Model([a, b], outs, name="two"))
+    assert spec.training.loss == {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
+    assert spec.model.outputs == ["cls", "reg"]
+
+
+# ---- readability ------------------------------------------------------------------------------
+
+
+def test_default_values_are_left_out_and_objects_named():
+    text = spec_text(kspec.import_model(small_model()))
+    lines = text.splitlines()
+    assert "    - {type: Dense, name: shared, inputs: x, units: 6, activation: relu, kernel_initializer: he_normal}" in lines
+    assert (
+        "    - {type: Dense, name: side, inputs: x, units: 6, bias_initializer: {type: Constant, value: 0.5}, "
+        "kernel_regularizer: {type: L2, l2: 0.001}}"
+    ) in lines
+    assert "    - {name: shared_call1, shares: shared, inputs: shared}" in lines
+    assert "use_bias" not in text and "glorot_uniform" not in text and "zeros" not in text
+    assert lines[:2] == [
+        "# Imported by `kspec import`.",
+        "# The training section is a placeholder: edit the optimizer, loss and metrics before training.",
+    ]
+
+
+def test_repeated_tuples_are_written_once():
+    model = keras.Sequential([keras.Input((9, 9, 2)), L.ZeroPadding2D(((1, 1), (2, 2)), name="pad"),
+                              L.Conv2D(2, (3, 3), strides=(2, 2), name="conv"), L.Cropping2D(((1, 0), (1, 0)), name="crop")])
+    text = round_trip(model)[1]
+    assert "    - {type: ZeroPadding2D, name: pad, padding: [1, 2]}" in text
+    assert "    - {type: Conv2D, name: conv, filters: 2, kernel_size: 3, strides: 2}" in text
+    assert "    - {type: Cropping2D, name: crop, cropping: [[1, 0], [1, 0]]}" in text
+
+
+# ---- what cannot be imported --------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class Scale(L.Layer):
+    def call(self, x):
+        return x * 2.0
+
+
+def unsupported_model():
+    x = keras.Input((4,), name="x")
+    h = L.Dense(4, name="d")(x)
+    h = L.Lambda(lambda t: t + 1.0, name="plus_one")(h)
+    h = Scale(name="scale")(h)
+    return keras.Model(x, L.Dense(2, name="out")(h), name="custom")
+
+
+UNSUPPORTED_MESSAGE = (
+    "Cannot import model 'custom': kspec cannot express 2 thing(s) in it:\n"
+    "  - Layer 'plus_one' (Lambda): Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)\n"
+    "  - Layer 'scale' (Scale): a custom layer class, not one of kspec's layer types\n"
+)
+
+
+def test_unsupported_layers_are_listed_all_at_once_with_their_names():
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(unsupported_model())
+    assert str(refused.value) + "\n" == UNSUPPORTED_MESSAGE
+    assert len(refused.value.problems) == 2  # nothing about the layers after them: their inputs are not at fault
+
+
+def test_unsupported_arguments_name_the_layer_and_argument():
+    x = keras.Input((4, 4, 2), name="x")
+    h = L.Conv2D(2, 1, data_format="channels_first", name="conv")(x)
+    h = L.Flatten(name="flat")(h)
+    h = L.Dense(3, kernel_initializer=keras.initializers.Identity(), name="dense", trainable=False)(h)
+    h = L.Dense(3, dtype="float64", name="wide")(h)
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(keras.Model(x, h, name="args"))
+    assert refused.value.problems == [
+        "Layer 'conv' (Conv2D): argument data_format='channels_first' is not supported: "
+        "kspec does not offer this argument (kspec builds it with 'channels_last')",
+        "Layer 'dense' (Dense): argument trainable=false is not supported: "
+        "kspec does not offer this argument (kspec builds it with true)",
+        "Layer 'dense' (Dense): argument kernel_initializer='Identity' is not supported: kspec offers the initializers "
+        "Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal, "
+        "RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling",
+        "Layer 'wide' (Dense): argument dtype={\"module\": \"keras\", \"class_name\": \"DTypePolicy\", \"config\": "
+        "{\"name\": \"float64\"}, \"registered_name\": null} is not supported: kspec builds every layer with the "
+        "float32 dtype policy",
+    ]
+
+
+def test_argument_values_kspec_refuses_are_reported():
+    model = keras.Sequential([keras.Input((4,)), L.Dropout(1.0, name="drop"), L.Dense(2, name="d")])
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(model)
+    (problem,) = refused.value.problems
+    assert problem.startswith("Layer 'drop' (Dropout): argument rate=1.0 is not supported: Input should be less than 1")
+
+
+def test_a_subclassed_model_is_refused():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.d = L.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    net = Net()
+    net(np.zeros((1, 3), "float32"))
+    with pytest.raises(UnsupportedModel, match="kspec imports keras.Sequential and Functional models"):
+        kspec.import_model(net)
+
+
+def test_nothing_in_a_model_file_runs(tmp_path):
+    """The config is read as data: a Lambda whose code would write a file is reported, never run (and the custom
+    class is never looked up)."""
+    marker = tmp_path / "ran"
+    where = str(marker)
+    x = keras.Input((2,))
+    y = L.Lambda(lambda t: (open(where, "w").close(), t)[1], name="side_effect")(x)
+    model = keras.Model(x, y, name="evil")
+    marker.unlink()  # Keras ran it once, to trace the model
+    model.save(tmp_path / "evil.keras")
+    with pytest.raises(UnsupportedModel, match="'side_effect' \\(Lambda\\)"):
+        kspec.import_model(tmp_path / "evil.keras")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "'{path}' is not valid JSON: Expecting value (line 1, column 1)."),
+        ("[1, 2]", "'{path}' is not a serialised Keras model: expected an object with 'class_name' and 'config' (what model.to_json() writes)."),
+    ],
+)
+def test_unreadable_files_are_model_file_errors(tmp_path, content, message):
+    path = tmp_path / "m.json"
+    path.write_text(content)
+    with pytest.raises(ModelFileError) as refused:
+        kspec.import_model(path)
+    assert str(refused.value) == message.format(path=path)
+
+
+def test_a_keras_file_that_is_not_an_archive(tmp_path):
+    path = tmp_path / "m.keras"
+    path.write_text("{}")
+    with pytest.raises(ModelFileError, match="is not a .keras archive"):
+        kspec.import_model(path)
+
+
+# ---- the command line -----------------------------------------------------------------------------
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["import", *args])
+
+
+def test_cli_writes_the_spec(tmp_path):
+    model = small_model()
+    model.save(tmp_path / "m.keras")
+    out = tmp_path / "m.yaml"
+    result = run(str(tmp_path / "m.keras"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == (
+        f"Imported 'small_model_1' (4 layers, {model.count_params()} parameters, graph form) to {out}. "
+        "Its training section is a placeholder: edit it before training.\n"
+    )
+    assert out.read_text().startswith("# Imported by `kspec import` from m.keras.\n")
+    assert kspec.check(out).ok
+
+
+def test_cli_never_overwrites_silently(tmp_path):
+    small_model().save(tmp_path / "m.keras")
+    out = tmp_path / "m.yaml"
+    out.write_text("mine\n")
+    result = run(str(tmp_path / "m.keras"), "-o", str(out))
+    assert result.exit_code == 2
+    assert result.stderr.endswith(f"Error: '{out}' exists; use --force to replace it.\n")
+    assert out.read_text() == "mine\n"
+    result = run(str(tmp_path / "m.keras"), "-o", str(out), "--force")
+    assert result.exit_code == 0 and kspec.check(out).ok
+
+
+def test_cli_prints_to_stdout_and_writes_json(tmp_path):
+    (tmp_path / "m.json").write_text(small_model().to_json())
+    result = run(str(tmp_path / "m.json"), "--name", "mine")
+    assert result.exit_code == 0, result.output
+    assert kspec.check(result.stdout).spec.name == "mine"
+    out = tmp_path / "spec.json"
+    assert run(str(tmp_path / "m.json"), "-o", str(out)).exit_code == 0
+    assert json.loads(out.read_text())["kspec"] == 1 and kspec.check(out).ok
+
+
+def test_cli_unsupported_model_exits_1_listing_everything(tmp_path):
+    unsupported_model().save(tmp_path / "custom.keras")
+    result = run(str(tmp_path / "custom.keras"), "-o", str(tmp_path / "out.yaml"))
+    assert result.exit_code == 1
+    assert result.stderr == UNSUPPORTED_MESSAGE
+    assert result.stdout == "" and not (tmp_path / "out.yaml").exists()  # no partial spec
+
+
+def test_cli_io_errors_exit_2(tmp_path):
+    result = run(str(tmp_path / "missing.keras"))
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: Cannot read '{tmp_path / 'missing.keras'}': No such file or directory.\n"
+    (tmp_path / "bad.json").write_text("{")
+    result = run(str(tmp_path / "bad.json"))
+    assert result.exit_code == 2
+    assert "is not valid JSON" in result.stderr and "Traceback" not in result.output
+
+
+def test_readme_documents_the_command():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "kspec import MODEL" in readme and "placeholder" in readme
