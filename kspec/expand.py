@@ -18,6 +18,7 @@ in the model. Every problem is collected; any error stops the pipeline before sh
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,13 +46,33 @@ _LOCAL_REF = re.compile(LOCAL_REF_PATTERN)
 
 
 @dataclass(frozen=True)
+class UseNote:
+    """One block use that instantiated a node: what its note says, written out only when a diagnostic needs it."""
+
+    block: str
+    prefix: str
+    args: tuple[tuple[str, Any], ...]
+    repetition: tuple[int, int] | None  # (1-based repetition, repeat) when repeated
+    path: Path
+
+    def note(self) -> Note:
+        shown = ", ".join(f"{k}={_brief(v)}" for k, v in self.args) or "no parameters"
+        where = f"repetition {self.repetition[0]} of {self.repetition[1]}, " if self.repetition else ""
+        return Note(f"in block '{self.block}', used here as '{self.prefix}' ({where}{shown})", path=self.path)
+
+
+@dataclass(frozen=True)
 class Origin:
     """Where a flat node is written, and the block uses that put it there (innermost first)."""
 
     path: Path
-    notes: tuple[Note, ...] = ()
+    uses: tuple[UseNote, ...] = ()
     #: Whether `inputs` is written at `path` (not in the sequential form, where they are implicit).
     explicit_inputs: bool = True
+
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        return tuple(u.note() for u in self.uses)
 
 
 @dataclass
@@ -79,15 +100,15 @@ class Expansion:
     def sequential(self) -> bool:
         return isinstance(self.model, SequentialModel)
 
-    def origin(self, path: Path) -> tuple[Path, tuple[Note, ...]]:
-        """The source path (and the instantiation notes) of a path into the flat model."""
+    def origin(self, path: Path) -> tuple[Path, tuple[UseNote, ...]]:
+        """The source path (and the block uses that instantiated it) of a path into the flat model."""
         if len(path) >= 3 and path[0] == "model" and path[1] in ("layers", "nodes") and isinstance(path[2], int):
             if path[2] < len(self.origins):
                 o = self.origins[path[2]]
                 rest = path[3:]
                 if rest[:1] == ("inputs",) and not o.explicit_inputs:
                     rest = ()
-                return o.path + rest, o.notes
+                return o.path + rest, o.uses
         if len(path) >= 3 and path[:2] == ("model", "inputs") and isinstance(path[2], int) and path[2] in self.input_paths:
             return self.input_paths[path[2]] + path[3:], ()
         if len(path) >= 3 and path[:2] == ("model", "outputs") and isinstance(path[2], int) and path[2] in self.output_paths:
@@ -98,9 +119,9 @@ class Expansion:
         """A diagnostic about the flat model, pointed at the source (with the instantiation notes)."""
         from dataclasses import replace
 
-        path, notes = self.origin(d.path)
+        path, uses = self.origin(d.path)
         moved = tuple(replace(n, path=self.origin(n.path)[0]) if n.path else n for n in d.notes)
-        return replace(d, path=path, notes=moved + notes)
+        return replace(d, path=path, notes=moved + tuple(u.note() for u in uses))
 
 
 def uses_blocks(spec: Spec) -> bool:
@@ -134,12 +155,17 @@ def expand(spec: Spec) -> tuple[Expansion | None, list[Diagnostic]]:
 # ---- internals -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Scope:
     prefix: str
     args: dict[str, Any]
-    notes: tuple[Note, ...]
+    notes: tuple[UseNote, ...]
     stack: tuple[str, ...]  # the blocks being instantiated, outermost first
+
+    @functools.cached_property
+    def key(self) -> Any:
+        """The arguments as a hashable key (for the layer cache)."""
+        return _freeze(self.args)
 
     def name(self, local: str) -> str:
         return f"{self.prefix}_{local}" if self.prefix else local
@@ -201,13 +227,14 @@ class _Expander:
         #: Validated layers by (body item, arguments): a block used many times with the same arguments
         #: substitutes and validates each of its layers once.
         self.layer_cache: dict[tuple, Layer] = {}
+        self.templates: dict[tuple, _Template] = {}
 
     @property
     def errors(self) -> bool:
         return any(d.severity == "error" for d in self.diagnostics)
 
     def error(self, code: str, message: str, path: Path, scope: _Scope | None = None, hint: str | None = None) -> None:
-        notes = scope.notes if scope is not None else ()
+        notes = tuple(u.note() for u in scope.notes) if scope is not None else ()
         self.diagnostics.append(Diagnostic(code, message, path, hint=hint, notes=notes))
 
     # ---- definitions ----------------------------------------------------------------------------
@@ -435,10 +462,10 @@ class _Expander:
                 obj = item.obj.model_copy(update={"name": flat, "inputs": inputs})
             self.nodes.append((obj, origin))
             return True
-        cache_key = (id(item.raw), _freeze(scope.args))
+        cache_key = (id(item.raw), scope.key)
         cached = self.layer_cache.get(cache_key)
         if cached is not None:
-            self.nodes.append((cached.model_copy(update={"name": flat, "inputs": inputs}), origin))
+            self.nodes.append((_renamed(cached, flat, inputs), origin))
             return True
         data = {}
         ok = True
@@ -474,7 +501,7 @@ class _Expander:
                 self.diagnostics.append(_moved(d, item.path, scope))
             return False
         self.layer_cache[cache_key] = layer
-        self.nodes.append((layer.model_copy(update={"name": flat, "inputs": inputs}), origin))
+        self.nodes.append((_renamed(layer, flat, inputs), origin))
         return True
 
     def substitute(self, value: Any, args: dict[str, Any], path: Path, scope: _Scope, names: dict | None = None) -> Any:
@@ -555,11 +582,9 @@ class _Expander:
             if args is None:
                 return None
             inst_prefix = prefix if repeat == 1 else f"{prefix}{'_' if prefix[-1].isdigit() else ''}{rep + 1}"
-            shown = ", ".join(f"{k}={_brief(v)}" for k, v in args.items())
-            where = f"repetition {rep + 1} of {repeat}, " if repeat > 1 else ""
-            note = Note(f"in block '{name}', used here as '{inst_prefix}' ({where}{shown or 'no parameters'})", path=item.path)
-            inner = _Scope(inst_prefix, args, (note,) + scope.notes, scope.stack + (name,))
-            outs = self.body(block, (("blocks", name)), current, inner)
+            use_note = UseNote(name, inst_prefix, tuple(args.items()), (rep + 1, repeat) if repeat > 1 else None, item.path)
+            inner = _Scope(inst_prefix, args, (use_note,) + scope.notes, scope.stack + (name,))
+            outs = self.instantiated_body(block, name, current, inner)
             if outs is None:
                 return None
             current = outs
@@ -632,6 +657,19 @@ class _Expander:
                     args[pname] = param.default
         return {k: args[k] for k in block.params if k in args} if ok else None
 
+    def instantiated_body(self, block: Block, name: str, inputs: list[str], scope: _Scope) -> list[str] | None:
+        """`body`, or a replay of an earlier instantiation of the same block with the same arguments: its nodes
+        renamed to this use's prefix and inputs (a ResNet-50 has 16 bottlenecks but 8 distinct ones)."""
+        key = (name, scope.key)
+        template = self.templates.get(key)
+        if template is not None and len(self.nodes) + len(template.nodes) <= MAX_NODES:
+            return template.replay(self, inputs, scope)
+        first, before = len(self.nodes), len(self.diagnostics)
+        outs = self.body(block, ("blocks", name), inputs, scope)
+        if outs is not None and len(self.diagnostics) == before:
+            self.templates[key] = _Template(self.nodes[first:], inputs, outs, scope)
+        return outs
+
     def body(self, block: Block, path: Path, inputs: list[str], scope: _Scope) -> list[str] | None:
         before = len(self.diagnostics)
         if block.layers is not None:
@@ -677,12 +715,46 @@ class _Expander:
         by_path = {u.path: u for u in self.uses}
         out: list[Use] = []
         for node, origin in self.nodes:
-            if not origin.notes:
+            if not origin.uses:
                 out.append(Use(node.name, origin.path, nodes=[node.name], outputs=[node.name]))
         items = spec.model.layers if isinstance(spec.model, SequentialModel) else spec.model.nodes
         order = {("model", "layers" if isinstance(spec.model, SequentialModel) else "nodes", i): i for i in range(len(items))}
         everything = out + list(by_path.values())
         return sorted(everything, key=lambda u: order.get(u.path, len(order)))
+
+
+class _Template:
+    """The nodes one instantiation of a block added, to be replayed for another use with the same arguments."""
+
+    def __init__(self, nodes: list[tuple[Any, Origin]], inputs: list[str], outputs: list[str], scope: _Scope):
+        self.nodes = list(nodes)
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.prefix = scope.prefix + "_"
+        self.depth = len(scope.notes)  # the uses around the instantiation, shared by all its nodes
+
+    def replay(self, ex: "_Expander", inputs: list[str], scope: _Scope) -> list[str]:
+        old_inputs = dict(zip(self.inputs, inputs))
+        old, new = self.prefix, scope.prefix + "_"
+        cut = len(old)
+
+        def rename(flat: str) -> str:
+            if flat in old_inputs:
+                return old_inputs[flat]
+            return new + flat[cut:] if flat.startswith(old) else flat
+
+        def renote(u: UseNote) -> UseNote:
+            return UseNote(u.block, new + u.prefix[cut:] if u.prefix.startswith(old) else u.prefix, u.args, u.repetition, u.path)
+
+        for obj, origin in self.nodes:
+            inner = tuple(renote(u) for u in origin.uses[: len(origin.uses) - self.depth]) + scope.notes
+            inputs_ = [rename(r) for r in obj.inputs]
+            if isinstance(obj, SharedNode):
+                copy_ = SharedNode.model_construct(name=rename(obj.name), shares=rename(obj.shares), inputs=inputs_)
+            else:
+                copy_ = _renamed(obj, rename(obj.name), inputs_)
+            ex.nodes.append((copy_, Origin(origin.path, inner, origin.explicit_inputs)))
+        return [rename(o) for o in self.outputs]
 
 
 class _Failed:
@@ -693,6 +765,19 @@ class _Failed:
 _FAILED = _Failed()
 #: The output of a use that failed to expand, so that the rest of a layer list is still checked.
 _UNKNOWN = "<unknown>"
+
+
+def _renamed(layer: Layer, name: str, inputs: list[str]) -> Layer:
+    """A copy of a validated layer with another name and inputs (what `model_copy(update=...)` does,
+    without its generic machinery: a copy per layer call of ResNet-50 was a tenth of a check)."""
+    new = object.__new__(type(layer))
+    state = dict(layer.__dict__)
+    state["name"], state["inputs"] = name, inputs
+    object.__setattr__(new, "__dict__", state)
+    object.__setattr__(new, "__pydantic_fields_set__", layer.__pydantic_fields_set__ | {"name", "inputs"})
+    object.__setattr__(new, "__pydantic_extra__", layer.__pydantic_extra__)
+    object.__setattr__(new, "__pydantic_private__", layer.__pydantic_private__)
+    return new
 
 
 def _freeze(value: Any) -> Any:
@@ -707,7 +792,7 @@ def _freeze(value: Any) -> Any:
 def _moved(d: Diagnostic, prefix: Path, scope: _Scope) -> Diagnostic:
     from dataclasses import replace
 
-    return replace(d, path=prefix + d.path, notes=d.notes + scope.notes)
+    return replace(d, path=prefix + d.path, notes=d.notes + tuple(u.note() for u in scope.notes))
 
 
 def _type_problem(value: Any, kind: str) -> str | None:

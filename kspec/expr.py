@@ -54,9 +54,11 @@ def evaluate(text: str, names: dict[str, Any]) -> Any:
         raise ExprError(f"The expression is {len(text):,} characters long; at most {MAX_LENGTH} are allowed.")
     if not text.strip():
         raise ExprError("The expression is empty.")
-    tree = _parse(text.strip())
+    body = _parse(text.strip()).body
+    if type(body) is ast.Name and body.id in names:  # `${filters}`: most expressions are a parameter
+        return names[body.id]
     try:
-        return _Evaluator(names).visit(tree.body)
+        return _Evaluator(names).visit(body)
     except RecursionError:
         raise ExprError("The expression nests too deeply.") from None
 
@@ -112,13 +114,13 @@ class _Evaluator:
         self.names = names
 
     def visit(self, node: ast.AST) -> Any:
-        method = getattr(self, f"visit_{type(node).__name__}", None)
+        method = _METHODS.get(type(node))
         if method is None:
             raise ExprError(
                 f"'{_source(node)}' is not allowed in an expression: only numbers, parameter names, arithmetic, "
                 "comparisons, `a if c else b`, min, max and abs are."
             )
-        return method(node)
+        return method(self, node)
 
     def visit_Constant(self, node: ast.Constant) -> Any:
         if node.value is None or isinstance(node.value, (bool, int, float, str)):
@@ -209,6 +211,14 @@ class _Evaluator:
         if not args or (name == "abs" and len(args) != 1) or not all(_is_number(a) for a in args):
             raise ExprError(f"{name}() takes {'one number' if name == 'abs' else 'numbers'}. Received: {_source(node)}")
         return _checked(_FUNCTIONS[name](*args))
+
+
+#: The node types an expression may have, and their evaluation: every other node type is refused.
+_METHODS = {
+    getattr(ast, name.removeprefix("visit_")): method
+    for name, method in vars(_Evaluator).items()
+    if name.startswith("visit_") and name != "visit"
+}
 
 
 def _show(value: Any) -> str:

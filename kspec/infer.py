@@ -29,8 +29,13 @@ class NodeInfo:
     params: int = 0
     non_trainable: int = 0
     shares: str | None = None  # set on a second call of another node's layer (params counted there)
-    #: For a node made by a block: a note for each block use that instantiated it, innermost first.
-    notes: tuple = ()
+    #: For a node made by a block: the block uses that instantiated it, innermost first (`kspec.expand.UseNote`).
+    uses: tuple = ()
+
+    @property
+    def notes(self) -> tuple:
+        """A note for each block use that instantiated this node, innermost first."""
+        return tuple(u.note() for u in self.uses)
 
     @property
     def layer_type(self) -> str:
@@ -113,7 +118,7 @@ def infer(spec: Spec) -> Inference:
     result = _flat(expansion.model)
     result.diagnostics = problems + [expansion.place(d) for d in result.diagnostics]
     for node in result.nodes:
-        node.path, node.notes = expansion.origin(node.path)
+        node.path, node.uses = expansion.origin(node.path)
     result.expansion = expansion
     return result
 
