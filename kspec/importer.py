@@ -45,6 +45,8 @@ MODEL_CLASSES = ("Sequential", "Functional")
 
 #: Layer-level keyword arguments of every Keras layer, with the value kspec builds every layer with.
 _BASE_DEFAULTS: dict[str, Any] = {"trainable": True, "autocast": True, "activity_regularizer": None}
+#: Arguments that a Keras class takes through `**kwargs` (so its signature has no default), with that default.
+_KWARGS_DEFAULTS: dict[tuple[str, str], Any] = {("LayerNormalization", "rms_scaling"): False}
 
 
 class ImportFailed(Exception):
@@ -134,6 +136,7 @@ class _Node:
     index: int  # which call of the layer (Keras's node index)
     refs: list[tuple[str, int]]  # the (layer, node index) of each input tensor
     style: str  # "single", "list" or "positional"
+    problem: str | None = None  # why a spec cannot write this call
 
 
 @dataclass
@@ -160,8 +163,12 @@ class _Converter:
 
     # -- layers --
 
-    def layer(self, entry: Any, where: str | None = None) -> dict | None:
-        """The kspec layer mapping of a serialised Keras layer (without `inputs`), or None after recording problems."""
+    def layer(self, entry: Any, where: str | None = None, *, wrapped: bool = False) -> dict | None:
+        """The kspec layer mapping of a serialised Keras layer (without `inputs`), or None after recording problems.
+
+        A `wrapped` layer (the `layer` of Bidirectional or TimeDistributed) gets no name: kspec names it after its
+        wrapper (Keras's Bidirectional renames it again, `forward_...`), so its Keras name is not kept.
+        """
         if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
             self.problems.append(f"{where or 'A layer'}: not a serialised Keras layer")
             return None
@@ -178,7 +185,7 @@ class _Converter:
             kind = "a custom layer class" if custom or entry.get("module") is None else "a Keras layer that kspec does not support"
             self.problems.append(f"{where}: {kind}, not one of kspec's layer types")
             return None
-        out: dict[str, Any] = {"type": cls.type_name(), "name": self.name(keras_name)}
+        out: dict[str, Any] = {"type": cls.type_name()} if wrapped else {"type": cls.type_name(), "name": self.name(keras_name)}
         fields = cls.model_fields
         count = len(self.problems)
         for key, value in config.items():
@@ -226,7 +233,7 @@ class _Converter:
             if key.endswith("_constraint"):
                 return self._object(value, key, where, _CONSTRAINTS)
             if value.get("module") == "keras.layers" or key in ("layer", "backward_layer"):
-                return self.layer(value, where)
+                return self.layer(value, where, wrapped=True)
         if key == "activation" or key.endswith("_activation"):
             if value == "linear" and cls.model_fields[key].default is None:
                 return None
@@ -263,6 +270,8 @@ class _Converter:
         if key in _BASE_DEFAULTS:
             return _BASE_DEFAULTS[key]
         keras_name = cls.keras_class or cls.type_name()
+        if (keras_name, key) in _KWARGS_DEFAULTS:
+            return _KWARGS_DEFAULTS[(keras_name, key)]
         if keras_name not in self._signature_cache:
             defaults: dict[str, Any] = {}
             keras_class = cls.keras_layer_class()
@@ -436,7 +445,7 @@ def _functional(config: dict, conv: _Converter) -> dict:
     entries = [e for e in config.get("layers") or [] if isinstance(e, dict)]
     inputs: dict[str, dict | None] = {}
     layers: dict[str, dict] = {}
-    nodes: list[_Node] = []
+    calls: dict[tuple[str, int], _Node] = {}
     node_names: dict[tuple[str, int], str] = {}
     for entry in entries:
         keras_name = str(entry.get("name", (entry.get("config") or {}).get("name")))
@@ -446,8 +455,14 @@ def _functional(config: dict, conv: _Converter) -> dict:
             continue
         layers[keras_name] = entry
         for index, call in enumerate(entry.get("inbound_nodes") or []):
-            nodes.append(_call(keras_name, index, call, entry, conv))
-    converted = {name: conv.layer(entry) for name, entry in layers.items()}
+            calls[(keras_name, index)] = _call(keras_name, index, call, entry)
+    output_refs = [(str(o[0]), int(o[1])) for o in _layer_refs(config.get("output_layers"))]
+    # Only what the outputs are computed from: Keras also records the operations that compute the masks it
+    # propagates (NotEqual, LogicalOr, ... after Embedding(mask_zero) or Masking), which the same layers,
+    # rebuilt, compute again (see `_call`).
+    nodes = [calls[key] for key in _reachable(output_refs, calls)]
+    used = {node.layer for node in nodes}
+    converted = {name: conv.layer(entry) for name, entry in layers.items() if name in used}
     for node in nodes:
         node.name = conv.name(node.layer) if node.index == 0 else conv.name(f"{node.layer}_call{node.index}")
         node_names[(node.layer, node.index)] = node.name
@@ -461,9 +476,11 @@ def _functional(config: dict, conv: _Converter) -> dict:
     out_nodes: list[dict] = []
     for node in _ordered(nodes):
         layer = converted.get(node.layer)
-        where = f"Layer '{node.layer}'"
-        if node.style == "failed":
-            continue  # reported; its name stands for its output, so that the layers using it add no problem
+        where = f"Layer '{node.layer}' ({layers[node.layer].get('class_name')})"
+        if node.problem:
+            # Its name stands for its output, so that the layers using it add no problem of their own.
+            conv.problems.append(f"{where}: {node.problem}")
+            continue
         sources = [ref(layer_name, index, where) for layer_name, index in node.refs]
         kspec_type = layers[node.layer].get("class_name")
         cls = KERAS_LAYER_TYPES.get(str(kspec_type))
@@ -475,9 +492,22 @@ def _functional(config: dict, conv: _Converter) -> dict:
             out_nodes.append({**layer, "inputs": sources})
         else:
             out_nodes.append({"name": node.name, "shares": conv.name(node.layer), "inputs": sources})
-    outputs = [ref(str(o[0]), int(o[1]), "An output") for o in _layer_refs(config.get("output_layers"))]
+    outputs = [ref(layer, index, "An output") for layer, index in output_refs]
     model_inputs = [inputs.get(str(i[0])) for i in _layer_refs(config.get("input_layers"))]
     return {"inputs": model_inputs, "nodes": out_nodes, "outputs": outputs}
+
+
+def _reachable(outputs: list[tuple[str, int]], calls: dict[tuple[str, int], _Node]) -> list[tuple[str, int]]:
+    """The calls the outputs are computed from, in Keras's order."""
+    seen: set[tuple[str, int]] = set()
+    stack = [key for key in outputs if key in calls]
+    while stack:
+        key = stack.pop()
+        if key in seen:
+            continue
+        seen.add(key)
+        stack.extend(k for k in calls[key].refs if k in calls and k not in seen)
+    return [key for key in calls if key in seen]
 
 
 def _layer_refs(value: Any) -> list[list]:
@@ -487,28 +517,35 @@ def _layer_refs(value: Any) -> list[list]:
     return [v for v in value or [] if isinstance(v, list) and len(v) == 3]
 
 
-def _call(layer: str, index: int, call: Any, entry: dict, conv: _Converter) -> _Node:
-    """One call of a layer; its `style` is "failed" when the call cannot be expressed (the problem is recorded)."""
-    where = f"Layer '{layer}' ({entry.get('class_name')})"
+def _is_tensors(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(v is None or _is_tensors(v) for v in value)
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _call(layer: str, index: int, call: Any, entry: dict) -> _Node:
+    """One call of a layer. A call a spec cannot write has a `problem` (reported if the outputs depend on it)."""
     if not isinstance(call, dict):
-        conv.problems.append(f"{where}: a call in an older Keras format that kspec does not read (save it with Keras 3)")
-        return _Node("", layer, index, [], "failed")
-    args, kwargs = call.get("args") or [], call.get("kwargs") or {}
-    # What Keras records for a plain call: `mask=None`, and `training=False` for layers whose call takes it (a
-    # model called in fit or predict passes its own `training` to every layer instead). Anything else is an
+        return _Node("", layer, index, [], "", "a call in an older Keras format that kspec does not read (save it with Keras 3)")
+    args, kwargs = call.get("args") or [], dict(call.get("kwargs") or {})
+    # What Keras records for a plain call: `training=False` for layers whose call takes it (a model called in fit
+    # or predict passes its own `training` to every layer instead), and `mask`: None, or the mask Keras propagates
+    # from the layer before (computed by ops such as NotEqual), which it propagates again when the same layers
+    # are rebuilt. (A mask passed by hand is not told apart from a propagated one.) Anything else is an
     # argument of the call that a spec cannot give.
+    if kwargs.get("mask") is None or _is_tensors(kwargs["mask"]):
+        kwargs.pop("mask", None)
     extra = sorted(k for k, v in kwargs.items() if v is not None and not (k == "training" and v is False))
     if extra:
         shown = ", ".join(f"{k}={_show(kwargs[k])}" for k in extra)
-        conv.problems.append(f"{where}: called with {shown}, which a spec cannot give")
-        return _Node("", layer, index, [], "failed")
+        return _Node("", layer, index, [], "", f"called with {shown}, which a spec cannot give")
     if len(args) == 1 and isinstance(args[0], list):
         refs, style = [_tensor_ref(a) for a in args[0]], "list"
     else:
         refs, style = [_tensor_ref(a) for a in args], "positional" if len(args) > 1 else "single"
     if not refs or None in refs:
-        conv.problems.append(f"{where}: called on something other than single-output layer tensors (constants, nested structures or a layer's second output)")
-        return _Node("", layer, index, [], "failed")
+        problem = "called on something other than single-output layer tensors (constants, nested structures or a layer's second output)"
+        return _Node("", layer, index, [r for r in refs if r is not None], "", problem)
     return _Node("", layer, index, refs, style)  # type: ignore[arg-type]
 
 
