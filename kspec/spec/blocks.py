@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from .base import END, KspecModel, Name
+from .base import END, NAME_PATTERN, KspecModel, Name
 from .layers._base import NodeInputs, _str_or_list
 
 ParamType = Literal["int", "float", "bool", "str", "list", "any"]
@@ -65,6 +65,15 @@ LocalRefs = Annotated[
 ]
 
 
+_INPUT_NAME = {"type": "string", "pattern": NAME_PATTERN, "maxLength": 128}
+BlockInputs = Annotated[
+    list[Name],
+    BeforeValidator(_str_or_list),
+    Field(min_length=1),
+    WithJsonSchema({"anyOf": [_INPUT_NAME, {"type": "array", "items": _INPUT_NAME, "minItems": 1}]}),
+]
+
+
 class Block(KspecModel):
     """A reusable sub-graph: `layers` (a chain: one input, one output), or `inputs`, `nodes` and `outputs`."""
 
@@ -74,9 +83,7 @@ class Block(KspecModel):
         description="The block's parameters by name: a type (`filters: int`, required) or `{type, default, description}`.",
     )
     layers: list[BodyItem] | None = Field(None, min_length=1, description="A chain of layers (and block uses): one input, one output.")
-    inputs: Annotated[list[Name], BeforeValidator(_str_or_list), Field(min_length=1)] | None = Field(
-        None, description="Graph body: the names of the block's input tensors, in order."
-    )
+    inputs: BlockInputs | None = Field(None, description="Graph body: the names of the block's input tensors, in order.")
     nodes: list[BodyItem] | None = Field(None, min_length=1, description="Graph body: layers, shared calls and block uses, each with a `name` and `inputs`.")
     outputs: LocalRefs | None = Field(None, description="Graph body: the names of the tensors the block returns, in order.")
 
