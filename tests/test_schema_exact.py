@@ -60,6 +60,7 @@ from kspec.spec import data as data_spec, objects, training, validate_data
 from kspec.structure import parse
 from kspec.spec.layers import LAYER_CLASSES
 from kspec.spec.layers.normalization import RenormClipping
+from kspec.spec.blocks import Block, BlockUse, Param
 from kspec.spec.model import GraphModel, Input, SequentialModel, SharedNode
 from tests.stats import record
 from tests.strategies import valid_specs
@@ -337,6 +338,11 @@ SLOTS: dict[str, tuple[list[type[BaseModel]], Any]] = {
     ),
     "constraint": (
         _models(objects.ConstraintConfig), lambda d, v: d["model"]["layers"][0].update(kernel_constraint=v)
+    ),
+    "block": ([Block], lambda d, v: d.update(blocks={"b": v})),
+    "block use": ([BlockUse], lambda d, v: d["model"].update(layers=[v])),
+    "block parameter": (
+        [Param], lambda d, v: d.update(blocks={"b": {"params": {"p": v}, "layers": [{"type": "Dense", "units": 2}]}})
     ),
     "renorm clipping": (
         [RenormClipping],
