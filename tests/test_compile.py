@@ -27,8 +27,10 @@ def test_every_example_spec_builds_with_the_inferred_shapes_and_names(path):
     names = {layer.name for layer in model.layers}
     assert {n.name for n in inference.nodes if n.shares is None} <= names
     assert [tuple(t.shape) for t in model.outputs] == [inference.tensor(o).shape for o in inference.outputs]
-    expected = keras.Sequential if "layers" in type(spec.model).model_fields else keras.Model
+    # The sequential form is keras.Sequential, unless its blocks expand to more than a chain (a residual block).
+    expected = keras.Sequential if inference.sequential else keras.Model
     assert isinstance(model, expected)
+    assert inference.sequential == ("layers" in type(spec.model).model_fields and path.stem != "resnet50")
 
 
 def test_sequential_form_gives_a_sequential_and_graph_form_a_functional_model():
