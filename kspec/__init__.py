@@ -6,7 +6,14 @@ Checking (`load_spec`, `check`, `json_schema`) never imports TensorFlow or Keras
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# TensorFlow's CPU kernels differ with oneDNN: without it (its default on CPUs without AVX-512, such as
+# many AMD EPYCs) dilated transposed convolutions and depthwise convolutions with unequal strides fail,
+# with it softmax over rank >= 6 fails. kspec's rules follow TensorFlow with oneDNN, so it is turned on
+# for any TensorFlow imported after kspec (a value the user set is kept). No TensorFlow is imported here.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from .check import Report, check, load_spec
 from .diagnostics import Diagnostic, SpecError

@@ -73,7 +73,7 @@ POLICIES: dict[str, str] = {
     "timedistributed-float32": "TimeDistributed's wrapped layer must compute float32, the dtype the wrapper declares.",
     "attention-same-rank": "Attention layers need query, value and key of the same rank (Keras may broadcast one over another).",
     "mha-sliding-window": "MultiHeadAttention's sliding_window needs attention over axis 1 (Keras builds the window from axis 1).",
-    "mha-score-rank": "Attention over one axis of a query of rank >= 5 (scores of rank >= 6, which TensorFlow's CPU softmax refuses before TensorFlow 2.21; kspec supports 2.16 and newer).",
+    "mha-score-rank": "Attention over one axis of a query of rank >= 5 (scores of rank >= 6, which TensorFlow's CPU softmax refuses).",
     "image-batch-axis": "Image preprocessing layers need (batch, height, width, channels); Keras reads a rank-3 tensor as one unbatched image.",
     "loss-per-output": "A multi-output model gives one loss per output, as a mapping.",
     "categorical-classes": "Categorical losses need at least two classes in the output's last axis.",

@@ -83,6 +83,7 @@ def test_attention_layers_rejected_like_keras(spec, shapes):
         ({**MHA, "attention_axes": 2}, [(3, 4, 8), (5, 4, 8)], None),  # non-attention axis differs
         ({**MHA, "sliding_window": 2}, [(3, 4, 8), (3, 4, 8)], None),  # default axes (1, 2)
         ({**MHA, "sliding_window": 2, "attention_axes": 2}, [(3, 4, 8), (3, 5, 8)], None),
+        ({**MHA, "attention_axes": 1}, [(2, 3, 4, 8), (3, 3, 4, 8)], None),  # 6-D scores: oneDNN softmax
         (ATT, [(4, 8), (3, 6)], None),  # dot: query and key dims differ
         ({**ATT, "score_mode": "concat"}, [(4, 8), (3, 6)], None),
         (ATT, [(4, 8), (3, 6), (2, 8)], None),  # key and value lengths differ
@@ -92,16 +93,6 @@ def test_attention_layers_rejected_like_keras(spec, shapes):
 )
 def test_attention_layers_refused_where_keras_fails_when_run(spec, shapes, dtypes):
     check_refused_when_run(spec, shapes, dtypes, **FAILS)
-
-
-def test_six_dimensional_attention_scores_are_refused_by_policy():
-    """Scores of rank 6 (one attention axis of a rank-5 query): TensorFlow's CPU softmax refused them before
-    TensorFlow 2.21 (oneDNN), and kspec supports TensorFlow 2.16 and newer, so a spec that validates must not
-    use them, whichever TensorFlow runs it (2.21 runs them; the refusal is the documented policy)."""
-    from .harness import kspec_refusal
-
-    refusal = kspec_refusal({**MHA, "attention_axes": 1}, [(2, 3, 4, 8), (3, 3, 4, 8)])
-    assert refusal is not None and refusal.policy == "mha-score-rank"
 
 
 @pytest.mark.parametrize(
