@@ -238,6 +238,8 @@ def image_layer(draw, shape):
         return layer, (layer["height"], layer["width"], c)
     if t == "Rescaling":
         layer["scale"] = draw(st.sampled_from([1 / 255, 2.0, -1.0]))
+        if c is not None and chance(draw, 20):
+            layer["scale"] = [draw(st.sampled_from([0.5, 1.0, 2.0])) for _ in range(c)]  # one per channel
         if chance(draw, 30):
             layer["offset"] = -1.0
         return layer, shape

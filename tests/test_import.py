@@ -213,6 +213,18 @@ def test_a_graph_with_two_inputs_and_outputs():
     assert spec.model.outputs == ["cls", "reg"]
 
 
+def test_efficientnet_imagenet_stem():
+    """What EfficientNet adds with weights="imagenet" (not downloadable here): a Rescaling by one value per
+    channel after the Normalization; and a Normalization with a fixed mean and variance."""
+    x = keras.Input((8, 8, 3), name="image")
+    h = L.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    h = L.Normalization(axis=3, name="normalization")(h)
+    h = L.Rescaling([1 / 0.229**0.5, 1 / 0.224**0.5, 1 / 0.225**0.5], name="rescaling_1")(h)
+    h = L.Normalization(mean=[0.5, 0.4, 0.3], variance=[0.2, 0.3, 0.4], invert=True, name="denormalization")(h)
+    spec, text = round_trip(keras.Model(x, L.Conv2D(2, 3, name="conv")(h), name="stem"))
+    assert "    - {type: Rescaling, name: rescaling_1, scale: [2.08" in text
+
+
 # ---- readability ------------------------------------------------------------------------------
 
 

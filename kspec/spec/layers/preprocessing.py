@@ -82,20 +82,54 @@ def _need_dtype(layer: Layer, x: Tensor, accepted: tuple[str, ...] = _ANY_DTYPE)
         )
 
 
-class Rescaling(Layer):
-    """Multiplies the input by `scale` and adds `offset` (e.g. scale=1/255 maps [0, 255] to [0, 1]).
+def _number_or_list(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
-    Input shape: any; integer and boolean inputs are cast. Output shape: same as input, float32.
+
+#: A number, or one number per channel (the last axis; a list of 1 broadcasts everywhere).
+PerChannel = Annotated[
+    float | Annotated[tuple[float, ...], Field(min_length=1)],
+    BeforeValidator(_number_or_list),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}]}),
+]
+
+
+class Rescaling(Layer):
+    """Multiplies the input by `scale` and adds `offset` (e.g. scale=1/255 maps [0, 255] to [0, 1]); either may
+    be one number per channel (e.g. EfficientNet's division by the ImageNet standard deviations).
+
+    Input shape: any; integer and boolean inputs are cast; with a list of more than one number, a last axis
+    (the channels, not the batch axis) of that known size. Output shape: same as input, float32.
     """
 
     type: Literal["Rescaling"]
-    scale: float = Field(description="The scale to multiply the inputs by.")
-    offset: float = Field(0.0, description="The offset to add after scaling.")
+    scale: PerChannel = Field(
+        description="The scale to multiply the inputs by: a number, or one per channel (the last axis)."
+    )
+    offset: PerChannel = Field(
+        0.0, description="The offset to add after scaling: a number, or one per channel (the last axis)."
+    )
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         _need_dtype(self, x)
+        for field in ("scale", "offset"):
+            value = getattr(self, field)
+            if isinstance(value, tuple) and len(value) > 1 and (x.rank < 2 or x.shape[-1] != len(value)):
+                # Keras declares the input's shape whatever the lengths, then broadcasts when run: it fails
+                # on another channel count, or returns another shape than it declared on 1 channel.
+                channels = "the batch axis" if x.rank < 2 else f"{x.shape[-1]} channels"
+                raise ShapeError(
+                    f"Layer 'Rescaling' multiplies (or offsets) each channel by its own value: expected a last axis "
+                    f"of size {len(value)} (one per value of `{field}`), found {channels}. "
+                    f"Received: {field}={list(value)}, input_shape={shape_str(x.shape)}",
+                    field=field,
+                )
         return Inferred(Tensor(x.shape, "float32"))
+
+    def keras_kwargs(self) -> dict[str, Any]:
+        # Lists, as Keras's own configuration has them (it serialises a tuple differently).
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in super().keras_kwargs().items()}
 
 
 def _float_or_list(value: Any) -> Any:
@@ -173,15 +207,18 @@ class Normalization(Layer):
                 "When setting values directly, both `mean` and `variance` must be set. "
                 f"Received: mean={self.mean} and variance={self.variance}"
             )
-        if self.mean is not None and _rank_and_size(self.mean) != _rank_and_size(self.variance):
-            raise ValueError(
-                "When setting values directly, `mean` and `variance` must have the same shape. "
-                f"Received: mean={_shown(self.mean)} and variance={_shown(self.variance)}"
-            )
         return self
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
+        # Checked here rather than when the layer is parsed: JSON Schema cannot say "the same length".
+        if self.mean is not None and _rank_and_size(self.mean) != _rank_and_size(self.variance):
+            raise ShapeError(
+                "When setting values directly, `mean` and `variance` must have the same shape. "
+                f"Received: mean={_shown(self.mean)} and variance={_shown(self.variance)}",
+                field="variance",
+                code="value",
+            )
         _need_dtype(self, x)
         axes = tuple(self.axis or ())
         if isinstance(self.mean, tuple) and not axes:
