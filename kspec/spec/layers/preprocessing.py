@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from ..base import IntList, PositiveInt, Seed, list_to_tuple
+from ..base import FLOAT_MAX, IntList, PositiveInt, Seed, list_to_tuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
 Dim = int | None
@@ -82,6 +82,10 @@ def _need_dtype(layer: Layer, x: Tensor, accepted: tuple[str, ...] = _ANY_DTYPE)
         )
 
 
+_NUMBER = {"type": "number", "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX}  # finite, as kspec refuses inf
+_NON_NEGATIVE = {"type": "number", "minimum": 0, "maximum": FLOAT_MAX}
+
+
 def _number_or_list(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
@@ -90,7 +94,7 @@ def _number_or_list(value: Any) -> Any:
 PerChannel = Annotated[
     float | Annotated[tuple[float, ...], Field(min_length=1)],
     BeforeValidator(_number_or_list),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}]}),
+    WithJsonSchema({"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "minItems": 1}]}),
 ]
 
 
@@ -132,27 +136,17 @@ class Rescaling(Layer):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in super().keras_kwargs().items()}
 
 
-def _float_or_list(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-_MEAN_SCHEMA = {"anyOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1}, {"type": "null"}]}
-_VARIANCE_SCHEMA = {
-    "anyOf": [
-        {"type": "number", "minimum": 0},
-        {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 1},
-        {"type": "null"},
-    ]
-}
+_MEAN_SCHEMA = {"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "minItems": 1}, {"type": "null"}]}
+_VARIANCE_SCHEMA = {"anyOf": [_NON_NEGATIVE, {"type": "array", "items": _NON_NEGATIVE, "minItems": 1}, {"type": "null"}]}
 Statistic = Annotated[
     float | Annotated[tuple[float, ...], Field(min_length=1)] | None,
-    BeforeValidator(_float_or_list),
+    BeforeValidator(_number_or_list),
     WithJsonSchema(_MEAN_SCHEMA),
 ]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 VarianceStatistic = Annotated[
     NonNegativeFloat | Annotated[tuple[NonNegativeFloat, ...], Field(min_length=1)] | None,
-    BeforeValidator(_float_or_list),
+    BeforeValidator(_number_or_list),
     WithJsonSchema(_VARIANCE_SCHEMA),
 ]
 
