@@ -593,35 +593,35 @@ def _as_sequential(graph: dict) -> dict | None:
     return {"input": first, "layers": layers}
 
 
+#: Placeholder losses by the activation an output ends with (and the metric that fits their labels); else mse.
+_LOSSES = {"softmax": "sparse_categorical_crossentropy", "sigmoid": "binary_crossentropy"}
+
+
 def _training(model: dict) -> dict:
-    """Placeholder training: sparse categorical crossentropy (with accuracy) for a softmax output, else mse."""
+    """Placeholder training: adam; per output, sparse categorical crossentropy after a softmax, binary
+    crossentropy after a sigmoid (both with accuracy), else mean squared error."""
     if "layers" in model:
-        last = {model["layers"][-1].get("name"): model["layers"][-1]}
-        outputs = list(last)
+        nodes = {model["layers"][-1].get("name"): model["layers"][-1]}
+        outputs = list(nodes)
     else:
-        last = {n["name"]: n for n in model["nodes"]}
+        nodes = {n["name"]: n for n in model["nodes"]}
         outputs = model["outputs"]
 
     def final_activation(name: str) -> Any:
-        node = last.get(name) or {}
+        node = nodes.get(name) or {}
         while "shares" in node:
-            node = last.get(node["shares"]) or {}
-        if node.get("type") == "Softmax":
-            return "softmax"
-        return node.get("activation")
+            node = nodes.get(node["shares"]) or {}
+        return "softmax" if node.get("type") == "Softmax" else node.get("activation")
 
-    def loss(name: str) -> str:
-        return "sparse_categorical_crossentropy" if final_activation(name) == "softmax" else "mse"
-
-    losses = {name: loss(name) for name in outputs}
+    losses = {name: _LOSSES.get(final_activation(name), "mse") for name in outputs}
+    metrics = {name: ["accuracy"] for name, loss in losses.items() if loss != "mse"}
     training: dict[str, Any] = {"optimizer": "adam"}
-    if len(outputs) == 1 or "layers" in model:
+    if len(outputs) == 1:
         (training["loss"],) = losses.values()
-        if training["loss"] == "sparse_categorical_crossentropy":
+        if metrics:
             training["metrics"] = ["accuracy"]
     else:
         training["loss"] = losses
-        metrics = {name: ["accuracy"] for name, value in losses.items() if value == "sparse_categorical_crossentropy"}
         if metrics:
             training["metrics"] = metrics
     return training

@@ -204,13 +204,19 @@ def test_a_sequential_model_imports_to_the_sequential_form():
     assert spec.training.loss == "mse"  # no softmax output
 
 
-def test_a_graph_with_two_inputs_and_outputs():
+def test_a_graph_with_two_inputs_and_three_outputs():
     a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
     joined = L.Concatenate(name="join")([a, b])
-    outs = [L.Dense(2, activation="softmax", name="cls")(joined), L.Dense(1, name="reg")(joined)]
-    spec, _ = round_trip(keras.Model([a, b], outs, name="two"))
-    assert spec.training.loss == {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
-    assert spec.model.outputs == ["cls", "reg"]
+    outs = [
+        L.Dense(2, activation="softmax", name="cls")(joined),
+        L.Dense(1, name="reg")(joined),
+        L.Dense(1, activation="sigmoid", name="flag")(joined),
+    ]
+    spec, _ = round_trip(keras.Model([a, b], outs, name="three"))
+    # The placeholder training: a loss that fits each output, accuracy where it means something.
+    assert spec.training.loss == {"cls": "sparse_categorical_crossentropy", "reg": "mse", "flag": "binary_crossentropy"}
+    assert spec.training.metrics == {"cls": ["accuracy"], "flag": ["accuracy"]}
+    assert spec.model.outputs == ["cls", "reg", "flag"]
 
 
 def test_efficientnet_imagenet_stem():
