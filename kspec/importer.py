@@ -292,13 +292,12 @@ _NO_DEFAULT = object()
 
 
 def _same(value: Any, default: Any) -> bool:
-    """A configuration value equals a constructor default (lists and tuples alike)."""
+    """A configuration value equals a constructor default (lists and tuples alike; booleans are not numbers)."""
     if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
-        return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default))
-    return type(value) is type(default) and value == default or (value is None and default is None) or (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(default, (int, float))
-        and not isinstance(default, bool) and value == default
-    )
+        return len(value) == len(default) and all(map(_same, value, default))
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    return bool(value == default)
 
 
 def _show(value: Any) -> str:
@@ -341,13 +340,16 @@ class _ObjectKind:
     names: tuple[str, ...]  # the names kspec takes
     names_only: dict[str, str] = field(default_factory=dict)  # Keras classes kspec offers by name only
     ignored: tuple[str, ...] = ()  # newer Keras arguments that kspec does not model, dropped when None
-    float32: bool = False  # Keras stores the factors as float32
+    float32: bool = False  # Keras stores the factors as float32 (L1(0.01) has l1=0.009999999776482582)
 
     def clean(self, key: str, value: Any) -> Any:
+        """A float32 factor as the shortest decimal that is the same float32 (0.01, not 0.009999999776482582)."""
         if self.float32 and isinstance(value, float):
             import numpy as np
 
-            return float(str(np.float32(value)))  # the shortest decimal that Keras stores as the same float32
+            single = np.float32(value)
+            if float(single) == value:
+                return float(str(single))
         return value
 
     def name_for(self, class_name: str, config: dict) -> str | None:

@@ -250,6 +250,22 @@ def test_default_values_are_left_out_and_objects_named():
     ]
 
 
+def test_regularizers_and_constraints_by_name_or_with_their_arguments():
+    """Keras keeps regularizer factors as float32: written as the shortest decimal that is the same float32."""
+    x = keras.Input((4,), name="x")
+    y = L.Dense(
+        3, kernel_regularizer=keras.regularizers.L1L2(0.01, 0.002), bias_regularizer="l1",
+        activity_regularizer=keras.regularizers.OrthogonalRegularizer(0.123456789),
+        kernel_constraint=keras.constraints.MaxNorm(3), bias_constraint="non_neg", name="d",
+    )(x)
+    _, text = round_trip(keras.Model(x, y, name="r"))
+    assert (
+        "    - {type: Dense, name: d, units: 3, kernel_regularizer: {type: L1L2, l1: 0.01, l2: 0.002}, "
+        "bias_regularizer: l1, activity_regularizer: {type: OrthogonalRegularizer, factor: 0.12345679}, "
+        "kernel_constraint: {type: MaxNorm, max_value: 3.0}, bias_constraint: non_neg}"
+    ) in text.splitlines()
+
+
 def test_repeated_tuples_are_written_once():
     model = keras.Sequential([keras.Input((9, 9, 2)), L.ZeroPadding2D(((1, 1), (2, 2)), name="pad"),
                               L.Conv2D(2, (3, 3), strides=(2, 2), name="conv"), L.Cropping2D(((1, 0), (1, 0)), name="crop")])
