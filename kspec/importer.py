@@ -204,6 +204,9 @@ class _Converter:
                 self._argument(where, key, value, f"kspec does not offer this argument{expected}")
         if len(self.problems) > count:
             return None
+        if out.get("backward_layer") is not None and out["backward_layer"] == _reversed(out.get("layer")):
+            # Keras writes the backward layer it made itself (a copy of `layer` running backwards): kspec's default.
+            del out["backward_layer"]
         return self._validated(out, where)
 
     def _validated(self, out: dict, where: str) -> dict | None:
@@ -289,6 +292,16 @@ class _Converter:
 
 
 _NO_DEFAULT = object()
+
+
+def _reversed(layer: Any) -> Any:
+    """A wrapped recurrent layer's mapping, running the other way (what Bidirectional makes of it)."""
+    if not isinstance(layer, dict):
+        return None
+    out = {k: v for k, v in layer.items() if k != "go_backwards"}
+    if not layer.get("go_backwards", False):
+        out["go_backwards"] = True
+    return out
 
 
 def _same(value: Any, default: Any) -> bool:
