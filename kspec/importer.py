@@ -198,6 +198,8 @@ class _Converter:
             if key in fields and key not in ("type", "name", "inputs"):
                 out[key] = self.value(cls, key, value, where)
                 continue
+            if wrapped and key == "zero_output_for_mask" and value == config.get("return_sequences", False):
+                continue  # what Bidirectional sets on the layers it wraps, whatever they were built with
             default = self._keras_default(cls, key)
             if default is _NO_DEFAULT or not _same(value, default):
                 expected = "" if default is _NO_DEFAULT else f" (kspec builds it with {_show(default)})"

@@ -119,12 +119,19 @@ FOUND = [
      "model": {"input": {"shape": [1, 1]}, "layers": [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": 1}},
                                                       {"type": "Dense", "units": 2, "activation": "softmax"}]},
      "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+    # Bidirectional sets zero_output_for_mask to return_sequences on the layers it wraps.
+    {"kspec": 1, "name": "sequence_model",
+     "model": {"input": {"shape": [2, 5]}, "layers": [
+         {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 3, "return_sequences": True}},
+         {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
+     "training": {"optimizer": "sgd", "loss": "mse"}},
 ]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(valid_specs())
 @example(FOUND[0])
+@example(FOUND[1])
 def test_property_models_kspec_builds_import_back(spec):
     """Every layer type and argument kspec offers survives the trip: a model built from a spec kspec accepts
     imports to a spec that builds the same model (the same outputs where every input size is known; integer
