@@ -61,14 +61,34 @@ class UseNote:
         return Note(f"in block '{self.block}', used here as '{self.prefix}' ({where}{shown})", path=self.path)
 
 
-@dataclass(frozen=True)
 class Origin:
-    """Where a flat node is written, and the block uses that put it there (innermost first)."""
+    """Where a flat node is written, and the block uses that put it there (innermost first).
 
-    path: Path
-    uses: tuple[UseNote, ...] = ()
-    #: Whether `inputs` is written at `path` (not in the sequential form, where they are implicit).
-    explicit_inputs: bool = True
+    A replayed instantiation (`_Template`) gives its nodes their uses lazily: renaming the notes of 100
+    nodes that no diagnostic will ever show was a tenth of checking ResNet-50.
+    """
+
+    __slots__ = ("path", "explicit_inputs", "_uses", "_replayed")
+
+    def __init__(self, path: Path, uses: tuple[UseNote, ...] = (), explicit_inputs: bool = True, replayed: Any = None):
+        self.path = path
+        #: Whether `inputs` is written at `path` (not in the sequential form, where they are implicit).
+        self.explicit_inputs = explicit_inputs
+        self._uses = uses
+        self._replayed = replayed  # (the template's origin, old prefix, new prefix, depth, the new scope's uses)
+
+    @property
+    def uses(self) -> tuple[UseNote, ...]:
+        if self._replayed is not None:
+            origin, old, new, depth, outer = self._replayed
+            cut = len(old)
+            inner = origin.uses[: len(origin.uses) - depth]
+            self._uses = tuple(
+                UseNote(u.block, new + u.prefix[cut:] if u.prefix.startswith(old) else u.prefix, u.args, u.repetition, u.path)
+                for u in inner
+            ) + outer
+            self._replayed = None
+        return self._uses
 
     @property
     def notes(self) -> tuple[Note, ...]:
@@ -743,17 +763,14 @@ class _Template:
                 return old_inputs[flat]
             return new + flat[cut:] if flat.startswith(old) else flat
 
-        def renote(u: UseNote) -> UseNote:
-            return UseNote(u.block, new + u.prefix[cut:] if u.prefix.startswith(old) else u.prefix, u.args, u.repetition, u.path)
-
         for obj, origin in self.nodes:
-            inner = tuple(renote(u) for u in origin.uses[: len(origin.uses) - self.depth]) + scope.notes
             inputs_ = [rename(r) for r in obj.inputs]
             if isinstance(obj, SharedNode):
                 copy_ = SharedNode.model_construct(name=rename(obj.name), shares=rename(obj.shares), inputs=inputs_)
             else:
                 copy_ = _renamed(obj, rename(obj.name), inputs_)
-            ex.nodes.append((copy_, Origin(origin.path, inner, origin.explicit_inputs)))
+            replayed = (origin, old, new, self.depth, scope.notes)
+            ex.nodes.append((copy_, Origin(origin.path, (), origin.explicit_inputs, replayed)))
         return [rename(o) for o in self.outputs]
 
 
@@ -796,14 +813,18 @@ def _moved(d: Diagnostic, prefix: Path, scope: _Scope) -> Diagnostic:
 
 
 def _type_problem(value: Any, kind: str) -> str | None:
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-        "list": isinstance(value, list),
-        "any": not (isinstance(value, float) and not math.isfinite(value)),
-    }[kind]
+    if kind == "int":
+        ok = type(value) is int
+    elif kind == "float":
+        ok = type(value) is int or (type(value) is float and math.isfinite(value))
+    elif kind == "bool":
+        ok = type(value) is bool
+    elif kind == "str":
+        ok = isinstance(value, str)
+    elif kind == "list":
+        ok = isinstance(value, list)
+    else:  # any
+        ok = not (isinstance(value, float) and not math.isfinite(value))
     if ok:
         return None
     words = {"int": "an integer", "float": "a number", "bool": "a boolean", "str": "a string", "list": "a list", "any": "a finite value"}

@@ -397,3 +397,44 @@ def test_the_readme_example_validates() -> None:
     assert report.ok and not report.warnings, report.diagnostics
     assert report.shapes["stage3_conv"] == (None, 16, 16, 128)
     assert [report.shapes[f"stage{i}_conv"][-1] for i in (1, 2, 3)] == [32, 64, 128]
+
+
+def test_a_replayed_instantiation_has_its_own_names_and_notes() -> None:
+    """The second use with the same arguments is a replay of the first (`kspec.expand._Template`): its layers
+    and its diagnostics' notes name the second use."""
+    text = """\
+kspec: 1
+name: replay
+blocks:
+  inner:
+    params: {u: int}
+    layers:
+      - {name: dense, type: Dense, units: "${u}"}
+      - {name: reshape, type: Reshape, target_shape: [2, 2]}
+  outer:
+    params: {u: int}
+    layers:
+      - {name: a, block: inner, u: "${u}"}
+model:
+  input: {shape: [4]}
+  layers:
+    - {block: outer, u: 4}
+    - {type: Flatten}
+    - {block: outer, u: 4}
+    - {block: outer, u: 4}
+training: {loss: mse}
+"""
+    ok = check(text.replace("    - {block: outer, u: 4}\ntraining", "training"))
+    assert ok.ok, ok.diagnostics
+    assert [n.name for n in ok.inference.nodes] == [
+        "outer_a_dense", "outer_a_reshape", "flatten", "outer_1_a_dense", "outer_1_a_reshape",
+    ]
+    report = check(text)  # the third use gets (None, 2, 2): its Dense gives (None, 2, 4), which has 8 values
+    (d,) = report.errors
+    assert (d.code, d.location) == ("shape", "blocks.inner.layers[1].target_shape")
+    assert "'outer_2_a_reshape'" in d.message
+    assert [n.message for n in d.notes] == [
+        "in block 'inner', used here as 'outer_2_a' (u=4)",
+        "in block 'outer', used here as 'outer_2' (u=4)",
+    ]
+    assert [n.span.line for n in d.notes] == [12, 19]

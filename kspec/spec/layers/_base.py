@@ -117,6 +117,13 @@ class Layer(KspecModel):
     def layer_type(self) -> str:
         return getattr(self, "type")
 
+    def __getattr__(self, name: str) -> Any:
+        # The rules ask layers for fields they may not have (`getattr(layer, "activation", None)`, hundreds of
+        # times per check of a large model); pydantic's own fallback costs ~10x a plain AttributeError.
+        if name.startswith("_"):
+            return super().__getattr__(name)  # type: ignore[misc]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @classmethod
     def type_name(cls) -> str:
         """The layer type, the `type` value that names this class in a spec."""
