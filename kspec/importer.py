@@ -528,7 +528,10 @@ def _reachable(outputs: list[tuple[str, int]], calls: dict[tuple[str, int], _Nod
 
 
 def _layer_refs(value: Any) -> list[list]:
-    """`input_layers` / `output_layers`: `[name, node, tensor]` or a list of them."""
+    """`input_layers` / `output_layers`: `[name, node, tensor]`, a list of them, or a dict of them (a model
+    called with and returning dicts; the spec's model takes and returns them in that order, as lists)."""
+    if isinstance(value, dict):
+        value = list(value.values())
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
         return [value]
     return [v for v in value or [] if isinstance(v, list) and len(v) == 3]

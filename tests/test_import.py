@@ -249,6 +249,15 @@ def test_efficientnet_imagenet_stem():
     assert "    - {type: Rescaling, name: rescaling_1, scale: [2.08" in text
 
 
+def test_inputs_and_outputs_given_as_dicts_become_lists():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    joined = L.Concatenate(name="join")([a, b])
+    outputs = {"o1": L.Dense(1, name="o1")(joined), "o2": L.Dense(2, name="o2")(joined)}
+    spec = kspec.import_model(keras.Model({"a": a, "b": b}, outputs, name="dicts"))
+    assert [i.name for i in spec.model.inputs] == ["a", "b"] and spec.model.outputs == ["o1", "o2"]
+    assert_same_model(keras.Model([a, b], list(outputs.values())), kspec.build_model(spec))
+
+
 # ---- readability ------------------------------------------------------------------------------
 
 
