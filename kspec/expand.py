@@ -120,28 +120,28 @@ class Expansion:
     def sequential(self) -> bool:
         return isinstance(self.model, SequentialModel)
 
-    def origin(self, path: Path) -> tuple[Path, tuple[UseNote, ...]]:
-        """The source path (and the block uses that instantiated it) of a path into the flat model."""
+    def origin(self, path: Path) -> tuple[Path, Origin | None]:
+        """The source path of a path into the flat model, and the `Origin` of the node it is in."""
         if len(path) >= 3 and path[0] == "model" and path[1] in ("layers", "nodes") and isinstance(path[2], int):
             if path[2] < len(self.origins):
                 o = self.origins[path[2]]
                 rest = path[3:]
                 if rest[:1] == ("inputs",) and not o.explicit_inputs:
                     rest = ()
-                return o.path + rest, o.uses
+                return o.path + rest, o
         if len(path) >= 3 and path[:2] == ("model", "inputs") and isinstance(path[2], int) and path[2] in self.input_paths:
-            return self.input_paths[path[2]] + path[3:], ()
+            return self.input_paths[path[2]] + path[3:], None
         if len(path) >= 3 and path[:2] == ("model", "outputs") and isinstance(path[2], int) and path[2] in self.output_paths:
-            return self.output_paths[path[2]], ()
-        return path, ()
+            return self.output_paths[path[2]], None
+        return path, None
 
     def place(self, d: Diagnostic) -> Diagnostic:
         """A diagnostic about the flat model, pointed at the source (with the instantiation notes)."""
         from dataclasses import replace
 
-        path, uses = self.origin(d.path)
+        path, origin = self.origin(d.path)
         moved = tuple(replace(n, path=self.origin(n.path)[0]) if n.path else n for n in d.notes)
-        return replace(d, path=path, notes=moved + tuple(u.note() for u in uses))
+        return replace(d, path=path, notes=moved + (origin.notes if origin is not None else ()))
 
 
 def uses_blocks(spec: Spec) -> bool:

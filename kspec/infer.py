@@ -29,13 +29,13 @@ class NodeInfo:
     params: int = 0
     non_trainable: int = 0
     shares: str | None = None  # set on a second call of another node's layer (params counted there)
-    #: For a node made by a block: the block uses that instantiated it, innermost first (`kspec.expand.UseNote`).
-    uses: tuple = ()
+    #: For a spec with blocks: where the node is written and the block uses that made it (`kspec.expand.Origin`).
+    origin: Any = None
 
     @property
     def notes(self) -> tuple:
         """A note for each block use that instantiated this node, innermost first."""
-        return tuple(u.note() for u in self.uses)
+        return self.origin.notes if self.origin is not None else ()
 
     @property
     def layer_type(self) -> str:
@@ -118,7 +118,7 @@ def infer(spec: Spec) -> Inference:
     result = _flat(expansion.model)
     result.diagnostics = problems + [expansion.place(d) for d in result.diagnostics]
     for node in result.nodes:
-        node.path, node.uses = expansion.origin(node.path)
+        node.path, node.origin = expansion.origin(node.path)
     result.expansion = expansion
     return result
 
