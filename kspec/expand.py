@@ -553,6 +553,9 @@ class _Expander:
 
     def instantiate(self, item: _Item, inputs: list[str], prefix: str, scope: _Scope, top: bool) -> _Tensors | None:
         name = item.get("block")
+        if not isinstance(name, str):
+            self.error("type", f"`block` must be the name of a block, a string. Received: block={_show(name)}", item.path + ("block",), scope)
+            return None
         block = self.blocks.get(name)
         if block is None:
             known = list(self.blocks)

@@ -144,3 +144,50 @@ def test_block_specs_build_in_keras(data) -> None:
     assert report.ok, [d.to_json() for d in report.diagnostics]
     model = kspec.build_model(report.spec)
     assert model.count_params() == report.param_count
+
+
+def _locations(node: Any, path: tuple = ()) -> list[tuple]:
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _locations(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _locations(v, path + (i,))
+    return out
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["${filters}", "${index}", "${2 ** 64}", "${x.y}", "${", "${1/0}", "conv_bn", "x", "out", "1", "a.b", "${[1, 2]}"])
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["block", "name", "inputs", "repeat", "type", "filters", "layers", "nodes", "params", "default"]), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.data())
+def test_mutated_block_specs_give_diagnostics_never_a_crash(data) -> None:
+    """Any one value of specs/resnet50.yaml or specs/unet.yaml replaced (or a key dropped): the checker
+    returns diagnostics with a place, never raises."""
+    import yaml
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "specs"
+    doc = yaml.safe_load((root / data.draw(st.sampled_from(["resnet50.yaml", "unet.yaml"]))).read_text())
+    where = data.draw(st.sampled_from([p for p in _locations(doc) if p and p[0] in ("blocks", "model")]))
+    parent = doc
+    for key in where[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[where[-1]]
+    else:
+        parent[where[-1]] = data.draw(_JSON)
+    report = kspec.check(doc)
+    for d in report.diagnostics:
+        assert d.message and d.code
+        if d.severity == "error":
+            assert d.path or d.code in ("not-a-mapping",), d
+    if report.ok:
+        assert report.param_count is not None
