@@ -91,6 +91,11 @@ class Origin:
         return self._uses
 
     @property
+    def instantiated(self) -> bool:
+        """Whether a block use made this node (without writing out its uses)."""
+        return bool(self._uses) or self._replayed is not None
+
+    @property
     def notes(self) -> tuple[Note, ...]:
         return tuple(u.note() for u in self.uses)
 
@@ -248,6 +253,8 @@ class _Expander:
         #: substitutes and validates each of its layers once.
         self.layer_cache: dict[tuple, Layer] = {}
         self.templates: dict[tuple, _Template] = {}
+        #: Body items without any `${...}`: the same layer whatever the arguments.
+        self.constant_items: dict[int, bool] = {}
 
     @property
     def errors(self) -> bool:
@@ -482,7 +489,11 @@ class _Expander:
                 obj = item.obj.model_copy(update={"name": flat, "inputs": inputs})
             self.nodes.append((obj, origin))
             return True
-        cache_key = (id(item.raw), scope.key)
+        raw_id = id(item.raw)
+        constant = self.constant_items.get(raw_id)
+        if constant is None:
+            constant = self.constant_items[raw_id] = not _has_expression(item.raw)
+        cache_key = (raw_id, None if constant else scope.key)
         cached = self.layer_cache.get(cache_key)
         if cached is not None:
             self.nodes.append((_renamed(cached, flat, inputs), origin))
@@ -738,7 +749,7 @@ class _Expander:
         by_path = {u.path: u for u in self.uses}
         out: list[Use] = []
         for node, origin in self.nodes:
-            if not origin.uses:
+            if not origin.instantiated:
                 out.append(Use(node.name, origin.path, nodes=[node.name], outputs=[node.name]))
         items = spec.model.layers if isinstance(spec.model, SequentialModel) else spec.model.nodes
         order = {("model", "layers" if isinstance(spec.model, SequentialModel) else "nodes", i): i for i in range(len(items))}
@@ -798,6 +809,16 @@ def _renamed(layer: Layer, name: str, inputs: list[str]) -> Layer:
     object.__setattr__(new, "__pydantic_extra__", layer.__pydantic_extra__)
     object.__setattr__(new, "__pydantic_private__", layer.__pydantic_private__)
     return new
+
+
+def _has_expression(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_expression(v) for v in value)
+    return False
 
 
 def _freeze(value: Any) -> Any:
