@@ -240,8 +240,9 @@ def test_refused_where_keras_fails_when_run(spec, dtype):
 
 @pytest.mark.parametrize("shape", [(4, 2), (4, None), (), (None,)])
 def test_per_channel_rescaling_needs_as_many_channels(shape):
-    """A list of 3 scales (or offsets) on 2 channels, an unknown channel count or no channel axis: Keras fails
-    when run (for some size of the unknown dims)."""
+    """A list of 3 scales (or offsets) on 2 channels, an unknown channel count or no channel axis (the values
+    then meet the batch axis: Keras runs only when the batch has 3 examples, or 1): Keras fails when run (for
+    some size of the unknown dims; here the batch has 2 examples)."""
     for spec in ({"type": "Rescaling", "scale": [1, 2, 3]}, {"type": "Rescaling", "scale": 1, "offset": [1, 2, 3]}):
         check_refused_when_run(spec, shape, **FAILS_FOR_SOME_SIZE)
 
@@ -337,9 +338,10 @@ def _case(draw):
         shape = shape[: draw(st.integers(0, 3))]
 
         def per_channel(number):
-            # A list of more than one value on one channel: Keras returns another shape than it declares
-            # (tested above), which this oracle does not see; any other length mismatch fails when run.
-            most = 1 if shape and shape[-1] == 1 else 4
+            # A list of more than one value on one channel, or on the batch axis (no channel axis): Keras returns
+            # another shape than it declares, or runs when the batch size happens to match (tested above), which
+            # this oracle does not see; any other length mismatch fails when run.
+            most = 1 if not shape or shape[-1] == 1 else 4
             return number | st.lists(number, min_size=1, max_size=most)
 
         spec = {"type": kind, "scale": draw(per_channel(st.floats(-2, 2))), "offset": draw(per_channel(st.floats(-1, 1)))}
@@ -390,6 +392,7 @@ NORMALIZATIONS = [
     {"type": "Normalization", "axis": None, "mean": -1, "variance": 0.25},
     {"type": "Normalization", "axis": [-3, -1], "mean": [1, 2, 3], "variance": [1, 1, 1]},
     {"type": "Normalization", "invert": True},
+    {"type": "Normalization", "axis": [2, -1], "mean": [1, 2, 3], "variance": [1, 1, 1]},  # twice, with a mean
 ]
 
 
@@ -410,7 +413,7 @@ def test_normalization_matches_keras(spec, shape):
         ({"type": "Normalization", "axis": 0}, (3,)),  # the batch axis has no fixed size
         ({"type": "Normalization", "axis": 1}, (None, 3)),  # a kept axis of unknown size
         ({"type": "Normalization", "axis": 3}, (4, 3)),  # out of range
-        ({"type": "Normalization", "axis": [-1, 2]}, (4, 3)),  # the same axis twice
+        ({"type": "Normalization", "axis": [-1, 2]}, (4, 3)),  # the same axis twice (of size > 1)
         ({"type": "Normalization", "mean": [1, 2], "variance": [1, 2]}, (4, 3)),  # does not broadcast
         ({"type": "Normalization", "axis": None, "mean": [1.0], "variance": [1.0]}, (4, 3)),  # rank of mean
         ({"type": "Normalization", "mean": [1, 2, 3], "variance": 1.0}, (4, 3)),  # not the same shape
@@ -419,6 +422,13 @@ def test_normalization_matches_keras(spec, shape):
 )
 def test_normalization_refusals_match_keras(spec, shape):
     check_rejected(spec, shape)
+
+
+def test_normalization_axis_named_twice_works_where_keras_works():
+    """Keras keeps an axis named twice: its weights then have that axis twice, which reshapes to the input's axes
+    only when it has size 1; with a fixed mean there are no weights, and any size works."""
+    assert check_layer({"type": "Normalization", "axis": [2, -1]}, (4, 1)).params == 3
+    check_rejected({"type": "Normalization", "axis": [2, -1]}, (4, 3))
 
 
 @pytest.mark.parametrize("dtype", ["int32", "uint8", "float16", "float64", "bool"])

@@ -221,8 +221,16 @@ class Normalization(Layer):
                 f"({len(self.mean)},) for axis {self.axis}",
                 field="mean",
             )
-        kept = sorted(self.normalize_axes(axes, x)) if axes else []
-        for a in kept:
+        rank = x.rank
+        for a in axes:
+            if not -rank <= a < rank:
+                raise ShapeError(
+                    f"Axis {a} is out of bounds for input shape {shape_str(x.shape)}: expected an axis in "
+                    f"[{-rank}, {rank}). Received: axis={_shown(self.axis)}",
+                    field="axis",
+                )
+        kept = sorted(a % rank for a in axes)  # an axis named twice is kept twice, as Keras does
+        for a in sorted(set(kept)):
             if x.shape[a] is None:
                 what = "the batch axis, which has no fixed size" if a == 0 else "an axis of unknown size"
                 raise ShapeError(
@@ -240,6 +248,14 @@ class Normalization(Layer):
             )
         if self.mean is not None:
             return Inferred(Tensor(x.shape, "float32"))
+        if prod(sizes) != prod(x.shape[a] for a in set(kept)):  # type: ignore[misc]
+            # Keras makes the weights one axis per entry of `axis` and reshapes them to the input's axes.
+            raise ShapeError(
+                f"Argument `axis` of layer 'Normalization' names the same axis twice for input shape "
+                f"{shape_str(x.shape)}: the mean and variance weights (shape {shape_str(tuple(sizes))}) cannot "
+                f"be reshaped to the kept axes. Expected distinct axes. Received: axis={_shown(self.axis)}",
+                field="axis",
+            )
         weights = 2 * prod(sizes) + 1  # mean, variance and the count of adapted examples, all non-trainable
         return Inferred(Tensor(x.shape, "float32"), weights, weights)
 
