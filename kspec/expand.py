@@ -611,8 +611,12 @@ class _Expander:
         use = Use(item.get("name") or prefix, item.path, name, repeat) if top else None
         first = len(self.nodes)
         current = list(inputs)
+        # Arguments that do not mention `index` are the same in every repetition: evaluated once.
+        varies = repeat > 1 and _mentions_index(item.obj.arguments if item.obj is not None else item.raw)
+        args = None
         for rep in range(repeat):
-            args = self.arguments(item, block, name, scope, rep, repeat)
+            if args is None or varies:
+                args = self.arguments(item, block, name, scope, rep, repeat)
             if args is None:
                 return None
             inst_prefix = prefix if repeat == 1 else f"{prefix}{'_' if prefix[-1].isdigit() else ''}{rep + 1}"
@@ -809,6 +813,17 @@ def _renamed(layer: Layer, name: str, inputs: list[str]) -> Layer:
     object.__setattr__(new, "__pydantic_extra__", layer.__pydantic_extra__)
     object.__setattr__(new, "__pydantic_private__", layer.__pydantic_private__)
     return new
+
+
+def _mentions_index(value: Any) -> bool:
+    """Whether an expression in `value` may read `index` (conservatively: the word appears in one)."""
+    if isinstance(value, str):
+        return "${" in value and "index" in value
+    if isinstance(value, dict):
+        return any(_mentions_index(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions_index(v) for v in value)
+    return False
 
 
 def _has_expression(value: Any) -> bool:
