@@ -412,8 +412,8 @@ def _tensor_ref(value: Any) -> tuple[str, int] | None:
     """(layer name, node index) of a serialised KerasTensor with tensor index 0, else None."""
     if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
         history = (value.get("config") or {}).get("keras_history")
-        if isinstance(history, list) and len(history) == 3 and history[2] == 0:
-            return str(history[0]), int(history[1])
+        if isinstance(history, list) and len(history) == 3 and isinstance(history[1], int) and history[2] == 0:
+            return str(history[0]), history[1]
     return None
 
 
@@ -700,9 +700,9 @@ def import_report(model: Any, *, name: str | None = None) -> Any:
 
 
 def spec_text(spec: Spec, format: str = "yaml", *, source: str | None = None) -> str:
-    """An imported spec as text: YAML with one line per layer (default values left out, one-int forms where
-    Keras's tuples repeat one value), or JSON. `kspec.check` reads it back as an equal Spec."""
-    from .dump import json_text, spec_document, yaml_text
+    """An imported spec as text, YAML or JSON, with one line per input and layer (default values left out,
+    one-int forms where Keras's tuples repeat one value). `kspec.check` reads it back as an equal Spec."""
+    from .dump import spec_document, yaml_text
 
     document = spec_document(spec, defaults=False)
     model = document["model"]
@@ -711,7 +711,7 @@ def spec_text(spec: Spec, format: str = "yaml", *, source: str | None = None) ->
     if "outputs" in model and len(model["outputs"]) == 1:
         model["outputs"] = model["outputs"][0]
     if format == "json":
-        return json_text(document)
+        return _json_lines(document)
     if format != "yaml":
         raise ValueError(f"format must be 'yaml' or 'json'. Received: format={format!r}")
     lines = [
@@ -732,6 +732,32 @@ def spec_text(spec: Spec, format: str = "yaml", *, source: str | None = None) ->
         if key in document:
             lines.append(yaml_text({key: document[key]}).rstrip("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _json_lines(document: dict) -> str:
+    """The document as indented JSON, with each input and layer on one line (kspec reads it back as equal data)."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+
+    def model(value: dict) -> str:
+        parts = []
+        for key, item in value.items():
+            if isinstance(item, list):
+                lines = ",\n".join(f"      {compact(one)}" for one in item)
+                parts.append(f"    {json.dumps(key)}: [\n{lines}\n    ]")
+            else:
+                parts.append(f"    {json.dumps(key)}: {compact(item)}")
+        return "{\n" + ",\n".join(parts) + "\n  }"
+
+    entries = [f"  {json.dumps(k)}: {model(v) if k == 'model' else compact(v)}" for k, v in document.items()]
+    return _escape_json("{\n" + ",\n".join(entries) + "\n}\n")
+
+
+def _escape_json(text: str) -> str:
+    from .dump import _JSON_ESCAPED
+
+    return _JSON_ESCAPED.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def _flow(value: Any) -> str:

@@ -455,7 +455,11 @@ def test_cli_prints_to_stdout_and_writes_json(tmp_path):
     assert kspec.check(result.stdout).spec.name == "mine"
     out = tmp_path / "spec.json"
     assert run(str(tmp_path / "m.json"), "-o", str(out)).exit_code == 0
-    assert json.loads(out.read_text())["kspec"] == 1 and kspec.check(out).ok
+    assert json.loads(out.read_text())["kspec"] == 1 and kspec.check(out).spec == kspec.import_model(small_model())
+    lines = out.read_text().splitlines()
+    assert '      {"type": "Dense", "name": "shared", "inputs": "x", "units": 6, "activation": "relu", ' \
+        '"kernel_initializer": "he_normal"},' in lines  # one line per layer
+    assert '      {"name": "shared_call1", "shares": "shared", "inputs": "shared"},' in lines
 
 
 def test_cli_unsupported_model_exits_1_listing_everything(tmp_path):
