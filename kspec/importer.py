@@ -16,7 +16,11 @@ a file is imported without building its model. Only layer classes of kspec's clo
 - Values equal to kspec's defaults are left out; initializers, regularizers and constraints are
   written by name when their configuration is the one the name builds, else as `{type: ..., ...}`.
 - The `training` section is a placeholder (the model file has no training set-up kspec can use):
-  adam, and sparse categorical crossentropy with accuracy for a softmax output, else mean squared error.
+  adam; per output, sparse categorical crossentropy after a softmax, binary crossentropy after a sigmoid
+  (both with accuracy), else mean squared error.
+- What Keras writes of its own accord is not an argument of the model: the masks it propagates (`mask=`
+  arguments, and the NotEqual/LogicalOr operations computing them), `training=False` on calls, the backward
+  layer Bidirectional makes, the `zero_output_for_mask` it sets; the rebuilt layers do the same again.
 
 Keras is imported only to serialise a model given in memory and to read the defaults of Keras
 constructor arguments that kspec does not model (an argument at its Keras default is dropped;
