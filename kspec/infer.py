@@ -443,6 +443,11 @@ def last_activation(node: NodeInfo) -> str | None:
     """The activation a node applies last: its `activation` argument ('linear' for none), an activation layer's,
     or None when it cannot be told (a layer without one, such as Flatten or Add)."""
     layer = node.layer
+    while layer.layer_type == "TimeDistributed":
+        # Its output is its wrapped layer's, step by step: poisson on TimeDistributed(Dense) without an activation
+        # was accepted and trained to NaN (found by the soundness property). Bidirectional merges two outputs
+        # (a sum of two sigmoids is no probability), so it stays "cannot be told".
+        layer = layer.layer
     if layer.layer_type in ACTIVATION_LAYERS:
         return ACTIVATION_LAYERS[layer.layer_type]
     if hasattr(layer, "activation"):

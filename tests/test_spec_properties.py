@@ -468,6 +468,10 @@ EXPLICIT = {
         _seq({"shape": [4, 4, 1]}, [{"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "softmax"}], "mse"),
     ],
     "sequence": [
+        # found by the properties (issue 5): poisson on TimeDistributed(Dense) without an activation trained to NaN;
+        # the wrapped layer's activation is the output's (refused by the loss-output-range policy)
+        _seq({"shape": [6, 3]}, [{"type": "Conv1D", "filters": 4, "kernel_size": 2},
+                                 {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 1}}], "poisson"),
         # found by the properties: the Softmax layer on an Embedding's mask; Keras fails when run (refused by policy)
         _seq({"shape": [1], "dtype": "int32"},
              [{"type": "Embedding", "input_dim": 5, "output_dim": 2, "mask_zero": True}, {"type": "Softmax"},

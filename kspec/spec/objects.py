@@ -191,7 +191,9 @@ class OrthogonalRegularizer(KspecModel):
 
 RegularizerConfig = Annotated[Union[L1, L2, L1L2, OrthogonalRegularizer], Field(discriminator="type")]
 Regularizer = Annotated[
-    Literal["l1", "l2", "l1_l2"] | RegularizerConfig | None,
+    # Not "l1_l2": Keras 3 does not resolve that name ("Could not interpret regularizer identifier"); write
+    # {type: L1L2, l1: 0.01, l2: 0.01}.
+    Literal["l1", "l2"] | RegularizerConfig | None,
     Field(description="Regularizer by Keras name (factor 0.01), or {type: L1|L2|L1L2|OrthogonalRegularizer, ...}."),
 ]
 
