@@ -806,13 +806,19 @@ def _renamed(layer: Layer, name: str, inputs: list[str]) -> Layer:
     """A copy of a validated layer with another name and inputs (what `model_copy(update=...)` does,
     without its generic machinery: a copy per layer call of ResNet-50 was a tenth of a check)."""
     new = object.__new__(type(layer))
-    state = dict(layer.__dict__)
-    state["name"], state["inputs"] = name, inputs
-    object.__setattr__(new, "__dict__", state)
-    object.__setattr__(new, "__pydantic_fields_set__", layer.__pydantic_fields_set__ | {"name", "inputs"})
-    object.__setattr__(new, "__pydantic_extra__", layer.__pydantic_extra__)
-    object.__setattr__(new, "__pydantic_private__", layer.__pydantic_private__)
+    state = layer.__dict__.copy()
+    state["name"] = name
+    state["inputs"] = inputs
+    _set = object.__setattr__
+    _set(new, "__dict__", state)
+    fields = layer.__pydantic_fields_set__
+    _set(new, "__pydantic_fields_set__", fields if "name" in fields and "inputs" in fields else fields | _NAME_INPUTS)
+    _set(new, "__pydantic_extra__", layer.__pydantic_extra__)
+    _set(new, "__pydantic_private__", layer.__pydantic_private__)
     return new
+
+
+_NAME_INPUTS = frozenset({"name", "inputs"})
 
 
 def _mentions_index(value: Any) -> bool:
