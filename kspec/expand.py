@@ -821,25 +821,24 @@ def _renamed(layer: Layer, name: str, inputs: list[str]) -> Layer:
 _NAME_INPUTS = frozenset({"name", "inputs"})
 
 
+def _any_text(value: Any, test: Any) -> bool:
+    """Whether `test` holds for a string anywhere in `value` (lists and mappings walked)."""
+    if isinstance(value, str):
+        return test(value)
+    if isinstance(value, dict):
+        return any(_any_text(v, test) for v in value.values())
+    if isinstance(value, list):
+        return any(_any_text(v, test) for v in value)
+    return False
+
+
 def _mentions_index(value: Any) -> bool:
     """Whether an expression in `value` may read `index` (conservatively: the word appears in one)."""
-    if isinstance(value, str):
-        return "${" in value and "index" in value
-    if isinstance(value, dict):
-        return any(_mentions_index(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_mentions_index(v) for v in value)
-    return False
+    return _any_text(value, lambda s: "${" in s and "index" in s)
 
 
 def _has_expression(value: Any) -> bool:
-    if isinstance(value, str):
-        return "${" in value
-    if isinstance(value, dict):
-        return any(_has_expression(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_expression(v) for v in value)
-    return False
+    return _any_text(value, lambda s: "${" in s)
 
 
 def _freeze(value: Any) -> Any:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import kspec
 
 from .strategies import image_specs, sequence_specs
+from .test_schema_exact import _locations
 
 _SKIP_KEYS = {"type", "name", "inputs", "seed"}
 
@@ -144,17 +145,6 @@ def test_block_specs_build_in_keras(data) -> None:
     assert report.ok, [d.to_json() for d in report.diagnostics]
     model = kspec.build_model(report.spec)
     assert model.count_params() == report.param_count
-
-
-def _locations(node: Any, path: tuple = ()) -> list[tuple]:
-    out = [path]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _locations(v, path + (k,))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _locations(v, path + (i,))
-    return out
 
 
 _JSON = st.recursive(
