@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 HEAVY = ("tensorflow", "keras", "jax", "torch")
 
@@ -26,8 +28,9 @@ print("HEAVY:", loaded)
 """
 
 
-def test_checking_never_imports_tensorflow_or_keras() -> None:
-    spec = str(ROOT / "specs" / "mnist_cnn.yaml")
+@pytest.mark.parametrize("name", ["mnist_cnn", "resnet50"])  # resnet50: block expansion too
+def test_checking_never_imports_tensorflow_or_keras(name: str) -> None:
+    spec = str(ROOT / "specs" / f"{name}.yaml")
     out = subprocess.run(
         [sys.executable, "-c", PROGRAM.format(spec=spec, heavy=set(HEAVY))],
         capture_output=True, text=True, check=True, cwd=ROOT,
