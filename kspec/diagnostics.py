@@ -82,6 +82,7 @@ POLICIES: dict[str, str] = {
     "constant-layer": "A layer whose output cannot depend on its input (a normalisation or softmax over one value, x - x): nothing before it could train.",
     "masked-softmax": "The Softmax layer on a masked sequence: Keras adds the (batch, steps) mask to a (batch, steps, features) input.",
     "metric-labels": "A metric must fit the labels of its output's loss (sparse metrics need class ids, categorical ones one-hot labels).",
+    "zero-loss-weights": "Loss weights that are all 0: the total loss is always 0 and nothing can train.",
     "unused-node": "In the graph form, every node and input must lead to an output.",
     "param-budget": "A parameter budget refuses absurd models before anything allocates.",
 }

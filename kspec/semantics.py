@@ -80,6 +80,28 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
             for name in mapping:
                 if name not in outputs:
                     out.append(_unknown_output(name, ("training", field, name), outputs, field))
+            missing = [o for o in outputs if o not in mapping]
+            if missing:
+                # Keras looks every output up in the mapping when it computes the loss (a KeyError at the first step).
+                out.append(
+                    Diagnostic(
+                        "loss",
+                        f"`loss_weights` needs a weight for every output; missing: {', '.join(missing)}. "
+                        f"Received: loss_weights={dict(mapping)}",
+                        ("training", field),
+                        hint=f"Add {', '.join(f'{o}: 1.0' for o in missing)}.",
+                    )
+                )
+            elif all(mapping[o] == 0 for o in outputs):
+                out.append(
+                    Diagnostic(
+                        "loss",
+                        "Every loss weight is 0, so the total loss is always 0 and no weight can train "
+                        f"(kspec policy). Received: loss_weights={dict(mapping)}",
+                        ("training", field),
+                        policy="zero-loss-weights",
+                    )
+                )
     if isinstance(training.metrics, dict):
         for name in training.metrics:
             if name not in outputs:

@@ -495,6 +495,18 @@ EXPLICIT = {
               {"type": "Dense", "units": 2, "activation": "softmax"}], "sparse_categorical_crossentropy"),
     ],
     "graph": [
+        # found by the properties (issue 5): loss weights that are all 0 train nothing (refused by the
+        # zero-loss-weights policy); a mapping without every output fails in Keras (a KeyError at the first step)
+        {**_graph([{"name": "x", "shape": [6, 2]}],
+                  [{"name": "f", "type": "Flatten", "inputs": "x"}, {"name": "a", "type": "Dense", "units": 1, "inputs": "f"},
+                   {"name": "b", "type": "Dense", "units": 2, "activation": "softmax", "inputs": "f"}], ["a", "b"], None),
+         "training": {"optimizer": "lion", "loss": {"a": "mse", "b": "sparse_categorical_crossentropy"},
+                      "loss_weights": {"a": 0.0, "b": 0.0}}},
+        {**_graph([{"name": "x", "shape": [6, 2]}],
+                  [{"name": "f", "type": "Flatten", "inputs": "x"}, {"name": "a", "type": "Dense", "units": 1, "inputs": "f"},
+                   {"name": "b", "type": "Dense", "units": 2, "activation": "softmax", "inputs": "f"}], ["a", "b"], None),
+         "training": {"optimizer": "sgd", "loss": {"a": "mse", "b": "sparse_categorical_crossentropy"},
+                      "loss_weights": {"a": 0.5}}},
         # two outputs, a loss each; a shared layer
         _graph([{"name": "a", "shape": [4]}, {"name": "b", "shape": [4]}],
                [{"name": "d", "type": "Dense", "units": 3, "inputs": "a"}, {"name": "d2", "shares": "d", "inputs": "b"},
