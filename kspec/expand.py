@@ -344,13 +344,7 @@ class _Expander:
                 continue
             local = item.get("name")
             if local is None:
-                base = _snake(item.get("type")) if isinstance(item.get("type"), str) else "layer"
-                n = counters.get(base, 0)
-                local = base if n == 0 else f"{base}_{n}"
-                while scope.name(local) in taken:
-                    n += 1
-                    local = f"{base}_{n}"
-                counters[base] = n + 1
+                local = _numbered(_snake(item.get("type")) if isinstance(item.get("type"), str) else "layer", scope, counters, taken)
             elif not self.good_name(local, item.path + ("name",), scope):
                 failed = True
                 continue
@@ -456,13 +450,7 @@ class _Expander:
         name = item.get("name")
         if name is not None:
             return scope.name(name)
-        base = str(item.get("block"))
-        n = counters.get(base, 0)
-        local = base if n == 0 else f"{base}_{n}"
-        while scope.name(local) in taken:
-            n += 1
-            local = f"{base}_{n}"
-        counters[base] = n + 1
+        local = _numbered(str(item.get("block")), scope, counters, taken)
         taken.add(scope.name(local))
         return scope.name(local)
 
@@ -819,6 +807,17 @@ def _renamed(layer: Layer, name: str, inputs: list[str]) -> Layer:
 
 
 _NAME_INPUTS = frozenset({"name", "inputs"})
+
+
+def _numbered(base: str, scope: _Scope, counters: dict[str, int], taken: set[str]) -> str:
+    """Keras's automatic names: `base`, then `base_1`, `base_2`, ..., skipping names already taken."""
+    n = counters.get(base, 0)
+    local = base if n == 0 else f"{base}_{n}"
+    while scope.name(local) in taken:
+        n += 1
+        local = f"{base}_{n}"
+    counters[base] = n + 1
+    return local
 
 
 def _any_text(value: Any, test: Any) -> bool:
