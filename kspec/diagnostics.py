@@ -85,6 +85,7 @@ POLICIES: dict[str, str] = {
     "zero-loss-weights": "Loss weights that are all 0: the total loss is always 0 and nothing can train.",
     "unused-node": "In the graph form, every node and input must lead to an output.",
     "param-budget": "A parameter budget refuses absurd models before anything allocates.",
+    "portability": "What Keras runs on some backends but fails on another (the diagnostic's `backends`): a spec that validates trains on TensorFlow, JAX and PyTorch alike.",
 }
 
 
@@ -117,6 +118,8 @@ class Diagnostic:
     notes: tuple[Note, ...] = field(default_factory=tuple)
     #: The documented kspec policy this refusal applies (a key of POLICIES), where Keras itself might accept it.
     policy: str | None = None
+    #: The Keras backends on which what this refuses fails, where the others run it (`portability` policy).
+    backends: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.code not in CODES:  # a kspec bug, not a user error
@@ -142,6 +145,7 @@ class Diagnostic:
             "path": format_path(self.path),
             "hint": self.hint,
             "policy": self.policy,
+            "backends": list(self.backends),
             "notes": [
                 {
                     "message": n.message,

@@ -427,6 +427,7 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
                 f"{exc} (layer '{info.name}' applied to {shapes})",
                 where,
                 policy=exc.policy,
+                backends=exc.backends,
             )
         )
         return

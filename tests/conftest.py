@@ -11,6 +11,8 @@ settings.register_profile("ci", deadline=None, suppress_health_check=[HealthChec
 settings.register_profile(
     "thorough", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
 )
+# A quarter of `ci`'s property examples, for the runs on the JAX and PyTorch backends (tests/test_backends.py).
+settings.register_profile("backend", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("KSPEC_HYPOTHESIS_PROFILE", "ci"))
 
 

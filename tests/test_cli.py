@@ -64,7 +64,7 @@ def test_validate_json_format_contract() -> None:
     assert good["ok"] is True and good["params"] > 0 and good["diagnostics"] == []
     assert bad["ok"] is False and bad["errors"] == 1
     (d,) = bad["diagnostics"]
-    assert set(d) == {"code", "severity", "message", "file", "line", "column", "path", "hint", "policy", "notes"}
+    assert set(d) == {"code", "severity", "message", "file", "line", "column", "path", "hint", "policy", "backends", "notes"}
     assert d["code"] == "cycle" and d["severity"] == "error" and d["path"] == "model.nodes[0].inputs"
     assert (d["line"], d["column"]) == (8, 48)
 

@@ -56,14 +56,23 @@ class ShapeError(ValueError):
 
     `policy` names a documented kspec policy (a key of `kspec.diagnostics.POLICIES`) rather than a
     Keras failure: Keras may run the configuration, but with a meaning kspec refuses to guess, or
-    fail later (tests count these apart).
+    fail later (tests count these apart). `backends` names the Keras backends that fail, where the
+    others run it (the `portability` policy).
     """
 
-    def __init__(self, message: str, field: str | None = None, code: str = "shape", policy: str | None = None):
+    def __init__(self, message: str, field: str | None = None, code: str = "shape", policy: str | None = None,
+                 backends: tuple[str, ...] = ()):
+        if backends:  # Keras fails on these backends only: refused on every one (the portability policy)
+            from ...backends import portability_note
+
+            message = f"{message}. {portability_note(backends)}"
+            policy = policy or "portability"
         super().__init__(message)
         self.field = field
         self.code = code
         self.policy = policy
+        #: The Keras backends on which Keras fails, when it runs on the others (empty: it fails on every backend).
+        self.backends = backends
 
 
 def autocast(dtype: str) -> str:
@@ -175,12 +184,14 @@ class Layer(KspecModel):
             )
         return dim
 
-    def need_float(self, tensor: Tensor, why: str = "", field: str | None = None) -> None:
-        """Refuse a non-floating-point input; `why` goes into the message after "expects a floating-point input"."""
+    def need_float(self, tensor: Tensor, why: str = "", field: str | None = None, backends: tuple[str, ...] = ()) -> None:
+        """Refuse a non-floating-point input; `why` goes into the message after "expects a floating-point input"
+        (`backends`: the Keras backends that fail, where the others run it)."""
         if tensor.dtype not in FLOAT_DTYPES:
             raise ShapeError(
                 f"Layer '{self.layer_type}' expects a floating-point input{why}. Received: dtype={tensor.dtype}",
                 field=field,
+                backends=backends,
             )
 
     def refuse_constant(self, tensor: Tensor, axes: list[int], result: str, field: str = "axis") -> None:

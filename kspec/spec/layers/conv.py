@@ -105,7 +105,11 @@ class _Conv(Layer):
                 code="value",
             )
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
-        self.need_float(x, ": the convolution of an integer tensor with a float kernel fails when run")
+        # JAX runs a plain convolution of integers (it promotes them); every other backend and kind of
+        # convolution fails when run (tests/test_backends.py measures each)
+        plain = self.layer_type in ("Conv1D", "Conv2D", "Conv3D")
+        self.need_float(x, ": the convolution of an integer tensor with a float kernel fails when run",
+                        backends=("tensorflow", "torch") if plain else ())
         return x, self.need_known(x, -1, "channel dimension")
 
     def _spatial(self, x: Tensor) -> Shape:
@@ -258,7 +262,8 @@ class _BaseConvTranspose(_Conv):
             dilated = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation_rate)]
             if any(p == 0 and k % 2 == 0 for p, k in zip(op, dilated)):
                 # Keras's output size there is (n - 1) * strides: empty when n is 1, and otherwise
-                # one that TensorFlow's transposed convolution refuses when run.
+                # one that TensorFlow's transposed convolution refuses when run (JAX and PyTorch run it).
+                empty = any(p == 0 and k % 2 == 0 and n == 1 for p, k, n in zip(op, dilated, x.shape[1:-1]))
                 raise ShapeError(
                     "With padding='same', `output_padding` must be at least 1 along every axis where the dilated "
                     "kernel size is even: 0 there gives an output size that the transposed convolution cannot "
@@ -266,6 +271,7 @@ class _BaseConvTranspose(_Conv):
                     f"dilation_rate={self.dilation_rate}",
                     field="output_padding",
                     code="value",
+                    backends=() if empty else ("tensorflow",),
                 )
         spatial = tuple(
             deconv_output_length(n, k, s, self.padding, None if op is None else op[i], d)

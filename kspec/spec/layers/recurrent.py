@@ -99,6 +99,7 @@ class _RNN(Layer):
                 "Cannot unroll a RNN if the time dimension is undefined: give the input a known number of "
                 f"timesteps, or set `unroll` to false. Received: input_shape={shape_str(x.shape)}",
                 field="unroll",
+                backends=("tensorflow",),  # JAX and PyTorch unroll over the steps of each batch they are given
             )
         u = self.units
         params = self._gates * (features * u + u * u) + (self._bias_size() if self.use_bias else 0)
@@ -260,7 +261,8 @@ class TimeDistributed(Layer):
             raise ShapeError(
                 "`TimeDistributed` needs a known number of timesteps (axis 1): with an unknown time axis, "
                 "Keras loops over the batch size instead of the timesteps. "
-                f"Received: input_shape={shape_str(x.shape)}"
+                f"Received: input_shape={shape_str(x.shape)}",
+                backends=("tensorflow",),  # JAX and PyTorch see each batch's real number of steps
             )
         inner = self.layer
         if inner.min_inputs > 1:
