@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from .backends import BACKENDS, DISTRIBUTIONS
 from .semantics import DEFAULT_PARAM_BUDGET
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -123,25 +124,41 @@ def summary(spec: str, param_budget: int, collapsed: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any spec field, validated like the file: --set training.optimizer.learning_rate=0.01 (repeatable).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when the output is a terminal; otherwise one line per epoch).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final result.")
-def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, resume, overrides, progress, quiet) -> None:
+@click.option("--backend", type=click.Choice(BACKENDS), help="Keras backend (default: KERAS_BACKEND if set, else jax for multi-worker training, else tensorflow).")
+@click.option("--distribution", type=click.Choice(list(DISTRIBUTIONS)), help="How training is spread (overrides training.distribution): none, mirrored (every device of this machine), multi-worker (several processes, JAX).")
+@click.option("--coordinator", envvar="KSPEC_COORDINATOR", metavar="HOST:PORT", help="multi-worker: process 0's address, the same for every process [env KSPEC_COORDINATOR].")
+@click.option("--num-processes", envvar="KSPEC_NUM_PROCESSES", type=click.IntRange(min=1), help="multi-worker: how many processes train together [env KSPEC_NUM_PROCESSES].")
+@click.option("--process-id", envvar="KSPEC_PROCESS_ID", type=click.IntRange(min=0), help="multi-worker: this process's index, 0 to N-1; 0 writes the run directory [env KSPEC_PROCESS_ID].")
+@click.option("--cpu-devices", type=click.IntRange(min=1), help="Split the CPU into this many logical devices (to try a distribution on a machine without GPUs).")
+def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, resume, overrides, progress, quiet,
+                    backend, distribution, coordinator, num_processes, process_id, cpu_devices) -> None:
     """Build the model of SPEC, train it on its data and write a run directory.
 
     The run directory holds the resolved spec, the trained model (.keras and a SavedModel), the
     history (CSV, JSON), final and test metrics, training curves, the model summary and diagram.
     Exit status: 0 trained, 1 invalid spec, data or training failure, 2 usage or I/O error,
     130 interrupted (resume with --resume).
+
+    Multi-worker training runs one such command per worker, each with the same --coordinator and
+    --num-processes and its own --process-id; only process 0 writes the run directory.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _terminate_as_interrupt()
     from .train.run import InvalidSpec, TrainError, TrainOptions, build_and_train as run
+    from .train.runtime import Cluster
     from .reporters import render_text
+
+    if num_processes is not None and process_id is not None and process_id >= num_processes:
+        click.echo(f"Error: --process-id {process_id} is out of range for --num-processes {num_processes} (0 to {num_processes - 1}).", err=True)
+        sys.exit(EXIT_USAGE)
 
     if steps is not None and epochs is None and not resume:
         epochs = 1
     verbose = 0 if quiet else (1 if (progress if progress is not None else sys.stdout.isatty()) else 2)
     opts = TrainOptions(
         data=data, epochs=epochs, steps=steps, batch_size=batch_size, output=output, seed=seed,
-        resume=resume, overrides=tuple(overrides), verbose=verbose,
+        resume=resume, overrides=tuple(overrides), verbose=verbose, backend=backend, distribution=distribution,
+        cluster=Cluster(coordinator, num_processes, process_id), cpu_devices=cpu_devices,
     )
     echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:
@@ -165,7 +182,10 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
     line = f"Trained '{result.spec.name}' for {result.epochs_done} epoch(s)"
     if test:
         line += "; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-    click.echo(f"{line}. Run directory: {result.run_dir}")
+    if result.run_dir is None:
+        click.echo(f"{line}. Worker {result.runtime.process_index}: the chief (process 0) wrote the run directory.")
+    else:
+        click.echo(f"{line}. Run directory: {result.run_dir}")
 
 
 @main.command("import")
@@ -291,6 +311,10 @@ def _run() -> int:
         click.echo("Interrupted.", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - a kspec bug must still not print a traceback
+        if os.environ.get("KSPEC_TRACEBACK"):  # for a bug report: KSPEC_TRACEBACK=1 shows where it happened
+            import traceback
+
+            traceback.print_exc()
         click.echo(
             f"kspec: internal error: {type(exc).__name__}: {exc}. This is a bug in kspec; "
             "please report it with the spec that caused it.",

@@ -570,6 +570,30 @@ EXPLICIT = {
 }
 
 
+# Found by the properties on the JAX backend (tests/test_backends.py): a GroupNormalization on integers (its
+# gamma and beta never train: frozen-weights policy); SpatialDropout2D(rate 0) on integers, which returns
+# them unchanged (float-activation policy); MultiHeadAttention with value_dim != key_dim, which fails on
+# JAX's fused attention (portability policy).
+EXPLICIT["image"] += [
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [4, 4, 1], "dtype": "int32"}, "layers": [
+        {"type": "GroupNormalization", "groups": 1}, {"type": "GlobalAveragePooling2D"},
+        {"type": "Dense", "units": 2, "activation": "softmax"}]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [4, 4, 1], "dtype": "int32"}, "layers": [
+        {"type": "SpatialDropout2D", "rate": 0.0}, {"type": "DepthwiseConv2D", "kernel_size": [1, 2], "strides": [1, 2], "padding": "same"},
+        {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 2, "activation": "softmax"}]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+]
+EXPLICIT["graph"] += [
+    {"kspec": 1, "name": "sequence_graph", "model": {"inputs": [{"name": "tokens", "shape": [1], "dtype": "int32"}], "nodes": [
+        {"type": "Embedding", "input_dim": 5, "output_dim": 2, "name": "x0", "inputs": ["tokens"]},
+        {"type": "MultiHeadAttention", "num_heads": 1, "key_dim": 3, "value_dim": 1, "name": "x1", "inputs": ["x0", "x0"]},
+        {"type": "GlobalAveragePooling1D", "name": "x2", "inputs": ["x1"]},
+        {"type": "Dense", "units": 2, "activation": "softmax", "name": "x3", "inputs": ["x2"]}], "outputs": ["x3"]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+]
+
+
 def run_property(family: str, strategy) -> None:
     """Runs the property on `strategy`'s specs, then checks that the family is not degenerate."""
     n = max(5, round(EXAMPLES[family] * SCALE))

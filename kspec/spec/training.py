@@ -662,3 +662,9 @@ class Training(KspecModel):
         default_factory=list, description="Callbacks run during fit: {type: EarlyStopping, ...}, {type: ModelCheckpoint, ...}, ..."
     )
     seed: Seed | None = Field(None, description="Seed for weights, shuffling and dropout; same seed, same run.")
+    distribution: Literal["none", "mirrored", "multi-worker"] = Field(
+        "none",
+        description="How training is spread: none (one device); mirrored (every device of one machine: TensorFlow's "
+        "MirroredStrategy, or JAX's DataParallel); multi-worker (data parallel over several processes or machines, "
+        "JAX backend, started with jax.distributed). The batch size stays global. `--distribution` overrides it.",
+    )

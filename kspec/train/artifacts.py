@@ -119,6 +119,20 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def save_model(model: Any, path: Path | None) -> None:
+    """`model.save` to `path`, atomically. With no path (a multi-worker process that is not the chief)
+    the model is saved to a temporary directory and dropped: under JAX's multi-process distribution,
+    saving creates variables, which is a collective step every process must take together."""
+    if path is not None:
+        with atomic_path(path, suffix=".keras") as tmp:
+            model.save(tmp)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kspec-worker-") as scratch:
+        model.save(Path(scratch) / "model.keras")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to `path` for code that writes the file itself (`model.save`).

@@ -17,11 +17,13 @@ from .run import CHECKPOINT
 
 class Checkpointer(keras.callbacks.Callback):
     """At each epoch's end: the model with its optimizer state, the history and the run's status,
-    each written atomically (the model first, so state.json never points past a complete file)."""
+    each written atomically (the model first, so state.json never points past a complete file).
+    With no run directory (a worker that is not the chief) it only keeps the history."""
 
-    def __init__(self, run_dir: Path, history: dict[str, list[float]], run_info: dict):
+    def __init__(self, run_dir: Path | None, history: dict[str, list[float]], run_info: dict, collective: bool = False):
         super().__init__()
         self.run_dir = run_dir
+        self.collective = collective  # saving is a step all processes take together (JAX multi-worker)
         self.history = history
         self.run_info = run_info
         self.epochs_done = int(run_info["epochs_done"])
@@ -41,14 +43,17 @@ class Checkpointer(keras.callbacks.Callback):
         for key, series in self.history.items():  # a key missing this epoch
             if len(series) < done + 1:
                 series.append(math.nan)
-        ckpt = self.run_dir / CHECKPOINT
-        ckpt.mkdir(exist_ok=True)
-        with artifacts.atomic_path(ckpt / "model.keras", suffix=".keras") as tmp:
-            self.model.save(tmp)
         self.epochs_done = epoch + 1
-        artifacts.write_json(ckpt / "state.json", {"epochs_done": self.epochs_done, "history": self.history})
         self.run_info["epochs_done"] = self.epochs_done
-        artifacts.write_json(self.run_dir / "run.json", self.run_info)
+        if self.run_dir is None:  # every process saves, in step (see artifacts.save_model)
+            if self.collective:
+                artifacts.save_model(self.model, None)
+        else:
+            ckpt = self.run_dir / CHECKPOINT
+            ckpt.mkdir(exist_ok=True)
+            artifacts.save_model(self.model, ckpt / "model.keras")
+            artifacts.write_json(ckpt / "state.json", {"epochs_done": self.epochs_done, "history": self.history})
+            artifacts.write_json(self.run_dir / "run.json", self.run_info)
         self.epoch_seconds.append(round(time.perf_counter() - self._started, 4))
 
 

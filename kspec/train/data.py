@@ -342,11 +342,13 @@ def make_tf_dataset(
     seed: int | None,
     single_output_name: str | None = None,
     drop_remainder: bool = False,
+    repeat: bool = False,
 ) -> "tf.data.Dataset":
     """A batched tf.data pipeline: from_tensor_slices -> cache -> shuffle (each epoch) -> batch -> prefetch.
 
     One input is fed as a plain tensor, several as a dict by input name; likewise for the labels.
-    `single_output_name` feeds only that output's labels, as a plain tensor.
+    `single_output_name` feeds only that output's labels, as a plain tensor. `repeat` makes the
+    epochs one endless stream (reshuffled each pass), for `fit` with `steps_per_epoch`.
     """
     import tensorflow as tf
 
@@ -370,7 +372,10 @@ def make_tf_dataset(
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     dataset = dataset.with_options(options)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 # ---- context, fields and mapping ------------------------------------------------------------------------

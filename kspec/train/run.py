@@ -69,17 +69,23 @@ class TrainOptions:
     resume: bool = False
     overrides: tuple[str, ...] = ()
     verbose: int = 2  # Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent
+    backend: str | None = None  # tensorflow, jax or torch (default: KERAS_BACKEND, else see runtime.default_backend)
+    distribution: str | None = None  # overrides training.distribution: none, mirrored, multi-worker
+    cluster: Any = None  # runtime.Cluster: how a multi-worker process finds the others
+    cpu_devices: int | None = None  # split the CPU into this many logical devices (distribution without GPUs)
 
 
 @dataclass
 class RunResult:
-    run_dir: Path
+    run_dir: Path | None  # None on a multi-worker process other than the chief (it writes nothing)
     spec: Spec
     history: dict[str, list[float]]
     metrics: dict[str, Any]
     epochs_done: int
     resumed_from: int = 0
     files: list[str] = field(default_factory=list)
+    model: Any = None  # the trained Keras model
+    runtime: Any = None  # runtime.Runtime: backend, distribution, replicas, process
 
 
 # ---- the spec, with the command line's overrides -----------------------------------------------
@@ -100,6 +106,8 @@ def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
         overrides.append(f"training.batch_size={opts.batch_size}")
     if opts.seed is not None:
         overrides.append(f"training.seed={opts.seed}")
+    if opts.distribution is not None:
+        overrides.append(f"training.distribution={opts.distribution}")
     report = check(text, file=name, overrides=overrides)
     if not report.ok or report.spec is None:
         raise InvalidSpec(report, {name: text})
@@ -245,6 +253,21 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
                 2,
             )
     spec, inference, _ = resolve_spec(spec_path, opts)
+    from . import runtime as rt
+
+    distribution = spec.training.distribution
+    backend = opts.backend or rt.default_backend(distribution)
+    try:
+        rt.select_backend(backend)
+        rt.check_combination(backend, distribution)
+    except rt.RuntimeSetupError as exc:
+        raise TrainError(str(exc), 2) from None
+    if opts.resume and distribution == "multi-worker":
+        raise TrainError(
+            "--resume does not work with multi-worker training yet: every worker would need the chief's checkpoint. "
+            "Start a new run, or resume on one machine (--distribution none or mirrored).",
+            2,
+        )
 
     state: dict[str, Any] = {}
     run_dir: Path | None = None
@@ -266,10 +289,15 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     from .data import load_data
 
     import_tensorflow_quietly()  # the TensorFlow part starts here
+    try:
+        rt.prepare_devices(backend, opts.cpu_devices)
+        runtime = rt.start(backend, distribution, opts.cluster)
+    except rt.RuntimeSetupError as exc:
+        raise TrainError(str(exc), 2) from None
 
     seed = spec.training.seed
     loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=seed)
-    if run_dir is None:  # a new run: its directory is made only once the spec and the data are good
+    if run_dir is None and runtime.chief:  # a new run: its directory is made only once the spec and the data are good
         run_dir = _prepare_run_dir(spec, opts)
         lock.acquire(run_dir)
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(spec)))
@@ -281,15 +309,20 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         "epochs": spec.training.epochs,
         "epochs_done": int(state.get("epochs_done", 0)),
         "started": state.get("started") or _now(),
+        "backend": runtime.backend,
+        "distribution": runtime.distribution,
+        "replicas": runtime.replicas,
+        "processes": runtime.process_count,
     }
-    artifacts.write_json(run_dir / "run.json", run_info)
-    echo(f"Run directory: {run_dir}")
+    _write_info(run_dir, run_info)
+    echo(f"Run directory: {run_dir}" if run_dir else f"Worker {runtime.process_index}: the chief (process 0) writes the run directory.")
+    echo(runtime.describe())
     echo(f"Data: {loaded.description}")
     try:
-        return _train(spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo)
+        return _train(spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo, runtime)
     except KeyboardInterrupt:
         run_info.update(status="interrupted", stopped=_now())
-        artifacts.write_json(run_dir / "run.json", run_info)
+        _write_info(run_dir, run_info)
         done = run_info["epochs_done"]
         raise TrainError(
             f"Interrupted{f' during epoch {done + 1}' if done < spec.training.epochs else ''}. The run directory "
@@ -300,13 +333,43 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     except Exception as exc:
         if run_info.get("status") == "running":
             run_info.update(status="failed", stopped=_now(), error=f"{type(exc).__name__}: {exc}"[:2000])
-            artifacts.write_json(run_dir / "run.json", run_info)
+            _write_info(run_dir, run_info)
         raise
 
 
-def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Path, run_info: dict, state: dict,
-           opts: TrainOptions, echo: Callable[[str], None]) -> RunResult:
-    """Build, compile, fit (with checkpoints), evaluate, write the outputs; `run_info` is kept current."""
+def _write_info(run_dir: Path | None, run_info: dict) -> None:
+    """run.json, on the process that writes the run directory (None: a worker that is not the chief)."""
+    if run_dir is not None:
+        artifacts.write_json(run_dir / "run.json", run_info)
+
+
+def _batches(runtime: Any, batch_size: int, examples: int, what: str) -> int:
+    """The batch size for `examples` examples: the spec's (global) batch size, at most the examples; where
+    the distribution needs whole batches split evenly over the replicas, a multiple of the replicas."""
+    batch = min(batch_size, examples)
+    if not runtime.whole_batches:
+        return batch
+    replicas = runtime.replicas
+    if batch_size % replicas:
+        raise TrainError(
+            f"The batch size {batch_size} does not split evenly over {replicas} replicas: JAX gives each replica "
+            f"an equal share of every global batch. Choose a multiple of {replicas} (training.batch_size or --batch-size).",
+            2,
+        )
+    if batch < replicas:
+        if what == "train":
+            raise TrainError(f"{examples} training example(s) are fewer than the {replicas} replicas; each needs at least one.", 2)
+        return 0
+    if what == "train":
+        return batch - batch % replicas
+    # evaluation: the batch size (a multiple of the replicas) that leaves out the fewest examples
+    return max(range(replicas, batch + 1, replicas), key=lambda b: (examples - examples % b, b))
+
+
+def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Path | None, run_info: dict, state: dict,
+           opts: TrainOptions, echo: Callable[[str], None], runtime: Any) -> RunResult:
+    """Build, compile, fit (with checkpoints), evaluate, write the outputs; `run_info` is kept current.
+    `run_dir` is None on a worker that is not the chief: it trains and evaluates, and writes nothing."""
     import keras
 
     from ..compile import auto_steps_per_execution, build_model, compile_model
@@ -316,32 +379,48 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     seed = spec.training.seed
     keras.utils.set_random_seed(seed)
     training = spec.training
-    batch_size = min(training.batch_size, len(loaded.train))
-    steps_per_epoch = math.ceil(len(loaded.train) / batch_size)
+    whole = runtime.whole_batches
+    batch_size = _batches(runtime, training.batch_size, len(loaded.train), "train")
+    steps_per_epoch = len(loaded.train) // batch_size if whole else math.ceil(len(loaded.train) / batch_size)
     steps = min(opts.steps, steps_per_epoch) if opts.steps else None
-    model = build_model(spec, inference, file=spec_path)
-    compile_model(model, training, steps_per_execution=auto_steps_per_execution(training, steps or steps_per_epoch))
+    spe = auto_steps_per_execution(training, steps or steps_per_epoch)
+    if runtime.backend == "torch" and spe > 1:  # Keras's PyTorch trainer runs one step per call
+        if training.steps_per_execution != "auto":
+            echo(f"Note: steps_per_execution {spe} does not apply on the PyTorch backend (Keras runs one step per call there).")
+        spe = 1
+    with runtime.scope():
+        model = build_model(spec, inference, file=spec_path)
+        compile_model(model, training, steps_per_execution=spe)
     single_out = inference.outputs[0] if len(inference.outputs) == 1 else None
     initial_epoch = int(state.get("epochs_done", 0))
     history: dict[str, list[float]] = {k: list(v) for k, v in state.get("history", {}).items()}
     if initial_epoch:
-        _restore(model, run_dir)
+        with runtime.scope():
+            _restore(model, run_dir)
         echo(f"Resuming after epoch {initial_epoch} of {training.epochs}.")
     train_ds = make_tf_dataset(
         loaded.train, batch_size=batch_size, shuffle=spec.data.shuffle if spec.data else True,
-        seed=None if seed is None else seed + initial_epoch, single_output_name=single_out,
+        seed=None if seed is None else seed + initial_epoch, single_output_name=single_out, drop_remainder=whole,
+        # Keras shards a multi-worker pipeline itself (rebatch, shard), and its length is then unknown:
+        # an endless stream with fit's steps_per_epoch keeps every process in step
+        repeat=runtime.distribution == "multi-worker",
     )
-    val_ds = (
-        make_tf_dataset(loaded.validation, batch_size=batch_size, shuffle=False, seed=seed, single_output_name=single_out)
-        if loaded.validation is not None
-        else None
-    )
+    val_ds = None
+    if loaded.validation is not None and len(loaded.validation):
+        val_batch = _batches(runtime, training.batch_size, len(loaded.validation), "validation")
+        if val_batch:
+            val_ds = make_tf_dataset(loaded.validation, batch_size=val_batch, shuffle=False, seed=seed,
+                                     single_output_name=single_out, drop_remainder=whole)
+            if whole and len(loaded.validation) % val_batch:
+                echo(f"Validation: {len(loaded.validation) - len(loaded.validation) % val_batch} of "
+                     f"{len(loaded.validation)} examples (whole batches, split evenly over the replicas).")
     echo(
         f"Model '{spec.name}': {model.count_params():,} parameters; training {training.epochs} epoch(s) of "
-        f"{steps or steps_per_epoch} step(s), batch size {batch_size}."
+        f"{steps or steps_per_epoch} step(s), batch size {batch_size}"
+        + (f" ({batch_size // runtime.replicas} per replica)." if runtime.replicas > 1 else ".")
     )
 
-    checkpointer = Checkpointer(run_dir, history, run_info)
+    checkpointer = Checkpointer(run_dir, history, run_info, collective=runtime.process_count > 1)
     guard = NanGuard()
     callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir)]
     started = time.perf_counter()
@@ -351,7 +430,7 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
             validation_data=val_ds,
             epochs=training.epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
+            steps_per_epoch=steps or (steps_per_epoch if runtime.distribution == "multi-worker" else None),
             callbacks=callbacks,
             verbose=opts.verbose,
             shuffle=False,
@@ -360,13 +439,15 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
 
     if guard.bad is not None:
         run_info.update(status="failed", stopped=_now(), error="non-finite loss")
-        artifacts.write_json(run_dir / "run.json", run_info)
-        _write_history(run_dir, history, spec)
+        _write_info(run_dir, run_info)
+        if run_dir is not None:
+            _write_history(run_dir, history, spec)
         epoch, step, value = guard.bad
         kept = (
             f"The last finite state ({checkpointer.epochs_done} complete epoch(s)) is kept in '{run_dir / CHECKPOINT}'"
-            if checkpointer.epochs_done
-            else "No epoch completed, so there is no checkpoint"
+            if checkpointer.epochs_done and run_dir is not None
+            else "No epoch completed, so there is no checkpoint" if run_dir is not None
+            else "The chief (process 0) keeps the last finite state"
         )
         raise TrainError(
             f"Training stopped: the loss became {value} in epoch {epoch + 1} (by step {step + 1}). {kept}; "
@@ -381,20 +462,28 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     }
     if history:
         metrics["final_epoch"] = {k: v[-1] for k, v in history.items() if v}
-    if loaded.test is not None and len(loaded.test):
-        test_ds = make_tf_dataset(loaded.test, batch_size=batch_size, shuffle=False, seed=seed, single_output_name=single_out)
+    test_batch = _batches(runtime, training.batch_size, len(loaded.test), "test") if loaded.test is not None and len(loaded.test) else 0
+    if test_batch:
+        test_ds = make_tf_dataset(loaded.test, batch_size=test_batch, shuffle=False, seed=seed,
+                                  single_output_name=single_out, drop_remainder=whole)
+        examples = len(loaded.test) - (len(loaded.test) % test_batch if whole else 0)
         metrics["test"] = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
-        metrics["test_examples"] = len(loaded.test)
-        echo("Test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()) + f" ({len(loaded.test)} examples)")
+        metrics["test_examples"] = examples
+        of = f"{examples} of {len(loaded.test)} examples: whole batches, split evenly over the replicas" if examples < len(loaded.test) else f"{examples} examples"
+        echo("Test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()) + f" ({of})")
     else:
         echo("Test: no held-out split (set data.test_split to hold some examples out).")
 
-    _write_outputs(run_dir, spec, inference, model, history, metrics)
     run_info.update(status="complete", finished=_now(), epochs_done=checkpointer.epochs_done)
-    artifacts.write_json(run_dir / "run.json", run_info)
-    shutil.rmtree(run_dir / CHECKPOINT, ignore_errors=True)
-    files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
-    return RunResult(run_dir, spec, history, metrics, checkpointer.epochs_done, initial_epoch, files)
+    files: list[str] = []
+    if run_dir is None:  # every process saves the model, in step (see artifacts.save_model)
+        artifacts.save_model(model, None)
+    else:
+        _write_outputs(run_dir, spec, inference, model, history, metrics)
+        _write_info(run_dir, run_info)
+        shutil.rmtree(run_dir / CHECKPOINT, ignore_errors=True)
+        files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+    return RunResult(run_dir, spec, history, metrics, checkpointer.epochs_done, initial_epoch, files, model, runtime)
 
 
 def _resolve_data(spec: Spec, inference: Any, override: str | None, base: Path) -> Spec:
@@ -471,11 +560,17 @@ def _restore(model: Any, run_dir: Path) -> None:
         raise TrainError(f"Cannot resume from '{path}': {exc}. Start a new run instead.", 2) from None
 
 
-def _spec_callbacks(spec: Spec, run_dir: Path) -> list:
+#: Callbacks that write files: only the process that writes the run directory runs them.
+WRITING_CALLBACKS = frozenset({"ModelCheckpoint", "CSVLogger", "TensorBoard", "BackupAndRestore"})
+
+
+def _spec_callbacks(spec: Spec, run_dir: Path | None) -> list:
     import keras
 
     out = []
     for cb in spec.training.callbacks:
+        if run_dir is None and cb.type in WRITING_CALLBACKS:
+            continue
         if cb.type == "TensorBoard":
             import importlib.util
 
@@ -506,8 +601,7 @@ def _write_outputs(run_dir: Path, spec: Spec, inference: Any, model: Any, histor
     artifacts.write_json(run_dir / "metrics.json", metrics)
     artifacts.write_summary(run_dir / "summary.txt", model)
     artifacts.write_diagram(run_dir, inference, title=spec.name)
-    with artifacts.atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
-        model.save(tmp)
+    artifacts.save_model(model, run_dir / "model.keras")
     if keras.backend.backend() == "tensorflow":
         with artifacts.atomic_dir(run_dir / "saved_model") as tmp:
             _export_saved_model(model, tmp)

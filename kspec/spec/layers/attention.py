@@ -164,6 +164,17 @@ class MultiHeadAttention(_AttentionBase):
 
         heads, kd = self.num_heads, self.key_dim
         vd = self.value_dim or kd
+        if vd != kd and rank == 3 and not self.dropout:
+            # Without dropout, Keras attends with ops.dot_product_attention, which on JAX needs the
+            # values' head size to be the keys' (found by the property test on the JAX backend).
+            raise ShapeError(
+                "MultiHeadAttention with a `value_dim` other than `key_dim` on 3-D inputs without dropout fails: "
+                "Keras then uses the fused dot-product attention, which needs equal head sizes. Received: "
+                f"key_dim={kd}, value_dim={vd}",
+                field="value_dim",
+                code="value",
+                backends=("jax",),
+            )
         out_tail = self.output_shape or (dims["query"],)
 
         def dense(inp: int, out: int) -> int:

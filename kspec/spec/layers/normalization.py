@@ -64,7 +64,8 @@ class _Affine(Layer):
             raise ShapeError(
                 f"Layer '{self.layer_type}' casts its output back to the input's dtype, so on dtype "
                 f"{x.dtype} gamma and beta get no gradient: expected a floating-point input, or "
-                f"center=false and scale=false. Received: dtype={x.dtype}"
+                f"center=false and scale=false. Received: dtype={x.dtype}",
+                policy="frozen-weights",  # Keras runs it on JAX and PyTorch too, but gamma and beta never train
             )
 
 

@@ -3,10 +3,10 @@
 Active only in training; in inference each returns its input. The output is
 float32 (the layer's compute dtype) and shaped like the input. No weights.
 
-The noise is floating point: on an integer input (and, for some layers, a
-bool input) Keras builds the layer and runs it in inference, but the first
-training step fails mixing the input with the float noise; those inputs are
-refused unless the rate (or stddev) is 0, when the layer is the identity.
+The noise is floating point: on an integer or bool input Keras declares float32 but returns the
+input unchanged in inference (or with the noise off), and a training step fails on TensorFlow
+while some of these layers run on JAX or PyTorch: such inputs are refused on every backend
+(the float-activation policy).
 """
 
 
@@ -26,8 +26,6 @@ def _seed() -> Any:
 class _Noise(Layer):
     """Shape-preserving training-time noise."""
 
-    #: Input dtypes, besides floating point, that survive a training step.
-    extra_dtypes: ClassVar[tuple[str, ...]] = ()
     #: Exact rank the layer requires, if any.
     ndim: ClassVar[int | None] = None
 
@@ -38,10 +36,15 @@ class _Noise(Layer):
         (x,) = inputs
         if self.ndim is not None:
             self.need_rank(x, self.ndim)
-        if self._strength() > 0 and x.dtype not in FLOAT_DTYPES + self.extra_dtypes:
+        if x.dtype not in FLOAT_DTYPES:
+            # Keras declares float32, but with the noise off returns the input unchanged (integers);
+            # with it on, a training step fails on TensorFlow and runs on JAX (or PyTorch) for some
+            # of these layers: a kspec policy, the same on every backend.
             raise ShapeError(
-                f"Layer '{self.layer_type}' expects a floating-point input: its noise is floating point "
-                f"and a training step fails on dtype {x.dtype}. Received: dtype={x.dtype}"
+                f"Layer '{self.layer_type}' expects a floating-point input (kspec policy: its noise is floating "
+                f"point; on dtype {x.dtype} Keras returns the integers unchanged when the noise is off, and a "
+                f"training step fails on some backends). Received: dtype={x.dtype}",
+                policy="float-activation",
             )
         return Inferred(Tensor(x.shape, "float32"))
 
@@ -99,7 +102,6 @@ class GaussianDropout(_Noise):
     type: Literal["GaussianDropout"]
     rate: Rate = Field(description="Drop probability, as with Dropout, in [0, 1).")
     seed: Seed | None = _seed()
-    extra_dtypes: ClassVar[tuple[str, ...]] = ("bool",)
 
     def _strength(self) -> float:
         return self.rate
