@@ -129,9 +129,10 @@ def summary(spec: str, param_budget: int, collapsed: bool) -> None:
 @click.option("--coordinator", envvar="KSPEC_COORDINATOR", metavar="HOST:PORT", help="multi-worker: process 0's address, the same for every process [env KSPEC_COORDINATOR].")
 @click.option("--num-processes", envvar="KSPEC_NUM_PROCESSES", type=click.IntRange(min=1), help="multi-worker: how many processes train together [env KSPEC_NUM_PROCESSES].")
 @click.option("--process-id", envvar="KSPEC_PROCESS_ID", type=click.IntRange(min=0), help="multi-worker: this process's index, 0 to N-1; 0 writes the run directory [env KSPEC_PROCESS_ID].")
+@click.option("--join-timeout", envvar="KSPEC_JOIN_TIMEOUT", type=click.IntRange(min=1), default=300, show_default=True, help="multi-worker: seconds to wait for every process to join [env KSPEC_JOIN_TIMEOUT].")
 @click.option("--cpu-devices", type=click.IntRange(min=1), help="Split the CPU into this many logical devices (to try a distribution on a machine without GPUs).")
 def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, resume, overrides, progress, quiet,
-                    backend, distribution, coordinator, num_processes, process_id, cpu_devices) -> None:
+                    backend, distribution, coordinator, num_processes, process_id, join_timeout, cpu_devices) -> None:
     """Build the model of SPEC, train it on its data and write a run directory.
 
     The run directory holds the resolved spec, the trained model (.keras and a SavedModel), the
@@ -158,7 +159,7 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
     opts = TrainOptions(
         data=data, epochs=epochs, steps=steps, batch_size=batch_size, output=output, seed=seed,
         resume=resume, overrides=tuple(overrides), verbose=verbose, backend=backend, distribution=distribution,
-        cluster=Cluster(coordinator, num_processes, process_id), cpu_devices=cpu_devices,
+        cluster=Cluster(coordinator, num_processes, process_id, join_timeout), cpu_devices=cpu_devices,
     )
     echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:

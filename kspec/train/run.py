@@ -384,6 +384,10 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     steps_per_epoch = len(loaded.train) // batch_size if whole else math.ceil(len(loaded.train) / batch_size)
     steps = min(opts.steps, steps_per_epoch) if opts.steps else None
     spe = auto_steps_per_execution(training, steps or steps_per_epoch)
+    fit_steps = steps or (steps_per_epoch if whole else None)
+    if fit_steps:
+        # With steps_per_epoch given, Keras runs whole executions: 40 steps at 32 per call would run 64.
+        spe = max(d for d in range(1, spe + 1) if fit_steps % d == 0)
     if runtime.backend == "torch" and spe > 1:  # Keras's PyTorch trainer runs one step per call
         if training.steps_per_execution != "auto":
             echo(f"Note: steps_per_execution {spe} does not apply on the PyTorch backend (Keras runs one step per call there).")
@@ -402,8 +406,9 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
         loaded.train, batch_size=batch_size, shuffle=spec.data.shuffle if spec.data else True,
         seed=None if seed is None else seed + initial_epoch, single_output_name=single_out, drop_remainder=whole,
         # Keras shards a multi-worker pipeline itself (rebatch, shard), and its length is then unknown:
-        # an endless stream with fit's steps_per_epoch keeps every process in step
-        repeat=runtime.distribution == "multi-worker",
+        # an endless stream with fit's steps_per_epoch keeps every process in step (and every JAX
+        # distribution gets the same stream, so one process trains on exactly the same batches)
+        repeat=whole,
     )
     val_ds = None
     if loaded.validation is not None and len(loaded.validation):
@@ -430,7 +435,7 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
             validation_data=val_ds,
             epochs=training.epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=steps or (steps_per_epoch if runtime.distribution == "multi-worker" else None),
+            steps_per_epoch=fit_steps,
             callbacks=callbacks,
             verbose=opts.verbose,
             shuffle=False,

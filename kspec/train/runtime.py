@@ -188,6 +188,8 @@ def _start_jax(distribution: str, cluster: Cluster) -> Runtime:
     import jax
 
     if distribution == "multi-worker":
+        if cluster.coordinator and cluster.process_id not in (None, 0):
+            _wait_for_coordinator(cluster)
         # On CPU, JAX's collectives across processes need an implementation (gloo ships with jaxlib);
         # GPU and TPU processes use their own (NCCL, ICI) and ignore this.
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -216,6 +218,31 @@ def _start_jax(distribution: str, cluster: Cluster) -> Runtime:
         process_index=jax.process_index(), process_count=jax.process_count(),
         devices=[f"{d.platform}:{d.id}" for d in devices] if distribution != "none" else [f"{devices[0].platform}:0"],
     )
+
+
+def _wait_for_coordinator(cluster: Cluster) -> None:
+    """A worker other than process 0 first waits for the coordinator's port to open: JAX ends the whole
+    process (no exception to catch) when it cannot register in time, so say it clearly here instead."""
+    import socket
+    import time
+
+    host, _, port = cluster.coordinator.rpartition(":")
+    if not host or not port.isdigit():
+        raise RuntimeSetupError(f"--coordinator must be HOST:PORT (process 0's address). Received: {cluster.coordinator!r}.")
+    deadline = time.monotonic() + cluster.timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise RuntimeSetupError(
+                    f"Cannot join the multi-worker cluster at {cluster.coordinator} as process {cluster.process_id} of "
+                    f"{cluster.num_processes}: nothing answered there within {cluster.timeout_s} s ({exc.strerror or exc}). "
+                    "Start process 0 (--process-id 0) on that machine with the same --coordinator HOST:PORT and "
+                    "--num-processes N, and each other worker with its own --process-id 1..N-1 (--join-timeout to wait longer)."
+                ) from None
+            time.sleep(0.5)
 
 
 def _short(name: str) -> str:

@@ -12,21 +12,36 @@ from .harness import check_agrees, check_layer, check_refused_when_run, check_re
     [
         ({"type": "SpatialDropout1D", "rate": 0.5}, (10, 4), "float32"),
         ({"type": "SpatialDropout1D", "rate": 0.2, "seed": 3}, (None, 4), "float16"),
-        ({"type": "SpatialDropout1D", "rate": 0.0}, (5, 2), "int32"),  # rate 0: the identity
         ({"type": "SpatialDropout2D", "rate": 0.3}, (8, 8, 3), "float32"),
         ({"type": "SpatialDropout2D", "rate": 0.1}, (None, None, 3), "float32"),
         ({"type": "GaussianNoise", "stddev": 0.1}, (4,), "float32"),
         ({"type": "GaussianNoise", "stddev": 1.0, "seed": 0}, (3, None, 2), "bfloat16"),
-        ({"type": "GaussianNoise", "stddev": 0.0}, (4,), "bool"),
         ({"type": "GaussianDropout", "rate": 0.4}, (4, 5), "float32"),
-        ({"type": "GaussianDropout", "rate": 0.4}, (4, 5), "bool"),  # bool * float noise works
-        ({"type": "GaussianDropout", "rate": 0.0}, (), "uint8"),
     ],
 )
 def test_regularization_layers_match_keras(spec, shape, dtype):
     inferred = check_layer(spec, shape, [dtype])
     assert inferred is not None and inferred.params == 0
     assert inferred.output.shape == (None,) + shape and inferred.output.dtype == "float32"
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtype",
+    [
+        ({"type": "SpatialDropout1D", "rate": 0.0}, (5, 2), "int32"),  # rate 0: Keras returns the integers
+        ({"type": "SpatialDropout2D", "rate": 0.0}, (4, 4, 1), "int32"),
+        ({"type": "GaussianNoise", "stddev": 0.0}, (4,), "bool"),
+        ({"type": "GaussianDropout", "rate": 0.4}, (4, 5), "bool"),  # runs on TensorFlow, not as declared everywhere
+        ({"type": "GaussianDropout", "rate": 0.0}, (), "uint8"),
+    ],
+)
+def test_regularization_integer_inputs_refused_by_policy(spec, shape, dtype):
+    """Keras declares float32 but returns the integers unchanged with the noise off, and fails a training
+    step on some backends with it on: refused on every backend (float-activation policy; the properties on
+    JAX found SpatialDropout2D(rate 0) on integers feeding a convolution that then failed)."""
+    with pytest.raises(ShapeError) as refused:
+        parse_layer(spec).infer([Tensor((None,) + shape, dtype)])
+    assert refused.value.policy == "float-activation"
 
 
 @pytest.mark.parametrize(
