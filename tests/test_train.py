@@ -239,8 +239,9 @@ def test_run_directory_holds_every_file_and_nothing_is_written_outside(tiny_run)
     assert visible(out) == expected  # no checkpoint/ once complete
     assert listing(out) - visible(out) == {".lock"}  # no temporary file left behind
     assert result.run_dir == out and result.epochs_done == 3 and result.resumed_from == 0
-    assert tiny_run["messages"][:2] == [
+    assert tiny_run["messages"][:3] == [
         f"Run directory: {out}",
+        "Backend: TensorFlow; one device.",
         "Data: synthetic (64 samples, seed 11): 36 train / 12 validation / 16 test examples",
     ]
 

@@ -479,12 +479,13 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     else:
         echo("Test: no held-out split (set data.test_split to hold some examples out).")
 
-    run_info.update(status="complete", finished=_now(), epochs_done=checkpointer.epochs_done)
     files: list[str] = []
     if run_dir is None:  # every process saves the model, in step (see artifacts.save_model)
         artifacts.save_model(model, None)
     else:
         _write_outputs(run_dir, spec, inference, model, history, metrics)
+    run_info.update(status="complete", finished=_now(), epochs_done=checkpointer.epochs_done)
+    if run_dir is not None:
         _write_info(run_dir, run_info)
         shutil.rmtree(run_dir / CHECKPOINT, ignore_errors=True)
         files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
