@@ -20,15 +20,17 @@ A run that stops early (Ctrl-C, a killed process, NaN loss) keeps its last compl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import secrets
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..check import check
 from ..diagnostics import SpecError
@@ -337,6 +339,17 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         raise
 
 
+@contextlib.contextmanager
+def _quiet_end_of_data(runtime: Any) -> Iterator[None]:
+    """Under a multi-process JAX distribution Keras shards the pipelines, which loses their length, and
+    warns "Your input ran out of data" when an evaluation reaches the end it then finds by running out.
+    That end is expected there (training is an endless stream with a step count and never runs out)."""
+    with warnings.catch_warnings():
+        if runtime.process_count > 1:
+            warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        yield
+
+
 def _write_info(run_dir: Path | None, run_info: dict) -> None:
     """run.json, on the process that writes the run directory (None: a worker that is not the chief)."""
     if run_dir is not None:
@@ -414,6 +427,9 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     if loaded.validation is not None and len(loaded.validation):
         val_batch = _batches(runtime, training.batch_size, len(loaded.validation), "validation")
         if val_batch:
+            # Evaluation runs to the end of the pipeline. (Not a step count: with one, Keras runs whole
+            # executions of steps_per_execution steps, more than one pass; a sharded pipeline's end is then
+            # found by running out, which Keras warns of: `_quiet_end_of_data`.)
             val_ds = make_tf_dataset(loaded.validation, batch_size=val_batch, shuffle=False, seed=seed,
                                      single_output_name=single_out, drop_remainder=whole)
             if whole and len(loaded.validation) % val_batch:
@@ -430,16 +446,17 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir)]
     started = time.perf_counter()
     if initial_epoch < training.epochs:
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            epochs=training.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=fit_steps,
-            callbacks=callbacks,
-            verbose=opts.verbose,
-            shuffle=False,
-        )
+        with _quiet_end_of_data(runtime):
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=training.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=fit_steps,
+                callbacks=callbacks,
+                verbose=opts.verbose,
+                shuffle=False,
+            )
     train_seconds = time.perf_counter() - started
 
     if guard.bad is not None:
@@ -472,7 +489,8 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
         test_ds = make_tf_dataset(loaded.test, batch_size=test_batch, shuffle=False, seed=seed,
                                   single_output_name=single_out, drop_remainder=whole)
         examples = len(loaded.test) - (len(loaded.test) % test_batch if whole else 0)
-        metrics["test"] = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
+        with _quiet_end_of_data(runtime):
+            metrics["test"] = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
         metrics["test_examples"] = examples
         of = f"{examples} of {len(loaded.test)} examples: whole batches, split evenly over the replicas" if examples < len(loaded.test) else f"{examples} examples"
         echo("Test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()) + f" ({of})")
