@@ -73,6 +73,7 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
         if name in kinds:
             for i, metric in enumerate(metrics):
                 out.extend(_metric_fits(name, metric, kinds[name], path + (i,)))
+                out.extend(_top_k_fits(name, metric, tensors.get(name), path + (i,)))
 
     for field in ("loss_weights",):
         mapping = getattr(training, field)
@@ -236,6 +237,42 @@ def _metric_fits(output: str, metric, kind: str, path) -> list[Diagnostic]:
             path,
             hint="Use `accuracy` (Keras picks the variant that fits the loss), or the sparse_/non-sparse twin of this metric.",
             policy="metric-labels",
+        )
+    ]
+
+
+#: Metrics that take the k highest scores, with Keras's default k.
+TOP_K_METRICS = {"top_k_categorical_accuracy": 5, "sparse_top_k_categorical_accuracy": 5,
+                 "TopKCategoricalAccuracy": 5, "SparseTopKCategoricalAccuracy": 5}
+
+
+def _top_k_fits(output: str, metric, tensor, path) -> list[Diagnostic]:
+    """A top-k metric with k above the output's classes. The top-k accuracies count every prediction as
+    correct on TensorFlow and JAX, and fail on PyTorch (found by the property test on the PyTorch
+    backend); Precision and Recall with such a top_k fail on every backend."""
+    name = metric if isinstance(metric, str) else metric.type
+    if name in TOP_K_METRICS:
+        k, field, backends = (TOP_K_METRICS[name] if isinstance(metric, str) else metric.k), "k", ("torch",)
+    elif name in ("Precision", "Recall") and getattr(metric, "top_k", None):
+        k, field, backends = metric.top_k, "top_k", ()
+    else:
+        return []
+    classes = tensor.shape[-1] if tensor is not None and tensor.rank else None
+    if classes is None or k <= classes:
+        return []
+    from .backends import portability_note
+
+    where = f" {portability_note(backends)}." if backends else ""
+    return [
+        Diagnostic(
+            "metric",
+            f"Metric '{name}' takes the top {k} of output '{output}', which has only {classes} value(s) in its last axis. "
+            f"Received: {field}={k}.{where}",
+            path,
+            hint=f"Give the metric a {field} of at most {classes}"
+            + (f" ({{type: {_loss_class(name)}, k: {classes}}}), or use `accuracy`." if field == "k" else "."),
+            policy="portability" if backends else None,
+            backends=backends,
         )
     ]
 

@@ -107,6 +107,21 @@ def test_backend_differences_are_named(layers, shape, dtype, backends):
     assert d.to_json()["backends"] == backends
 
 
+def test_top_k_above_the_classes():
+    """A top-k accuracy over fewer classes than k fails on PyTorch only (portability); Precision with such a
+    top_k fails on every backend (a plain refusal, which Keras confirms)."""
+    def spec(metric):
+        return {"kspec": 1, "name": "m", "model": {"input": {"shape": [3]}, "layers": [{"type": "Dense", "units": 2, "activation": "softmax"}]},
+                "training": {"loss": "categorical_crossentropy", "metrics": [metric]}}
+
+    (d,) = kspec.check(spec("top_k_categorical_accuracy")).errors
+    assert (d.code, d.policy, d.backends, d.path) == ("metric", "portability", ("torch",), ("training", "metrics", 0))
+    assert "takes the top 5" in d.message and "k: 2" in d.hint
+    assert kspec.check(spec({"type": "TopKCategoricalAccuracy", "k": 2})).ok
+    (d,) = kspec.check(spec({"type": "Precision", "top_k": 3})).errors
+    assert (d.code, d.policy, d.backends) == ("metric", None, ())
+
+
 def test_backend_setup_errors(monkeypatch):
     """A backend whose package is missing, and one that Keras did not load with, are clear errors."""
     from kspec.train import runtime
