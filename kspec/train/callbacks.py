@@ -20,10 +20,9 @@ class Checkpointer(keras.callbacks.Callback):
     each written atomically (the model first, so state.json never points past a complete file).
     With no run directory (a worker that is not the chief) it only keeps the history."""
 
-    def __init__(self, run_dir: Path | None, history: dict[str, list[float]], run_info: dict, collective: bool = False):
+    def __init__(self, run_dir: Path | None, history: dict[str, list[float]], run_info: dict):
         super().__init__()
         self.run_dir = run_dir
-        self.collective = collective  # saving is a step all processes take together (JAX multi-worker)
         self.history = history
         self.run_info = run_info
         self.epochs_done = int(run_info["epochs_done"])
@@ -45,9 +44,8 @@ class Checkpointer(keras.callbacks.Callback):
                 series.append(math.nan)
         self.epochs_done = epoch + 1
         self.run_info["epochs_done"] = self.epochs_done
-        if self.run_dir is None:  # every process saves, in step (see artifacts.save_model)
-            if self.collective:
-                artifacts.save_model(self.model, None)
+        if self.run_dir is None:  # a multi-worker process: it saves in step with the chief (artifacts.save_model)
+            artifacts.save_model(self.model, None)
         else:
             ckpt = self.run_dir / CHECKPOINT
             ckpt.mkdir(exist_ok=True)

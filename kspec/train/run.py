@@ -441,7 +441,7 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
         + (f" ({batch_size // runtime.replicas} per replica)." if runtime.replicas > 1 else ".")
     )
 
-    checkpointer = Checkpointer(run_dir, history, run_info, collective=runtime.process_count > 1)
+    checkpointer = Checkpointer(run_dir, history, run_info)
     guard = NanGuard()
     callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir)]
     started = time.perf_counter()

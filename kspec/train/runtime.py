@@ -161,8 +161,7 @@ def prepare_devices(backend: str, cpu_devices: int | None) -> None:
 
 
 def start(backend: str, distribution: str, cluster: Cluster | None = None) -> Runtime:
-    """Set up the distribution (after `select_backend` and `prepare_devices`); returns the Runtime."""
-    check_combination(backend, distribution)
+    """Set up the distribution (after `select_backend`, `check_combination` and `prepare_devices`); returns the Runtime."""
     if backend == "tensorflow":
         return _start_tensorflow(distribution)
     if backend == "jax":
