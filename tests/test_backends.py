@@ -81,6 +81,9 @@ def test_verdicts_do_not_depend_on_the_backend():
         ([{"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2}}, {"type": "Flatten"}], [None, 3], "float32", ["tensorflow"]),
         # an integer convolution: JAX promotes the integers; TensorFlow and PyTorch fail
         ([{"type": "Conv1D", "filters": 2, "kernel_size": 2}, {"type": "Flatten"}], [5, 2], "int32", ["tensorflow", "torch"]),
+        # an integer average pooling: JAX averages into float32; TensorFlow fails, PyTorch keeps int64 (or fails)
+        ([{"type": "AveragePooling2D", "pool_size": [1, 2], "padding": "same"}, {"type": "Flatten"}], [4, 4, 1], "uint8",
+         ["tensorflow", "torch"]),
         # JAX's fused attention needs equal head sizes for keys and values
         ([{"type": "MultiHeadAttention", "num_heads": 1, "key_dim": 3, "value_dim": 2}], [4, 2], "float32", ["jax"]),
     ],

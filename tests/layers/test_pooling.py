@@ -8,7 +8,9 @@ from pydantic import ValidationError
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, fit_one_step, keras_model
+from .harness import (
+    check_agrees, check_layer, check_refused_when_run, check_rejected, fit_one_step, keras_model, kspec_refusal,
+)
 
 M1, M2, M3 = "MaxPooling1D", "MaxPooling2D", "MaxPooling3D"
 A1, A2 = "AveragePooling1D", "AveragePooling2D"
@@ -144,6 +146,21 @@ POLICY = [
 @pytest.mark.parametrize("spec, shape, dtype", POLICY)
 def test_refused_because_keras_fails_when_run(spec, shape, dtype):
     check_refused_when_run(spec, shape, [dtype], **FAILS)
+
+
+@pytest.mark.parametrize(
+    "spec, dtype, policy, backends",
+    [
+        (spec(A1, pool_size=2), "int32", "portability", ("tensorflow", "torch")),  # JAX averages into float32
+        (spec(A2, pool_size=2), "uint8", "portability", ("tensorflow", "torch")),
+        (spec(A2, pool_size=2), "bool", None, ()),  # fails on every backend
+        (spec(M2), "int32", None, ()),  # returns int32 on every backend
+    ],
+)
+def test_integer_pooling_names_the_failing_backends(spec, dtype, policy, backends):
+    shape = (4, 3) if spec["type"].endswith("1D") else (4, 4, 3)
+    refusal = kspec_refusal(spec, shape, [dtype])
+    assert refusal is not None and (refusal.policy, refusal.backends) == (policy, backends)
 
 
 def test_pooling_model_trains_one_step():

@@ -5,9 +5,11 @@ Keras's `BasePooling` arithmetic (`compute_pooling_output_shape`), the global
 ones Keras's `BaseGlobalPooling`. No pooling layer has weights.
 
 Dtypes: Keras casts floating inputs to float32. On an integer input the
-symbolic output is float32 while max pooling really returns the integer dtype
-(and average pooling fails when run), so only the global average, which
-really returns float32, accepts integer (and boolean) inputs.
+symbolic output is float32 while max pooling really returns the integer dtype,
+and windowed average pooling fails when run on TensorFlow and PyTorch (JAX
+averages integers into float32: the portability policy refuses them on every
+backend); only the global average, which really returns float32 everywhere,
+accepts integer (and boolean) inputs.
 """
 
 
@@ -54,6 +56,8 @@ class _BasePooling(Layer):
     rank: ClassVar[int]
     #: What goes wrong on a non-float (integer or boolean) input, for the error message.
     integer_problem: ClassVar[str] = "fails when run"
+    #: The backends that fail on an integer (not boolean) input, where the others run it; empty: all fail.
+    integer_backends: ClassVar[tuple[str, ...]] = ()
 
     pool_size: tuple[int, ...]  # narrowed to `rank` ints by each layer class; so is strides
     strides: tuple[int, ...] | None = None
@@ -62,7 +66,8 @@ class _BasePooling(Layer):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
-        self.need_float(x, f": on any other, it {self.integer_problem}")
+        self.need_float(x, f": on any other, it {self.integer_problem}",
+                        backends=self.integer_backends if x.dtype in INT_DTYPES else ())
         strides = self.pool_size if self.strides is None else self.strides
         spatial = []
         for axis, (n, p, s) in enumerate(zip(x.shape[1:-1], self.pool_size, strides)):
@@ -123,7 +128,14 @@ class MaxPooling3D(_MaxPooling):
     strides: Strides3 = None
 
 
-class AveragePooling1D(_BasePooling):
+class _AveragePooling(_BasePooling):
+    """The windowed average-pooling layers: TensorFlow and PyTorch fail on integers (PyTorch averages int64 into
+    int64, not the float32 Keras declares); JAX averages them into float32 (tests/test_backends.py measures it)."""
+
+    integer_backends: ClassVar[tuple[str, ...]] = ("tensorflow", "torch")
+
+
+class AveragePooling1D(_AveragePooling):
     """Average pooling over a 1D window (temporal data).
 
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, pooled_steps, channels)`.
@@ -135,7 +147,7 @@ class AveragePooling1D(_BasePooling):
     strides: Strides1 = None
 
 
-class AveragePooling2D(_BasePooling):
+class AveragePooling2D(_AveragePooling):
     """Average pooling over a 2D window (spatial data).
 
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, pooled_height, pooled_width, channels)`.
