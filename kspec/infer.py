@@ -138,6 +138,7 @@ def _sequential(model: SequentialModel) -> Inference:
     result = Inference()
     input_name = model.input.name or "input_layer"
     result.inputs[input_name] = Tensor((None,) + model.input.shape, model.input.dtype)
+    _check_input_dtype(result, model.input.dtype, ("model", "input", "dtype"))
     taken: dict[str, Path] = {input_name: ("model", "input")}
     counters: dict[str, int] = {}
     previous = input_name
@@ -202,6 +203,7 @@ def _graph(model: GraphModel) -> Inference:
             continue
         defined[inp.name] = path + ("name",)
         result.inputs[inp.name] = Tensor((None,) + inp.shape, inp.dtype)
+        _check_input_dtype(result, inp.dtype, path + ("dtype",))
 
     # First pass: names, and the form of each node.
     nodes: dict[str, NodeInfo] = {}
@@ -409,6 +411,24 @@ def _check_reachability(
 
 
 # ---- shared helpers ----------------------------------------------------------------------------
+
+
+def _check_input_dtype(result: Inference, dtype: str, path: Path) -> None:
+    """An input dtype that a Keras backend cannot hold: PyTorch has no uint64 tensors (any model with such an
+    input fails there when run), so it is refused on every backend (portability policy)."""
+    if dtype == "uint64":
+        from .backends import portability_note
+
+        result.diagnostics.append(
+            Diagnostic(
+                "value",
+                "Input dtype uint64 is not supported: PyTorch has no uint64 tensors. " + portability_note(("torch",)),
+                path,
+                hint="Use int64 (or int32) for integer inputs.",
+                policy="portability",
+                backends=("torch",),
+            )
+        )
 
 
 def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> None:

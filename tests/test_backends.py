@@ -84,15 +84,29 @@ def test_verdicts_do_not_depend_on_the_backend():
         # an integer average pooling: JAX averages into float32; TensorFlow fails, PyTorch keeps int64 (or fails)
         ([{"type": "AveragePooling2D", "pool_size": [1, 2], "padding": "same"}, {"type": "Flatten"}], [4, 4, 1], "uint8",
          ["tensorflow", "torch"]),
+        # activations on integers (measured on each backend: JAX promotes them in most kernels)
+        ([{"type": "ELU"}, {"type": "Flatten"}], [3, 2], "uint8", ["tensorflow", "torch"]),
+        ([{"type": "Softmax"}, {"type": "Flatten"}], [3, 2], "int32", ["tensorflow", "torch"]),
+        ([{"type": "Softmax", "axis": [1, 2]}, {"type": "Flatten"}], [3, 2], "int32", ["tensorflow"]),
+        ([{"type": "PReLU"}, {"type": "Flatten"}], [3, 2], "int64", ["tensorflow"]),
+        ([{"type": "LeakyReLU"}, {"type": "Flatten"}], [3, 2], "int32", ["torch"]),
+        ([{"type": "ReLU", "negative_slope": 0.1}, {"type": "Flatten"}], [3, 2], "uint8", ["torch"]),
+        ([{"type": "ReLU", "negative_slope": 0.1, "max_value": 6.0}, {"type": "Flatten"}], [3, 2], "int32", ["tensorflow", "torch"]),
+        ([{"type": "UnitNormalization"}, {"type": "Flatten"}], [3, 2], "int32", ["tensorflow", "jax"]),
         # JAX's fused attention needs equal head sizes for keys and values
         ([{"type": "MultiHeadAttention", "num_heads": 1, "key_dim": 3, "value_dim": 2}], [4, 2], "float32", ["jax"]),
+        # two inputs of the same integer or bool tensor
+        ([{"type": "MultiHeadAttention", "num_heads": 1, "key_dim": 2}], [4, 2], "int32", ["torch"]),
+        ([{"type": "MultiHeadAttention", "num_heads": 1, "key_dim": 2}], [4, 2], "bool", ["torch"]),
+        ([{"type": "Attention"}], [4, 2], "int64", ["tensorflow", "torch"]),
+        ([{"type": "Average"}], [4, 2], "bool", ["tensorflow"]),
     ],
 )
 def test_backend_differences_are_named(layers, shape, dtype, backends):
     """Where Keras fails on some backends only, kspec refuses on all of them (portability policy) and names
     the ones that fail, in the message and in the JSON output."""
-    if layers[0]["type"] == "MultiHeadAttention":
-        spec = {"kspec": 1, "name": "m", "model": {"inputs": [{"name": "x", "shape": shape}], "nodes": [
+    if layers[0]["type"] in ("MultiHeadAttention", "Attention", "Average"):
+        spec = {"kspec": 1, "name": "m", "model": {"inputs": [{"name": "x", "shape": shape, "dtype": dtype}], "nodes": [
             {**layers[0], "name": "a", "inputs": ["x", "x"]}, {"type": "Flatten", "name": "f", "inputs": "a"},
             {"type": "Dense", "units": 1, "name": "out", "inputs": "f"}], "outputs": ["out"]},
             "training": {"loss": "mse"}}
@@ -108,6 +122,19 @@ def test_backend_differences_are_named(layers, shape, dtype, backends):
 
     assert f"Keras fails on the {names(backends)} backend" in d.message
     assert d.to_json()["backends"] == backends
+
+
+def test_uint64_inputs_are_refused_for_pytorch():
+    """PyTorch has no uint64 tensors: a uint64 input fails there in any model (portability, at the input)."""
+    spec = {"kspec": 1, "name": "m", "model": {"input": {"shape": [3], "dtype": "uint64"}, "layers": [{"type": "Dense", "units": 1}]},
+            "training": {"loss": "mse"}}
+    (d,) = kspec.check(spec).errors
+    assert (d.code, d.path, d.policy, d.backends) == ("value", ("model", "input", "dtype"), "portability", ("torch",))
+    graph = {"kspec": 1, "name": "m", "model": {"inputs": [{"name": "x", "shape": [3]}, {"name": "y", "shape": [3], "dtype": "uint64"}],
+             "nodes": [{"type": "Concatenate", "name": "c", "inputs": ["x", "y"]}, {"type": "Dense", "units": 1, "name": "o", "inputs": "c"}],
+             "outputs": ["o"]}, "training": {"loss": "mse"}}
+    (d,) = kspec.check(graph).errors
+    assert (d.path, d.backends) == (("model", "inputs", 1, "dtype"), ("torch",))
 
 
 def test_top_k_above_the_classes():

@@ -328,7 +328,13 @@ def check_agrees(
         if runtime_fills:
             check_runtime_agreement(spec, input_shapes, dtypes, fills=runtime_fills)
         return inferred
-    if not refusal.policy:
+    import keras
+
+    if refusal.policy == "portability" and keras.backend.backend() not in refusal.backends:
+        # kspec says Keras runs it on this backend (and fails on the ones it names): it must
+        failure = keras_failure(spec, input_shapes, dtypes, wrong_dtype=True, train_step=True)
+        assert failure is None, f"kspec says Keras runs {spec} on {input_shapes} {dtypes} here ({refusal}), but it {failure}"
+    elif not refusal.policy or refusal.policy == "portability":
         failure = keras_failure(spec, input_shapes, dtypes, **{**justify, "at_build": True})
         assert failure is not None, f"kspec refuses {spec} on {input_shapes} {dtypes} ({refusal}), but Keras runs it"
     return None

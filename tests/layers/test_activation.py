@@ -4,7 +4,7 @@ from hypothesis import event, given, settings, strategies as st
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains, kspec_refusal
 
 
 @pytest.mark.parametrize(
@@ -44,8 +44,6 @@ def test_activation_layers_match_keras(spec, shape, params):
     [
         ({"type": "ReLU"}, "int32"),
         ({"type": "ReLU", "max_value": 2.0, "threshold": 1.0}, "uint8"),
-        ({"type": "ReLU", "negative_slope": 0.2}, "int64"),
-        ({"type": "LeakyReLU"}, "int8"),
         ({"type": "Softmax"}, "float16"),
         ({"type": "ELU"}, "bfloat16"),
         ({"type": "PReLU"}, "float64"),
@@ -83,6 +81,24 @@ def test_activation_rejections_match_keras(spec, shape):
 )
 def test_activation_refused_where_keras_fails_at_run_time(spec, shape, dtype):
     check_refused_when_run(spec, shape, [dtype], train_step=True)
+
+
+@pytest.mark.parametrize(
+    "spec, dtype, backends",
+    [
+        ({"type": "ReLU", "negative_slope": 0.2}, "int64", ("torch",)),  # no leaky ReLU kernel for integers there
+        ({"type": "LeakyReLU"}, "int8", ("torch",)),
+        ({"type": "PReLU"}, "int32", ("tensorflow",)),
+        ({"type": "Softmax", "axis": [1, 2]}, "uint8", ("tensorflow",)),
+        ({"type": "ELU"}, "int32", ("tensorflow", "torch")),
+    ],
+)
+def test_activation_portability_refusals(spec, dtype, backends):
+    """Refused on every backend, naming the ones that fail; on this backend Keras fails exactly when it is named
+    (and otherwise runs the layer and trains it one step)."""
+    refusal = kspec_refusal(spec, (3, 4), [dtype])
+    assert refusal is not None and (refusal.policy, refusal.backends) == ("portability", backends)
+    check_agrees(spec, (3, 4), [dtype], train_step=True)
 
 
 @pytest.mark.parametrize(

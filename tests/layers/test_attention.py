@@ -4,7 +4,7 @@ from pydantic import ValidationError
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import FILL, check_agrees, check_layer, check_refused_when_run, check_rejected, staggered
+from .harness import FILL, check_agrees, check_layer, check_refused_when_run, check_rejected, kspec_refusal, staggered
 
 MHA = {"type": "MultiHeadAttention", "num_heads": 2, "key_dim": 3}
 ATT = {"type": "Attention"}
@@ -47,10 +47,14 @@ def test_attention_layers_match_keras(spec, shapes):
     assert check_layer(spec, shapes) is not None
 
 
-@pytest.mark.parametrize("dtype", ["int32", "uint8", "float64"])
-def test_mha_input_dtypes(dtype):
-    # The projections promote integer inputs to float32 (unlike Attention, whose softmax needs floats).
-    assert check_layer(MHA, [(4, 8), (4, 8)], [dtype, dtype]) is not None
+def test_mha_input_dtypes():
+    # The projections promote integer inputs to float32 on TensorFlow and JAX (unlike Attention, whose softmax
+    # needs floats); PyTorch's fail on them, so kspec refuses integers everywhere (portability), checked on this backend.
+    assert check_layer(MHA, [(4, 8), (4, 8)], ["float64", "float64"]) is not None
+    for dtype in ("int32", "uint8", "bool"):
+        refusal = kspec_refusal(MHA, [(4, 8), (4, 8)], [dtype, dtype])
+        assert refusal is not None and (refusal.policy, refusal.backends) == ("portability", ("torch",))
+        check_agrees(MHA, [(4, 8), (4, 8)], [dtype, dtype])
 
 
 def test_mha_parameter_count():

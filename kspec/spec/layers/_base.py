@@ -194,6 +194,14 @@ class Layer(KspecModel):
                 backends=backends,
             )
 
+    def refuse_on(self, tensor: Tensor, failing: str, why: str = "", field: str | None = None) -> None:
+        """Refuse a non-floating-point input on which Keras fails on the backends `failing` names by their
+        letters (T: TensorFlow, J: JAX, P: PyTorch; "TJP": every backend, a plain refusal; "": none, accepted).
+        Where the others run it, the refusal is a `portability` one that names the failing backends."""
+        failing_backends = tuple(b for letter, b in (("T", "tensorflow"), ("J", "jax"), ("P", "torch")) if letter in failing)
+        if failing_backends:
+            self.need_float(tensor, why, field=field, backends=() if len(failing_backends) == 3 else failing_backends)
+
     def refuse_constant(self, tensor: Tensor, axes: list[int], result: str, field: str = "axis") -> None:
         """ShapeError (the constant-layer policy) when the layer normalizes over a single value: its output is
         then `result`, whatever the input, and nothing before the layer can ever train."""

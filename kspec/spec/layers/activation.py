@@ -4,10 +4,12 @@ Each keeps its input's shape and returns float32 (the layer's compute dtype).
 Use these, not `activation=`, for parameterised activations (a clipped or
 thresholded ReLU, a softmax over another axis, a learned slope).
 
-Integer and bool inputs: Keras builds these layers on them, but most of the
-underlying TensorFlow kernels (exp, softmax, elu, and the int-minus-float of
-a leaky, clipped ReLU) refuse them when run; the rules below refuse exactly
-the combinations that fail.
+Integer and bool inputs: Keras builds these layers on them, but many of the
+underlying kernels refuse them when run, and which ones depends on the backend
+(JAX promotes integers to float32 in most of them). The rules below refuse
+exactly the combinations that fail on some backend, and name the backends that
+fail when another runs it (portability policy); each was measured on all three
+(tests/test_backends.py keeps the measurements).
 """
 
 
@@ -53,11 +55,16 @@ class ReLU(_Activation):
     )
 
     def _check_dtype(self, x: Tensor) -> None:
+        leak = self.negative_slope != 0
+        leak_clip = leak and (self.max_value is not None or self.threshold != 0)
         if x.dtype == "bool":
-            self.need_float(x, " (or integer)")
-        leak_clip = self.negative_slope != 0 and (self.max_value is not None or self.threshold != 0)
-        if leak_clip:
-            self.need_float(x, " when `negative_slope` is combined with `max_value` or `threshold`")
+            # JAX runs a leak alone, or a max_value alone, on booleans
+            alone = (leak and not leak_clip) or (not leak and self.max_value is not None and self.threshold == 0)
+            self.refuse_on(x, "TP" if alone else "TJP", " (or integer)")
+        elif leak_clip:  # the int-minus-float of a leaky, clipped ReLU: JAX promotes the integers
+            self.refuse_on(x, "TP", " when `negative_slope` is combined with `max_value` or `threshold`")
+        elif leak:  # PyTorch has no leaky ReLU kernel for integers
+            self.refuse_on(x, "P", " when `negative_slope` is set")
 
 
 class LeakyReLU(_Activation):
@@ -70,8 +77,8 @@ class LeakyReLU(_Activation):
     negative_slope: NonNegativeFloat = Field(0.3, description="Slope of the function for negative inputs.")
 
     def _check_dtype(self, x: Tensor) -> None:
-        if x.dtype == "bool":
-            self.need_float(x, " (or integer)")
+        # PyTorch has no leaky ReLU kernel for integers; JAX runs it on booleans too
+        self.refuse_on(x, "TP" if x.dtype == "bool" else "P")
 
 
 class PReLU(Layer):
@@ -101,7 +108,8 @@ class PReLU(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        self.need_float(x)
+        # JAX and PyTorch promote integers to the float alpha (PyTorch has no uint64 kernel)
+        self.refuse_on(x, "TJP" if x.dtype == "bool" else "TP" if x.dtype == "uint64" else "T")
         shared = set(self.shared_axes or ())
         for axis in sorted(shared):
             if axis >= x.rank:
@@ -135,6 +143,9 @@ class ELU(_Activation):
     type: Literal["ELU"]
     alpha: float = Field(1.0, description="Scale of the negative section.")
 
+    def _check_dtype(self, x: Tensor) -> None:
+        self.refuse_on(x, "TP")  # JAX promotes integers and booleans to float32
+
 
 class Softmax(_Activation):
     """Softmax: `exp(x) / sum(exp(x))` over `axis`.
@@ -148,6 +159,12 @@ class Softmax(_Activation):
         validate_default=True,
         description="The axis or axes along which the softmax normalizes; negative values count from the end.",
     )
+
+    def _check_dtype(self, x: Tensor) -> None:
+        if len(self.axis) == 1:  # the backends' softmax kernel: JAX promotes signed integers
+            self.refuse_on(x, "TP" if x.dtype in ("int8", "int16", "int32", "int64") else "TJP")
+        else:  # Keras's exp-over-sum: JAX and PyTorch promote integers (PyTorch: not uint64, not bool)
+            self.refuse_on(x, "TP" if x.dtype in ("uint64", "bool") else "T")
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs

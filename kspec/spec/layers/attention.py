@@ -28,6 +28,9 @@ class _AttentionBase(Layer):
     #: Attention's softmax needs floats; MultiHeadAttention's projections promote integers to float32.
     _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES
 
+    def _portable_dtype(self, name: str, t: Tensor) -> None:
+        """Refuse an input dtype that some backends fail on (measured on each; see tests/test_backends.py)."""
+
     def _split(self, inputs: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         if not 2 <= len(inputs) <= 3:
             raise ShapeError(
@@ -35,6 +38,7 @@ class _AttentionBase(Layer):
                 f"Received: len(inputs)={len(inputs)}"
             )
         for name, t in zip(_INPUT_NAMES, inputs):
+            self._portable_dtype(name, t)
             if t.dtype not in self._input_dtypes:
                 kind = "numeric" if INT_DTYPES[0] in self._input_dtypes else "floating-point"
                 raise ShapeError(f"Layer '{self.layer_type}' expects {kind} inputs. Received: {name}.dtype={t.dtype}")
@@ -76,6 +80,10 @@ class MultiHeadAttention(_AttentionBase):
     type: Literal["MultiHeadAttention"]
     call_style: ClassVar[str] = "positional"
     _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES
+
+    def _portable_dtype(self, name: str, t: Tensor) -> None:
+        # TensorFlow and JAX promote integers and booleans in the projections; PyTorch's einsum fails on them
+        self.refuse_on(t, "P", f" for its {name} (the projections of integers or booleans fail on PyTorch)")
 
     num_heads: PositiveInt = Field(description="Number of attention heads.")
     key_dim: PositiveInt = Field(description="Size of each attention head for query and key.")
@@ -206,6 +214,10 @@ class Attention(_AttentionBase):
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     seed: Seed | None = Field(None, description="Random seed for dropout.")
 
+
+    def _portable_dtype(self, name: str, t: Tensor) -> None:
+        if t.dtype in ("int8", "int16", "int32", "int64"):  # JAX promotes signed integers in the softmax
+            self.refuse_on(t, "TP", f" for its {name} (its softmax fails on integers)")
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)
         rank = self._need_same_rank(query, value, key, 3)

@@ -46,6 +46,13 @@ class _Elementwise(_Merge):
 
     def _check_dtypes(self, inputs: list[Tensor]) -> None:
         """Dtype rule of the element-wise op: it folds left, pairwise, so the first pair sets the kernel."""
+        if inputs[0].dtype == "bool" and inputs[1].dtype == "bool" and self.layer_type == "Average":
+            # JAX and PyTorch average booleans; TensorFlow's add has no bool kernel
+            raise ShapeError(
+                f"Layer 'Average' cannot combine two bool tensors on TensorFlow (its add kernel has no bool version): "
+                f"expected a numeric first or second input. Received: dtypes={[t.dtype for t in inputs]}",
+                backends=("tensorflow",),
+            )
         if inputs[0].dtype == "bool" and inputs[1].dtype == "bool":
             raise ShapeError(
                 f"Layer '{self.layer_type}' cannot combine two bool tensors (its arithmetic kernel has no bool "

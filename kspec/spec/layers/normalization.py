@@ -215,7 +215,8 @@ class UnitNormalization(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
-        self.need_float(x, ": its square root fails on integers")
+        # its square root fails on integers on TensorFlow and JAX; PyTorch promotes them (not uint64)
+        self.refuse_on(x, "TJP" if x.dtype == "uint64" else "TJ", ": its square root fails on integers")
         self.refuse_constant(x, self.normalize_axes(self.axis, x), "the sign of the input (a zero gradient)")
         return Inferred(Tensor(x.shape, "float32"))
 

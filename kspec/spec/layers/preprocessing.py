@@ -346,6 +346,9 @@ class Resizing(_ImageLayer):
 
     def _check_dtype(self, x: Tensor) -> None:
         _need_dtype(self, x, _RESIZABLE)
+        if self.interpolation in ("lanczos3", "lanczos5"):
+            self.need_float(x, " with Lanczos interpolation (on integers it fails on PyTorch, and TensorFlow and JAX "
+                            "return the integer dtype, not the float32 Keras declares)", field="interpolation")
         if self.pad_to_aspect_ratio and x.dtype not in FLOAT_DTYPES:
             raise ShapeError(
                 "Layer 'Resizing' with `pad_to_aspect_ratio=True` expects a floating-point input (Keras fails "

@@ -83,9 +83,9 @@ class _RNN(Layer):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_rank(x, 3)
-        if x.dtype not in FLOAT_DTYPES + INT_DTYPES:
+        if x.dtype not in FLOAT_DTYPES + INT_DTYPES + ("bool",):
             raise ShapeError(
-                f"Layer '{self.layer_type}' expects a numeric (floating-point or integer) input. Received: dtype={x.dtype}"
+                f"Layer '{self.layer_type}' expects a numeric (floating-point, integer or boolean) input. Received: dtype={x.dtype}"
             )
         features = self.need_known(x, -1, "feature dimension")
         batch, steps = x.shape[0], x.shape[1]
