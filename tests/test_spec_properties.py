@@ -592,6 +592,19 @@ EXPLICIT["image"] += [
         {"type": "Dense", "units": 2, "activation": "softmax"}]},
      "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
 ]
+# Found by sweeping integer images on PyTorch: Resizing and ReLU declare float32 but return the integers, and a
+# convolution after them fails when run (on TensorFlow eagerly too); now refused.
+EXPLICIT["image"] += [
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [2, 3, 3], "dtype": "int64"}, "layers": [
+        {"type": "Resizing", "height": 12, "width": 7}, {"type": "MaxPooling2D", "pool_size": [1, 3], "strides": [2, 1]},
+        {"type": "Conv2D", "kernel_size": 3, "strides": [2, 2], "padding": "same", "filters": 4},
+        {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 2, "activation": "softmax"}]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [9, 11, 1], "dtype": "uint16"}, "layers": [
+        {"type": "ReLU", "threshold": 0.5}, {"type": "Conv2D", "kernel_size": [5, 2], "strides": 2, "filters": 6},
+        {"type": "GlobalMaxPooling2D"}, {"type": "Dense", "units": 2, "activation": "softmax"}]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+]
 # Found on the PyTorch backend: a top-k accuracy with the default k of 5 over 2 classes fails there (TensorFlow
 # and JAX count every prediction as correct): portability. Precision with top_k above the classes fails everywhere.
 EXPLICIT["sequence"] += [

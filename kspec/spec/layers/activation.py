@@ -65,6 +65,11 @@ class ReLU(_Activation):
             self.refuse_on(x, "TP", " when `negative_slope` is combined with `max_value` or `threshold`")
         elif leak:  # PyTorch has no leaky ReLU kernel for integers
             self.refuse_on(x, "P", " when `negative_slope` is set")
+        else:
+            # Keras declares float32 but returns the integers (JAX: float32 for a max_value alone), which the
+            # next layers then get: a convolution after it fails when run
+            alone = self.max_value is not None and self.threshold == 0
+            self.refuse_on(x, "TP" if alone else "TJP", ": on integers Keras declares float32 but returns the integer dtype")
 
 
 class LeakyReLU(_Activation):

@@ -14,9 +14,9 @@ normalised to Keras's own `(lower, upper)` pairs.
 
 Dtypes: the output is float32 (Keras casts the input to float32). Integer
 and boolean images are accepted, except where Keras fails when run eagerly:
-RandomContrast (in training), Resizing of boolean or uint32/uint64 images,
-and Resizing with `pad_to_aspect_ratio` of any non-float image. (Keras's Resizing run eagerly on an integer image
-returns the integer dtype; in `fit` and `predict` it returns float32.)
+RandomContrast (in training), and Resizing of any non-float image: Keras declares
+float32 but returns the integer dtype (in TensorFlow's `fit` and `predict` it
+returns float32), and a convolution after it then fails, on PyTorch in `fit` too.
 """
 
 
@@ -72,7 +72,6 @@ def _check_range(value: tuple[float, float]) -> tuple[float, float]:
 # Keras casts these to float32 first; Resizing resizes the input's own dtype, which TensorFlow
 # supports only for these.
 _ANY_DTYPE = FLOAT_DTYPES + INT_DTYPES + ("bool",)
-_RESIZABLE = tuple(d for d in FLOAT_DTYPES + INT_DTYPES if d not in ("uint32", "uint64"))
 
 
 def _need_dtype(layer: Layer, x: Tensor, accepted: tuple[str, ...] = _ANY_DTYPE) -> None:
@@ -345,16 +344,10 @@ class Resizing(_ImageLayer):
         return self
 
     def _check_dtype(self, x: Tensor) -> None:
-        _need_dtype(self, x, _RESIZABLE)
-        if self.interpolation in ("lanczos3", "lanczos5"):
-            self.need_float(x, " with Lanczos interpolation (on integers it fails on PyTorch, and TensorFlow and JAX "
-                            "return the integer dtype, not the float32 Keras declares)", field="interpolation")
-        if self.pad_to_aspect_ratio and x.dtype not in FLOAT_DTYPES:
-            raise ShapeError(
-                "Layer 'Resizing' with `pad_to_aspect_ratio=True` expects a floating-point input (Keras fails "
-                f"to pad an integer image). Cast it first, e.g. with a Rescaling layer. Received: dtype={x.dtype}",
-                field="pad_to_aspect_ratio",
-            )
+        # On integers Keras declares float32 but returns the integer dtype, which the next layers then get (a
+        # convolution after it fails when run); with Lanczos interpolation it fails on PyTorch, and padding fails.
+        self.need_float(x, ": on integers Keras declares float32 but returns the integer dtype. Cast it first, e.g. "
+                        "with a Rescaling layer")
 
     def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
         return self.height, self.width
