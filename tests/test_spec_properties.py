@@ -605,6 +605,19 @@ EXPLICIT["image"] += [
         {"type": "GlobalMaxPooling2D"}, {"type": "Dense", "units": 2, "activation": "softmax"}]},
      "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
 ]
+# Found by sweeping integer sequences on PyTorch and JAX: a recurrent layer's input dropout on integers fails on
+# every backend (refused); MultiHeadAttention on integers or booleans with a single feature runs on PyTorch too.
+EXPLICIT["sequence"] += [
+    {"kspec": 1, "name": "sequence_model", "model": {"input": {"shape": [5, 1], "dtype": "int64"}, "layers": [
+        {"type": "SimpleRNN", "units": 8, "dropout": 0.2}, {"type": "Dense", "units": 2}, {"type": "RepeatVector", "n": 1},
+        {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 2, "activation": "softmax"}]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+    {"kspec": 1, "name": "sequence_graph", "model": {"inputs": [{"name": "tokens", "shape": [5, 1], "dtype": "bool"}], "nodes": [
+        {"type": "MultiHeadAttention", "num_heads": 2, "key_dim": 1, "output_shape": 4, "name": "x0", "inputs": ["tokens", "tokens"]},
+        {"type": "GlobalMaxPooling1D", "name": "x1", "inputs": ["x0"]},
+        {"type": "Dense", "units": 2, "activation": "softmax", "name": "x2", "inputs": ["x1"]}], "outputs": ["x2"]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+]
 # Found on the PyTorch backend: a top-k accuracy with the default k of 5 over 2 classes fails there (TensorFlow
 # and JAX count every prediction as correct): portability. Precision with top_k above the classes fails everywhere.
 EXPLICIT["sequence"] += [

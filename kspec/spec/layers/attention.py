@@ -83,7 +83,10 @@ class MultiHeadAttention(_AttentionBase):
 
     def _portable_dtype(self, name: str, t: Tensor) -> None:
         # TensorFlow and JAX promote integers and booleans in the projections; PyTorch's einsum fails on them
-        self.refuse_on(t, "P", f" for its {name} (the projections of integers or booleans fail on PyTorch)")
+        # unless the input has a single feature (then it promotes them too)
+        if t.shape[-1] != 1:
+            self.refuse_on(t, "P", f" for its {name} (the projections of integers or booleans with more than one "
+                           "feature fail on PyTorch)")
 
     num_heads: PositiveInt = Field(description="Number of attention heads.")
     key_dim: PositiveInt = Field(description="Size of each attention head for query and key.")

@@ -87,6 +87,8 @@ class _RNN(Layer):
             raise ShapeError(
                 f"Layer '{self.layer_type}' expects a numeric (floating-point, integer or boolean) input. Received: dtype={x.dtype}"
             )
+        if self.dropout > 0:  # the dropout mask is float: multiplying integer inputs by it fails on every backend
+            self.need_float(x, " when `dropout` is above 0 (its float mask cannot multiply integers)", field="dropout")
         features = self.need_known(x, -1, "feature dimension")
         batch, steps = x.shape[0], x.shape[1]
         if features == 0 or steps == 0:
@@ -164,6 +166,16 @@ RecurrentLayer = Annotated[
 
 # ---- wrappers ------------------------------------------------------------------------------------
 
+def _wrapped_infer(layer: Layer, inputs: list[Tensor], where: str) -> Inferred:
+    """The wrapped layer's inference; its errors point at the wrapper's field that holds it."""
+    try:
+        return layer.infer(inputs)
+    except ShapeError as exc:
+        if exc.field is not None:
+            exc.field = where
+        raise
+
+
 class Bidirectional(Layer):
     """Runs a recurrent layer forwards and a copy (or `backward_layer`) backwards, and merges the outputs.
 
@@ -218,8 +230,8 @@ class Bidirectional(Layer):
                 f"from the forward layer). Received: {forward.units} for forward layer and {backward.units} for backward layer",
                 field="backward_layer",
             )
-        fwd = forward.infer(inputs)
-        bwd = backward.infer(inputs)
+        fwd = _wrapped_infer(forward, inputs, "layer")
+        bwd = _wrapped_infer(backward, inputs, "backward_layer" if self.backward_layer is not None else "layer")
         shape = fwd.output.shape
         if self.merge_mode == "concat":
             shape = shape[:-1] + (2 * shape[-1],)
