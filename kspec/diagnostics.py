@@ -68,6 +68,7 @@ CODES: dict[str, str] = {
 POLICIES: dict[str, str] = {
     "no-coercion": "No silent type coercion: '64' is not 64, true is not 1; NaN and infinity are refused.",
     "rate-below-one": "Dropout rates must be below 1 (a rate of 1 zeroes everything and divides by zero).",
+    "noise-shape": "A Dropout's noise_shape must broadcast to its input even at rate 0 (Keras ignores it then, and fails once the rate is raised).",
     "embedding-integer-input": "Embedding needs integer input; Keras would truncate floats to ids.",
     "float-activation": "Activation, Dropout and the noise layers need floating-point input (on integers Keras declares float32 but fails or keeps the integers).",
     "frozen-weights": "LayerNormalization and GroupNormalization with center or scale on an integer input: their gamma and beta never get a gradient.",

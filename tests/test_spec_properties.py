@@ -618,6 +618,15 @@ EXPLICIT["sequence"] += [
         {"type": "Dense", "units": 2, "activation": "softmax", "name": "x2", "inputs": ["x1"]}], "outputs": ["x2"]},
      "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
 ]
+# Found on PyTorch: a Dropout at rate 0 with a noise_shape that cannot broadcast runs everywhere (the mask is never
+# built); kspec refuses it by the noise-shape policy.
+EXPLICIT["image"] += [
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [4, 4, 1]}, "layers": [
+        {"type": "Activation", "activation": "linear"}, {"type": "Conv2D", "kernel_size": 1, "padding": "same", "filters": 1},
+        {"type": "Dropout", "rate": 0.0, "noise_shape": [None, 1, 1, 2]}, {"type": "GlobalAveragePooling2D"},
+        {"type": "Dense", "units": 2, "activation": "softmax"}]},
+     "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+]
 # Found on the PyTorch backend: a top-k accuracy with the default k of 5 over 2 classes fails there (TensorFlow
 # and JAX count every prediction as correct): portability. Precision with top_k above the classes fails everywhere.
 EXPLICIT["sequence"] += [

@@ -1,6 +1,6 @@
 import pytest
 
-from .harness import check_layer, check_refused_when_run, check_rejected, check_trains
+from .harness import check_layer, check_refused_when_run, check_rejected, check_trains, keras_failure, kspec_refusal
 
 
 @pytest.mark.parametrize(
@@ -63,3 +63,14 @@ def test_integer_input_is_refused_where_keras_declares_float_but_returns_integer
 )
 def test_core_layers_train_one_step(spec, shape):
     assert check_trains(spec, shape)
+
+
+@pytest.mark.parametrize("rate, policy", [(0.5, None), (0.0, "noise-shape")])
+def test_dropout_noise_shape_must_broadcast(rate, policy):
+    """A noise_shape that cannot broadcast fails a training step at any rate above 0; at rate 0 Keras never
+    builds the mask and runs, so kspec's refusal is a policy there (found on PyTorch by the properties)."""
+    spec = {"type": "Dropout", "rate": rate, "noise_shape": [None, 1, 1, 2]}
+    refusal = kspec_refusal(spec, (4, 4, 1))
+    assert refusal is not None and refusal.policy == policy and refusal.field == "noise_shape"
+    failure = keras_failure(spec, (4, 4, 1), train_step=True)
+    assert (failure is None) == (rate == 0), failure

@@ -9,7 +9,8 @@ underlying kernels refuse them when run, and which ones depends on the backend
 (JAX promotes integers to float32 in most of them). The rules below refuse
 exactly the combinations that fail on some backend, and name the backends that
 fail when another runs it (portability policy); each was measured on all three
-(tests/test_backends.py keeps the measurements).
+(scripts/dtype_matrix.py measures them all again; tests/test_backends.py and the
+layer tests keep examples).
 """
 
 

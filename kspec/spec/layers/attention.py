@@ -79,7 +79,7 @@ class MultiHeadAttention(_AttentionBase):
 
     type: Literal["MultiHeadAttention"]
     call_style: ClassVar[str] = "positional"
-    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES
+    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
     def _portable_dtype(self, name: str, t: Tensor) -> None:
         # TensorFlow and JAX promote integers and booleans in the projections; PyTorch's einsum fails on them

@@ -82,8 +82,11 @@ def _check_noise_shape(layer: Dropout, x: Tensor) -> None:
     if len(ns) != x.rank or any(n is not None and n != 1 and d is not None and n != d for n, d in zip(ns, x.shape)):
         raise ShapeError(
             f"Argument `noise_shape` must broadcast to the input shape {shape_str(x.shape)}: "
-            f"each entry 1, null or equal to the input's. Received: noise_shape={list(ns)}",
+            f"each entry 1, null or equal to the input's"
+            + (" (kspec policy: at rate 0 Keras never builds the mask, but fails once the rate is raised)" if layer.rate == 0 else "")
+            + f". Received: noise_shape={list(ns)}",
             field="noise_shape",
+            policy="noise-shape" if layer.rate == 0 else None,
         )
 
 
