@@ -74,6 +74,7 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
             for i, metric in enumerate(metrics):
                 out.extend(_metric_fits(name, metric, kinds[name], path + (i,)))
                 out.extend(_top_k_fits(name, metric, tensors.get(name), path + (i,)))
+                out.extend(_probability_labels_fit(name, metric, kinds[name], path + (i,)))
 
     for field in ("loss_weights",):
         mapping = getattr(training, field)
@@ -237,6 +238,28 @@ def _metric_fits(output: str, metric, kind: str, path) -> list[Diagnostic]:
             path,
             hint="Use `accuracy` (Keras picks the variant that fits the loss), or the sparse_/non-sparse twin of this metric.",
             policy="metric-labels",
+        )
+    ]
+
+
+def _probability_labels_fit(output: str, metric, kind: str, path) -> list[Diagnostic]:
+    """The binary cross-entropy metric reads the labels as probabilities: PyTorch's kernel fails on a label outside
+    [0, 1] (TensorFlow and JAX compute a number), and a regression loss's labels can be anything (found by the
+    property test on the PyTorch backend)."""
+    name = metric if isinstance(metric, str) else metric.type
+    if name != "binary_crossentropy" or kind != "regression":
+        return []
+    from .backends import portability_note
+
+    return [
+        Diagnostic(
+            "metric",
+            f"Metric '{name}' reads the labels of output '{output}' as probabilities, but its loss is a regression "
+            f"loss, whose labels can lie outside [0, 1]. {portability_note(('torch',))}.",
+            path,
+            hint="Use a regression metric (e.g. mae), or a binary loss with labels in [0, 1].",
+            policy="portability",
+            backends=("torch",),
         )
     ]
 

@@ -124,6 +124,18 @@ def test_backend_differences_are_named(layers, shape, dtype, backends):
     assert d.to_json()["backends"] == backends
 
 
+def test_binary_crossentropy_metric_on_regression_labels():
+    """PyTorch's binary cross-entropy fails on labels outside [0, 1], which a regression loss's labels can be."""
+    def spec(loss, metric):
+        return {"kspec": 1, "name": "m", "model": {"input": {"shape": [3]}, "layers": [{"type": "Dense", "units": 2, "activation": "sigmoid"}]},
+                "training": {"loss": loss, "metrics": [metric]}}
+
+    (d,) = kspec.check(spec("mse", "binary_crossentropy")).errors
+    assert (d.code, d.policy, d.backends, d.path) == ("metric", "portability", ("torch",), ("training", "metrics", 0))
+    assert kspec.check(spec("binary_crossentropy", "binary_crossentropy")).ok
+    assert kspec.check(spec("mse", "mae")).ok
+
+
 def test_uint64_inputs_are_refused_for_pytorch():
     """PyTorch has no uint64 tensors: a uint64 input fails there in any model (portability, at the input)."""
     spec = {"kspec": 1, "name": "m", "model": {"input": {"shape": [3], "dtype": "uint64"}, "layers": [{"type": "Dense", "units": 1}]},
