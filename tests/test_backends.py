@@ -93,6 +93,8 @@ def test_verdicts_do_not_depend_on_the_backend():
         ([{"type": "ReLU", "negative_slope": 0.1}, {"type": "Flatten"}], [3, 2], "uint8", ["torch"]),
         ([{"type": "ReLU", "negative_slope": 0.1, "max_value": 6.0}, {"type": "Flatten"}], [3, 2], "int32", ["tensorflow", "torch"]),
         ([{"type": "UnitNormalization"}, {"type": "Flatten"}], [3, 2], "int32", ["tensorflow", "jax"]),
+        # PyTorch's layer_norm normalizes trailing axes only
+        ([{"type": "LayerNormalization", "axis": [1, 2]}, {"type": "Flatten"}], [4, 4, 1], "float32", ["torch"]),
         # JAX's fused attention needs equal head sizes for keys and values
         ([{"type": "MultiHeadAttention", "num_heads": 1, "key_dim": 3, "value_dim": 2}], [4, 2], "float32", ["jax"]),
         # two inputs of the same integer or bool tensor

@@ -28,7 +28,7 @@ UN = "UnitNormalization"
         ({"type": LN}, (3, 4), 8, 0),
         ({"type": LN, "axis": [1, 2]}, (3, 4), 24, 0),
         ({"type": LN, "axis": [-1, 1]}, (3, 4), 24, 0),
-        ({"type": LN, "axis": -2, "center": False}, (None, 5, 2), 5, 0),
+        ({"type": LN, "axis": [-2, -1], "center": False}, (None, 5, 2), 10, 0),
         ({"type": LN, "axis": [2, 3], "scale": False, "epsilon": 1e-6}, (None, 4, 2), 8, 0),
         ({"type": GN, "groups": 2}, (3, 4), 8, 0),
         ({"type": GN, "groups": 32}, (None, None, 64), 128, 0),

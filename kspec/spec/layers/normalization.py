@@ -157,11 +157,16 @@ class LayerNormalization(_Affine):
         axes = self.normalize_axes(self.axis, x)
         self._need_float_for_weights(x)
         self.refuse_constant(x, axes, "beta (0 at first)")
-        if not (self.center or self.scale):
-            return Inferred(Tensor(x.shape, "float32"))  # no weights, so no sizes needed
         shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
-        size = prod(_known_dims(self, x, axes, shown))
-        return Inferred(Tensor(x.shape, "float32"), self._affine_params(size))
+        size = prod(_known_dims(self, x, axes, shown)) if self.center or self.scale else 0  # no weights: no sizes needed
+        if x.rank - 1 not in axes:  # PyTorch's layer_norm normalizes trailing axes only (found by the properties)
+            raise ShapeError(
+                f"Layer 'LayerNormalization' normalizes over axes that leave out the last one. Received: "
+                f"axis={shown}, input_shape={shape_str(x.shape)}",
+                field="axis",
+                backends=("torch",),
+            )
+        return Inferred(Tensor(x.shape, "float32"), self._affine_params(size) if self.center or self.scale else 0)
 
 
 class GroupNormalization(_Affine):
