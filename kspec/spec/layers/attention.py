@@ -29,7 +29,7 @@ class _AttentionBase(Layer):
     _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES
 
     def _portable_dtype(self, name: str, t: Tensor) -> None:
-        """Refuse an input dtype that some backends fail on (measured on each; see tests/test_backends.py)."""
+        """Refuse an input dtype that some backends fail on (measured on each by scripts/dtype_matrix.py)."""
 
     def _split(self, inputs: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         if not 2 <= len(inputs) <= 3:
@@ -217,10 +217,10 @@ class Attention(_AttentionBase):
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     seed: Seed | None = Field(None, description="Random seed for dropout.")
 
-
     def _portable_dtype(self, name: str, t: Tensor) -> None:
         if t.dtype in ("int8", "int16", "int32", "int64"):  # JAX promotes signed integers in the softmax
             self.refuse_on(t, "TP", f" for its {name} (its softmax fails on integers)")
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)
         rank = self._need_same_rank(query, value, key, 3)

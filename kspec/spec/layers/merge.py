@@ -46,13 +46,6 @@ class _Elementwise(_Merge):
 
     def _check_dtypes(self, inputs: list[Tensor]) -> None:
         """Dtype rule of the element-wise op: it folds left, pairwise, so the first pair sets the kernel."""
-        if inputs[0].dtype == "bool" and inputs[1].dtype == "bool" and self.layer_type == "Average":
-            # JAX and PyTorch average booleans; TensorFlow's add has no bool kernel
-            raise ShapeError(
-                f"Layer 'Average' cannot combine two bool tensors on TensorFlow (its add kernel has no bool version): "
-                f"expected a numeric first or second input. Received: dtypes={[t.dtype for t in inputs]}",
-                backends=("tensorflow",),
-            )
         if inputs[0].dtype == "bool" and inputs[1].dtype == "bool":
             raise ShapeError(
                 f"Layer '{self.layer_type}' cannot combine two bool tensors (its arithmetic kernel has no bool "
@@ -114,6 +107,14 @@ class Average(_Elementwise):
     """Averages a list of inputs element-wise. Input shapes: broadcastable. Output shape: the broadcast shape."""
 
     type: Literal["Average"]
+
+    def _check_dtypes(self, inputs: list[Tensor]) -> None:
+        if inputs[0].dtype == "bool" and inputs[1].dtype == "bool":  # JAX and PyTorch average booleans
+            raise ShapeError(
+                f"Layer 'Average' cannot combine two bool tensors on TensorFlow (its add kernel has no bool version): "
+                f"expected a numeric first or second input. Received: dtypes={[t.dtype for t in inputs]}",
+                backends=("tensorflow",),
+            )
 
 
 class Maximum(_Elementwise):

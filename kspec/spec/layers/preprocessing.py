@@ -69,8 +69,7 @@ def _check_range(value: tuple[float, float]) -> tuple[float, float]:
     return value
 
 
-# Keras casts these to float32 first; Resizing resizes the input's own dtype, which TensorFlow
-# supports only for these.
+# Keras casts these to float32 first (Resizing, which resizes the input's own dtype, takes floats only).
 _ANY_DTYPE = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
 
@@ -345,7 +344,7 @@ class Resizing(_ImageLayer):
 
     def _check_dtype(self, x: Tensor) -> None:
         # On integers Keras declares float32 but returns the integer dtype, which the next layers then get (a
-        # convolution after it fails when run); with Lanczos interpolation it fails on PyTorch, and padding fails.
+        # convolution after it fails when run); Lanczos interpolation and padding fail outright.
         self.need_float(x, ": on integers Keras declares float32 but returns the integer dtype. Cast it first, e.g. "
                         "with a Rescaling layer")
 
