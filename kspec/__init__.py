@@ -22,8 +22,19 @@ from .spec import Spec, json_schema
 
 __version__ = "0.1.0"
 __all__ = [
-    "Diagnostic", "Report", "Spec", "SpecError", "build_and_train", "build_model", "check", "compile_model",
-    "dump_spec", "import_model", "json_schema", "load_spec", "__version__",
+    "Diagnostic",
+    "Report",
+    "Spec",
+    "SpecError",
+    "build_and_train",
+    "build_model",
+    "check",
+    "compile_model",
+    "dump_spec",
+    "import_model",
+    "json_schema",
+    "load_spec",
+    "__version__",
 ]
 
 
@@ -53,7 +64,8 @@ def compile_model(model: Any, spec: Spec) -> Any:
 
 def build_and_train(spec_path: str, **options: Any) -> Any:
     """`kspec build-and-train` as a function: options as in `kspec.train.run.TrainOptions`; returns a `RunResult`."""
-    from .train.run import TrainOptions, build_and_train as run
+    from .train.run import TrainOptions
+    from .train.run import build_and_train as run
 
     return run(spec_path, TrainOptions(**options), echo=lambda message: None)
 

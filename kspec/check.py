@@ -77,7 +77,12 @@ def read_source(source: Source) -> tuple[str | None, str | None, dict | None, Di
         try:
             return str(source), path.read_text(encoding="utf-8"), None, None
         except UnicodeDecodeError as exc:
-            return str(source), None, None, Diagnostic("io-error", f"Cannot read '{source}': not UTF-8 text ({exc.reason}).")
+            return (
+                str(source),
+                None,
+                None,
+                Diagnostic("io-error", f"Cannot read '{source}': not UTF-8 text ({exc.reason})."),
+            )
         except OSError as exc:
             return str(source), None, None, Diagnostic("io-error", f"Cannot read '{source}': {exc.strerror or exc}.")
     return None, str(source), None, None
@@ -196,7 +201,11 @@ def _fold_instantiations(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     for i, n in others.items():
         from .diagnostics import Note
 
-        out[i] = replace(out[i], notes=out[i].notes + (Note(f"and {n} more instantiation(s) of this block give the same {out[i].severity}"),))
+        out[i] = replace(
+            out[i],
+            notes=out[i].notes
+            + (Note(f"and {n} more instantiation(s) of this block give the same {out[i].severity}"),),
+        )
     return out
 
 

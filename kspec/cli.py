@@ -44,9 +44,22 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format; json is a documented contract for tools.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is a documented contract for tools.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True, help="Refuse models with more parameters than this.")
+@click.option(
+    "--param-budget",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PARAM_BUDGET,
+    show_default=True,
+    help="Refuse models with more parameters than this.",
+)
 def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) -> None:
     """Check spec files (or directories of them, or - for stdin) without TensorFlow.
 
@@ -80,7 +93,12 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) 
 
 
 @main.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file (atomically) instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file (atomically) instead of stdout.",
+)
 def schema(output: str | None) -> None:
     """Print the JSON Schema (draft 2020-12) of the spec language."""
     from .spec import json_schema
@@ -95,7 +113,9 @@ def schema(output: str | None) -> None:
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True)
-@click.option("--collapsed", is_flag=True, help="One row per layer or block use, as written, instead of every expanded layer.")
+@click.option(
+    "--collapsed", is_flag=True, help="One row per layer or block use, as written, instead of every expanded layer."
+)
 def summary(spec: str, param_budget: int, collapsed: bool) -> None:
     """Print the layer table (name, type, output shape, parameters) from static inference."""
     from .check import Report, check
@@ -114,25 +134,107 @@ def summary(spec: str, param_budget: int, collapsed: bool) -> None:
 
 @main.command("build-and-train")
 @click.argument("spec", type=click.Path(dir_okay=False))
-@click.option("--data", help="Use this data instead of the spec's: a .npz or .csv file, an image or text directory, synthetic[:N], embedded[:digits] or keras:NAME.")
+@click.option(
+    "--data",
+    help="Use this data instead of the spec's: a .npz or .csv file, an image or text directory, synthetic[:N], embedded[:digits] or keras:NAME.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), help="Number of epochs (overrides training.epochs).")
-@click.option("--steps", type=click.IntRange(min=1), help="Training steps per epoch (at most one pass over the data); `--steps 1` with one epoch runs one step.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    help="Training steps per epoch (at most one pass over the data); `--steps 1` with one epoch runs one step.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Examples per step (overrides training.batch_size).")
-@click.option("-o", "--output", type=click.Path(file_okay=False), help="Run directory (default: runs/NAME-YYYYMMDD-HHMMSS). Nothing is written outside it.")
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), help="Random seed (overrides training.seed); same spec and seed, same run.")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run (--output DIR, or the latest unfinished run of this spec).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override any spec field, validated like the file: --set training.optimizer.learning_rate=0.01 (repeatable).")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when the output is a terminal; otherwise one line per epoch).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Run directory (default: runs/NAME-YYYYMMDD-HHMMSS). Nothing is written outside it.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**31 - 1),
+    help="Random seed (overrides training.seed); same spec and seed, same run.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run (--output DIR, or the latest unfinished run of this spec).",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any spec field, validated like the file: --set training.optimizer.learning_rate=0.01 (repeatable).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bars (default: when the output is a terminal; otherwise one line per epoch).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final result.")
-@click.option("--backend", type=click.Choice(BACKENDS), help="Keras backend (default: KERAS_BACKEND if set, else jax for multi-worker training, else tensorflow).")
-@click.option("--distribution", type=click.Choice(list(DISTRIBUTIONS)), help="How training is spread (overrides training.distribution): none, mirrored (every device of this machine), multi-worker (several processes, JAX).")
-@click.option("--coordinator", envvar="KSPEC_COORDINATOR", metavar="HOST:PORT", help="multi-worker: process 0's address, the same for every process [env KSPEC_COORDINATOR].")
-@click.option("--num-processes", envvar="KSPEC_NUM_PROCESSES", type=click.IntRange(min=1), help="multi-worker: how many processes train together [env KSPEC_NUM_PROCESSES].")
-@click.option("--process-id", envvar="KSPEC_PROCESS_ID", type=click.IntRange(min=0), help="multi-worker: this process's index, 0 to N-1; 0 writes the run directory [env KSPEC_PROCESS_ID].")
-@click.option("--join-timeout", envvar="KSPEC_JOIN_TIMEOUT", type=click.IntRange(min=1), default=300, show_default=True, help="multi-worker: seconds to wait for every process to join [env KSPEC_JOIN_TIMEOUT].")
-@click.option("--cpu-devices", type=click.IntRange(min=1), help="Split the CPU into this many logical devices (to try a distribution on a machine without GPUs).")
-def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, resume, overrides, progress, quiet,
-                    backend, distribution, coordinator, num_processes, process_id, join_timeout, cpu_devices) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    help="Keras backend (default: KERAS_BACKEND if set, else jax for multi-worker training, else tensorflow).",
+)
+@click.option(
+    "--distribution",
+    type=click.Choice(list(DISTRIBUTIONS)),
+    help="How training is spread (overrides training.distribution): none, mirrored (every device of this machine), multi-worker (several processes, JAX).",
+)
+@click.option(
+    "--coordinator",
+    envvar="KSPEC_COORDINATOR",
+    metavar="HOST:PORT",
+    help="multi-worker: process 0's address, the same for every process [env KSPEC_COORDINATOR].",
+)
+@click.option(
+    "--num-processes",
+    envvar="KSPEC_NUM_PROCESSES",
+    type=click.IntRange(min=1),
+    help="multi-worker: how many processes train together [env KSPEC_NUM_PROCESSES].",
+)
+@click.option(
+    "--process-id",
+    envvar="KSPEC_PROCESS_ID",
+    type=click.IntRange(min=0),
+    help="multi-worker: this process's index, 0 to N-1; 0 writes the run directory [env KSPEC_PROCESS_ID].",
+)
+@click.option(
+    "--join-timeout",
+    envvar="KSPEC_JOIN_TIMEOUT",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="multi-worker: seconds to wait for every process to join [env KSPEC_JOIN_TIMEOUT].",
+)
+@click.option(
+    "--cpu-devices",
+    type=click.IntRange(min=1),
+    help="Split the CPU into this many logical devices (to try a distribution on a machine without GPUs).",
+)
+def build_and_train(
+    spec: str,
+    data,
+    epochs,
+    steps,
+    batch_size,
+    output,
+    seed,
+    resume,
+    overrides,
+    progress,
+    quiet,
+    backend,
+    distribution,
+    coordinator,
+    num_processes,
+    process_id,
+    join_timeout,
+    cpu_devices,
+) -> None:
     """Build the model of SPEC, train it on its data and write a run directory.
 
     The run directory holds the resolved spec, the trained model (.keras and a SavedModel), the
@@ -145,21 +247,35 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _terminate_as_interrupt()
-    from .train.run import InvalidSpec, TrainError, TrainOptions, build_and_train as run
-    from .train.runtime import Cluster
     from .reporters import render_text
+    from .train.run import InvalidSpec, TrainError, TrainOptions
+    from .train.run import build_and_train as run
+    from .train.runtime import Cluster
 
     if num_processes is not None and process_id is not None and process_id >= num_processes:
-        click.echo(f"Error: --process-id {process_id} is out of range for --num-processes {num_processes} (0 to {num_processes - 1}).", err=True)
+        click.echo(
+            f"Error: --process-id {process_id} is out of range for --num-processes {num_processes} (0 to {num_processes - 1}).",
+            err=True,
+        )
         sys.exit(EXIT_USAGE)
 
     if steps is not None and epochs is None and not resume:
         epochs = 1
     verbose = 0 if quiet else (1 if (progress if progress is not None else sys.stdout.isatty()) else 2)
     opts = TrainOptions(
-        data=data, epochs=epochs, steps=steps, batch_size=batch_size, output=output, seed=seed,
-        resume=resume, overrides=tuple(overrides), verbose=verbose, backend=backend, distribution=distribution,
-        cluster=Cluster(coordinator, num_processes, process_id, join_timeout), cpu_devices=cpu_devices,
+        data=data,
+        epochs=epochs,
+        steps=steps,
+        batch_size=batch_size,
+        output=output,
+        seed=seed,
+        resume=resume,
+        overrides=tuple(overrides),
+        verbose=verbose,
+        backend=backend,
+        distribution=distribution,
+        cluster=Cluster(coordinator, num_processes, process_id, join_timeout),
+        cpu_devices=cpu_devices,
     )
     echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:
@@ -191,8 +307,17 @@ def build_and_train(spec: str, data, epochs, steps, batch_size, output, seed, re
 
 @main.command("import")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec to this file (atomically) instead of stdout: JSON for a .json file, YAML otherwise.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists (without it, an existing file is never overwritten).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the spec to this file (atomically) instead of stdout: JSON for a .json file, YAML otherwise.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the output file if it exists (without it, an existing file is never overwritten).",
+)
 @click.option("--name", help="The spec's name (default: the model's name, made a valid kspec name).")
 def import_command(model: str, output: str | None, force: bool, name: str | None) -> None:
     """Convert a Keras model (a .keras file, or the JSON of model.to_json()) into a kspec spec.

@@ -66,7 +66,7 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
 
     built: list[tuple[Any, Any, Any]] = []  # (node, keras layer, output tensor)
     if inference.sequential:
-        (name, tensor), = inference.inputs.items()
+        ((name, tensor),) = inference.inputs.items()
         layers = [keras.Input(shape=tensor.shape[1:], dtype=tensor.dtype, name=name)]
         for node in inference.nodes:
             layers.append(build_layer(node.layer, node.name))
@@ -94,14 +94,18 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
     return model
 
 
-def assert_agrees(model: Any, built: list[tuple[Any, Any, Any]], inference: Inference, *, file: str | None = None) -> None:
+def assert_agrees(
+    model: Any, built: list[tuple[Any, Any, Any]], inference: Inference, *, file: str | None = None
+) -> None:
     """Every layer call's output shape and every layer's parameter counts equal kspec's; else `KspecBug`."""
     problems = []
     for node, klayer, output in built:
         where = f"{file + ': ' if file else ''}{format_path(node.path)} ('{node.name}', {node.layer_type})"
         got = tuple(output.shape)
         if got != node.output.shape:
-            problems.append(f"{where}: Keras's output shape is {shape_str(got)}, kspec inferred {shape_str(node.output.shape)}")
+            problems.append(
+                f"{where}: Keras's output shape is {shape_str(got)}, kspec inferred {shape_str(node.output.shape)}"
+            )
         if node.shares is None:
             total = klayer.count_params()
             non_trainable = sum(math.prod(w.shape) for w in klayer.non_trainable_weights)
@@ -111,7 +115,9 @@ def assert_agrees(model: Any, built: list[tuple[Any, Any, Any]], inference: Infe
                     f"kspec inferred {node.params:,} ({node.non_trainable:,} non-trainable)"
                 )
     if not problems and model.count_params() != inference.total_params:
-        problems.append(f"the model has {model.count_params():,} parameters in Keras, kspec inferred {inference.total_params:,}")
+        problems.append(
+            f"the model has {model.count_params():,} parameters in Keras, kspec inferred {inference.total_params:,}"
+        )
     if problems:
         raise KspecBug(
             "kspec bug: Keras built the model differently from kspec's static inference, so `kspec validate` "
@@ -176,7 +182,9 @@ def auto_steps_per_execution(training: Training, steps_per_epoch: int | None = N
     return max(1, min(spe, steps_per_epoch)) if steps_per_epoch else spe
 
 
-def compile_model(model: Any, training: Training, *, steps_per_execution: int | None = None, jit_compile: Any = "auto") -> Any:
+def compile_model(
+    model: Any, training: Training, *, steps_per_execution: int | None = None, jit_compile: Any = "auto"
+) -> Any:
     """`model.compile` from the training section: optimizer (with its schedule), losses per output,
     loss weights, metrics, steps_per_execution."""
     model.compile(

@@ -9,8 +9,9 @@ wrong, what was expected, `Received: name=value`), where (`file`, `span`, and
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning"]
 PathItem = str | int
@@ -133,7 +134,7 @@ class Diagnostic:
     def location(self) -> str:
         return format_path(self.path)
 
-    def with_source(self, file: str | None, span: Span | None) -> "Diagnostic":
+    def with_source(self, file: str | None, span: Span | None) -> Diagnostic:
         return replace(self, file=file, span=span if self.span is None else self.span)
 
     def to_json(self) -> dict:

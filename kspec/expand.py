@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +37,6 @@ from .spec.layers import Layer, parse_layer
 USE_KEYS = frozenset({"block", "name", "inputs", "repeat"})
 #: The most nodes an expansion may produce (a spec of 10**4 uses of a block of 10**4 layers is refused).
 MAX_NODES = 200_000
-
-import re
 
 _NAME = re.compile(NAME_PATTERN)
 _REF = re.compile(REF_PATTERN)
@@ -83,10 +82,19 @@ class Origin:
             origin, old, new, depth, outer = self._replayed
             cut = len(old)
             inner = origin.uses[: len(origin.uses) - depth]
-            self._uses = tuple(
-                UseNote(u.block, new + u.prefix[cut:] if u.prefix.startswith(old) else u.prefix, u.args, u.repetition, u.path)
-                for u in inner
-            ) + outer
+            self._uses = (
+                tuple(
+                    UseNote(
+                        u.block,
+                        new + u.prefix[cut:] if u.prefix.startswith(old) else u.prefix,
+                        u.args,
+                        u.repetition,
+                        u.path,
+                    )
+                    for u in inner
+                )
+                + outer
+            )
             self._replayed = None
         return self._uses
 
@@ -134,9 +142,19 @@ class Expansion:
                 if rest[:1] == ("inputs",) and not o.explicit_inputs:
                     rest = ()
                 return o.path + rest, o
-        if len(path) >= 3 and path[:2] == ("model", "inputs") and isinstance(path[2], int) and path[2] in self.input_paths:
+        if (
+            len(path) >= 3
+            and path[:2] == ("model", "inputs")
+            and isinstance(path[2], int)
+            and path[2] in self.input_paths
+        ):
             return self.input_paths[path[2]] + path[3:], None
-        if len(path) >= 3 and path[:2] == ("model", "outputs") and isinstance(path[2], int) and path[2] in self.output_paths:
+        if (
+            len(path) >= 3
+            and path[:2] == ("model", "outputs")
+            and isinstance(path[2], int)
+            and path[2] in self.output_paths
+        ):
             return self.output_paths[path[2]], None
         return path, None
 
@@ -204,7 +222,7 @@ class _Tensors:
     single: str | None
 
     @staticmethod
-    def one(flat: str) -> "_Tensors":
+    def one(flat: str) -> _Tensors:
         return _Tensors({}, flat)
 
 
@@ -217,7 +235,7 @@ class _Item:
     obj: Any = None
 
     @staticmethod
-    def top(obj: Any, path: Path) -> "_Item":
+    def top(obj: Any, path: Path) -> _Item:
         return _Item(path, obj=obj)
 
     def get(self, key: str) -> Any:
@@ -280,9 +298,17 @@ class _Expander:
             elif block.layers is None and len(graph_keys) < 3:
                 missing = [k for k in ("inputs", "nodes", "outputs") if getattr(block, k) is None]
                 if not graph_keys:
-                    self.error("missing-key", f"Block '{name}' needs a body: `layers` (a chain), or `inputs`, `nodes` and `outputs` (a graph).", path)
+                    self.error(
+                        "missing-key",
+                        f"Block '{name}' needs a body: `layers` (a chain), or `inputs`, `nodes` and `outputs` (a graph).",
+                        path,
+                    )
                 else:
-                    self.error("missing-key", f"Block '{name}' has a graph body without `{'`, `'.join(missing)}`.", path + (missing[0],))
+                    self.error(
+                        "missing-key",
+                        f"Block '{name}' has a graph body without `{'`, `'.join(missing)}`.",
+                        path + (missing[0],),
+                    )
             for pname in block.params:
                 param = block.param(pname)
                 ppath = path + ("params", pname)
@@ -296,9 +322,17 @@ class _Expander:
                 if not param.required:
                     problem = _type_problem(param.default, param.type)
                     if problem:
-                        self.error("type", f"The default of parameter '{pname}' of block '{name}' {problem}.", ppath + ("default",))
+                        self.error(
+                            "type",
+                            f"The default of parameter '{pname}' of block '{name}' {problem}.",
+                            ppath + ("default",),
+                        )
             if block.inputs is not None and len(set(block.inputs)) != len(block.inputs):
-                self.error("duplicate-name", f"Block '{name}' names an input twice. Received: inputs={list(block.inputs)}", path + ("inputs",))
+                self.error(
+                    "duplicate-name",
+                    f"Block '{name}' names an input twice. Received: inputs={list(block.inputs)}",
+                    path + ("inputs",),
+                )
 
     # ---- bodies ---------------------------------------------------------------------------------
 
@@ -320,7 +354,12 @@ class _Expander:
                 continue
             if item.is_block:
                 if item.has("inputs"):
-                    self.error("form", "`inputs` belongs to the graph form; in a layer list a block takes the previous output.", item.path + ("inputs",), scope)
+                    self.error(
+                        "form",
+                        "`inputs` belongs to the graph form; in a layer list a block takes the previous output.",
+                        item.path + ("inputs",),
+                        scope,
+                    )
                     failed = True
                     continue
                 use_name = self.use_name(item, scope, counters, taken)
@@ -344,7 +383,9 @@ class _Expander:
                 continue
             local = item.get("name")
             if local is None:
-                local = _numbered(_snake(item.get("type")) if isinstance(item.get("type"), str) else "layer", scope, counters, taken)
+                local = _numbered(
+                    _snake(item.get("type")) if isinstance(item.get("type"), str) else "layer", scope, counters, taken
+                )
             elif not self.good_name(local, item.path + ("name",), scope):
                 failed = True
                 continue
@@ -362,15 +403,27 @@ class _Expander:
         for item in items:
             name = item.get("name")
             if name is None:
-                self.error("missing-key", "Graph nodes need a `name`.", item.path, scope, hint="Add `name: <node name>`.")
+                self.error(
+                    "missing-key", "Graph nodes need a `name`.", item.path, scope, hint="Add `name: <node name>`."
+                )
                 continue
             if not self.good_name(name, item.path + ("name",), scope):
                 continue
             if not item.is_block and not item.has("inputs"):
-                self.error("missing-key", f"Node '{name}' needs `inputs`: the names of the inputs or nodes it is applied to.", item.path, scope)
+                self.error(
+                    "missing-key",
+                    f"Node '{name}' needs `inputs`: the names of the inputs or nodes it is applied to.",
+                    item.path,
+                    scope,
+                )
                 continue
             if name in local or name in defined:
-                self.error("duplicate-name", f"The name '{name}' is already used; names of inputs and nodes must be unique.", item.path + ("name",), scope)
+                self.error(
+                    "duplicate-name",
+                    f"The name '{name}' is already used; names of inputs and nodes must be unique.",
+                    item.path + ("name",),
+                    scope,
+                )
                 continue
             defined[name] = item.path
             if not item.is_block:
@@ -502,11 +555,21 @@ class _Expander:
         if "shares" in data:
             target = data["shares"]
             if not isinstance(target, str) or not _LOCAL_NAME.match(target):
-                self.error("value", f"`shares` must name a layer node of this block. Received: shares={_show(target)}", item.path + ("shares",), scope)
+                self.error(
+                    "value",
+                    f"`shares` must name a layer node of this block. Received: shares={_show(target)}",
+                    item.path + ("shares",),
+                    scope,
+                )
                 return False
             extra = [k for k in data if k != "shares"]
             if extra:
-                self.error("unknown-key", f"Unknown key '{extra[0]}' in a shared call (`{{name, shares, inputs}}`).", item.path + (extra[0],), scope)
+                self.error(
+                    "unknown-key",
+                    f"Unknown key '{extra[0]}' in a shared call (`{{name, shares, inputs}}`).",
+                    item.path + (extra[0],),
+                    scope,
+                )
                 return False
             obj = SharedNode.model_construct(name=flat, shares=scope.name(target), inputs=inputs)
             self.nodes.append((obj, origin))
@@ -535,7 +598,7 @@ class _Expander:
         if has_expression_marker(value):
             self.error(
                 "expression",
-                f"An expression must be the whole value, `\"${{...}}\"`; kspec does not interpolate into text. Received: {_show(value)}",
+                f'An expression must be the whole value, `"${{...}}"`; kspec does not interpolate into text. Received: {_show(value)}',
                 path,
                 scope,
             )
@@ -553,7 +616,12 @@ class _Expander:
     def instantiate(self, item: _Item, inputs: list[str], prefix: str, scope: _Scope, top: bool) -> _Tensors | None:
         name = item.get("block")
         if not isinstance(name, str):
-            self.error("type", f"`block` must be the name of a block, a string. Received: block={_show(name)}", item.path + ("block",), scope)
+            self.error(
+                "type",
+                f"`block` must be the name of a block, a string. Received: block={_show(name)}",
+                item.path + ("block",),
+                scope,
+            )
             return None
         block = self.blocks.get(name)
         if block is None:
@@ -563,12 +631,18 @@ class _Expander:
                 f"Unknown block {_show(name)}: blocks are defined under `blocks`. Received: block={_show(name)}",
                 item.path + ("block",),
                 scope,
-                hint=did_you_mean(str(name), known) or (f"Defined blocks: {', '.join(known)}." if known else "Define it under `blocks:`."),
+                hint=did_you_mean(str(name), known)
+                or (f"Defined blocks: {', '.join(known)}." if known else "Define it under `blocks:`."),
             )
             return None
         if name in scope.stack:
-            cycle = " -> ".join(scope.stack[scope.stack.index(name):] + (name,))
-            self.error("cycle", f"Block '{name}' uses itself: {cycle}. Blocks cannot be recursive.", item.path + ("block",), scope)
+            cycle = " -> ".join(scope.stack[scope.stack.index(name) :] + (name,))
+            self.error(
+                "cycle",
+                f"Block '{name}' uses itself: {cycle}. Blocks cannot be recursive.",
+                item.path + ("block",),
+                scope,
+            )
             return None
         if block.layers is None and (block.inputs is None or block.nodes is None or block.outputs is None):
             return None  # reported with the definitions
@@ -608,7 +682,9 @@ class _Expander:
             if args is None:
                 return None
             inst_prefix = prefix if repeat == 1 else f"{prefix}{'_' if prefix[-1].isdigit() else ''}{rep + 1}"
-            use_note = UseNote(name, inst_prefix, tuple(args.items()), (rep + 1, repeat) if repeat > 1 else None, item.path)
+            use_note = UseNote(
+                name, inst_prefix, tuple(args.items()), (rep + 1, repeat) if repeat > 1 else None, item.path
+            )
             inner = _Scope(inst_prefix, args, (use_note,) + scope.notes, scope.stack + (name,))
             outs = self.instantiated_body(block, name, current, inner)
             if outs is None:
@@ -630,11 +706,18 @@ class _Expander:
         if value is _FAILED:
             return None
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000:
-            self.error("value", f"`repeat` must be an integer from 0 to 10000. Received: repeat={_show(value)}", item.path + ("repeat",), scope)
+            self.error(
+                "value",
+                f"`repeat` must be an integer from 0 to 10000. Received: repeat={_show(value)}",
+                item.path + ("repeat",),
+                scope,
+            )
             return None
         return value
 
-    def arguments(self, item: _Item, block: Block, name: str, scope: _Scope, rep: int, repeat: int) -> dict[str, Any] | None:
+    def arguments(
+        self, item: _Item, block: Block, name: str, scope: _Scope, rep: int, repeat: int
+    ) -> dict[str, Any] | None:
         """The block's parameters for one repetition: the use's arguments (evaluated with `index`), then defaults."""
         if item.obj is not None:
             given = item.obj.arguments
@@ -658,7 +741,8 @@ class _Expander:
                     f"Block '{name}' has no parameter '{_show(key)}'. Received: {_show(key)}={_show(value)}",
                     path,
                     scope,
-                    hint=hint or (f"Its parameters: {', '.join(allowed)}." if allowed else f"Block '{name}' has no parameters."),
+                    hint=hint
+                    or (f"Its parameters: {', '.join(allowed)}." if allowed else f"Block '{name}' has no parameters."),
                 )
                 ok = False
                 continue
@@ -677,7 +761,9 @@ class _Expander:
                 if param.required and pname in misspelled:
                     ok = False
                 elif param.required:
-                    self.error("missing-key", f"Block '{name}' needs the parameter '{pname}' ({param.type}).", item.path, scope)
+                    self.error(
+                        "missing-key", f"Block '{name}' needs the parameter '{pname}' ({param.type}).", item.path, scope
+                    )
                     ok = False
                 else:
                     args[pname] = param.default
@@ -744,7 +830,9 @@ class _Expander:
             if not origin.instantiated:
                 out.append(Use(node.name, origin.path, nodes=[node.name], outputs=[node.name]))
         items = spec.model.layers if isinstance(spec.model, SequentialModel) else spec.model.nodes
-        order = {("model", "layers" if isinstance(spec.model, SequentialModel) else "nodes", i): i for i in range(len(items))}
+        order = {
+            ("model", "layers" if isinstance(spec.model, SequentialModel) else "nodes", i): i for i in range(len(items))
+        }
         everything = out + list(by_path.values())
         return sorted(everything, key=lambda u: order.get(u.path, len(order)))
 
@@ -759,7 +847,7 @@ class _Template:
         self.prefix = scope.prefix + "_"
         self.depth = len(scope.notes)  # the uses around the instantiation, shared by all its nodes
 
-    def replay(self, ex: "_Expander", inputs: list[str], scope: _Scope) -> list[str]:
+    def replay(self, ex: _Expander, inputs: list[str], scope: _Scope) -> list[str]:
         old_inputs = dict(zip(self.inputs, inputs))
         old, new = self.prefix, scope.prefix + "_"
         cut = len(old)
@@ -870,7 +958,14 @@ def _type_problem(value: Any, kind: str) -> str | None:
         ok = not (isinstance(value, float) and not math.isfinite(value))
     if ok:
         return None
-    words = {"int": "an integer", "float": "a number", "bool": "a boolean", "str": "a string", "list": "a list", "any": "a finite value"}
+    words = {
+        "int": "an integer",
+        "float": "a number",
+        "bool": "a boolean",
+        "str": "a string",
+        "list": "a list",
+        "any": "a finite value",
+    }
     return f"must be {words[kind]}. Received: {_show(value)}"
 
 

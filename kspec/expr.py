@@ -147,7 +147,9 @@ class _Evaluator:
         if isinstance(node.op, ast.Not):
             return not value
         if not _is_number(value):
-            raise ExprError(f"Unary '{'-' if isinstance(node.op, ast.USub) else '+'}' needs a number. Received: {value!r}")
+            raise ExprError(
+                f"Unary '{'-' if isinstance(node.op, ast.USub) else '+'}' needs a number. Received: {value!r}"
+            )
         if isinstance(node.op, ast.USub):
             return _checked(-value)
         if isinstance(node.op, ast.UAdd):
@@ -160,14 +162,14 @@ class _Evaluator:
             raise ExprError(f"The operator in '{_source(node)}' is not allowed; use + - * / // % **.")
         left, right = self.visit(node.left), self.visit(node.right)
         if not (_is_number(left) and _is_number(right)):
-            raise ExprError(
-                f"'{_SYMBOL[op]}' needs numbers. Received: {_show(left)} {_SYMBOL[op]} {_show(right)}"
-            )
+            raise ExprError(f"'{_SYMBOL[op]}' needs numbers. Received: {_show(left)} {_SYMBOL[op]} {_show(right)}")
         if op in (ast.Div, ast.FloorDiv, ast.Mod) and right == 0:
             raise ExprError(f"Division by zero in '{_source(node)}'.")
         if op is ast.Pow:
             if abs(right) > 64 or (isinstance(right, int) and right < 0 and left == 0):
-                raise ExprError(f"The exponent in '{_source(node)}' is out of range (at most 64 in size, and 0 has no negative powers).")
+                raise ExprError(
+                    f"The exponent in '{_source(node)}' is out of range (at most 64 in size, and 0 has no negative powers)."
+                )
             if abs(left) > 2**63 and right > 1:
                 raise ExprError("The result is beyond 64-bit integers.")
         try:

@@ -105,7 +105,9 @@ def _read_file(path: str) -> dict:
             except zipfile.BadZipFile:
                 raise ModelFileError(f"'{path}' is not a .keras archive (a zip file holding config.json).") from None
             except KeyError:
-                raise ModelFileError(f"'{path}' has no config.json: expected a .keras archive written by model.save().") from None
+                raise ModelFileError(
+                    f"'{path}' has no config.json: expected a .keras archive written by model.save()."
+                ) from None
             return _json(raw.decode("utf-8", errors="replace"), f"config.json in '{path}'")
         with open(path, encoding="utf-8", errors="replace") as f:
             return _json(f.read(), f"'{path}'")
@@ -117,9 +119,13 @@ def _json(text: str, what: str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{what[0].upper()}{what[1:]} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+        raise ModelFileError(
+            f"{what[0].upper()}{what[1:]} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from None
     except RecursionError:
-        raise ModelFileError(f"{what[0].upper()}{what[1:]} is nested too deeply to be a Keras model configuration.") from None
+        raise ModelFileError(
+            f"{what[0].upper()}{what[1:]} is nested too deeply to be a Keras model configuration."
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or "class_name" not in data:
         raise ModelFileError(
             f"{what[0].upper()}{what[1:]} is not a serialised Keras model: expected an object with 'class_name' and "
@@ -181,15 +187,26 @@ class _Converter:
         keras_name = config.get("name", entry.get("name", "?"))
         where = f"Layer '{keras_name}' ({class_name})"
         cls = KERAS_LAYER_TYPES.get(class_name)
-        custom = entry.get("registered_name") not in (None, class_name) or entry.get("module") not in (None, "keras.layers")
+        custom = entry.get("registered_name") not in (None, class_name) or entry.get("module") not in (
+            None,
+            "keras.layers",
+        )
         if class_name == "Lambda":
-            self.problems.append(f"{where}: Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)")
+            self.problems.append(
+                f"{where}: Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)"
+            )
             return None
         if cls is None or custom:
-            kind = "a custom layer class" if custom or entry.get("module") is None else "a Keras layer that kspec does not support"
+            kind = (
+                "a custom layer class"
+                if custom or entry.get("module") is None
+                else "a Keras layer that kspec does not support"
+            )
             self.problems.append(f"{where}: {kind}, not one of kspec's layer types")
             return None
-        out: dict[str, Any] = {"type": cls.type_name()} if wrapped else {"type": cls.type_name(), "name": self.name(keras_name)}
+        out: dict[str, Any] = (
+            {"type": cls.type_name()} if wrapped else {"type": cls.type_name(), "name": self.name(keras_name)}
+        )
         fields = cls.model_fields
         count = len(self.problems)
         for key, value in config.items():
@@ -251,7 +268,7 @@ class _Converter:
                 return None
         return value
 
-    def _object(self, value: dict, key: str, where: str, kind: "_ObjectKind") -> Any:
+    def _object(self, value: dict, key: str, where: str, kind: _ObjectKind) -> Any:
         """An initializer, regularizer or constraint: by name when its configuration is the one the name builds."""
         class_name = value.get("class_name")
         config = dict(value.get("config") or {})
@@ -394,14 +411,25 @@ def _kinds() -> tuple[_ObjectKind, _ObjectKind, _ObjectKind]:
         return {m.model_fields["type"].annotation.__args__[0]: m for m in members}
 
     initializers = _ObjectKind(
-        "initializer", "keras.initializers", types(objects.InitializerConfig), objects.INITIALIZER_NAMES,
-        names_only={"Zeros": "zeros", "Ones": "ones"}, ignored=("input_axes", "output_axes"),
+        "initializer",
+        "keras.initializers",
+        types(objects.InitializerConfig),
+        objects.INITIALIZER_NAMES,
+        names_only={"Zeros": "zeros", "Ones": "ones"},
+        ignored=("input_axes", "output_axes"),
     )
     regularizers = _ObjectKind(
-        "regularizer", "keras.regularizers", types(objects.RegularizerConfig), ("l1", "l2"), float32=True,
+        "regularizer",
+        "keras.regularizers",
+        types(objects.RegularizerConfig),
+        ("l1", "l2"),
+        float32=True,
     )
     constraints = _ObjectKind(
-        "constraint", "keras.constraints", types(objects.ConstraintConfig), ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
+        "constraint",
+        "keras.constraints",
+        types(objects.ConstraintConfig),
+        ("max_norm", "min_max_norm", "non_neg", "unit_norm"),
     )
     return initializers, regularizers, constraints
 
@@ -452,9 +480,13 @@ def _sequential(config: dict, conv: _Converter) -> dict:
     if layers and isinstance(layers[0], dict) and layers[0].get("class_name") == "InputLayer":
         first = _input(layers.pop(0), conv, named=False)
     elif config.get("build_input_shape"):
-        first = _input({"config": {"batch_shape": config["build_input_shape"], "name": "input_layer"}}, conv, named=False)
+        first = _input(
+            {"config": {"batch_shape": config["build_input_shape"], "name": "input_layer"}}, conv, named=False
+        )
     else:
-        conv.problems.append("The Sequential model has no input shape: build it, or start it with keras.Input(shape=...)")
+        conv.problems.append(
+            "The Sequential model has no input shape: build it, or start it with keras.Input(shape=...)"
+        )
         first = None
     converted = [conv.layer(entry) for entry in layers]
     if not converted:
@@ -506,7 +538,9 @@ def _functional(config: dict, conv: _Converter) -> dict:
         kspec_type = layers[node.layer].get("class_name")
         cls = KERAS_LAYER_TYPES.get(str(kspec_type))
         if cls is not None and len(sources) > 1 and node.style != cls.call_style:
-            conv.problems.append(f"{where}: called with its inputs {node.style}, kspec calls {kspec_type} with them as a {cls.call_style}")
+            conv.problems.append(
+                f"{where}: called with its inputs {node.style}, kspec calls {kspec_type} with them as a {cls.call_style}"
+            )
         if layer is None or None in sources:
             continue
         if node.index == 0:
@@ -550,7 +584,9 @@ def _is_tensors(value: Any) -> bool:
 def _call(layer: str, index: int, call: Any, entry: dict) -> _Node:
     """One call of a layer. A call a spec cannot write has a `problem` (reported if the outputs depend on it)."""
     if not isinstance(call, dict):
-        return _Node("", layer, index, [], "", "a call in an older Keras format that kspec does not read (save it with Keras 3)")
+        return _Node(
+            "", layer, index, [], "", "a call in an older Keras format that kspec does not read (save it with Keras 3)"
+        )
     args, kwargs = call.get("args") or [], dict(call.get("kwargs") or {})
     # What Keras records for a plain call: `training=False` for layers whose call takes it (a model called in fit
     # or predict passes its own `training` to every layer instead), and `mask`: None, or the mask Keras propagates
@@ -661,7 +697,9 @@ def spec_document_of(model: Any, *, name: str | None = None) -> dict:
     if class_name not in MODEL_CLASSES or serialised.get("registered_name") not in (None, class_name):
         raise UnsupportedModel(
             model_name,
-            [f"The model is a {class_name}: kspec imports keras.Sequential and Functional models (keras.Model(inputs, outputs))"],
+            [
+                f"The model is a {class_name}: kspec imports keras.Sequential and Functional models (keras.Model(inputs, outputs))"
+            ],
         )
     if config.get("trainable", True) is not True:
         conv.problems.append("The model: trainable=False is not supported (a spec's model is trainable)")
@@ -802,4 +840,12 @@ def _compact(layer: dict) -> None:
                 continue
 
 
-__all__ = ["ImportFailed", "ModelFileError", "UnsupportedModel", "import_model", "import_report", "model_config", "spec_text"]
+__all__ = [
+    "ImportFailed",
+    "ModelFileError",
+    "UnsupportedModel",
+    "import_model",
+    "import_report",
+    "model_config",
+    "spec_text",
+]

@@ -62,7 +62,7 @@ class Inference:
         # n layers take n**2 time: 66,000 layers took minutes). The last node with a name wins.
         if self._indexed > len(self.nodes):
             self._index, self._indexed = {}, 0
-        for n in self.nodes[self._indexed:]:
+        for n in self.nodes[self._indexed :]:
             self._index[n.name] = n
         self._indexed = len(self.nodes)
         return self._index.get(name)
@@ -94,7 +94,7 @@ class Inference:
         return not self.failed and all(n.output is not None for n in self.nodes)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def to_snake_case(name: str) -> str:
     """Keras's automatic layer names: `MaxPooling2D` -> `max_pooling2d`."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
@@ -251,8 +251,10 @@ def _graph(model: GraphModel) -> Inference:
             if target is None:
                 bad = True
                 hint = did_you_mean(info.shares, layer_nodes)
-                what = "a model input" if info.shares in result.inputs else (
-                    "itself a shared call" if info.shares in nodes else "not defined"
+                what = (
+                    "a model input"
+                    if info.shares in result.inputs
+                    else ("itself a shared call" if info.shares in nodes else "not defined")
                 )
                 result.diagnostics.append(
                     Diagnostic(
@@ -271,7 +273,11 @@ def _graph(model: GraphModel) -> Inference:
             result.diagnostics.append(_undefined(out, ("model", "outputs", j), list(defined)))
     if len(set(model.outputs)) != len(model.outputs):
         result.diagnostics.append(
-            Diagnostic("duplicate-name", f"Each output may be listed once. Received: outputs={list(model.outputs)}", ("model", "outputs"))
+            Diagnostic(
+                "duplicate-name",
+                f"Each output may be listed once. Received: outputs={list(model.outputs)}",
+                ("model", "outputs"),
+            )
         )
     result.outputs = list(model.outputs)
 
@@ -285,7 +291,8 @@ def _graph(model: GraphModel) -> Inference:
         layer = info.layer
         if not layer.min_inputs <= len(tensors) <= layer.max_inputs:
             expected = (
-                f"exactly {layer.min_inputs}" if layer.min_inputs == layer.max_inputs
+                f"exactly {layer.min_inputs}"
+                if layer.min_inputs == layer.max_inputs
                 else f"between {layer.min_inputs} and {layer.max_inputs}"
             )
             result.diagnostics.append(
@@ -342,7 +349,7 @@ def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
                 if ref not in nodes:
                     continue  # a model input or an already-reported reference
                 if state.get(ref) == 1:
-                    cycle = stack[stack.index(ref):] + [ref]
+                    cycle = stack[stack.index(ref) :] + [ref]
                     sharing = [n for n in cycle if nodes[n].shares in cycle]
                     if sharing:
                         call = nodes[sharing[0]]

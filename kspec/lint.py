@@ -6,7 +6,7 @@ looks at the validated spec and the inference; it never changes them.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from .diagnostics import Diagnostic
 from .infer import Inference, NodeInfo, last_activation

@@ -213,7 +213,9 @@ class _Converter:
         for knode, vnode in node.value:
             if not isinstance(knode, yaml.ScalarNode):
                 self.diagnostics.append(
-                    Diagnostic("type", "Mapping keys must be plain scalars, not collections.", path, span=span_of(knode))
+                    Diagnostic(
+                        "type", "Mapping keys must be plain scalars, not collections.", path, span=span_of(knode)
+                    )
                 )
                 continue
             k = knode.value if knode.tag == STR else self.scalar(knode, path, key=True)
@@ -340,8 +342,7 @@ def load_text(text: str) -> Loaded:
     crowded = _crowded(text) if len(text) > MAX_NODES // 4 else None
     if crowded is not None:
         message = (
-            f"The document has more than {2 * MAX_NODES} YAML nodes (keys and values); "
-            "a model spec never needs that."
+            f"The document has more than {2 * MAX_NODES} YAML nodes (keys and values); a model spec never needs that."
         )
         return Loaded(None, SourceMap(None), [Diagnostic("too-large", message, span=crowded)])
     text = _json_as_yaml(text)
@@ -366,13 +367,21 @@ def load_text(text: str) -> Loaded:
         return Loaded(None, SourceMap(None), [Diagnostic("yaml-syntax", message, span=span)])
     except UnicodeEncodeError as exc:  # a lone surrogate (from "\ud800" in Python, never from a UTF-8 file)
         bad = exc.object[exc.start : exc.start + 1]
-        message = f"Invalid YAML: U+{ord(bad):04X} is a lone surrogate, not a Unicode character." if bad else f"Invalid YAML: {exc}."
+        message = (
+            f"Invalid YAML: U+{ord(bad):04X} is a lone surrogate, not a Unicode character."
+            if bad
+            else f"Invalid YAML: {exc}."
+        )
         return Loaded(None, SourceMap(None), [Diagnostic("yaml-syntax", message, span=_span_at(text, exc.start))])
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         return Loaded(None, SourceMap(None), [Diagnostic("yaml-syntax", f"Invalid YAML: {exc}.")])
     source_map = SourceMap(root)
     if root is None:
-        return Loaded(None, source_map, [Diagnostic("not-a-mapping", "The spec is empty; expected a mapping with 'kspec', 'name' and 'model'.")])
+        return Loaded(
+            None,
+            source_map,
+            [Diagnostic("not-a-mapping", "The spec is empty; expected a mapping with 'kspec', 'name' and 'model'.")],
+        )
     converter = _Converter()
     try:
         data = converter.convert(root, (), 0)

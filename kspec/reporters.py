@@ -11,7 +11,7 @@ JSON output (`kspec validate --format json`), version 1:
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 from .check import Report
 from .diagnostics import Diagnostic
@@ -77,10 +77,13 @@ def render_text(reports: Iterable[Report], sources: dict[str | None, str] | None
 
 def render_json(reports: Iterable[Report]) -> str:
     reports = list(reports)
-    return json.dumps(
-        {"version": 1, "ok": all(r.ok for r in reports), "files": [r.to_json() for r in reports]},
-        indent=2,
-    ) + "\n"
+    return (
+        json.dumps(
+            {"version": 1, "ok": all(r.ok for r in reports), "files": [r.to_json() for r in reports]},
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def render_summary(report: Report, *, collapsed: bool = False) -> str:
@@ -113,7 +116,9 @@ def render_summary(report: Report, *, collapsed: bool = False) -> str:
         for n in inf.nodes:
             kind = n.layer.layer_type if n.layer is not None else "?"
             label = f"{n.name} ({kind}{', shares ' + n.shares if n.shares else ''})"
-            rows.append((label, _shape(n.output.shape) if n.output else "?", f"{n.params:,}" if n.shares is None else "0"))
+            rows.append(
+                (label, _shape(n.output.shape) if n.output else "?", f"{n.params:,}" if n.shares is None else "0")
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     sep = "-" * (sum(widths) + 6)
     out = [f'Model: "{report.spec.name if report.spec else "?"}"', sep]

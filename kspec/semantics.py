@@ -207,12 +207,31 @@ def _loss_fits(output: str, loss, tensor: Tensor, path) -> list[Diagnostic]:
 
 #: Metrics by the labels they expect: class ids (sparse), or labels of the output's shape (one-hot,
 #: binary, regression).
-SPARSE_METRICS = frozenset({"sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy", "SparseTopKCategoricalAccuracy"})
+SPARSE_METRICS = frozenset(
+    {
+        "sparse_categorical_accuracy",
+        "sparse_top_k_categorical_accuracy",
+        "sparse_categorical_crossentropy",
+        "SparseTopKCategoricalAccuracy",
+    }
+)
 #: Metrics that work with either (Keras picks the variant from the loss).
 ANY_LABEL_METRICS = frozenset({"accuracy"})
 #: Activations whose output is never negative.
 NON_NEGATIVE = frozenset(
-    {"relu", "relu6", "sigmoid", "hard_sigmoid", "sparse_sigmoid", "softmax", "sparsemax", "softplus", "exponential", "squareplus", "sparse_plus"}
+    {
+        "relu",
+        "relu6",
+        "sigmoid",
+        "hard_sigmoid",
+        "sparse_sigmoid",
+        "softmax",
+        "sparsemax",
+        "softplus",
+        "exponential",
+        "squareplus",
+        "sparse_plus",
+    }
 )
 #: Losses that take the logarithm of the prediction: on a negative prediction they give NaN (poisson) or
 #: clip it to a constant with a zero gradient (msle).
@@ -265,8 +284,12 @@ def _probability_labels_fit(output: str, metric, kind: str, path) -> list[Diagno
 
 
 #: Metrics that take the k highest scores, with Keras's default k.
-TOP_K_METRICS = {"top_k_categorical_accuracy": 5, "sparse_top_k_categorical_accuracy": 5,
-                 "TopKCategoricalAccuracy": 5, "SparseTopKCategoricalAccuracy": 5}
+TOP_K_METRICS = {
+    "top_k_categorical_accuracy": 5,
+    "sparse_top_k_categorical_accuracy": 5,
+    "TopKCategoricalAccuracy": 5,
+    "SparseTopKCategoricalAccuracy": 5,
+}
 
 
 def _top_k_fits(output: str, metric, tensor, path) -> list[Diagnostic]:
@@ -302,9 +325,20 @@ def _top_k_fits(output: str, metric, tensor, path) -> list[Diagnostic]:
 
 #: Losses that read the output as probabilities unless from_logits is set.
 PROBABILITY_LOSSES = frozenset(
-    {"sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy", "binary_crossentropy",
-     "binary_focal_crossentropy", "kl_divergence", "kld", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
-     "CategoricalFocalCrossentropy", "BinaryCrossentropy", "BinaryFocalCrossentropy"}
+    {
+        "sparse_categorical_crossentropy",
+        "categorical_crossentropy",
+        "categorical_focal_crossentropy",
+        "binary_crossentropy",
+        "binary_focal_crossentropy",
+        "kl_divergence",
+        "kld",
+        "SparseCategoricalCrossentropy",
+        "CategoricalCrossentropy",
+        "CategoricalFocalCrossentropy",
+        "BinaryCrossentropy",
+        "BinaryFocalCrossentropy",
+    }
 )
 #: Activations whose output lies in [0, 1].
 PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "hard_sigmoid", "sparse_sigmoid", "sparsemax"})
@@ -312,7 +346,12 @@ PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "hard_sigmoid", "spar
 
 def _probability_output(output: str, loss, activation: str | None, path) -> list[Diagnostic]:
     name = loss if isinstance(loss, str) else loss.type
-    if name not in PROBABILITY_LOSSES or loss_from_logits(loss) or activation is None or activation in PROBABILITY_ACTIVATIONS:
+    if (
+        name not in PROBABILITY_LOSSES
+        or loss_from_logits(loss)
+        or activation is None
+        or activation in PROBABILITY_ACTIVATIONS
+    ):
         return []
     twin = {"kld": "kl_divergence"}.get(name, name)
     fix = (

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import Spec, validate_data
-from .spec.layers import LAYER_TYPES
 from .spec.blocks import BlockUse
+from .spec.layers import LAYER_TYPES
 from .spec.model import GraphModel, SequentialModel, SharedNode
 
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
@@ -106,9 +106,7 @@ def _best_branches(located: list[tuple[dict, Path, tuple]]) -> list[tuple[dict, 
                     if idx is not best:
                         drop.update(idx)
         # Strip the decided level of branching and repeat for nested unions.
-        located = [
-            (err, path, branches[1:]) for i, (err, path, branches) in enumerate(located) if i not in drop
-        ]
+        located = [(err, path, branches[1:]) for i, (err, path, branches) in enumerate(located) if i not in drop]
 
 
 def _branch_cost(located, idx: list[int], at: Path) -> tuple[int, int]:
@@ -116,8 +114,7 @@ def _branch_cost(located, idx: list[int], at: Path) -> tuple[int, int]:
     wrong key inside a `{type: ...}` mapping) is what the user meant; one that refused the value
     where it stands did not fit, and a refusal of the value's type fits least."""
     at_point = [
-        located[i][0] for i in idx
-        if located[i][1] == at and not located[i][0]["type"].startswith("union_tag_")
+        located[i][0] for i in idx if located[i][1] == at and not located[i][0]["type"].startswith("union_tag_")
     ]
     if len(at_point) < len(idx):
         rank = 0
@@ -162,7 +159,12 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         hint = did_you_mean(str(tag), expected)
         if hint is None and not is_layer:
             hint = f"Expected one of: {', '.join(expected)}."
-        return Diagnostic(code, f"Unknown {what} '{_short(str(tag))}'{where}. Received: type={_show(tag)}", path + ("type",), hint=hint)
+        return Diagnostic(
+            code,
+            f"Unknown {what} '{_short(str(tag))}'{where}. Received: type={_show(tag)}",
+            path + ("type",),
+            hint=hint,
+        )
     if kind == "union_tag_not_found":
         return Diagnostic("missing-key", f"Missing required key 'type'{where}.", path + ("type",))
     if kind == "literal_error":
@@ -171,7 +173,9 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         listed = ", ".join(repr(e) for e in expected[:40]) + (", ..." if len(expected) > 40 else "")
         if not expected:  # numbers (kspec: 1) are not quoted in pydantic's list
             listed = str(ctx.get("expected", ""))
-        return Diagnostic("value", f"Invalid value for `{name}`{where}: expected one of {listed}. {received}", path, hint=hint)
+        return Diagnostic(
+            "value", f"Invalid value for `{name}`{where}: expected one of {listed}. {received}", path, hint=hint
+        )
     if kind.endswith("_type") or kind in ("model_attributes_type", "is_instance_of", "dataclass_type"):
         expected = _TYPE_WORDS.get(kind, kind.removesuffix("_type").replace("_", " "))
         hint = None
@@ -194,7 +198,10 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         return Diagnostic("value", f"`{name}`{where} must be {op} {ctx.get(key)}. {received}", path, policy=policy)
     if kind == "finite_number":
         return Diagnostic(
-            "value", f"`{name}`{where} must be a finite number (not NaN or infinity). {received}", path, policy="no-coercion"
+            "value",
+            f"`{name}`{where} must be a finite number (not NaN or infinity). {received}",
+            path,
+            policy="no-coercion",
         )
     if kind in ("too_short", "too_long"):
         bound = "at least" if kind == "too_short" else "at most"
@@ -205,7 +212,11 @@ def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
         count = ctx.get("min_length") if kind == "string_too_short" else ctx.get("max_length")
         return Diagnostic("value", f"`{name}`{where} must have {bound} {count} character(s). {received}", path)
     if kind == "string_pattern_mismatch":
-        return Diagnostic("value", f"`{name}`{where} is not in the expected form ({_pattern_words(ctx.get('pattern'))}). {received}", path)
+        return Diagnostic(
+            "value",
+            f"`{name}`{where} is not in the expected form ({_pattern_words(ctx.get('pattern'))}). {received}",
+            path,
+        )
     if kind == "value_error":
         message = str(ctx.get("error", err.get("msg", "")))
         return Diagnostic("value", f"{message}{'' if message.endswith('.') else '.'} (at {owner or name})", path)

@@ -1,6 +1,5 @@
 """The spec language v1: pydantic models are the single source of truth; the JSON Schema is generated from them."""
 
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -24,10 +23,10 @@ class Spec(KspecModel):
         None, description="Reusable, parameterised sub-graphs by name, used in the model as `{block: NAME, ...}`."
     )
     model: AnyModel
-    training: Training = Field(description="How the model is compiled and trained: optimizer, loss, metrics, epochs, callbacks.")
+    training: Training = Field(
+        description="How the model is compiled and trained: optimizer, loss, metrics, epochs, callbacks."
+    )
     data: Data | None = Field(None, description="Training data; absent means synthetic data shaped like the inputs.")
-
-
 
 
 _validator = None
@@ -62,4 +61,19 @@ def json_schema() -> dict[str, Any]:
     return out
 
 
-__all__ = ["Block", "BlockUse", "Spec", "Data", "Training", "Input", "SequentialModel", "GraphModel", "SharedNode", "KspecModel", "Name", "json_schema", "validate_data", "SCHEMA_ID"]
+__all__ = [
+    "Block",
+    "BlockUse",
+    "Spec",
+    "Data",
+    "Training",
+    "Input",
+    "SequentialModel",
+    "GraphModel",
+    "SharedNode",
+    "KspecModel",
+    "Name",
+    "json_schema",
+    "validate_data",
+    "SCHEMA_ID",
+]

@@ -5,7 +5,6 @@ forbids unknown keys, is frozen, and refuses NaN/inf. Int-or-tuple arguments
 are normalised once, here, to tuples.
 """
 
-
 import sys
 from typing import Annotated, Any
 
@@ -39,7 +38,7 @@ class KspecModel(BaseModel):
     def to_keras(self) -> Any:
         """The Keras serialised form (`{"class_name", "config"}`) of an object with a `type`."""
         config = {k: to_keras_value(v) for k, v in self if k != "type"}
-        return {"class_name": getattr(self, "type"), "config": config}
+        return {"class_name": self.type, "config": config}
 
 
 class KspecJsonSchema(GenerateJsonSchema):
@@ -98,10 +97,19 @@ def to_keras_value(value: Any) -> Any:
     return value
 
 
-Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128, description="A name: letters, digits and '_'; not starting with a digit.")]
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN, max_length=128, description="A name: letters, digits and '_'; not starting with a digit."
+    ),
+]
 Ref = Annotated[
     str,
-    Field(pattern=REF_PATTERN, max_length=257, description="A name, or `USE.OUTPUT`: one of the named outputs of a block use."),
+    Field(
+        pattern=REF_PATTERN,
+        max_length=257,
+        description="A name, or `USE.OUTPUT`: one of the named outputs of a block use.",
+    ),
 ]
 PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]

@@ -6,7 +6,6 @@ is instantiated, with the parameters substituted (`kspec.expand`), so here it is
 mappings whose values may be `${...}` expressions on the parameters (`kspec.expr`).
 """
 
-
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -23,8 +22,12 @@ RESERVED = frozenset({"block", "name", "inputs", "repeat", "index", "type", "sha
 class Param(KspecModel):
     """A block parameter: its type and, when it is optional, its default."""
 
-    type: ParamType = Field("any", description="The parameter's type: int, float (an int is accepted), bool, str, list or any.")
-    default: Any = Field(None, description="The value when a use leaves the parameter out; without `default` the parameter is required.")
+    type: ParamType = Field(
+        "any", description="The parameter's type: int, float (an int is accepted), bool, str, list or any."
+    )
+    default: Any = Field(
+        None, description="The value when a use leaves the parameter out; without `default` the parameter is required."
+    )
     description: str | None = Field(None, max_length=10_000, description="Free text for people.")
 
     @property
@@ -58,7 +61,11 @@ LocalRefs = Annotated[
         {
             "anyOf": [
                 {"type": "string", "pattern": LOCAL_REF_PATTERN, "maxLength": 257},
-                {"type": "array", "items": {"type": "string", "pattern": LOCAL_REF_PATTERN, "maxLength": 257}, "minItems": 1},
+                {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": LOCAL_REF_PATTERN, "maxLength": 257},
+                    "minItems": 1,
+                },
             ]
         }
     ),
@@ -82,10 +89,20 @@ class Block(KspecModel):
         default_factory=dict,
         description="The block's parameters by name: a type (`filters: int`, required) or `{type, default, description}`.",
     )
-    layers: list[BodyItem] | None = Field(None, min_length=1, description="A chain of layers (and block uses): one input, one output.")
-    inputs: BlockInputs | None = Field(None, description="Graph body: the names of the block's input tensors, in order.")
-    nodes: list[BodyItem] | None = Field(None, min_length=1, description="Graph body: layers, shared calls and block uses, each with a `name` and `inputs`.")
-    outputs: LocalRefs | None = Field(None, description="Graph body: the names of the tensors the block returns, in order.")
+    layers: list[BodyItem] | None = Field(
+        None, min_length=1, description="A chain of layers (and block uses): one input, one output."
+    )
+    inputs: BlockInputs | None = Field(
+        None, description="Graph body: the names of the block's input tensors, in order."
+    )
+    nodes: list[BodyItem] | None = Field(
+        None,
+        min_length=1,
+        description="Graph body: layers, shared calls and block uses, each with a `name` and `inputs`.",
+    )
+    outputs: LocalRefs | None = Field(
+        None, description="Graph body: the names of the tensors the block returns, in order."
+    )
 
     def param(self, name: str) -> Param:
         value = self.params[name]
@@ -98,7 +115,9 @@ _PARAM_VALUE = {"description": "An argument of the block: a value of the paramet
 class BlockUse(KspecModel):
     """An instance of a block: `{block: NAME, name, inputs, repeat, PARAM: VALUE, ...}`."""
 
-    model_config = ConfigDict(**{**KspecModel.model_config, "extra": "allow", "json_schema_extra": {"additionalProperties": _PARAM_VALUE}})
+    model_config = ConfigDict(
+        **{**KspecModel.model_config, "extra": "allow", "json_schema_extra": {"additionalProperties": _PARAM_VALUE}}
+    )
 
     block: Name = Field(description="The block to instantiate (a key of `blocks`).")
     name: Name | None = Field(
@@ -106,8 +125,13 @@ class BlockUse(KspecModel):
         description="The name of this use: the prefix of its Keras layer names, and (graph form) how other nodes "
         "refer to its output (`NAME`, or `NAME.OUTPUT` for one of several outputs). Default: the block's name.",
     )
-    inputs: NodeInputs | None = Field(None, description="Graph form only: the input or node names the block is applied to.")
-    repeat: Annotated[int, Field(ge=0, le=10_000)] | Annotated[str, Field(pattern=r"^\$\{[\s\S]*\}(?![\s\S])", max_length=1010)] = Field(
+    inputs: NodeInputs | None = Field(
+        None, description="Graph form only: the input or node names the block is applied to."
+    )
+    repeat: (
+        Annotated[int, Field(ge=0, le=10_000)]
+        | Annotated[str, Field(pattern=r"^\$\{[\s\S]*\}(?![\s\S])", max_length=1010)]
+    ) = Field(
         1,
         description="How many times the block is applied in a row, each output feeding the next repetition; "
         "`index` (0, 1, ...) in an argument's expression is the repetition. 0 passes the inputs through.",

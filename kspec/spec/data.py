@@ -4,14 +4,18 @@ Paths are relative to the spec file (or absolute). The loaders themselves
 live in `kspec.train` (they need TensorFlow); this module only describes them.
 """
 
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .base import IntTuple, KspecModel, Name, PositiveInt, Seed
 
-DataPath = Annotated[str, Field(min_length=1, max_length=4096, description="File or directory; relative paths are relative to the spec file.")]
+DataPath = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=4096, description="File or directory; relative paths are relative to the spec file."
+    ),
+]
 
 
 class NpzSource(KspecModel):
@@ -26,7 +30,9 @@ class CsvSource(KspecModel):
 
     type: Literal["csv"]
     path: DataPath = Field(description="The CSV file; relative paths are relative to the spec file.")
-    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = Field(",", description="Character separating the columns.")
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = Field(
+        ",", description="Character separating the columns."
+    )
 
 
 class ImageDirectorySource(KspecModel):
@@ -34,7 +40,11 @@ class ImageDirectorySource(KspecModel):
 
     type: Literal["image_directory"]
     path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
-    image_size: IntTuple(2, description="(height, width) every image is resized to; null: the model input's, else (256, 256).", nullable=True) = None
+    image_size: IntTuple(
+        2,
+        description="(height, width) every image is resized to; null: the model input's, else (256, 256).",
+        nullable=True,
+    ) = None
     color_mode: Literal["grayscale", "rgb", "rgba"] | None = Field(
         None,
         description="Images are converted to 1 (grayscale), 3 (rgb) or 4 (rgba) channels; null: what the model input's channels imply, else rgb.",
@@ -47,10 +57,12 @@ class TextDirectorySource(KspecModel):
     type: Literal["text_directory"]
     path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
     max_tokens: PositiveInt | None = Field(
-        None, description="Vocabulary size (TextVectorization max_tokens); null: the input_dim of the Embedding the text feeds, else 20000."
+        None,
+        description="Vocabulary size (TextVectorization max_tokens); null: the input_dim of the Embedding the text feeds, else 20000.",
     )
     sequence_length: PositiveInt | None = Field(
-        None, description="Every text is padded or truncated to this many tokens; null: the model input's length, else 200."
+        None,
+        description="Every text is padded or truncated to this many tokens; null: the model input's length, else 200.",
     )
 
 
@@ -75,11 +87,19 @@ class SyntheticSource(KspecModel):
 
     type: Literal["synthetic"]
     samples: PositiveInt = Field(256, description="Number of random examples to generate.")
-    seed: Seed | None = Field(None, description="Random seed for generating the examples, for reproducible data; null means unseeded.")
+    seed: Seed | None = Field(
+        None, description="Random seed for generating the examples, for reproducible data; null means unseeded."
+    )
 
 
 Source = Annotated[
-    Union[NpzSource, CsvSource, ImageDirectorySource, TextDirectorySource, KerasDatasetSource, EmbeddedSource, SyntheticSource],
+    NpzSource
+    | CsvSource
+    | ImageDirectorySource
+    | TextDirectorySource
+    | KerasDatasetSource
+    | EmbeddedSource
+    | SyntheticSource,
     Field(discriminator="type"),
 ]
 

@@ -1,7 +1,6 @@
 """The two model forms: sequential (one input, an ordered list of layers) and graph (named nodes)."""
 
-
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, WithJsonSchema
 
@@ -48,7 +47,7 @@ def _layer_kind(value: Any) -> str:
 
 
 SequentialItem = Annotated[
-    Union[Annotated[AnyLayer, Tag("node:layer")], Annotated[BlockUse, Tag("node:block")]],
+    Annotated[AnyLayer, Tag("node:layer")] | Annotated[BlockUse, Tag("node:block")],
     Discriminator(_layer_kind),
 ]
 
@@ -71,17 +70,17 @@ class SharedNode(KspecModel):
 def _node_kind(value: Any) -> str:
     if (isinstance(value, dict) and "block" in value) or isinstance(value, BlockUse):
         return "node:block"
-    if (isinstance(value, dict) and "shares" in value) or isinstance(value, SharedNode):  # data, or a model being serialised
+    if (isinstance(value, dict) and "shares" in value) or isinstance(
+        value, SharedNode
+    ):  # data, or a model being serialised
         return "node:shared"
     return "node:layer"
 
 
 GraphNode = Annotated[
-    Union[
-        Annotated[AnyLayer, Tag("node:layer")],
-        Annotated[SharedNode, Tag("node:shared")],
-        Annotated[BlockUse, Tag("node:block")],
-    ],
+    Annotated[AnyLayer, Tag("node:layer")]
+    | Annotated[SharedNode, Tag("node:shared")]
+    | Annotated[BlockUse, Tag("node:block")],
     Discriminator(_node_kind),
 ]
 
@@ -107,7 +106,9 @@ def _model_kind(value: Any) -> str:
 
 
 AnyModel = Annotated[
-    Union[Annotated[SequentialModel, Tag("model:sequential")], Annotated[GraphModel, Tag("model:graph")]],
+    Annotated[SequentialModel, Tag("model:sequential")] | Annotated[GraphModel, Tag("model:graph")],
     Discriminator(_model_kind),
-    Field(description="The model: the sequential form (`input`, `layers`) or the graph form (`inputs`, `nodes`, `outputs`)."),
+    Field(
+        description="The model: the sequential form (`input`, `layers`) or the graph form (`inputs`, `nodes`, `outputs`)."
+    ),
 ]

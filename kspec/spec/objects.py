@@ -5,8 +5,7 @@ the parameterised forms are `{type: ClassName, ...}` with Keras's argument names
 and compile to Keras's serialised form `{"class_name": ..., "config": ...}`.
 """
 
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -19,10 +18,34 @@ from .base import KspecModel, NonNegativeFloat, PositiveFloat, Seed
 # initialised layer's outputs mostly lie: the soundness property found models that no training
 # step could change (at eleven initialisations), so they are not offered either.
 ACTIVATIONS = (
-    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish",
-    "hard_silu", "hard_swish", "mish", "sigmoid", "hard_sigmoid", "log_sigmoid", "sparse_sigmoid",
-    "tanh", "hard_tanh", "tanh_shrink", "softmax", "log_softmax",
-    "sparsemax", "softplus", "softsign", "sparse_plus", "squareplus", "exponential",
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "swish",
+    "hard_silu",
+    "hard_swish",
+    "mish",
+    "sigmoid",
+    "hard_sigmoid",
+    "log_sigmoid",
+    "sparse_sigmoid",
+    "tanh",
+    "hard_tanh",
+    "tanh_shrink",
+    "softmax",
+    "log_softmax",
+    "sparsemax",
+    "softplus",
+    "softsign",
+    "sparse_plus",
+    "squareplus",
+    "exponential",
 )
 ActivationName = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 Activation = Annotated[
@@ -34,9 +57,19 @@ Activation = Annotated[
 # ---- initializers -----------------------------------------------------------------------------
 
 INITIALIZER_NAMES = (
-    "zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-    "lecun_uniform", "lecun_normal", "random_normal", "random_uniform", "truncated_normal",
-    "orthogonal", "variance_scaling",
+    "zeros",
+    "ones",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "orthogonal",
+    "variance_scaling",
 )
 
 InitializerSeed = Annotated[
@@ -75,7 +108,8 @@ class TruncatedNormal(KspecModel):
     type: Literal["TruncatedNormal"]
     mean: float = Field(0.0, description="Mean of the normal distribution before truncation.")
     stddev: NonNegativeFloat = Field(
-        0.05, description="Standard deviation of the normal distribution; values beyond two of these from the mean are redrawn."
+        0.05,
+        description="Standard deviation of the normal distribution; values beyond two of these from the mean are redrawn.",
     )
     seed: InitializerSeed = None
 
@@ -143,10 +177,18 @@ class LecunNormal(_Seeded):
 
 
 InitializerConfig = Annotated[
-    Union[
-        Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, Orthogonal,
-        GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal,
-    ],
+    Constant
+    | RandomNormal
+    | RandomUniform
+    | TruncatedNormal
+    | VarianceScaling
+    | Orthogonal
+    | GlorotUniform
+    | GlorotNormal
+    | HeUniform
+    | HeNormal
+    | LecunUniform
+    | LecunNormal,
     Field(discriminator="type"),
 ]
 Initializer = Annotated[
@@ -156,6 +198,7 @@ Initializer = Annotated[
 
 
 # ---- regularizers -----------------------------------------------------------------------------
+
 
 class L1(KspecModel):
     """L1 weight penalty."""
@@ -168,15 +211,21 @@ class L2(KspecModel):
     """L2 weight penalty."""
 
     type: Literal["L2"]
-    l2: NonNegativeFloat = Field(0.01, description="L2 regularization factor: the penalty is l2 * sum(square(weights)).")
+    l2: NonNegativeFloat = Field(
+        0.01, description="L2 regularization factor: the penalty is l2 * sum(square(weights))."
+    )
 
 
 class L1L2(KspecModel):
     """Combined L1 and L2 weight penalty."""
 
     type: Literal["L1L2"]
-    l1: NonNegativeFloat = Field(0.0, description="L1 regularization factor: adds l1 * sum(abs(weights)) to the penalty.")
-    l2: NonNegativeFloat = Field(0.0, description="L2 regularization factor: adds l2 * sum(square(weights)) to the penalty.")
+    l1: NonNegativeFloat = Field(
+        0.0, description="L1 regularization factor: adds l1 * sum(abs(weights)) to the penalty."
+    )
+    l2: NonNegativeFloat = Field(
+        0.0, description="L2 regularization factor: adds l2 * sum(square(weights)) to the penalty."
+    )
 
 
 class OrthogonalRegularizer(KspecModel):
@@ -184,12 +233,15 @@ class OrthogonalRegularizer(KspecModel):
 
     type: Literal["OrthogonalRegularizer"]
     factor: NonNegativeFloat = Field(
-        0.01, description="Regularization factor: the penalty is factor times the mean dot product between distinct normalised rows (or columns)."
+        0.01,
+        description="Regularization factor: the penalty is factor times the mean dot product between distinct normalised rows (or columns).",
     )
-    mode: Literal["rows", "columns"] = Field("rows", description="Whether the rows or the columns of the kernel are made orthogonal.")
+    mode: Literal["rows", "columns"] = Field(
+        "rows", description="Whether the rows or the columns of the kernel are made orthogonal."
+    )
 
 
-RegularizerConfig = Annotated[Union[L1, L2, L1L2, OrthogonalRegularizer], Field(discriminator="type")]
+RegularizerConfig = Annotated[L1 | L2 | L1L2 | OrthogonalRegularizer, Field(discriminator="type")]
 Regularizer = Annotated[
     # Not "l1_l2": Keras 3 does not resolve that name ("Could not interpret regularizer identifier"); write
     # {type: L1L2, l1: 0.01, l2: 0.01}.
@@ -200,14 +252,18 @@ Regularizer = Annotated[
 
 # ---- constraints ------------------------------------------------------------------------------
 
-_NORM_AXIS = "Axis along which weight norms are computed; 0 constrains each column of a Dense kernel (input_dim, units)."
+_NORM_AXIS = (
+    "Axis along which weight norms are computed; 0 constrains each column of a Dense kernel (input_dim, units)."
+)
 
 
 class MaxNorm(KspecModel):
     """Constrains the norm of the weights incident to each hidden unit to at most max_value."""
 
     type: Literal["MaxNorm"]
-    max_value: PositiveFloat = Field(2.0, description="Maximum norm of the incoming weights; larger weight vectors are rescaled to it.")
+    max_value: PositiveFloat = Field(
+        2.0, description="Maximum norm of the incoming weights; larger weight vectors are rescaled to it."
+    )
     axis: int = Field(0, description=_NORM_AXIS)
 
 
@@ -237,7 +293,7 @@ class UnitNorm(KspecModel):
     axis: int = Field(0, description=_NORM_AXIS)
 
 
-ConstraintConfig = Annotated[Union[MaxNorm, MinMaxNorm, NonNeg, UnitNorm], Field(discriminator="type")]
+ConstraintConfig = Annotated[MaxNorm | MinMaxNorm | NonNeg | UnitNorm, Field(discriminator="type")]
 Constraint = Annotated[
     Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | ConstraintConfig | None,
     Field(description="Weight constraint by Keras name, or {type: MaxNorm|MinMaxNorm|NonNeg|UnitNorm, ...}."),

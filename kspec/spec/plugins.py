@@ -96,7 +96,7 @@ def load_layers(base: type, builtin_types: set[str]) -> tuple[type, ...]:
                 annotation = getattr(cls.model_fields.get("type"), "annotation", None)
                 layer_type = (getattr(annotation, "__args__", None) or [None])[0]
                 if not isinstance(layer_type, str):
-                    problem = f"{cls.__name__} has no `type: Literal[\"Name\"]` field"
+                    problem = f'{cls.__name__} has no `type: Literal["Name"]` field'
                 elif layer_type in builtin_types:
                     problem = f"layer type '{layer_type}' is already a built-in layer type"
                 elif layer_type in seen:

@@ -1,7 +1,6 @@
 """The `training` section: optimizer (with schedules), losses, metrics, fit settings, callbacks."""
 
-
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -17,7 +16,9 @@ class ExponentialDecay(KspecModel):
     initial_learning_rate: PositiveFloat = Field(description="The learning rate at step 0.")
     decay_steps: PositiveInt = Field(description="Steps over which the learning rate is multiplied by decay_rate once.")
     decay_rate: PositiveFloat = Field(description="Factor the learning rate is multiplied by every decay_steps steps.")
-    staircase: bool = Field(False, description="Decay at discrete intervals (integer step / decay_steps) instead of continuously.")
+    staircase: bool = Field(
+        False, description="Decay at discrete intervals (integer step / decay_steps) instead of continuously."
+    )
 
 
 class InverseTimeDecay(KspecModel):
@@ -27,7 +28,9 @@ class InverseTimeDecay(KspecModel):
     initial_learning_rate: PositiveFloat = Field(description="The learning rate at step 0.")
     decay_steps: PositiveInt = Field(description="How often (in steps) decay_rate is applied once more.")
     decay_rate: NonNegativeFloat = Field(description="The decay rate: how fast the learning rate falls.")
-    staircase: bool = Field(False, description="Decay at discrete intervals (integer step / decay_steps) instead of continuously.")
+    staircase: bool = Field(
+        False, description="Decay at discrete intervals (integer step / decay_steps) instead of continuously."
+    )
 
 
 class PolynomialDecay(KspecModel):
@@ -36,9 +39,14 @@ class PolynomialDecay(KspecModel):
     type: Literal["PolynomialDecay"]
     initial_learning_rate: PositiveFloat = Field(description="The learning rate at step 0.")
     decay_steps: PositiveInt = Field(description="Steps over which the learning rate falls to end_learning_rate.")
-    end_learning_rate: NonNegativeFloat = Field(0.0001, description="The minimal learning rate, reached after decay_steps steps.")
+    end_learning_rate: NonNegativeFloat = Field(
+        0.0001, description="The minimal learning rate, reached after decay_steps steps."
+    )
     power: PositiveFloat = Field(1.0, description="The power of the polynomial; 1.0 is a linear decay.")
-    cycle: bool = Field(False, description="Restart the decay beyond decay_steps (with a longer period) instead of staying at end_learning_rate.")
+    cycle: bool = Field(
+        False,
+        description="Restart the decay beyond decay_steps (with a longer period) instead of staying at end_learning_rate.",
+    )
 
 
 class PiecewiseConstantDecay(KspecModel):
@@ -67,10 +75,12 @@ class CosineDecay(KspecModel):
     initial_learning_rate: PositiveFloat = Field(description="The learning rate at step 0.")
     decay_steps: PositiveInt = Field(description="Number of steps to decay over (after the warmup).")
     alpha: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.0, description="Minimum learning rate, as a fraction of warmup_target (or of initial_learning_rate without warmup)."
+        0.0,
+        description="Minimum learning rate, as a fraction of warmup_target (or of initial_learning_rate without warmup).",
     )
     warmup_target: PositiveFloat | None = Field(
-        None, description="Learning rate reached at the end of the linear warmup from initial_learning_rate; null skips warmup."
+        None,
+        description="Learning rate reached at the end of the linear warmup from initial_learning_rate; null skips warmup.",
     )
     warmup_steps: NonNegativeInt = Field(0, description="Number of steps of linear warmup before the decay starts.")
 
@@ -82,14 +92,16 @@ class CosineDecayRestarts(KspecModel):
     initial_learning_rate: PositiveFloat = Field(description="The learning rate at step 0.")
     first_decay_steps: PositiveInt = Field(description="Number of steps in the first decay period.")
     t_mul: PositiveFloat = Field(2.0, description="Each period is t_mul times as long as the previous one.")
-    m_mul: PositiveFloat = Field(1.0, description="Each period starts at m_mul times the previous period's initial learning rate.")
+    m_mul: PositiveFloat = Field(
+        1.0, description="Each period starts at m_mul times the previous period's initial learning rate."
+    )
     alpha: Annotated[float, Field(ge=0, le=1)] = Field(
         0.0, description="Minimum learning rate, as a fraction of initial_learning_rate."
     )
 
 
 Schedule = Annotated[
-    Union[ExponentialDecay, InverseTimeDecay, PolynomialDecay, PiecewiseConstantDecay, CosineDecay, CosineDecayRestarts],
+    ExponentialDecay | InverseTimeDecay | PolynomialDecay | PiecewiseConstantDecay | CosineDecay | CosineDecayRestarts,
     Field(discriminator="type"),
 ]
 LearningRate = Annotated[
@@ -112,28 +124,32 @@ def _both_set(a: str, b: str) -> dict:
 class _Optimizer(KspecModel):
     # `_one_clip`, in the schema: no two of the clip arguments set (non-null).
     model_config = ConfigDict(
-        json_schema_extra={
-            "not": {"anyOf": [_both_set(a, b) for i, a in enumerate(_CLIPS) for b in _CLIPS[i + 1:]]}
-        }
+        json_schema_extra={"not": {"anyOf": [_both_set(a, b) for i, a in enumerate(_CLIPS) for b in _CLIPS[i + 1 :]]}}
     )
 
     weight_decay: NonNegativeFloat | None = Field(
-        None, description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight; null for none."
+        None,
+        description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight; null for none.",
     )
-    clipnorm: PositiveFloat | None = Field(None, description="Clip each weight's gradient so that its norm is at most this.")
+    clipnorm: PositiveFloat | None = Field(
+        None, description="Clip each weight's gradient so that its norm is at most this."
+    )
     clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient value to [-clipvalue, clipvalue].")
     global_clipnorm: PositiveFloat | None = Field(
         None, description="Clip all gradients together so that their global norm is at most this."
     )
     use_ema: bool = Field(
-        False, description="Keep an exponential moving average (EMA) of the weights and overwrite the weights with it at the end of fit."
+        False,
+        description="Keep an exponential moving average (EMA) of the weights and overwrite the weights with it at the end of fit.",
     )
     ema_momentum: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.99, description="EMA momentum, used with use_ema: new_average = ema_momentum * old_average + (1 - ema_momentum) * value."
+        0.99,
+        description="EMA momentum, used with use_ema: new_average = ema_momentum * old_average + (1 - ema_momentum) * value.",
     )
     # Keras refuses 1 ("must be an integer > 1"): null is the way to update every step.
     gradient_accumulation_steps: Annotated[int, Field(ge=2)] | None = Field(
-        None, description="Update the weights every this many steps (at least 2), with the average of the gradients since the last update; null updates every step."
+        None,
+        description="Update the weights every this many steps (at least 2), with the average of the gradients since the last update; null updates every step.",
     )
 
     @model_validator(mode="after")
@@ -156,7 +172,8 @@ class SGD(_Optimizer):
     type: Literal["SGD"]
     learning_rate: LearningRate = 0.01
     momentum: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.0, description="Momentum: accelerates descent in the relevant direction and dampens oscillations; 0 is vanilla SGD."
+        0.0,
+        description="Momentum: accelerates descent in the relevant direction and dampens oscillations; 0 is vanilla SGD.",
     )
     nesterov: bool = Field(False, description="Use Nesterov momentum.")
 
@@ -166,9 +183,16 @@ class Adam(_Optimizer):
 
     type: Literal["Adam"]
     learning_rate: LearningRate = 0.001
-    beta_1: Beta = Field(0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients.")
-    beta_2: Beta = Field(0.999, description="Exponential decay rate for the 2nd moment (uncentered variance) estimates of the gradients.")
-    epsilon: Epsilon = Field(1e-7, description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).")
+    beta_1: Beta = Field(
+        0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients."
+    )
+    beta_2: Beta = Field(
+        0.999, description="Exponential decay rate for the 2nd moment (uncentered variance) estimates of the gradients."
+    )
+    epsilon: Epsilon = Field(
+        1e-7,
+        description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).",
+    )
     amsgrad: bool = Field(False, description="Use the AMSGrad variant (from 'On the Convergence of Adam and Beyond').")
 
 
@@ -180,9 +204,16 @@ class AdamW(_Optimizer):
     weight_decay: NonNegativeFloat | None = Field(
         0.004, description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight."
     )
-    beta_1: Beta = Field(0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients.")
-    beta_2: Beta = Field(0.999, description="Exponential decay rate for the 2nd moment (uncentered variance) estimates of the gradients.")
-    epsilon: Epsilon = Field(1e-7, description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).")
+    beta_1: Beta = Field(
+        0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients."
+    )
+    beta_2: Beta = Field(
+        0.999, description="Exponential decay rate for the 2nd moment (uncentered variance) estimates of the gradients."
+    )
+    epsilon: Epsilon = Field(
+        1e-7,
+        description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).",
+    )
     amsgrad: bool = Field(False, description="Use the AMSGrad variant (from 'On the Convergence of Adam and Beyond').")
 
 
@@ -195,9 +226,13 @@ class RMSprop(_Optimizer):
     momentum: Annotated[float, Field(ge=0, le=1)] = Field(
         0.0, description="Momentum; if not 0, the optimizer also tracks a momentum term with this decay."
     )
-    epsilon: Epsilon = Field(1e-7, description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).")
+    epsilon: Epsilon = Field(
+        1e-7,
+        description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).",
+    )
     centered: bool = Field(
-        False, description="Normalise gradients by their estimated variance instead of the uncentered second moment (slightly costlier)."
+        False,
+        description="Normalise gradients by their estimated variance instead of the uncentered second moment (slightly costlier).",
     )
 
 
@@ -226,8 +261,12 @@ class Adamax(_Optimizer):
 
     type: Literal["Adamax"]
     learning_rate: LearningRate = 0.001
-    beta_1: Beta = Field(0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients.")
-    beta_2: Beta = Field(0.999, description="Exponential decay rate for the exponentially weighted infinity norm of the gradients.")
+    beta_1: Beta = Field(
+        0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients."
+    )
+    beta_2: Beta = Field(
+        0.999, description="Exponential decay rate for the exponentially weighted infinity norm of the gradients."
+    )
     epsilon: Epsilon = Field(1e-7, description="Small constant for numerical stability.")
 
 
@@ -236,9 +275,16 @@ class Nadam(_Optimizer):
 
     type: Literal["Nadam"]
     learning_rate: LearningRate = 0.001
-    beta_1: Beta = Field(0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients.")
-    beta_2: Beta = Field(0.999, description="Exponential decay rate for the 2nd moment (uncentered variance) estimates of the gradients.")
-    epsilon: Epsilon = Field(1e-7, description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).")
+    beta_1: Beta = Field(
+        0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients."
+    )
+    beta_2: Beta = Field(
+        0.999, description="Exponential decay rate for the 2nd moment (uncentered variance) estimates of the gradients."
+    )
+    epsilon: Epsilon = Field(
+        1e-7,
+        description="Small constant added to the denominator for numerical stability ('epsilon hat' in the Adam paper).",
+    )
 
 
 class Ftrl(_Optimizer):
@@ -255,7 +301,8 @@ class Ftrl(_Optimizer):
         0.0, description="L2 regularization strength (lambda_2): a stabilisation penalty."
     )
     l2_shrinkage_regularization_strength: NonNegativeFloat = Field(
-        0.0, description="L2 shrinkage strength: a magnitude penalty (only on the active weights when inputs are sparse)."
+        0.0,
+        description="L2 shrinkage strength: a magnitude penalty (only on the active weights when inputs are sparse).",
     )
     beta: NonNegativeFloat = Field(0.0, description="The beta value from the FTRL paper (McMahan et al., 2013).")
 
@@ -265,12 +312,14 @@ class Lion(_Optimizer):
 
     type: Literal["Lion"]
     learning_rate: LearningRate = 0.001
-    beta_1: Beta = Field(0.9, description="Rate at which the current gradient and the 1st moment estimate are combined for the update.")
+    beta_1: Beta = Field(
+        0.9, description="Rate at which the current gradient and the 1st moment estimate are combined for the update."
+    )
     beta_2: Beta = Field(0.99, description="Exponential decay rate for the 1st moment estimate.")
 
 
 OptimizerConfig = Annotated[
-    Union[SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Ftrl, Lion],
+    SGD | Adam | AdamW | RMSprop | Adagrad | Adadelta | Adamax | Nadam | Ftrl | Lion,
     Field(discriminator="type"),
 ]
 Optimizer = Annotated[
@@ -300,7 +349,13 @@ LOSSES: dict[str, str] = {
     "poisson": "regression",
     "cosine_similarity": "regression",
 }
-LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error", "msle": "mean_squared_logarithmic_error", "kld": "kl_divergence"}
+LOSS_ALIASES = {
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "kld": "kl_divergence",
+}
 LossName = Literal[tuple(LOSSES) + tuple(LOSS_ALIASES)]  # type: ignore[valid-type]
 
 
@@ -313,7 +368,8 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
     type: Literal["SparseCategoricalCrossentropy"]
     ignore_class: int | None = Field(
-        None, description="A class id ignored by the loss (e.g. a 'void' class in segmentation); null: all classes count."
+        None,
+        description="A class id ignored by the loss (e.g. a 'void' class in segmentation); null: all classes count.",
     )
 
 
@@ -322,7 +378,8 @@ class CategoricalCrossentropy(_Crossentropy):
 
     type: Literal["CategoricalCrossentropy"]
     label_smoothing: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.0, description="Label smoothing in [0, 1]: with 0.1, targets become 0.1 / num_classes and 0.9 + 0.1 / num_classes; 0 for none."
+        0.0,
+        description="Label smoothing in [0, 1]: with 0.1, targets become 0.1 / num_classes and 0.9 + 0.1 / num_classes; 0 for none.",
     )
 
 
@@ -331,7 +388,8 @@ class BinaryCrossentropy(_Crossentropy):
 
     type: Literal["BinaryCrossentropy"]
     label_smoothing: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.0, description="Label smoothing in [0, 1]: squeezes the labels towards 0.5 (0 for none; larger is heavier smoothing)."
+        0.0,
+        description="Label smoothing in [0, 1]: squeezes the labels towards 0.5 (0 for none; larger is heavier smoothing).",
     )
 
 
@@ -339,10 +397,15 @@ class CategoricalFocalCrossentropy(_Crossentropy):
     """Focal crossentropy for one-hot labels: focuses training on hard examples."""
 
     type: Literal["CategoricalFocalCrossentropy"]
-    alpha: Annotated[float, Field(ge=0, le=1)] = Field(0.25, description="Weight balancing factor applied to all classes.")
-    gamma: NonNegativeFloat = Field(2.0, description="Focusing parameter: down-weights easy examples; 0 gives plain crossentropy.")
+    alpha: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.25, description="Weight balancing factor applied to all classes."
+    )
+    gamma: NonNegativeFloat = Field(
+        2.0, description="Focusing parameter: down-weights easy examples; 0 gives plain crossentropy."
+    )
     label_smoothing: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.0, description="Label smoothing in [0, 1]: with 0.1, targets become 0.1 / num_classes and 0.9 + 0.1 / num_classes; 0 for none."
+        0.0,
+        description="Label smoothing in [0, 1]: with 0.1, targets become 0.1 / num_classes and 0.9 + 0.1 / num_classes; 0 for none.",
     )
 
 
@@ -354,9 +417,12 @@ class BinaryFocalCrossentropy(_Crossentropy):
     alpha: Annotated[float, Field(ge=0, le=1)] = Field(
         0.25, description="Weight of class 1 (class 0 gets 1 - alpha); used only with apply_class_balancing."
     )
-    gamma: NonNegativeFloat = Field(2.0, description="Focusing parameter: down-weights easy examples; 0 gives plain crossentropy.")
+    gamma: NonNegativeFloat = Field(
+        2.0, description="Focusing parameter: down-weights easy examples; 0 gives plain crossentropy."
+    )
     label_smoothing: Annotated[float, Field(ge=0, le=1)] = Field(
-        0.0, description="Label smoothing in [0, 1]: squeezes the labels towards 0.5 (0 for none; larger is heavier smoothing)."
+        0.0,
+        description="Label smoothing in [0, 1]: squeezes the labels towards 0.5 (0 for none; larger is heavier smoothing).",
     )
 
 
@@ -380,10 +446,14 @@ class MeanAbsoluteError(KspecModel):
 
 
 LossConfig = Annotated[
-    Union[
-        SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy, CategoricalFocalCrossentropy,
-        BinaryFocalCrossentropy, Huber, MeanSquaredError, MeanAbsoluteError,
-    ],
+    SparseCategoricalCrossentropy
+    | CategoricalCrossentropy
+    | BinaryCrossentropy
+    | CategoricalFocalCrossentropy
+    | BinaryFocalCrossentropy
+    | Huber
+    | MeanSquaredError
+    | MeanAbsoluteError,
     Field(discriminator="type"),
 ]
 LOSS_CLASS_KIND = {
@@ -416,12 +486,31 @@ def loss_from_logits(loss: Loss) -> bool:
 # ---- metrics -----------------------------------------------------------------------------------
 
 METRIC_NAMES = (
-    "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
-    "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_logarithmic_error", "root_mean_squared_error", "cosine_similarity", "log_cosh_error",
-    "auc", "precision", "recall", "mse", "mae", "mape", "msle",
-    "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson",
+    "accuracy",
+    "binary_accuracy",
+    "categorical_accuracy",
+    "sparse_categorical_accuracy",
+    "top_k_categorical_accuracy",
+    "sparse_top_k_categorical_accuracy",
+    "mean_squared_error",
+    "mean_absolute_error",
+    "mean_absolute_percentage_error",
+    "mean_squared_logarithmic_error",
+    "root_mean_squared_error",
+    "cosine_similarity",
+    "log_cosh_error",
+    "auc",
+    "precision",
+    "recall",
+    "mse",
+    "mae",
+    "mape",
+    "msle",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+    "poisson",
 )
 
 
@@ -443,12 +532,17 @@ class AUC(KspecModel):
     """Area under the ROC or precision-recall curve."""
 
     type: Literal["AUC"]
-    num_thresholds: Annotated[int, Field(ge=2)] = Field(200, description="Number of thresholds used to discretise the curve.")
+    num_thresholds: Annotated[int, Field(ge=2)] = Field(
+        200, description="Number of thresholds used to discretise the curve."
+    )
     curve: Literal["ROC", "PR"] = Field("ROC", description="The curve: ROC, or PR (precision-recall).")
     multi_label: bool = Field(
-        False, description="Compute the AUC of each label separately and average them, instead of flattening the labels; false for multi-class data."
+        False,
+        description="Compute the AUC of each label separately and average them, instead of flattening the labels; false for multi-class data.",
     )
-    from_logits: bool = Field(False, description="Whether the predictions are logits rather than probabilities; match the loss's from_logits.")
+    from_logits: bool = Field(
+        False, description="Whether the predictions are logits rather than probabilities; match the loss's from_logits."
+    )
 
 
 class Precision(KspecModel):
@@ -456,9 +550,12 @@ class Precision(KspecModel):
 
     type: Literal["Precision"]
     thresholds: Annotated[float, Field(ge=0, le=1)] | None = Field(
-        None, description="Predictions above this count as positive (use 0 with logits); null means 0.5 unless top_k is set."
+        None,
+        description="Predictions above this count as positive (use 0 with logits); null means 0.5 unless top_k is set.",
     )
-    top_k: PositiveInt | None = Field(None, description="Only the top_k highest predictions count as positive; null: unset.")
+    top_k: PositiveInt | None = Field(
+        None, description="Only the top_k highest predictions count as positive; null: unset."
+    )
 
 
 class Recall(KspecModel):
@@ -466,13 +563,16 @@ class Recall(KspecModel):
 
     type: Literal["Recall"]
     thresholds: Annotated[float, Field(ge=0, le=1)] | None = Field(
-        None, description="Predictions above this count as positive (use 0 with logits); null means 0.5 unless top_k is set."
+        None,
+        description="Predictions above this count as positive (use 0 with logits); null means 0.5 unless top_k is set.",
     )
-    top_k: PositiveInt | None = Field(None, description="Only the top_k highest predictions count as positive; null: unset.")
+    top_k: PositiveInt | None = Field(
+        None, description="Only the top_k highest predictions count as positive; null: unset."
+    )
 
 
 MetricConfig = Annotated[
-    Union[TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, AUC, Precision, Recall],
+    TopKCategoricalAccuracy | SparseTopKCategoricalAccuracy | AUC | Precision | Recall,
     Field(discriminator="type"),
 ]
 Metric = Annotated[
@@ -484,8 +584,19 @@ Metric = Annotated[
 
 #: What kspec itself writes at the top of a run directory; callbacks may not write there.
 RUN_FILES = (
-    "run.json", "spec.yaml", "model.keras", "saved_model", "history.csv", "history.json", "metrics.json",
-    "curves.png", "summary.txt", "model.dot", "model.png", "checkpoint", ".lock",
+    "run.json",
+    "spec.yaml",
+    "model.keras",
+    "saved_model",
+    "history.csv",
+    "history.json",
+    "metrics.json",
+    "curves.png",
+    "summary.txt",
+    "model.dot",
+    "model.png",
+    "checkpoint",
+    ".lock",
 )
 _RESERVED = "|".join(name.replace(".", r"\.") for name in RUN_FILES)
 RelativePath = Annotated[
@@ -516,17 +627,18 @@ class EarlyStopping(KspecModel):
     )
     patience: NonNegativeInt = Field(0, description="Number of epochs with no improvement after which training stops.")
     mode: Mode = Field(
-        "auto", description="Stop when the quantity stops decreasing (min) or increasing (max); auto infers it from the name."
+        "auto",
+        description="Stop when the quantity stops decreasing (min) or increasing (max); auto infers it from the name.",
     )
     baseline: float | None = Field(
-        None, description="Baseline value for the monitored quantity; training stops if the model does not improve on it. Null: none."
+        None,
+        description="Baseline value for the monitored quantity; training stops if the model does not improve on it. Null: none.",
     )
     restore_best_weights: bool = Field(
-        False, description="Restore the weights of the epoch with the best monitored value when stopping; false keeps the last weights."
+        False,
+        description="Restore the weights of the epoch with the best monitored value when stopping; false keeps the last weights.",
     )
-    start_from_epoch: NonNegativeInt = Field(
-        0, description="Number of warm-up epochs before improvement is monitored."
-    )
+    start_from_epoch: NonNegativeInt = Field(0, description="Number of warm-up epochs before improvement is monitored.")
 
 
 class ReduceLROnPlateau(KspecModel):
@@ -537,12 +649,19 @@ class ReduceLROnPlateau(KspecModel):
     factor: Annotated[float, Field(gt=0, lt=1)] = Field(
         0.1, description="Factor by which the learning rate is reduced: new_lr = lr * factor."
     )
-    patience: NonNegativeInt = Field(10, description="Number of epochs with no improvement after which the learning rate is reduced.")
-    mode: Mode = Field(
-        "auto", description="Reduce when the quantity stops decreasing (min) or increasing (max); auto infers it from the name."
+    patience: NonNegativeInt = Field(
+        10, description="Number of epochs with no improvement after which the learning rate is reduced."
     )
-    min_delta: NonNegativeFloat = Field(0.0001, description="Threshold for measuring a new optimum: smaller changes do not count.")
-    cooldown: NonNegativeInt = Field(0, description="Number of epochs to wait after a reduction before resuming normal operation.")
+    mode: Mode = Field(
+        "auto",
+        description="Reduce when the quantity stops decreasing (min) or increasing (max); auto infers it from the name.",
+    )
+    min_delta: NonNegativeFloat = Field(
+        0.0001, description="Threshold for measuring a new optimum: smaller changes do not count."
+    )
+    cooldown: NonNegativeInt = Field(
+        0, description="Number of epochs to wait after a reduction before resuming normal operation."
+    )
     min_lr: NonNegativeFloat = Field(0.0, description="Lower bound on the learning rate.")
 
 
@@ -559,7 +678,10 @@ class ModelCheckpoint(KspecModel):
     )
 
     type: Literal["ModelCheckpoint"]
-    filepath: RelativePath = Field("checkpoints/epoch-{epoch:03d}.keras", description="Relative to the run directory; ends in .keras (or .weights.h5 with save_weights_only).")
+    filepath: RelativePath = Field(
+        "checkpoints/epoch-{epoch:03d}.keras",
+        description="Relative to the run directory; ends in .keras (or .weights.h5 with save_weights_only).",
+    )
     monitor: Monitor = "val_loss"
     save_best_only: bool = Field(
         False, description="Only save when the model is the best so far according to the monitored quantity."
@@ -568,7 +690,8 @@ class ModelCheckpoint(KspecModel):
         False, description="Save only the weights (model.save_weights) instead of the whole model (model.save)."
     )
     mode: Mode = Field(
-        "auto", description="With save_best_only: whether best means minimum (min) or maximum (max); auto infers it from the name."
+        "auto",
+        description="With save_best_only: whether best means minimum (min) or maximum (max); auto infers it from the name.",
     )
     save_freq: Literal["epoch"] | PositiveInt = Field(
         "epoch", description="'epoch' saves after each epoch; an integer saves after that many batches."
@@ -588,7 +711,9 @@ class TensorBoard(KspecModel):
     """Writes logs for TensorBoard."""
 
     type: Literal["TensorBoard"]
-    log_dir: RelativePath = Field("logs", description="Directory for the TensorBoard log files, relative to the run directory.")
+    log_dir: RelativePath = Field(
+        "logs", description="Directory for the TensorBoard log files, relative to the run directory."
+    )
     histogram_freq: NonNegativeInt = Field(
         0, description="Frequency (in epochs) of weight histograms; 0 for none. Needs validation data."
     )
@@ -602,11 +727,15 @@ class CSVLogger(KspecModel):
     """Streams the per-epoch results to a CSV file."""
 
     type: Literal["CSVLogger"]
-    filename: RelativePath = Field("training.csv", description="The CSV file of per-epoch results, relative to the run directory.")
+    filename: RelativePath = Field(
+        "training.csv", description="The CSV file of per-epoch results, relative to the run directory."
+    )
     separator: Annotated[str, Field(min_length=1, max_length=1)] = Field(
         ",", description="Character separating the values in the CSV file."
     )
-    append: bool = Field(False, description="Append to the file if it exists (to continue training) instead of overwriting it.")
+    append: bool = Field(
+        False, description="Append to the file if it exists (to continue training) instead of overwriting it."
+    )
 
 
 class TerminateOnNaN(KspecModel):
@@ -620,7 +749,8 @@ class BackupAndRestore(KspecModel):
 
     type: Literal["BackupAndRestore"]
     backup_dir: RelativePath = Field(
-        "backup", description="Directory for the training-state backup, relative to the run directory; used by no other callback."
+        "backup",
+        description="Directory for the training-state backup, relative to the run directory; used by no other callback.",
     )
     save_freq: Literal["epoch"] | PositiveInt = Field(
         "epoch", description="'epoch' backs up at the end of each epoch; an integer backs up every that many batches."
@@ -629,7 +759,7 @@ class BackupAndRestore(KspecModel):
 
 
 Callback = Annotated[
-    Union[EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, TensorBoard, CSVLogger, TerminateOnNaN, BackupAndRestore],
+    EarlyStopping | ReduceLROnPlateau | ModelCheckpoint | TensorBoard | CSVLogger | TerminateOnNaN | BackupAndRestore,
     Field(discriminator="type"),
 ]
 
@@ -659,7 +789,8 @@ class Training(KspecModel):
         description="Training steps run per call into the compiled graph; 'auto' runs min(32, steps per epoch), which trains faster on CPU.",
     )
     callbacks: list[Callback] = Field(
-        default_factory=list, description="Callbacks run during fit: {type: EarlyStopping, ...}, {type: ModelCheckpoint, ...}, ..."
+        default_factory=list,
+        description="Callbacks run during fit: {type: EarlyStopping, ...}, {type: ModelCheckpoint, ...}, ...",
     )
     seed: Seed | None = Field(None, description="Seed for weights, shuffling and dropout; same seed, same run.")
     distribution: Literal["none", "mirrored", "multi-worker"] = Field(

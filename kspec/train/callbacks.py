@@ -39,7 +39,7 @@ class Checkpointer(keras.callbacks.Callback):
         done = len(next(iter(self.history.values()))) if self.history else 0
         for key, value in values.items():
             self.history.setdefault(key, [math.nan] * done).append(value)
-        for key, series in self.history.items():  # a key missing this epoch
+        for series in self.history.values():  # a key missing this epoch
             if len(series) < done + 1:
                 series.append(math.nan)
         self.epochs_done = epoch + 1

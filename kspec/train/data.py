@@ -70,8 +70,9 @@ import pathlib
 import pickle
 import tarfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -83,7 +84,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec.training import Training
 
 __all__ = [
-    "DataError", "LoadedData", "Split", "check_split", "load_data", "make_tf_dataset", "resolve_source", "source_from_cli",
+    "DataError",
+    "LoadedData",
+    "Split",
+    "check_split",
+    "load_data",
+    "make_tf_dataset",
+    "resolve_source",
+    "source_from_cli",
 ]
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -119,7 +127,7 @@ class Split:
                 return int(len(array))
         return 0
 
-    def take(self, index: Any) -> "Split":
+    def take(self, index: Any) -> Split:
         return Split(
             {k: v[index] for k, v in self.x.items()},
             {k: v[index] for k, v in self.y.items()},
@@ -142,8 +150,8 @@ class LoadedData:
 
 
 def load_data(
-    spec: "Spec",
-    inference: "Inference",
+    spec: Spec,
+    inference: Inference,
     *,
     base_dir: pathlib.Path,
     source: Any = None,
@@ -208,7 +216,7 @@ def load_data(
     return LoadedData(pool, validation, test, description, loaded.class_names, vocabulary)
 
 
-def resolve_source(spec: "Spec", inference: "Inference", source: Any = None) -> Any:
+def resolve_source(spec: Spec, inference: Inference, source: Any = None) -> Any:
     """The source (default: spec.data.source) with the settings it leaves out taken from the model, written in.
 
     image_directory: `image_size` and `color_mode` from the model input fed by the `image` field, when it
@@ -239,7 +247,12 @@ def resolve_source(spec: "Spec", inference: "Inference", source: Any = None) -> 
             if dim is not None:
                 update["max_tokens"] = dim
         target = ctx.target_of("text", "text")
-        if "sequence_length" not in given and target is not None and len(target.shape) == 2 and target.shape[1] is not None:
+        if (
+            "sequence_length" not in given
+            and target is not None
+            and len(target.shape) == 2
+            and target.shape[1] is not None
+        ):
             update["sequence_length"] = target.shape[1]
     for name, fallback in SOURCE_FALLBACKS.get(source.type, {}).items():
         if name not in given and name not in update:
@@ -254,7 +267,7 @@ SOURCE_FALLBACKS = {
 }
 
 
-def check_split(split: Split, inference: "Inference", training: "Training", *, where: str) -> None:
+def check_split(split: Split, inference: Inference, training: Training, *, where: str) -> None:
     """Check every array of `split` against the model and adapt it in place (see the module docstring).
 
     Raises DataError naming the field, the expected and the received shape and dtype.
@@ -276,7 +289,12 @@ def check_split(split: Split, inference: "Inference", training: "Training", *, w
 def source_from_cli(value: str) -> Any:
     """The source for `--data VALUE` (see CLI_FORMS); relative paths stay relative to the caller's base_dir."""
     from ..spec.data import (
-        CsvSource, EmbeddedSource, ImageDirectorySource, KerasDatasetSource, NpzSource, SyntheticSource,
+        CsvSource,
+        EmbeddedSource,
+        ImageDirectorySource,
+        KerasDatasetSource,
+        NpzSource,
+        SyntheticSource,
         TextDirectorySource,
     )
 
@@ -331,7 +349,9 @@ def source_from_cli(value: str) -> Any:
         )
     if text and path.exists():
         raise DataError(f"--data {value!r}: kspec cannot read this file type; accepted forms: {CLI_FORMS}.")
-    raise DataError(f"--data {value!r} is not a data source kspec knows, nor an existing directory; accepted forms: {CLI_FORMS}.")
+    raise DataError(
+        f"--data {value!r} is not a data source kspec knows, nor an existing directory; accepted forms: {CLI_FORMS}."
+    )
 
 
 def make_tf_dataset(
@@ -343,7 +363,7 @@ def make_tf_dataset(
     single_output_name: str | None = None,
     drop_remainder: bool = False,
     repeat: bool = False,
-) -> "tf.data.Dataset":
+) -> tf.data.Dataset:
     """A batched tf.data pipeline: from_tensor_slices -> cache -> shuffle (each epoch) -> batch -> prefetch.
 
     One input is fed as a plain tensor, several as a dict by input name; likewise for the labels.
@@ -384,7 +404,7 @@ def make_tf_dataset(
 class _Context:
     """What the loaders may need to know about the model and the mapping."""
 
-    def __init__(self, spec: "Spec", inference: "Inference", base_dir: pathlib.Path, seed: int | None, source: Any):
+    def __init__(self, spec: Spec, inference: Inference, base_dir: pathlib.Path, seed: int | None, source: Any):
         self.spec = spec
         self.inference = inference
         self.base_dir = base_dir
@@ -411,9 +431,7 @@ class _Context:
 
     def label_fields(self, default: str) -> dict[str, str]:
         names = list(self.inference.outputs)
-        return {
-            name: self.label_map.get(name, default if len(names) == 1 else name) for name in names
-        }
+        return {name: self.label_map.get(name, default if len(names) == 1 else name) for name in names}
 
     def target_of(self, field_name: str, default: str | None) -> Any:
         """The model input Tensor fed by `field_name`, or None."""
@@ -507,8 +525,11 @@ def _unknown_field(section: str, name: str, field_name: str, loaded: _Loaded, *,
     return DataError(f"{head} Available fields: {shown or 'none'}.{' ' + hint if hint else ''}")
 
 
-def _check_names(split: Split, inference: "Inference", where: str) -> None:
-    for section, arrays, expected in (("inputs", split.x, list(inference.inputs)), ("labels", split.y, list(inference.outputs))):
+def _check_names(split: Split, inference: Inference, where: str) -> None:
+    for section, arrays, expected in (
+        ("inputs", split.x, list(inference.inputs)),
+        ("labels", split.y, list(inference.outputs)),
+    ):
         missing = [n for n in expected if n not in arrays]
         extra = [n for n in arrays if n not in expected]
         if missing or extra:
@@ -584,7 +605,7 @@ def _non_integral(array: np.ndarray) -> Any:
     return None
 
 
-def _loss_for(training: "Training", output: str) -> Any:
+def _loss_for(training: Training, output: str) -> Any:
     loss = training.loss
     if isinstance(loss, dict):
         return loss.get(output)
@@ -595,7 +616,7 @@ def _loss_name(loss: Any) -> str:
     return loss if isinstance(loss, str) else loss.type
 
 
-def _adapt_input(split: Split, name: str, tensor: Any, inference: "Inference", where: str) -> np.ndarray:
+def _adapt_input(split: Split, name: str, tensor: Any, inference: Inference, where: str) -> np.ndarray:
     array = np.asarray(split.x[name])
     key = f"inputs.{name}"
     expected = tuple(tensor.shape[1:])
@@ -657,7 +678,9 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     full = tuple(tensor.shape[1:])
     kind = loss_kind(loss) if loss is not None else "regression"
     loss_text = f" with loss {_loss_name(loss)}" if loss is not None else ""
-    received = f"{_subject(split, key, where)} has examples of shape {_shape_str(array.shape[1:])} and dtype {array.dtype}"
+    received = (
+        f"{_subject(split, key, where)} has examples of shape {_shape_str(array.shape[1:])} and dtype {array.dtype}"
+    )
 
     if not _is_numeric(array):
         raise DataError(f"{received}, but output '{name}'{loss_text} needs numeric labels.")
@@ -734,7 +757,7 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     return adapted
 
 
-def _embedding_consumers(inference: "Inference", input_name: str) -> list[tuple[str, int]]:
+def _embedding_consumers(inference: Inference, input_name: str) -> list[tuple[str, int]]:
     """(node name, input_dim) of the Embedding layers fed by `input_name`, through integer-valued tensors."""
     from ..spec.layers._base import FLOAT_DTYPES
 
@@ -765,9 +788,13 @@ def _npz(source: Any, ctx: _Context) -> _Loaded:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"{shown} is not a readable .npz file ({exc}); expected a NumPy archive written by numpy.savez.") from None
+        raise DataError(
+            f"{shown} is not a readable .npz file ({exc}); expected a NumPy archive written by numpy.savez."
+        ) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DataError(f"{shown} holds a single array, not a .npz archive of named arrays; save it with numpy.savez(path, x=..., y=...).")
+        raise DataError(
+            f"{shown} holds a single array, not a .npz archive of named arrays; save it with numpy.savez(path, x=..., y=...)."
+        )
     files = list(archive.files)
     name = path.name
 
@@ -920,7 +947,8 @@ def _class_files(
     labels: list[int] = []
     for i, name in enumerate(classes):
         found = sorted(
-            p for p in (path / name).rglob("*")
+            p
+            for p in (path / name).rglob("*")
             if p.is_file() and p.name.lower().endswith(extensions) and not p.name.startswith(".")
         )
         files.extend(found)
@@ -947,8 +975,12 @@ def _image_directory(source: Any, ctx: _Context) -> _Loaded:
         try:
             decoded = tf.io.decode_image(tf.io.read_file(str(file)), channels=channels, expand_animations=False)
         except (tf.errors.OpError, ValueError) as exc:
-            message = getattr(exc, "message", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"The image {file} cannot be decoded ({message}); expected a PNG, JPEG, BMP or GIF image.") from None
+            message = (
+                getattr(exc, "message", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            raise DataError(
+                f"The image {file} cannot be decoded ({message}); expected a PNG, JPEG, BMP or GIF image."
+            ) from None
         images[i] = tf.image.resize(decoded, image_size, method="bilinear").numpy()
     origin_dir = f"{len(classes)} class sub-directories of {path}"
     fields = {
@@ -997,7 +1029,9 @@ def _text_directory(source: Any, ctx: _Context) -> _Loaded:
             vocabulary = [str(t) for t in layer.get_vocabulary()]
         return vocabulary
 
-    return _Loaded(f"text directory {path}", sorted(fields), fields.get, "text", "label", class_names=classes, finish=finish)
+    return _Loaded(
+        f"text directory {path}", sorted(fields), fields.get, "text", "label", class_names=classes, finish=finish
+    )
 
 
 # ---- keras datasets (local cache only) ------------------------------------------------------------------------
@@ -1093,11 +1127,22 @@ def _pad(sequences: list[list[int]], length: int) -> np.ndarray:
     for i, seq in enumerate(sequences):
         seq = seq[-length:]
         if seq:
-            out[i, length - len(seq):] = seq
+            out[i, length - len(seq) :] = seq
     return out
 
 
-FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -1142,7 +1187,12 @@ def _keras_dataset(source: Any, ctx: _Context) -> _Loaded:
 
 
 def _fashion_mnist() -> tuple[np.ndarray, ...]:
-    files = ["train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"]
+    files = [
+        "train-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+    ]
     paths = [_cached(f"fashion-mnist/{f}") for f in files]
     missing = [f for f, p in zip(files, paths) if p is None]
     if missing:
@@ -1167,12 +1217,20 @@ def _fashion_mnist() -> tuple[np.ndarray, ...]:
 
 def _cifar(name: str) -> tuple[np.ndarray, ...]:
     if name == "cifar10":
-        folder, target, url = "cifar-10-batches-py", "cifar-10-batches-py-target", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+        folder, target, url = (
+            "cifar-10-batches-py",
+            "cifar-10-batches-py-target",
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        )
         train_members = [f"data_batch_{i}" for i in range(1, 6)]
         test_members = ["test_batch"]
         label_key = "labels"
     else:
-        folder, target, url = "cifar-100-python", "cifar-100-python-target", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+        folder, target, url = (
+            "cifar-100-python",
+            "cifar-100-python-target",
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        )
         train_members, test_members, label_key = ["train"], ["test"], "fine_labels"
     directory = _cached(f"{target}/{folder}") or _cached(folder)
     archive = _cached(f"{target}_archive") or _cached(f"{folder}.tar.gz")
@@ -1193,16 +1251,28 @@ def _cifar(name: str) -> tuple[np.ndarray, ...]:
             batch = {k.decode("utf8") if isinstance(k, bytes) else k: v for k, v in batch.items()}
             data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             labels = np.asarray(batch[label_key], dtype=np.uint8).reshape(-1, 1)
-        except (OSError, KeyError, ValueError, EOFError, tarfile.TarError, pickle.UnpicklingError, AttributeError) as exc:
+        except (
+            OSError,
+            KeyError,
+            ValueError,
+            EOFError,
+            tarfile.TarError,
+            pickle.UnpicklingError,
+            AttributeError,
+        ) as exc:
             where = directory / member if directory is not None else archive
-            raise DataError(f"The cached {name} file {where} cannot be read ({exc}); delete it and copy a fresh one.") from None
+            raise DataError(
+                f"The cached {name} file {where} cannot be read ({exc}); delete it and copy a fresh one."
+            ) from None
         return data, labels
 
     train = [read(m) for m in train_members]
     test = [read(m) for m in test_members]
     return (
-        np.concatenate([d for d, _ in train]), np.concatenate([l for _, l in train]),
-        np.concatenate([d for d, _ in test]), np.concatenate([l for _, l in test]),
+        np.concatenate([d for d, _ in train]),
+        np.concatenate([y for _, y in train]),
+        np.concatenate([d for d, _ in test]),
+        np.concatenate([y for _, y in test]),
     )
 
 
@@ -1273,13 +1343,20 @@ def _embedded(source: Any, ctx: _Context) -> _Loaded:
     image = _Field(images, None, "field 'image' of embedded digits")
     label = _Field(labels, None, "field 'label' of embedded digits")
     fields = {"image": image, "x": image, "label": label, "y": label}
-    return _Loaded("embedded digits", ["image", "label", "x", "y"], fields.get, "image", "label", class_names=[str(i) for i in range(10)])
+    return _Loaded(
+        "embedded digits",
+        ["image", "label", "x", "y"],
+        fields.get,
+        "image",
+        "label",
+        class_names=[str(i) for i in range(10)],
+    )
 
 
 # ---- synthetic ------------------------------------------------------------------------------------------------
 
 
-def _concrete_inference(ctx: _Context) -> "Inference":
+def _concrete_inference(ctx: _Context) -> Inference:
     """The inference with every unknown input dimension made concrete (the first size kspec accepts)."""
     from ..infer import infer
     from ..spec import SequentialModel
@@ -1290,13 +1367,18 @@ def _concrete_inference(ctx: _Context) -> "Inference":
     spec = ctx.spec
     model = spec.model
     for size in SYNTHETIC_SIZES:
-        def concrete(shape: tuple) -> tuple:
+
+        def concrete(shape: tuple, size: int = size) -> tuple:
             return tuple(size if d is None else d for d in shape)
 
         if isinstance(model, SequentialModel):
-            new_model = model.model_copy(update={"input": model.input.model_copy(update={"shape": concrete(model.input.shape)})})
+            new_model = model.model_copy(
+                update={"input": model.input.model_copy(update={"shape": concrete(model.input.shape)})}
+            )
         else:
-            new_model = model.model_copy(update={"inputs": [i.model_copy(update={"shape": concrete(i.shape)}) for i in model.inputs]})
+            new_model = model.model_copy(
+                update={"inputs": [i.model_copy(update={"shape": concrete(i.shape)}) for i in model.inputs]}
+            )
         result = infer(spec.model_copy(update={"model": new_model}))
         if result.complete and not any(d.severity == "error" for d in result.diagnostics):
             return result

@@ -28,9 +28,10 @@ import secrets
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..check import check
 from ..diagnostics import SpecError
@@ -168,7 +169,10 @@ def _check_output(run_dir: Path) -> None:
     for parent in run_dir.absolute().parents:
         if parent.exists():
             if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-                raise TrainError(f"Cannot create the run directory '{run_dir}': '{parent}' is not a writable directory. Choose another --output.", 2)
+                raise TrainError(
+                    f"Cannot create the run directory '{run_dir}': '{parent}' is not a writable directory. Choose another --output.",
+                    2,
+                )
             break
 
 
@@ -234,7 +238,9 @@ def _inside(run_dir: Path, relative: str) -> Path:
 # ---- training ------------------------------------------------------------------------------------
 
 
-def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: Callable[[str], None] = print) -> RunResult:
+def build_and_train(
+    spec_path: str, opts: TrainOptions | None = None, *, echo: Callable[[str], None] = print
+) -> RunResult:
     """The whole `kspec build-and-train` job. Raises SpecError (the spec), DataError (the data) or
     TrainError (everything else a user can cause); a KspecBug is a bug in kspec."""
     opts = opts or TrainOptions()
@@ -247,7 +253,16 @@ def build_and_train(spec_path: str, opts: TrainOptions | None = None, *, echo: C
 
 def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], None], lock: _RunLock) -> RunResult:
     if opts.resume:
-        changed = [name for name, value in (("--set", opts.overrides), ("--data", opts.data), ("--seed", opts.seed), ("--batch-size", opts.batch_size)) if value]
+        changed = [
+            name
+            for name, value in (
+                ("--set", opts.overrides),
+                ("--data", opts.data),
+                ("--seed", opts.seed),
+                ("--batch-size", opts.batch_size),
+            )
+            if value
+        ]
         if changed:
             raise TrainError(
                 f"--resume continues a run exactly as it started; it cannot take {', '.join(changed)} "
@@ -282,7 +297,9 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         inference = infer(spec)
     else:
         if spec.training.seed is None:  # fix a seed so that the resolved spec reproduces the run
-            spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})})
+            spec = spec.model_copy(
+                update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})}
+            )
         spec = _resolve_data(spec, inference, opts.data, Path(spec_path).resolve().parent)
         if opts.output:  # refuse a used or unwritable --output before the (slow) data loading
             _check_output(Path(opts.output))
@@ -317,7 +334,11 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         "processes": runtime.process_count,
     }
     _write_info(run_dir, run_info)
-    echo(f"Run directory: {run_dir}" if run_dir else f"Worker {runtime.process_index}: the chief (process 0) writes the run directory.")
+    echo(
+        f"Run directory: {run_dir}"
+        if run_dir
+        else f"Worker {runtime.process_index}: the chief (process 0) writes the run directory."
+    )
     echo(runtime.describe())
     echo(f"Data: {loaded.description}")
     try:
@@ -371,7 +392,9 @@ def _batches(runtime: Any, batch_size: int, examples: int, what: str) -> int:
         )
     if batch < replicas:
         if what == "train":
-            raise TrainError(f"{examples} training example(s) are fewer than the {replicas} replicas; each needs at least one.", 2)
+            raise TrainError(
+                f"{examples} training example(s) are fewer than the {replicas} replicas; each needs at least one.", 2
+            )
         return 0
     if what == "train":
         return batch - batch % replicas
@@ -379,8 +402,18 @@ def _batches(runtime: Any, batch_size: int, examples: int, what: str) -> int:
     return max(range(replicas, batch + 1, replicas), key=lambda b: (examples - examples % b, b))
 
 
-def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Path | None, run_info: dict, state: dict,
-           opts: TrainOptions, echo: Callable[[str], None], runtime: Any) -> RunResult:
+def _train(
+    spec_path: str,
+    spec: Spec,
+    inference: Any,
+    loaded: Any,
+    run_dir: Path | None,
+    run_info: dict,
+    state: dict,
+    opts: TrainOptions,
+    echo: Callable[[str], None],
+    runtime: Any,
+) -> RunResult:
     """Build, compile, fit (with checkpoints), evaluate, write the outputs; `run_info` is kept current.
     `run_dir` is None on a worker that is not the chief: it trains and evaluates, and writes nothing."""
     import keras
@@ -403,7 +436,9 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
         spe = max(d for d in range(1, spe + 1) if fit_steps % d == 0)
     if runtime.backend == "torch" and spe > 1:  # Keras's PyTorch trainer runs one step per call
         if training.steps_per_execution != "auto":
-            echo(f"Note: steps_per_execution {spe} does not apply on the PyTorch backend (Keras runs one step per call there).")
+            echo(
+                f"Note: steps_per_execution {spe} does not apply on the PyTorch backend (Keras runs one step per call there)."
+            )
         spe = 1
     with runtime.scope():
         model = build_model(spec, inference, file=spec_path)
@@ -416,8 +451,12 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
             _restore(model, run_dir)
         echo(f"Resuming after epoch {initial_epoch} of {training.epochs}.")
     train_ds = make_tf_dataset(
-        loaded.train, batch_size=batch_size, shuffle=spec.data.shuffle if spec.data else True,
-        seed=None if seed is None else seed + initial_epoch, single_output_name=single_out, drop_remainder=whole,
+        loaded.train,
+        batch_size=batch_size,
+        shuffle=spec.data.shuffle if spec.data else True,
+        seed=None if seed is None else seed + initial_epoch,
+        single_output_name=single_out,
+        drop_remainder=whole,
         # Keras shards a multi-worker pipeline itself (rebatch, shard), and its length is then unknown:
         # an endless stream with fit's steps_per_epoch keeps every process in step (and every JAX
         # distribution gets the same stream, so one process trains on exactly the same batches)
@@ -430,11 +469,19 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
             # Evaluation runs to the end of the pipeline. (Not a step count: with one, Keras runs whole
             # executions of steps_per_execution steps, more than one pass; a sharded pipeline's end is then
             # found by running out, which Keras warns of: `_quiet_end_of_data`.)
-            val_ds = make_tf_dataset(loaded.validation, batch_size=val_batch, shuffle=False, seed=seed,
-                                     single_output_name=single_out, drop_remainder=whole)
+            val_ds = make_tf_dataset(
+                loaded.validation,
+                batch_size=val_batch,
+                shuffle=False,
+                seed=seed,
+                single_output_name=single_out,
+                drop_remainder=whole,
+            )
             if whole and len(loaded.validation) % val_batch:
-                echo(f"Validation: {len(loaded.validation) - len(loaded.validation) % val_batch} of "
-                     f"{len(loaded.validation)} examples (whole batches, split evenly over the replicas).")
+                echo(
+                    f"Validation: {len(loaded.validation) - len(loaded.validation) % val_batch} of "
+                    f"{len(loaded.validation)} examples (whole batches, split evenly over the replicas)."
+                )
     echo(
         f"Model '{spec.name}': {model.count_params():,} parameters; training {training.epochs} epoch(s) of "
         f"{steps or steps_per_epoch} step(s), batch size {batch_size}"
@@ -468,7 +515,8 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
         kept = (
             f"The last finite state ({checkpointer.epochs_done} complete epoch(s)) is kept in '{run_dir / CHECKPOINT}'"
             if checkpointer.epochs_done and run_dir is not None
-            else "No epoch completed, so there is no checkpoint" if run_dir is not None
+            else "No epoch completed, so there is no checkpoint"
+            if run_dir is not None
             else "The chief (process 0) keeps the last finite state"
         )
         raise TrainError(
@@ -484,15 +532,29 @@ def _train(spec_path: str, spec: Spec, inference: Any, loaded: Any, run_dir: Pat
     }
     if history:
         metrics["final_epoch"] = {k: v[-1] for k, v in history.items() if v}
-    test_batch = _batches(runtime, training.batch_size, len(loaded.test), "test") if loaded.test is not None and len(loaded.test) else 0
+    test_batch = (
+        _batches(runtime, training.batch_size, len(loaded.test), "test")
+        if loaded.test is not None and len(loaded.test)
+        else 0
+    )
     if test_batch:
-        test_ds = make_tf_dataset(loaded.test, batch_size=test_batch, shuffle=False, seed=seed,
-                                  single_output_name=single_out, drop_remainder=whole)
+        test_ds = make_tf_dataset(
+            loaded.test,
+            batch_size=test_batch,
+            shuffle=False,
+            seed=seed,
+            single_output_name=single_out,
+            drop_remainder=whole,
+        )
         examples = len(loaded.test) - (len(loaded.test) % test_batch if whole else 0)
         with _quiet_end_of_data(runtime):
             metrics["test"] = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
         metrics["test_examples"] = examples
-        of = f"{examples} of {len(loaded.test)} examples: whole batches, split evenly over the replicas" if examples < len(loaded.test) else f"{examples} examples"
+        of = (
+            f"{examples} of {len(loaded.test)} examples: whole batches, split evenly over the replicas"
+            if examples < len(loaded.test)
+            else f"{examples} examples"
+        )
         echo("Test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()) + f" ({of})")
     else:
         echo("Test: no held-out split (set data.test_split to hold some examples out).")
@@ -563,7 +625,11 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
     if opts.epochs is not None:
         stored = stored.model_copy(update={"training": stored.training.model_copy(update={"epochs": opts.epochs})})
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(stored)))
-    state = {"epochs_done": ckpt.get("epochs_done", 0), "history": ckpt.get("history", {}), "started": info.get("started")}
+    state = {
+        "epochs_done": ckpt.get("epochs_done", 0),
+        "history": ckpt.get("history", {}),
+        "started": info.get("started"),
+    }
     if info.get("status") == "complete":  # trained further from the final model
         state["epochs_done"] = info.get("epochs_done", 0)
         state["history"] = _read_json(run_dir / "history.json")

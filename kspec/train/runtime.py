@@ -74,8 +74,10 @@ class Runtime:
         if self.distribution == "none":
             return f"Backend: {DISPLAY[self.backend]}; one device."
         if self.distribution == "multi-worker":
-            return (f"Backend: {DISPLAY[self.backend]}; multi-worker, process {self.process_index} of "
-                    f"{self.process_count}, {where}.")
+            return (
+                f"Backend: {DISPLAY[self.backend]}; multi-worker, process {self.process_index} of "
+                f"{self.process_count}, {where}."
+            )
         return f"Backend: {DISPLAY[self.backend]}; mirrored, {where}."
 
 
@@ -173,14 +175,21 @@ def _start_tensorflow(distribution: str) -> Runtime:
     import tensorflow as tf
 
     if distribution == "none":
-        return Runtime("tensorflow", distribution, devices=[_short(d.name) for d in tf.config.list_logical_devices()[:1]])
+        return Runtime(
+            "tensorflow", distribution, devices=[_short(d.name) for d in tf.config.list_logical_devices()[:1]]
+        )
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
     # Without GPUs there is no NCCL: gather on one device to reduce.
     ops = None if gpus else tf.distribute.ReductionToOneDevice()
     strategy = tf.distribute.MirroredStrategy(devices=devices, cross_device_ops=ops)
-    return Runtime("tensorflow", distribution, replicas=strategy.num_replicas_in_sync,
-                   devices=[_short(d) for d in devices], strategy=strategy)
+    return Runtime(
+        "tensorflow",
+        distribution,
+        replicas=strategy.num_replicas_in_sync,
+        devices=[_short(d) for d in devices],
+        strategy=strategy,
+    )
 
 
 def _start_jax(distribution: str, cluster: Cluster) -> Runtime:
@@ -213,8 +222,11 @@ def _start_jax(distribution: str, cluster: Cluster) -> Runtime:
     if distribution != "none":
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return Runtime(
-        "jax", distribution, replicas=len(devices) if distribution != "none" else 1,
-        process_index=jax.process_index(), process_count=jax.process_count(),
+        "jax",
+        distribution,
+        replicas=len(devices) if distribution != "none" else 1,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
         devices=[f"{d.platform}:{d.id}" for d in devices] if distribution != "none" else [f"{devices[0].platform}:0"],
     )
 
@@ -227,7 +239,9 @@ def _wait_for_coordinator(cluster: Cluster) -> None:
 
     host, _, port = cluster.coordinator.rpartition(":")
     if not host or not port.isdigit():
-        raise RuntimeSetupError(f"--coordinator must be HOST:PORT (process 0's address). Received: {cluster.coordinator!r}.")
+        raise RuntimeSetupError(
+            f"--coordinator must be HOST:PORT (process 0's address). Received: {cluster.coordinator!r}."
+        )
     deadline = time.monotonic() + cluster.timeout_s
     while True:
         try:

@@ -8,7 +8,6 @@ nothing is registered by import side effects, and a spec can never name a class
 outside this list.
 """
 
-
 from typing import Annotated, Union
 
 from pydantic import Field, TypeAdapter
@@ -52,7 +51,7 @@ LAYER_CLASSES: tuple[type[Layer], ...] = BUILTIN_LAYER_CLASSES + PLUGIN_LAYER_CL
 
 LAYER_TYPES: dict[str, type[Layer]] = {cls.type_name(): cls for cls in LAYER_CLASSES}
 
-AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]
+AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a union of a tuple)
 
 # Wrapper layers (TimeDistributed) name `AnyLayer` as a forward reference in their module;
 # models are built lazily (defer_build), so it is enough that the name resolves there.
@@ -69,4 +68,14 @@ def parse_layer(data: object) -> Layer:
     return _adapter.validate_python(data)
 
 
-__all__ = ["AnyLayer", "LAYER_CLASSES", "LAYER_TYPES", "Inferred", "Layer", "ShapeError", "Tensor", "parse_layer", "shape_str"]
+__all__ = [
+    "AnyLayer",
+    "LAYER_CLASSES",
+    "LAYER_TYPES",
+    "Inferred",
+    "Layer",
+    "ShapeError",
+    "Tensor",
+    "parse_layer",
+    "shape_str",
+]

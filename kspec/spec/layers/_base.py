@@ -9,7 +9,6 @@ tensor and the parameter counts, with the same arithmetic as Keras.
 refuse the input.
 """
 
-
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -60,8 +59,14 @@ class ShapeError(ValueError):
     others run it (the `portability` policy).
     """
 
-    def __init__(self, message: str, field: str | None = None, code: str = "shape", policy: str | None = None,
-                 backends: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        message: str,
+        field: str | None = None,
+        code: str = "shape",
+        policy: str | None = None,
+        backends: tuple[str, ...] = (),
+    ):
         if backends:  # Keras fails on these backends only: refused on every one (the portability policy)
             from ...backends import portability_note
 
@@ -124,7 +129,7 @@ class Layer(KspecModel):
 
     @property
     def layer_type(self) -> str:
-        return getattr(self, "type")
+        return self.type
 
     def __getattr__(self, name: str) -> Any:
         # The rules ask layers for fields they may not have (`getattr(layer, "activation", None)`, hundreds of
@@ -148,9 +153,7 @@ class Layer(KspecModel):
 
     def keras_kwargs(self) -> dict[str, Any]:
         """Constructor arguments for the Keras class (nested layers are left to the compiler)."""
-        return {
-            k: to_keras_value(v) for k, v in self if k not in self._non_keras_fields and not isinstance(v, Layer)
-        }
+        return {k: to_keras_value(v) for k, v in self if k not in self._non_keras_fields and not isinstance(v, Layer)}
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         """Output tensor and parameter counts for these inputs; raises ShapeError."""
@@ -184,7 +187,9 @@ class Layer(KspecModel):
             )
         return dim
 
-    def need_float(self, tensor: Tensor, why: str = "", field: str | None = None, backends: tuple[str, ...] = ()) -> None:
+    def need_float(
+        self, tensor: Tensor, why: str = "", field: str | None = None, backends: tuple[str, ...] = ()
+    ) -> None:
         """Refuse a non-floating-point input; `why` goes into the message after "expects a floating-point input"
         (`backends`: the Keras backends that fail, where the others run it)."""
         if tensor.dtype not in FLOAT_DTYPES:
@@ -198,7 +203,9 @@ class Layer(KspecModel):
         """Refuse a non-floating-point input on which Keras fails on the backends `failing` names by their
         letters (T: TensorFlow, J: JAX, P: PyTorch; "TJP": every backend, a plain refusal; "": none, accepted).
         Where the others run it, the refusal is a `portability` one that names the failing backends."""
-        failing_backends = tuple(b for letter, b in (("T", "tensorflow"), ("J", "jax"), ("P", "torch")) if letter in failing)
+        failing_backends = tuple(
+            b for letter, b in (("T", "tensorflow"), ("J", "jax"), ("P", "torch")) if letter in failing
+        )
         if failing_backends:
             self.need_float(tensor, why, field=field, backends=() if len(failing_backends) == 3 else failing_backends)
 

@@ -13,7 +13,6 @@ fail when another runs it (portability policy); each was measured on all three
 layer tests keep examples).
 """
 
-
 from math import prod
 from typing import Literal
 
@@ -70,7 +69,9 @@ class ReLU(_Activation):
             # Keras declares float32 but returns the integers (JAX: float32 for a max_value alone), which the
             # next layers then get: a convolution after it fails when run
             alone = self.max_value is not None and self.threshold == 0
-            self.refuse_on(x, "TP" if alone else "TJP", ": on integers Keras declares float32 but returns the integer dtype")
+            self.refuse_on(
+                x, "TP" if alone else "TJP", ": on integers Keras declares float32 but returns the integer dtype"
+            )
 
 
 class LeakyReLU(_Activation):

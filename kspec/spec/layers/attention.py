@@ -9,7 +9,6 @@ with another unknown one, as in Keras's own key/value check: kspec cannot know
 that the data will match.
 """
 
-
 from math import prod
 from typing import ClassVar, Literal
 
@@ -85,12 +84,17 @@ class MultiHeadAttention(_AttentionBase):
         # TensorFlow and JAX promote integers and booleans in the projections; PyTorch's einsum fails on them
         # unless the input has a single feature (then it promotes them too)
         if t.shape[-1] != 1:
-            self.refuse_on(t, "P", f" for its {name} (the projections of integers or booleans with more than one "
-                           "feature fail on PyTorch)")
+            self.refuse_on(
+                t,
+                "P",
+                f" for its {name} (the projections of integers or booleans with more than one feature fail on PyTorch)",
+            )
 
     num_heads: PositiveInt = Field(description="Number of attention heads.")
     key_dim: PositiveInt = Field(description="Size of each attention head for query and key.")
-    value_dim: PositiveInt | None = Field(None, description="Size of each attention head for value; null means `key_dim`.")
+    value_dim: PositiveInt | None = Field(
+        None, description="Size of each attention head for value; null means `key_dim`."
+    )
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     use_bias: bool = Field(True, description="Whether the dense projections use bias vectors.")
     output_shape: IntList(minimum=1, nullable=True) = Field(
@@ -212,7 +216,8 @@ class Attention(_AttentionBase):
 
     use_scale: bool = Field(False, description="If true, learn a scalar that scales the attention scores.")
     score_mode: Literal["dot", "concat"] = Field(
-        "dot", description='How the scores are computed from query and key: "dot" product, or "concat" (sum of tanh(query + key)).'
+        "dot",
+        description='How the scores are computed from query and key: "dot" product, or "concat" (sum of tanh(query + key)).',
     )
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     seed: Seed | None = Field(None, description="Random seed for dropout.")

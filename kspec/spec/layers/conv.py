@@ -11,7 +11,6 @@ dtype. Integer inputs are refused: Keras builds the layer, but the convolution
 of an integer tensor with a float kernel fails when run.
 """
 
-
 from math import prod
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -108,8 +107,11 @@ class _Conv(Layer):
         # JAX runs a plain convolution of integers (it promotes them); every other backend and kind of
         # convolution fails when run (tests/test_backends.py measures each)
         plain = self.layer_type in ("Conv1D", "Conv2D", "Conv3D")
-        self.need_float(x, ": the convolution of an integer tensor with a float kernel fails when run",
-                        backends=("tensorflow", "torch") if plain else ())
+        self.need_float(
+            x,
+            ": the convolution of an integer tensor with a float kernel fails when run",
+            backends=("tensorflow", "torch") if plain else (),
+        )
         return x, self.need_known(x, -1, "channel dimension")
 
     def _spatial(self, x: Tensor) -> Shape:
@@ -408,6 +410,13 @@ class DepthwiseConv2D(_Rank2, _BaseDepthwiseConv):
 
 
 LAYERS = (
-    Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose,
-    SeparableConv1D, SeparableConv2D, DepthwiseConv1D, DepthwiseConv2D,
+    Conv1D,
+    Conv2D,
+    Conv3D,
+    Conv1DTranspose,
+    Conv2DTranspose,
+    SeparableConv1D,
+    SeparableConv2D,
+    DepthwiseConv1D,
+    DepthwiseConv2D,
 )

@@ -1,13 +1,13 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Identity."""
 
-
 from typing import Literal
 
 from pydantic import Field
 
 from ...shapes import known_prod
 from ..base import PositiveInt, Rate, Seed
-from ..objects import ACTIVATIONS, Activation as ActivationField, Constraint, Initializer, Regularizer
+from ..objects import ACTIVATIONS, Constraint, Initializer, Regularizer
+from ..objects import Activation as ActivationField
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, autocast
 
 
@@ -60,7 +60,9 @@ class Dropout(Layer):
     """Randomly sets input units to 0 with frequency `rate` during training; scales the rest by 1/(1 - rate)."""
 
     type: Literal["Dropout"]
-    rate: Rate = Field(description="Fraction of the input units to drop, in [0, 1) (1 is refused: it zeroes everything).")
+    rate: Rate = Field(
+        description="Fraction of the input units to drop, in [0, 1) (1 is refused: it zeroes everything)."
+    )
     noise_shape: list[PositiveInt | None] | None = Field(
         None, description="Shape of the binary dropout mask, broadcast against the input (batch axis included)."
     )
@@ -83,7 +85,11 @@ def _check_noise_shape(layer: Dropout, x: Tensor) -> None:
         raise ShapeError(
             f"Argument `noise_shape` must broadcast to the input shape {shape_str(x.shape)}: "
             f"each entry 1, null or equal to the input's"
-            + (" (kspec policy: at rate 0 Keras never builds the mask, but fails once the rate is raised)" if layer.rate == 0 else "")
+            + (
+                " (kspec policy: at rate 0 Keras never builds the mask, but fails once the rate is raised)"
+                if layer.rate == 0
+                else ""
+            )
             + f". Received: noise_shape={list(ns)}",
             field="noise_shape",
             policy="noise-shape" if layer.rate == 0 else None,

@@ -1,6 +1,5 @@
 """Embedding: turns integer indices into dense vectors of fixed size."""
 
-
 from typing import Literal
 
 from pydantic import Field
@@ -27,7 +26,8 @@ class Embedding(Layer):
     input_dim: PositiveInt = Field(description="Size of the vocabulary: the largest index plus one.")
     output_dim: PositiveInt = Field(description="Dimension of the dense embedding.")
     embeddings_initializer: Initializer = Field(
-        "random_uniform", description="Initializer for the `embeddings` matrix (Keras's default 'uniform', an alias of 'random_uniform')."
+        "random_uniform",
+        description="Initializer for the `embeddings` matrix (Keras's default 'uniform', an alias of 'random_uniform').",
     )
     embeddings_regularizer: Regularizer = Field(None, description="Regularizer applied to the `embeddings` matrix.")
     embeddings_constraint: Constraint = Field(None, description="Constraint applied to the `embeddings` matrix.")
@@ -42,7 +42,8 @@ class Embedding(Layer):
         "learned. Incompatible with `embeddings_constraint`.",
     )
     lora_alpha: PositiveFloat | None = Field(
-        None, description="Scale of the LoRA update (`lora_alpha / lora_rank`); null means `lora_rank`. Used only with `lora_rank`."
+        None,
+        description="Scale of the LoRA update (`lora_alpha / lora_rank`); null means `lora_rank`. Used only with `lora_rank`.",
     )
 
     def infer(self, inputs: list[Tensor]) -> Inferred:

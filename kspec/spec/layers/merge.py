@@ -9,7 +9,6 @@ are compatible when equal or one is 1; an unknown size makes the output's
 unknown. Known batch sizes must agree.
 """
 
-
 from typing import ClassVar, Literal
 
 from pydantic import Field

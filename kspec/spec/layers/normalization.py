@@ -11,9 +11,8 @@ weights they need a floating-point input (on integers gamma and beta never
 get a gradient). UnitNormalization's square root needs a floating-point input.
 """
 
-
 from math import prod
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -109,7 +108,8 @@ class BatchNormalization(_Affine):
 
     type: Literal["BatchNormalization"]
     axis: int = Field(
-        -1, description="The features axis, normalized per entry; negative values count from the end. Not the batch axis."
+        -1,
+        description="The features axis, normalized per entry; negative values count from the end. Not the batch axis.",
     )
     momentum: Momentum = Field(0.99, description="Momentum of the moving averages of mean and variance, in [0, 1].")
     moving_mean_initializer: Initializer = Field("zeros", description="Initializer for the moving mean.")
@@ -158,7 +158,9 @@ class LayerNormalization(_Affine):
         self._need_float_for_weights(x)
         self.refuse_constant(x, axes, "beta (0 at first)")
         shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
-        size = prod(_known_dims(self, x, axes, shown)) if self.center or self.scale else 0  # no weights: no sizes needed
+        size = (
+            prod(_known_dims(self, x, axes, shown)) if self.center or self.scale else 0
+        )  # no weights: no sizes needed
         if x.rank - 1 not in axes:  # PyTorch's layer_norm normalizes trailing axes only (found by the properties)
             raise ShapeError(
                 f"Layer 'LayerNormalization' normalizes over axes that leave out the last one. Received: "
@@ -179,7 +181,7 @@ class GroupNormalization(_Affine):
     """
 
     type: Literal["GroupNormalization"]
-    groups: Union[PositiveInt, Annotated[Literal[-1], ExactInt]] = Field(
+    groups: PositiveInt | Annotated[Literal[-1], ExactInt] = Field(
         32, description="Number of groups; must divide the number of channels. -1 means one group per channel."
     )
     axis: int = Field(-1, description="The channels axis; negative values count from the end. Not the batch axis.")
@@ -215,7 +217,9 @@ class UnitNormalization(Layer):
 
     type: Literal["UnitNormalization"]
     axis: Axes = Field(
-        -1, validate_default=True, description="The axis or axes along which to normalize; negative values count from the end."
+        -1,
+        validate_default=True,
+        description="The axis or axes along which to normalize; negative values count from the end.",
     )
 
     def infer(self, inputs: list[Tensor]) -> Inferred:

@@ -12,7 +12,6 @@ backend); only the global average, which really returns float32 everywhere,
 accepts integer (and boolean) inputs.
 """
 
-
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -66,8 +65,11 @@ class _BasePooling(Layer):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
-        self.need_float(x, f": on any other, it {self.integer_problem}",
-                        backends=self.integer_backends if x.dtype in INT_DTYPES else ())
+        self.need_float(
+            x,
+            f": on any other, it {self.integer_problem}",
+            backends=self.integer_backends if x.dtype in INT_DTYPES else (),
+        )
         strides = self.pool_size if self.strides is None else self.strides
         spatial = []
         for axis, (n, p, s) in enumerate(zip(x.shape[1:-1], self.pool_size, strides)):
@@ -233,6 +235,13 @@ class GlobalMaxPooling2D(_BaseGlobalPooling):
 
 
 LAYERS = (
-    MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D,
-    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
 )

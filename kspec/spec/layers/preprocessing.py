@@ -19,7 +19,6 @@ float32 but returns the integer dtype (in TensorFlow's `fit` and `predict` it
 returns float32), and a convolution after it then fails, on PyTorch in `fit` too.
 """
 
-
 from math import prod
 from typing import Annotated, Any, Literal
 
@@ -135,7 +134,9 @@ class Rescaling(Layer):
 
 
 _MEAN_SCHEMA = {"anyOf": [_NUMBER, {"type": "array", "items": _NUMBER, "minItems": 1}, {"type": "null"}]}
-_VARIANCE_SCHEMA = {"anyOf": [_NON_NEGATIVE, {"type": "array", "items": _NON_NEGATIVE, "minItems": 1}, {"type": "null"}]}
+_VARIANCE_SCHEMA = {
+    "anyOf": [_NON_NEGATIVE, {"type": "array", "items": _NON_NEGATIVE, "minItems": 1}, {"type": "null"}]
+}
 Statistic = Annotated[
     float | Annotated[tuple[float, ...], Field(min_length=1)] | None,
     BeforeValidator(_number_or_list),
@@ -345,8 +346,11 @@ class Resizing(_ImageLayer):
     def _check_dtype(self, x: Tensor) -> None:
         # On integers Keras declares float32 but returns the integer dtype, which the next layers then get (a
         # convolution after it fails when run); Lanczos interpolation and padding fail outright.
-        self.need_float(x, ": on integers Keras declares float32 but returns the integer dtype. Cast it first, e.g. "
-                        "with a Rescaling layer")
+        self.need_float(
+            x,
+            ": on integers Keras declares float32 but returns the integer dtype. Cast it first, e.g. "
+            "with a Rescaling layer",
+        )
 
     def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
         return self.height, self.width
@@ -472,16 +476,22 @@ class RandomContrast(_RandomImageLayer):
         description="Contrast range, in [0, 1]: [a, b] draws the contrast factor from [1 - a, 1 + b]. "
         "A single number f means [0, f] (Keras's normalisation): the contrast is only increased, up to 1 + f.",
     )
-    value_range: Annotated[
-        tuple[float, float], BeforeValidator(list_to_tuple), AfterValidator(_check_range)
-    ] = Field((0.0, 255.0), description="[low, high] range of the pixel values; the output is clipped to it.")
+    value_range: Annotated[tuple[float, float], BeforeValidator(list_to_tuple), AfterValidator(_check_range)] = Field(
+        (0.0, 255.0), description="[low, high] range of the pixel values; the output is clipped to it."
+    )
 
     def _check_dtype(self, x: Tensor) -> None:
-        self.need_float(
-            x, " (Keras fails on an integer image in training). Cast it first, e.g. with a Rescaling layer"
-        )
+        self.need_float(x, " (Keras fails on an integer image in training). Cast it first, e.g. with a Rescaling layer")
 
 
 LAYERS = (
-    Rescaling, Normalization, Resizing, CenterCrop, RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast,
+    Rescaling,
+    Normalization,
+    Resizing,
+    CenterCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomZoom,
+    RandomTranslation,
+    RandomContrast,
 )

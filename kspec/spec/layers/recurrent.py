@@ -9,15 +9,13 @@ spec must build and train one step on CPU):
 - Inner layers of wrappers (`layer`, `backward_layer`) carry no `name` or `inputs`.
 """
 
-
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ..base import PositiveInt, Rate, Seed
 from ..objects import Activation, Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
-
 
 #: `_refuse_wrapped_name`, in the schema: the wrapped layer's `name` and `inputs` are absent or null.
 _UNNAMED = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
@@ -55,23 +53,31 @@ class _RNN(Layer):
     )
     bias_initializer: Initializer = Field("zeros", description="Initializer for the bias vector.")
     kernel_regularizer: Regularizer = Field(None, description="Regularizer applied to the `kernel` matrix.")
-    recurrent_regularizer: Regularizer = Field(None, description="Regularizer applied to the `recurrent_kernel` matrix.")
+    recurrent_regularizer: Regularizer = Field(
+        None, description="Regularizer applied to the `recurrent_kernel` matrix."
+    )
     bias_regularizer: Regularizer = Field(None, description="Regularizer applied to the bias vector.")
     activity_regularizer: Regularizer = Field(None, description="Regularizer applied to the output of the layer.")
     kernel_constraint: Constraint = Field(None, description="Constraint applied to the `kernel` matrix.")
     recurrent_constraint: Constraint = Field(None, description="Constraint applied to the `recurrent_kernel` matrix.")
     bias_constraint: Constraint = Field(None, description="Constraint applied to the bias vector.")
-    dropout: Rate = Field(0.0, description="Fraction of the units to drop for the transformation of the inputs, in [0, 1).")
+    dropout: Rate = Field(
+        0.0, description="Fraction of the units to drop for the transformation of the inputs, in [0, 1)."
+    )
     recurrent_dropout: Rate = Field(
         0.0, description="Fraction of the units to drop for the transformation of the recurrent state, in [0, 1)."
     )
     seed: Seed | None = Field(None, description="Random seed for dropout.")
     return_sequences: bool = Field(
-        False, description="Whether to return the whole output sequence `(batch, timesteps, units)` or only the last output `(batch, units)`."
+        False,
+        description="Whether to return the whole output sequence `(batch, timesteps, units)` or only the last output `(batch, units)`.",
     )
-    go_backwards: bool = Field(False, description="If true, process the input sequence backwards and return the reversed sequence.")
+    go_backwards: bool = Field(
+        False, description="If true, process the input sequence backwards and return the reversed sequence."
+    )
     unroll: bool = Field(
-        False, description="If true, unroll the loop (faster for short sequences, more memory). Needs a known number of timesteps."
+        False,
+        description="If true, unroll the loop (faster for short sequences, more memory). Needs a known number of timesteps.",
     )
 
     #: Number of weight blocks of the cell (LSTM: 4 gates, GRU: 3, SimpleRNN: 1).
@@ -159,12 +165,13 @@ class GRU(_RNN):
 
 
 RecurrentLayer = Annotated[
-    Union[LSTM, GRU, SimpleRNN],
+    LSTM | GRU | SimpleRNN,
     Field(discriminator="type", description="A recurrent layer (LSTM, GRU or SimpleRNN), without `name` or `inputs`."),
 ]
 
 
 # ---- wrappers ------------------------------------------------------------------------------------
+
 
 def _wrapped_infer(layer: Layer, inputs: list[Tensor], where: str) -> Inferred:
     """The wrapped layer's inference; its errors point at the wrapper's field that holds it."""
@@ -191,7 +198,8 @@ class Bidirectional(Layer):
         json_schema_extra=_UNNAMED,
     )
     merge_mode: Literal["concat", "sum", "mul", "ave"] = Field(
-        "concat", description="How the forward and backward outputs are combined. (Keras's null, two outputs, is not supported.)"
+        "concat",
+        description="How the forward and backward outputs are combined. (Keras's null, two outputs, is not supported.)",
     )
     backward_layer: RecurrentLayer | None = Field(
         None,
@@ -208,7 +216,11 @@ class Bidirectional(Layer):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         forward = self.layer
-        backward = self.backward_layer if self.backward_layer is not None else forward.model_copy(update={"go_backwards": True})
+        backward = (
+            self.backward_layer
+            if self.backward_layer is not None
+            else forward.model_copy(update={"go_backwards": True})
+        )
         if forward.go_backwards == backward.go_backwards:
             raise ShapeError(
                 "Forward layer and backward layer should have different `go_backwards` value "
@@ -249,7 +261,7 @@ class TimeDistributed(Layer):
     """
 
     type: Literal["TimeDistributed"]
-    layer: "AnyLayer" = Field(
+    layer: "AnyLayer" = Field(  # noqa: F821 (the union of every layer, set by the package once it is defined)
         description="The layer applied to each time slice: any one-input layer, without `name` or `inputs`.",
         json_schema_extra=_UNNAMED,
     )

@@ -9,14 +9,12 @@ while some of these layers run on JAX or PyTorch: such inputs are refused on eve
 (the float-activation policy).
 """
 
-
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ..base import Rate, Seed
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor
-
 
 
 def _seed() -> Any:

@@ -15,7 +15,6 @@ must then hold a -1, and the product of its other entries must divide the
 product of the known input dims.
 """
 
-
 from math import prod
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -137,10 +136,12 @@ class Permute(Layer):
     """
 
     type: Literal["Permute"]
-    dims: Annotated[tuple[PositiveInt, ...], BeforeValidator(list_to_tuple), AfterValidator(_check_permutation)] = Field(
-        min_length=1,
-        description="Permutation of the non-batch axes, numbered from 1 (the batch axis is not included); "
-        "e.g. [2, 1] swaps the two axes of a (batch, steps, features) input.",
+    dims: Annotated[tuple[PositiveInt, ...], BeforeValidator(list_to_tuple), AfterValidator(_check_permutation)] = (
+        Field(
+            min_length=1,
+            description="Permutation of the non-batch axes, numbered from 1 (the batch axis is not included); "
+            "e.g. [2, 1] swaps the two axes of a (batch, steps, features) input.",
+        )
     )
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
@@ -255,7 +256,7 @@ class _Cropping(_Spatial):
             raise ShapeError(
                 f"Values in `cropping` argument of layer '{self.layer_type}' should be smaller than the "
                 "corresponding dimension of the input: at least one element must be left on each cropped axis. "
-                f"Received: input_shape={shape_str(x.shape)}, cropping={getattr(self, 'cropping')}",
+                f"Received: input_shape={shape_str(x.shape)}, cropping={self.cropping}",
                 field="cropping",
             )
         return dim - arg[0] - arg[1]
@@ -339,6 +340,14 @@ class UpSampling2D(_UpSampling):
 
 
 LAYERS = (
-    Reshape, Permute, RepeatVector, Masking, ZeroPadding1D, ZeroPadding2D,
-    Cropping1D, Cropping2D, UpSampling1D, UpSampling2D,
+    Reshape,
+    Permute,
+    RepeatVector,
+    Masking,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    Cropping1D,
+    Cropping2D,
+    UpSampling1D,
+    UpSampling2D,
 )
