@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
-from .diagnostics import Diagnostic, SpecError, has_errors
+from .diagnostics import Diagnostic, Path, SpecError, has_errors
 from .infer import Inference, infer
 from .lint import lint
 from .load import MAX_INT, Loaded, SourceMap, load_data, load_text
 from .semantics import DEFAULT_PARAM_BUDGET, check_semantics
 from .spec import Spec
+from .spec.layers import Tensor
 from .structure import parse
 
 Source = str | os.PathLike | dict
@@ -164,7 +165,7 @@ def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
                 hint="Look for a long chain of layers that multiply sizes (UpSampling, strided Conv*Transpose, Flatten).",
             )
         ]
-    tensors = [(name, ("model",), t) for name, t in inference.inputs.items()]
+    tensors: list[tuple[str, Path, Tensor]] = [(name, ("model",), t) for name, t in inference.inputs.items()]
     tensors += [(n.name, n.path, n.output) for n in inference.nodes if n.output is not None]
     for name, path, tensor in tensors:
         big = next((d for d in tensor.shape if d is not None and abs(d) > MAX_INT), None)

@@ -88,6 +88,8 @@ POLICIES: dict[str, str] = {
     "zero-loss-weights": "Loss weights that are all 0: the total loss is always 0 and nothing can train.",
     "unused-node": "In the graph form, every node and input must lead to an output.",
     "param-budget": "A parameter budget refuses absurd models before anything allocates.",
+    "ignored-argument": "An argument that Keras would silently ignore is refused (renorm_clipping without renorm), so that a spec means what it says.",
+    "orthogonal-penalty": "OrthogonalRegularizer must see at least two rows (or columns) known before training: with one its penalty is NaN, and an activity regularizer's rows are the examples of a batch.",
     "portability": "What Keras runs on some backends but fails on another (the diagnostic's `backends`): a spec that validates trains on TensorFlow, JAX and PyTorch alike.",
 }
 

@@ -183,7 +183,7 @@ def expand(spec: Spec) -> tuple[Expansion | None, list[Diagnostic]]:
         items = [_Item.top(layer, ("model", "layers", i)) for i, layer in enumerate(spec.model.layers)]
         scope = _Scope(prefix="", args={}, notes=(), stack=())
         out = ex.chain(items, input_name, scope, top=True)
-        outputs = [out] if out is not None else []
+        outputs: list[str | None] = [out] if out is not None else []
     else:
         items = [_Item.top(node, ("model", "nodes", i)) for i, node in enumerate(spec.model.nodes)]
         scope = _Scope(prefix="", args={}, notes=(), stack=())
@@ -192,7 +192,10 @@ def expand(spec: Spec) -> tuple[Expansion | None, list[Diagnostic]]:
         outputs = [ex.resolve(ref, local, ("model", "outputs", j), scope) for j, ref in enumerate(spec.model.outputs)]
     if ex.errors:
         return None, ex.diagnostics
-    return ex.finish(spec, outputs), ex.diagnostics  # type: ignore[arg-type]
+    # An output that does not resolve is reported, as an error: none is left here.
+    resolved = [o for o in outputs if o is not None]
+    assert len(resolved) == len(outputs), "an unresolved output was not reported"
+    return ex.finish(spec, resolved), ex.diagnostics
 
 
 # ---- internals -----------------------------------------------------------------------------------
@@ -830,7 +833,7 @@ class _Expander:
             if not origin.instantiated:
                 out.append(Use(node.name, origin.path, nodes=[node.name], outputs=[node.name]))
         items = spec.model.layers if isinstance(spec.model, SequentialModel) else spec.model.nodes
-        order = {
+        order: dict[Path, int] = {
             ("model", "layers" if isinstance(spec.model, SequentialModel) else "nodes", i): i for i in range(len(items))
         }
         everything = out + list(by_path.values())
@@ -859,6 +862,7 @@ class _Template:
 
         for obj, origin in self.nodes:
             inputs_ = [rename(r) for r in obj.inputs]
+            copy_: SharedNode | Layer
             if isinstance(obj, SharedNode):
                 copy_ = SharedNode.model_construct(name=rename(obj.name), shares=rename(obj.shares), inputs=inputs_)
             else:

@@ -22,6 +22,7 @@ import functools
 import math
 import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_LENGTH = 1000
@@ -92,7 +93,7 @@ _COMPARE = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
-_FUNCTIONS = {"min": min, "max": max, "abs": abs}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs}
 
 
 def _is_number(value: Any) -> bool:

@@ -39,6 +39,7 @@ from typing import Any
 
 from .diagnostics import format_path
 from .spec import Spec
+from .spec.base import KspecModel
 from .spec.layers import BUILTIN_LAYER_CLASSES, Layer, parse_layer
 
 #: Keras layer class name -> kspec layer class (the built-in types; plugin layer types are not imported).
@@ -372,7 +373,7 @@ def _snake(class_name: str) -> str:
 class _ObjectKind:
     what: str
     module: str
-    types: dict[str, type]  # the {type: ...} forms kspec has
+    types: dict[str, type[KspecModel]]  # the {type: ...} forms kspec has
     names: tuple[str, ...]  # the names kspec takes
     names_only: dict[str, str] = field(default_factory=dict)  # Keras classes kspec offers by name only
     ignored: tuple[str, ...] = ()  # newer Keras arguments that kspec does not model, dropped when None
@@ -406,7 +407,7 @@ class _ObjectKind:
 def _kinds() -> tuple[_ObjectKind, _ObjectKind, _ObjectKind]:
     from .spec import objects
 
-    def types(union: Any) -> dict[str, type]:
+    def types(union: Any) -> dict[str, type[KspecModel]]:
         members = union.__origin__.__args__ if hasattr(union, "__origin__") else union.__args__
         return {m.model_fields["type"].annotation.__args__[0]: m for m in members}
 
@@ -462,7 +463,7 @@ def _input(entry: dict, conv: _Converter, named: bool) -> dict | None:
         conv._argument(where, "batch_shape", shape, "expected (batch, ...) with at least one axis besides the batch")
     elif shape[0] is not None:
         conv._argument(where, "batch_shape", shape, "kspec inputs have a batch axis of any size (None)")
-    if len(conv.problems) > problems:
+    if len(conv.problems) > problems or not isinstance(shape, list):  # a shape that is not a list is reported
         return None
     out: dict[str, Any] = {"shape": list(shape[1:])}
     if named or not str(keras_name).startswith("input_layer"):
@@ -503,8 +504,9 @@ def _functional(config: dict, conv: _Converter) -> dict:
     for entry in entries:
         keras_name = str(entry.get("name", (entry.get("config") or {}).get("name")))
         if entry.get("class_name") == "InputLayer":
-            inputs[keras_name] = _input(entry, conv, named=True)
-            node_names[(keras_name, 0)] = inputs[keras_name]["name"] if inputs[keras_name] else keras_name
+            given = _input(entry, conv, named=True)
+            inputs[keras_name] = given
+            node_names[(keras_name, 0)] = given["name"] if given else keras_name
             continue
         layers[keras_name] = entry
         for index, call in enumerate(entry.get("inbound_nodes") or []):
@@ -707,8 +709,7 @@ def spec_document_of(model: Any, *, name: str | None = None) -> dict:
         body = _sequential(config, conv)
     else:
         graph = _functional(config, conv)
-        body = _as_sequential(graph) if not conv.problems else None
-        body = body or graph
+        body = (_as_sequential(graph) if not conv.problems else None) or graph
     if conv.problems:
         raise UnsupportedModel(model_name, conv.problems)
     return {"kspec": 1, "name": _valid_name(name or model_name), "model": body, "training": _training(body)}
@@ -721,7 +722,7 @@ def import_model(model: Any, *, name: str | None = None) -> Spec:
     Raises `UnsupportedModel` listing every layer and argument kspec cannot express (and anything `kspec.check`
     refuses in the result), `ModelFileError` when a file cannot be read. Write the spec with `spec_text`.
     """
-    return import_report(model, name=name).spec  # type: ignore[return-value]
+    return import_report(model, name=name).spec
 
 
 def import_report(model: Any, *, name: str | None = None) -> Any:

@@ -442,7 +442,7 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
     if any(t is None for t in tensors):
         return
     try:
-        inferred = info.layer.infer(list(tensors))  # type: ignore[arg-type]
+        inferred = info.layer.apply(list(tensors))  # type: ignore[arg-type]
         _refuse_constant(info, inferred.output)
         _refuse_masked_softmax(result, info)
     except ShapeError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +23,9 @@ from .spec import Spec, validate_data
 from .spec.blocks import BlockUse
 from .spec.layers import LAYER_TYPES
 from .spec.model import GraphModel, SequentialModel, SharedNode
+
+#: One of pydantic's errors (`ValidationError.errors()`: a `pydantic_core.ErrorDetails`), read only.
+_Error = Mapping[str, Any]
 
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
 
@@ -44,7 +48,7 @@ def parse(data: Any) -> tuple[Spec | None, list[Diagnostic]]:
 # ---- error translation ---------------------------------------------------------------------------
 
 
-def translate(errors: list[dict], data: Any) -> list[Diagnostic]:
+def translate(errors: Sequence[_Error], data: Any) -> list[Diagnostic]:
     located = [_locate(err, data) for err in errors]
     kept = _best_branches(located)
     out: list[Diagnostic] = []
@@ -67,7 +71,7 @@ def _merge_misspelled(diags: list[Diagnostic]) -> list[Diagnostic]:
     return [d for d in diags if not (d.code == "missing-key" and d.path in suggested)]
 
 
-def _locate(err: dict, data: Any) -> tuple[dict, Path, tuple]:
+def _locate(err: _Error, data: Any) -> tuple[_Error, Path, tuple]:
     """Split pydantic's loc into the data path and the union branches taken (with the path where each was taken)."""
     path: list[Any] = []
     branches: list[tuple[Path, str]] = []
@@ -88,7 +92,7 @@ def _locate(err: dict, data: Any) -> tuple[dict, Path, tuple]:
     return err, tuple(path), tuple(branches)
 
 
-def _best_branches(located: list[tuple[dict, Path, tuple]]) -> list[tuple[dict, Path, tuple]]:
+def _best_branches(located: list[tuple[_Error, Path, tuple]]) -> list[tuple[_Error, Path, tuple]]:
     """Where errors come from several branches of one union, keep the branch with the fewest errors."""
     while True:
         groups: dict[Path, dict[str, list[int]]] = {}
@@ -125,7 +129,7 @@ def _branch_cost(located, idx: list[int], at: Path) -> tuple[int, int]:
     return (rank, len(idx))
 
 
-def _diagnostic(err: dict, path: Path, data: Any) -> Diagnostic:
+def _diagnostic(err: _Error, path: Path, data: Any) -> Diagnostic:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
@@ -348,7 +352,7 @@ def _field_name(path: Path) -> str:
 # ---- which model a loc points into -------------------------------------------------------------
 
 _TAGGED: dict[str, type[BaseModel]] = {}
-_CALLABLE_TAGS = {
+_CALLABLE_TAGS: dict[str, type[BaseModel]] = {
     "model:sequential": SequentialModel,
     "model:graph": GraphModel,
     "node:shared": SharedNode,

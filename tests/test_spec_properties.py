@@ -390,7 +390,7 @@ def check_refused(spec: dict, report, counts: Counter, prefix: str = "", errors=
     for node in blamed:
         policy, backends = None, ()
         try:
-            node.layer.infer([inf.tensor(r) for r in node.inputs])
+            node.layer.apply([inf.tensor(r) for r in node.inputs])
         except ShapeError as exc:
             policy, backends = exc.policy, exc.backends
         if counted(policy, backends):

@@ -38,7 +38,8 @@ def cache_dir() -> Path:
 
 def _key() -> str:
     h = hashlib.sha256()
-    for part in (pydantic.VERSION, pydantic_core.__version__, sys.version, pickle.format_version):
+    # pickle.format_version exists at run time but is missing from typeshed's stubs.
+    for part in (pydantic.VERSION, pydantic_core.__version__, sys.version, pickle.format_version):  # type: ignore[attr-defined]
         h.update(part.encode())
     for path in sorted(_SPEC_DIR.rglob("*.py")):
         h.update(str(path.relative_to(_SPEC_DIR)).encode())

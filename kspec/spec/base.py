@@ -38,7 +38,8 @@ class KspecModel(BaseModel):
     def to_keras(self) -> Any:
         """The Keras serialised form (`{"class_name", "config"}`) of an object with a `type`."""
         config = {k: to_keras_value(v) for k, v in self if k != "type"}
-        return {"class_name": self.type, "config": config}
+        # Only the subclasses with a `type` field (a Literal discriminator) call this.
+        return {"class_name": self.type, "config": config}  # type: ignore[attr-defined]
 
 
 class KspecJsonSchema(GenerateJsonSchema):
@@ -192,7 +193,7 @@ def IntTuple(n: int, *, minimum: int | None = 1, description: str = "", nullable
     schema: dict[str, Any] = {"anyOf": variants}
     if description:
         schema["description"] = description
-    ints = tuple[(_int_type(minimum),) * n]
+    ints: Any = tuple[(_int_type(minimum),) * n]  # type: ignore[misc]  # built at run time, for pydantic
     return Annotated[ints | None if nullable else ints, BeforeValidator(_IntTuple(n)), WithJsonSchema(schema)]
 
 
@@ -204,7 +205,7 @@ def IntList(*, minimum: int | None = None, min_items: int = 1, nullable: bool = 
     if min_items:
         array["minItems"] = min_items
     schema = WithJsonSchema({"anyOf": [item, array] + ([{"type": "null"}] if nullable else [])})
-    ints = tuple[_int_type(minimum), ...]
+    ints: Any = tuple[_int_type(minimum), ...]  # type: ignore[misc]  # built at run time, for pydantic
     if nullable:
         sized = Annotated[ints, Field(min_length=min_items)] if min_items else ints
         return Annotated[sized | None, BeforeValidator(_int_or_list), schema]
@@ -228,5 +229,5 @@ def IntPairs(n: int, *, description: str = "") -> Any:
     }
     if description:
         schema["description"] = description
-    inner = tuple[(tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],) * n]
+    inner: Any = tuple[(tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]],) * n]  # type: ignore[misc]  # built at run time, for pydantic
     return Annotated[inner, BeforeValidator(_IntPairs(n)), WithJsonSchema(schema)]

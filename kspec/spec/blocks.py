@@ -9,6 +9,7 @@ mappings whose values may be `${...}` expressions on the parameters (`kspec.expr
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.config import JsonDict
 
 from .base import END, NAME_PATTERN, KspecModel, Name
 from .layers._base import NodeInputs, _str_or_list
@@ -109,7 +110,9 @@ class Block(KspecModel):
         return Param(type=value) if isinstance(value, str) else value
 
 
-_PARAM_VALUE = {"description": "An argument of the block: a value of the parameter's type, or a `${...}` expression."}
+_PARAM_VALUE: JsonDict = {
+    "description": "An argument of the block: a value of the parameter's type, or a `${...}` expression."
+}
 
 
 class BlockUse(KspecModel):

@@ -4,7 +4,7 @@ Paths are relative to the spec file (or absolute). The loaders themselves
 live in `kspec.train` (they need TensorFlow); this module only describes them.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,13 @@ DataPath = Annotated[
         min_length=1, max_length=4096, description="File or directory; relative paths are relative to the spec file."
     ),
 ]
+
+#: Built at run time (a tuple of two ints or null), so typed `Any` for mypy.
+_ImageSize: Any = IntTuple(
+    2,
+    description="(height, width) every image is resized to; null: the model input's, else (256, 256).",
+    nullable=True,
+)
 
 
 class NpzSource(KspecModel):
@@ -40,11 +47,7 @@ class ImageDirectorySource(KspecModel):
 
     type: Literal["image_directory"]
     path: DataPath = Field(description="The directory holding one sub-directory per class; relative to the spec file.")
-    image_size: IntTuple(
-        2,
-        description="(height, width) every image is resized to; null: the model input's, else (256, 256).",
-        nullable=True,
-    ) = None
+    image_size: _ImageSize = None
     color_mode: Literal["grayscale", "rgb", "rgba"] | None = Field(
         None,
         description="Images are converted to 1 (grayscale), 3 (rgb) or 4 (rgba) channels; null: what the model input's channels imply, else rgb.",

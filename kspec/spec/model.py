@@ -1,6 +1,6 @@
 """The two model forms: sequential (one input, an ordered list of layers) and graph (named nodes)."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BeforeValidator, Discriminator, Field, Tag, WithJsonSchema
 
@@ -9,7 +9,7 @@ from .blocks import BlockUse
 from .layers import AnyLayer
 from .layers._base import FLOAT_DTYPES, INT_DTYPES, NodeInputs
 
-DType = Literal[FLOAT_DTYPES + INT_DTYPES + ("bool",)]  # type: ignore[valid-type]
+DType: TypeAlias = Literal[FLOAT_DTYPES + INT_DTYPES + ("bool",)]  # type: ignore[valid-type]
 
 
 def _shape_to_tuple(value: Any) -> Any:

@@ -298,3 +298,64 @@ Constraint = Annotated[
     Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | ConstraintConfig | None,
     Field(description="Weight constraint by Keras name, or {type: MaxNorm|MinMaxNorm|NonNeg|UnitNorm, ...}."),
 ]
+
+
+# ---- what each object needs of the tensor it lands on -----------------------------------------
+
+#: The constraints that take the norm along an axis, by name, with that axis (Keras's default, 0).
+_AXIS_CONSTRAINTS = {"max_norm": 0, "min_max_norm": 0, "unit_norm": 0}
+
+#: A problem with the tensor an argument object lands on: the message, and the kspec policy that refuses it
+#: (None: Keras fails).
+FitProblem = tuple[str, str | None]
+
+
+def fit_problem(value: object, shape: tuple[int | None, ...], activity: bool = False) -> FitProblem | None:
+    """What stops an initializer, regularizer or constraint from applying to a tensor of this shape: a weight's
+    (no batch axis), or with `activity` a layer output's (batch axis first). None when it applies.
+
+    >>> fit_problem("orthogonal", (3,))[0]
+    'the orthogonal initializer needs a weight of at least 2 dimensions'
+    >>> fit_problem(MinMaxNorm(type="MinMaxNorm", axis=-2), (3,))[0]
+    'the norm is taken along axis -2, which a weight of rank 1 does not have'
+    >>> fit_problem("unit_norm", (4, 3)) is None
+    True
+    """
+    rank = len(shape)
+    if value == "orthogonal" or isinstance(value, Orthogonal):
+        if rank < 2:
+            return "the orthogonal initializer needs a weight of at least 2 dimensions", None
+    elif isinstance(value, OrthogonalRegularizer):
+        return _orthogonal_penalty_problem(value, shape, activity)
+    elif isinstance(value, str) and value in _AXIS_CONSTRAINTS or isinstance(value, MaxNorm | MinMaxNorm | UnitNorm):
+        axis = _AXIS_CONSTRAINTS[value] if isinstance(value, str) else value.axis
+        if not -rank <= axis < rank:
+            return f"the norm is taken along axis {axis}, which a weight of rank {rank} does not have", None
+    return None
+
+
+def _orthogonal_penalty_problem(
+    reg: OrthogonalRegularizer, shape: tuple[int | None, ...], activity: bool
+) -> FitProblem | None:
+    if len(shape) != 2:
+        return (
+            f"OrthogonalRegularizer needs a tensor of rank 2 (Keras: inputs must have rank 2), not rank {len(shape)}",
+            None,
+        )
+    axis = 0 if reg.mode == "rows" else 1
+    size = shape[axis]
+    what = reg.mode
+    if activity and axis == 0:
+        return (
+            "in mode 'rows' an activity regularizer's rows are the examples of a batch, and a batch of one example "
+            "gives a NaN penalty (kspec policy: use mode 'columns')",
+            "orthogonal-penalty",
+        )
+    if size is None:
+        return (
+            f"its number of {what} is unknown here, and with one of them the penalty is NaN (kspec policy)",
+            "orthogonal-penalty",
+        )
+    if size < 2:
+        return f"with a single one of its {what} there are no pairs to compare, and the penalty is NaN (0 / 0)", None
+    return None

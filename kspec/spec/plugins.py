@@ -28,7 +28,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+#: The base class of the layer classes (kspec.spec.layers.Layer): a pydantic model.
+_Model = TypeVar("_Model", bound="BaseModel")
 
 GROUP = "kspec.layers"
 
@@ -74,9 +80,9 @@ def discover() -> list[tuple[str, str]]:
     return entries
 
 
-def load_layers(base: type, builtin_types: set[str]) -> tuple[type, ...]:
+def load_layers(base: type[_Model], builtin_types: set[str]) -> tuple[type[_Model], ...]:
     """The plugin layer classes that can be used: Layer subclasses with a new `type` each."""
-    out: list[type] = []
+    out: list[type[_Model]] = []
     seen: dict[str, str] = {}
     for name, value in discover():
         where = f"kspec plugin '{name}' ({GROUP} entry point '{value}')"

@@ -90,7 +90,7 @@ def kspec_infer(spec: dict, input_shapes, dtypes=None, *, fill: Fill | None = No
         tensors = [Tensor((None,) + s, d) for s, d in zip(shapes, dtypes)]
     else:
         tensors = [Tensor((BATCH,) + concrete(s, fill), d) for s, d in zip(shapes, dtypes)]
-    return parse_layer(spec).infer(tensors)
+    return parse_layer(spec).apply(tensors)
 
 
 def kspec_refusal(spec: dict, input_shapes, dtypes=None, *, fill: Fill | None = None) -> ShapeError | None:
@@ -269,6 +269,9 @@ def check_layer(spec: dict, input_shapes, dtypes=None, *, eager: bool = True) ->
     assert klayer.count_params() == inferred.params, (spec, shapes, klayer.count_params(), inferred.params)
     non_trainable = sum(int(np.prod(w.shape)) for w in klayer.non_trainable_weights)
     assert non_trainable == inferred.non_trainable, (spec, non_trainable, inferred.non_trainable)
+    # the weights themselves, which the argument objects (initializers, regularizers, constraints) must fit
+    keras_weights = sorted(tuple(w.shape) for w in klayer.weights)
+    assert keras_weights == sorted(shape for _, shape in inferred.weights), (spec, shapes, keras_weights, inferred.weights)
 
     if eager:
         y = call_layer(layer, klayer, random_batch(shapes, dtypes))

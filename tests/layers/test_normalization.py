@@ -4,7 +4,7 @@ from hypothesis import event, given, settings, strategies as st
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains, keras_failure
 
 # ---- examples --------------------------------------------------------------------------------
 
@@ -105,7 +105,6 @@ def test_normalization_refused_where_keras_fails_at_run_time(spec, shape, dtype)
     [
         {"type": BN, "momentum": 1.5},
         {"type": BN, "epsilon": 0.0},
-        {"type": BN, "renorm_clipping": {"rmax": 2.0}},  # only with renorm
         {"type": BN, "renorm": True, "renorm_clipping": {"rmax": 1.0, "rmin": 2.0}},
         {"type": BN, "renorm": True, "renorm_clipping": {"rmax": 1.0, "r": 2.0}},
         {"type": BN, "axis": [1]},
@@ -128,6 +127,15 @@ def test_normalization_keras_kwargs():
     assert layer.keras_kwargs()["renorm_clipping"] == {"dmax": 2.0}
     assert parse_layer({"type": LN}).axis == (-1,)
     assert parse_layer({"type": UN, "axis": [1, 2]}).axis == (1, 2)
+
+
+def test_renorm_clipping_without_renorm_is_a_policy():
+    """Keras ignores `renorm_clipping` without `renorm` (and trains): kspec refuses it, as a documented policy."""
+    spec = {"type": BN, "renorm_clipping": {"rmax": 2.0}}
+    assert keras_failure(spec, (4,), train_step=True) is None
+    with pytest.raises(ShapeError, match=r"`renorm_clipping` is used only with renorm=true") as exc:
+        parse_layer(spec).apply([Tensor((None, 4))])
+    assert (exc.value.policy, exc.value.field) == ("ignored-argument", "renorm_clipping")
 
 
 def test_normalization_messages():

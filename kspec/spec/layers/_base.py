@@ -10,6 +10,7 @@ refuse the input.
 """
 
 from dataclasses import dataclass
+from math import prod
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
@@ -37,13 +38,25 @@ class Tensor:
         return shape_str(self.shape)
 
 
+#: A layer's weights as (role, shape) pairs. The role names the arguments that set the weight up: `kernel` is set up
+#: by `kernel_initializer`, `kernel_regularizer` and `kernel_constraint`; a role without such arguments (`count`,
+#: `lora_a`) is set up by the layer alone.
+Weights = tuple[tuple[str, Shape], ...]
+
+
 @dataclass(frozen=True)
 class Inferred:
-    """What a layer does to its inputs: the output tensor and its weights."""
+    """What a layer does to its inputs: the output tensor and its weights (their shapes, and how many values)."""
 
     output: Tensor
     params: int = 0
     non_trainable: int = 0
+    weights: Weights = ()
+
+    @classmethod
+    def with_weights(cls, output: Tensor, weights: Weights, non_trainable: int = 0) -> "Inferred":
+        """The output with these weights, whose sizes add up to the parameter count."""
+        return cls(output, sum(prod(shape) for _, shape in weights), non_trainable, weights)
 
     @property
     def trainable(self) -> int:
@@ -159,6 +172,13 @@ class Layer(KspecModel):
         """Output tensor and parameter counts for these inputs; raises ShapeError."""
         raise NotImplementedError(f"{type(self).__name__}.infer")
 
+    def apply(self, inputs: list[Tensor]) -> Inferred:
+        """`infer`, then what every layer shares: each initializer, regularizer and constraint must fit the weight
+        it lands on, and the activity regularizer the output. Raises ShapeError."""
+        inferred = self.infer(inputs)
+        check_arguments(self, inferred)
+        return inferred
+
     # ---- helpers for rules --------------------------------------------------------------
 
     def need_rank(self, tensor: Tensor, *ranks: int, what: str = "") -> None:
@@ -241,3 +261,43 @@ class Layer(KspecModel):
                 field=field,
             )
         return out
+
+
+def check_arguments(layer: Layer, inferred: Inferred) -> None:
+    """ShapeError when an argument object cannot apply to the tensor it lands on: each `<role>_initializer`,
+    `<role>_regularizer` and `<role>_constraint` of the layer against every weight of that role, and the
+    `activity_regularizer` against the output (batch axis first)."""
+    from ..objects import fit_problem
+
+    for role, shape in inferred.weights:
+        for kind in ("initializer", "regularizer", "constraint"):
+            field = f"{role}_{kind}"
+            value = getattr(layer, field, None)
+            problem = None if value is None else fit_problem(value, shape)
+            if problem is not None:
+                message, policy = problem
+                raise ShapeError(
+                    f"Argument `{field}` of layer '{layer.layer_type}' cannot apply to its {role} weight of shape "
+                    f"{shape_str(shape)}: {message}. Received: {field}={_shown(value)}",
+                    field=field,
+                    policy=policy,
+                )
+    activity = getattr(layer, "activity_regularizer", None)
+    problem = None if activity is None else fit_problem(activity, inferred.output.shape, activity=True)
+    if problem is not None:
+        message, policy = problem
+        raise ShapeError(
+            f"Argument `activity_regularizer` of layer '{layer.layer_type}' cannot apply to its output of shape "
+            f"{shape_str(inferred.output.shape)}: {message}. Received: activity_regularizer={_shown(activity)}",
+            field="activity_regularizer",
+            policy=policy,
+        )
+
+
+def _shown(value: Any) -> str:
+    """An argument object as written in a spec: its name, or `{type: ..., key: value}` without its defaults."""
+    if isinstance(value, str):
+        return value
+    fields = value.model_dump(exclude_defaults=True)
+    fields.pop("type", None)
+    return "{" + ", ".join([f"type: {value.type}"] + [f"{k}: {v}" for k, v in fields.items()]) + "}"

@@ -13,7 +13,6 @@ fail when another runs it (portability policy); each was measured on all three
 layer tests keep examples).
 """
 
-from math import prod
 from typing import Literal
 
 from pydantic import Field
@@ -138,7 +137,7 @@ class PReLU(Layer):
                     field="shared_axes",
                 )
             alpha.append(x.shape[axis])
-        return Inferred(Tensor(x.shape, "float32"), prod(alpha))
+        return Inferred.with_weights(Tensor(x.shape, "float32"), (("alpha", tuple(alpha)),))
 
 
 class ELU(_Activation):

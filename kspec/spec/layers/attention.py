@@ -9,14 +9,13 @@ with another unknown one, as in Keras's own key/value check: kspec cannot know
 that the data will match.
 """
 
-from math import prod
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from ..base import IntList, PositiveInt, Rate, Seed
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
 
 _INPUT_NAMES = ("query", "value", "key")
 
@@ -192,14 +191,19 @@ class MultiHeadAttention(_AttentionBase):
             )
         out_tail = self.output_shape or (dims["query"],)
 
-        def dense(inp: int, out: int) -> int:
-            return inp * out + (out if self.use_bias else 0)
+        def dense(kernel: Shape, bias: Shape) -> Weights:
+            """One projection (an EinsumDense): its kernel, and its bias with `use_bias`."""
+            return (("kernel", kernel),) + ((("bias", bias),) if self.use_bias else ())
 
-        params = dense(dims["query"], heads * kd) + dense(dims["key"], heads * kd) + dense(dims["value"], heads * vd)
+        weights = (
+            dense((dims["query"], heads, kd), (heads, kd))
+            + dense((dims["key"], heads, kd), (heads, kd))
+            + dense((dims["value"], heads, vd), (heads, vd))
+        )
         if self.use_gate:
-            params += dense(dims["query"], heads * vd)
-        params += dense(heads * vd, prod(out_tail))
-        return Inferred(Tensor(query.shape[:-1] + tuple(out_tail), "float32"), params)
+            weights += dense((dims["query"], heads, vd), (heads, vd))
+        weights += dense((heads, vd) + tuple(out_tail), tuple(out_tail))
+        return Inferred.with_weights(Tensor(query.shape[:-1] + tuple(out_tail), "float32"), weights)
 
 
 class Attention(_AttentionBase):
@@ -247,8 +251,10 @@ class Attention(_AttentionBase):
                 f"Received: {shapes}",
                 field="score_mode",
             )
-        params = int(self.use_scale) + int(self.score_mode == "concat")
-        return Inferred(Tensor(query.shape[:-1] + (value.shape[-1],), "float32"), params)
+        weights: Weights = ((("scale", ()),) if self.use_scale else ()) + (
+            (("concat_score_weight", ()),) if self.score_mode == "concat" else ()
+        )
+        return Inferred.with_weights(Tensor(query.shape[:-1] + (value.shape[-1],), "float32"), weights)
 
 
 LAYERS = (MultiHeadAttention, Attention)

@@ -11,7 +11,6 @@ dtype. Integer inputs are refused: Keras builds the layer, but the convolution
 of an integer tensor with a float kernel fails when run.
 """
 
-from math import prod
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -19,7 +18,7 @@ from pydantic import Field
 from ...shapes import conv_output_length, deconv_output_length
 from ..base import IntTuple, PositiveInt
 from ..objects import Activation, Constraint, Initializer, Regularizer
-from ._base import Inferred, Layer, Shape, ShapeError, Tensor, shape_str
+from ._base import Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
 
 # ---- field types ------------------------------------------------------------------------------
 
@@ -131,9 +130,9 @@ class _Conv(Layer):
             out.append(length)
         return tuple(out)
 
-    def _output(self, x: Tensor, spatial: Shape, channels: int, params: int) -> Inferred:
-        bias = channels if self.use_bias else 0
-        return Inferred(Tensor((x.shape[0],) + spatial + (channels,), "float32"), params + bias)
+    def _output(self, x: Tensor, spatial: Shape, channels: int, kernels: Weights) -> Inferred:
+        bias: Weights = (("bias", (channels,)),) if self.use_bias else ()
+        return Inferred.with_weights(Tensor((x.shape[0],) + spatial + (channels,), "float32"), kernels + bias)
 
 
 class _Rank1(_Conv):
@@ -200,8 +199,8 @@ class _BaseConv(_Conv):
                 f"Received: groups={self.groups}, input_shape={shape_str(x.shape)} ({channels} channels)",
                 field="groups",
             )
-        kernel = prod(self.kernel_size) * (channels // self.groups) * self.filters
-        return self._output(x, self._spatial(x), self.filters, kernel)
+        kernel = self.kernel_size + (channels // self.groups, self.filters)
+        return self._output(x, self._spatial(x), self.filters, (("kernel", kernel),))
 
 
 class Conv1D(_Rank1, _KernelAndBias, _BaseConv):
@@ -279,7 +278,7 @@ class _BaseConvTranspose(_Conv):
             deconv_output_length(n, k, s, self.padding, None if op is None else op[i], d)
             for i, (n, k, s, d) in enumerate(zip(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate))
         )
-        return self._output(x, spatial, self.filters, prod(self.kernel_size) * channels * self.filters)
+        return self._output(x, spatial, self.filters, (("kernel", self.kernel_size + (self.filters, channels)),))
 
 
 class Conv1DTranspose(_Rank1, _KernelAndBias, _BaseConvTranspose):
@@ -339,7 +338,10 @@ class _BaseSeparableConv(_Conv):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         x, channels = self._check_input(inputs)
         middle = channels * self.depth_multiplier
-        kernels = prod(self.kernel_size) * middle + middle * self.filters
+        kernels = (
+            ("depthwise", self.kernel_size + (channels, self.depth_multiplier)),
+            ("pointwise", (1,) * self.rank + (middle, self.filters)),
+        )
         return self._output(x, self._spatial(x), self.filters, kernels)
 
 
@@ -387,7 +389,8 @@ class _BaseDepthwiseConv(_Conv):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         x, channels = self._check_input(inputs)
         out_channels = channels * self.depth_multiplier
-        return self._output(x, self._spatial(x), out_channels, prod(self.kernel_size) * out_channels)
+        kernel = self.kernel_size + (channels, self.depth_multiplier)
+        return self._output(x, self._spatial(x), out_channels, (("depthwise", kernel),))
 
 
 class DepthwiseConv1D(_Rank1, _BaseDepthwiseConv):

@@ -33,8 +33,8 @@ class Dense(Layer):
         (x,) = inputs
         self.need_min_rank(x, 2)
         input_dim = self.need_known(x, -1, "last dimension")
-        params = input_dim * self.units + (self.units if self.use_bias else 0)
-        return Inferred(Tensor(x.shape[:-1] + (self.units,), "float32"), params)
+        weights = (("kernel", (input_dim, self.units)),) + ((("bias", (self.units,)),) if self.use_bias else ())
+        return Inferred.with_weights(Tensor(x.shape[:-1] + (self.units,), "float32"), weights)
 
 
 class Activation(Layer):

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ..base import PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import INT_DTYPES, Inferred, Layer, ShapeError, Tensor
+from ._base import INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights
 
 
 class Embedding(Layer):
@@ -60,12 +60,12 @@ class Embedding(Layer):
                 f"or `lora_rank`. Received: lora_rank={self.lora_rank}, embeddings_constraint={self.embeddings_constraint!r}",
                 field="lora_rank",
             )
-        table = self.input_dim * self.output_dim
-        params, frozen = table, 0
-        if self.lora_rank is not None:
-            params += self.lora_rank * (self.input_dim + self.output_dim)
-            frozen = table
-        return Inferred(Tensor(x.shape + (self.output_dim,), "float32"), params, frozen)
+        weights: Weights = (("embeddings", (self.input_dim, self.output_dim)),)
+        frozen = 0
+        if self.lora_rank is not None:  # the table is frozen; two low-rank factors train
+            weights += (("lora_a", (self.input_dim, self.lora_rank)), ("lora_b", (self.lora_rank, self.output_dim)))
+            frozen = self.input_dim * self.output_dim
+        return Inferred.with_weights(Tensor(x.shape + (self.output_dim,), "float32"), weights, frozen)
 
 
 LAYERS = (Embedding,)

@@ -11,14 +11,13 @@ weights they need a floating-point input (on integers gamma and beta never
 get a gradient). UnitNormalization's square root needs a floating-point input.
 """
 
-from math import prod
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from ..base import Axes, ExactInt, KspecModel, PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+from ._base import FLOAT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
 
 Momentum = Annotated[float, Field(ge=0, le=1)]
 
@@ -50,8 +49,9 @@ class _Affine(Layer):
     beta_constraint: Constraint = Field(None, description="Optional constraint for the beta weight.")
     gamma_constraint: Constraint = Field(None, description="Optional constraint for the gamma weight.")
 
-    def _affine_params(self, size: int) -> int:
-        return size * (int(self.center) + int(self.scale))
+    def _affine_weights(self, shape: Shape) -> Weights:
+        """gamma (with `scale`) and beta (with `center`), each of this shape."""
+        return ((("gamma", shape),) if self.scale else ()) + ((("beta", shape),) if self.center else ())
 
     def _need_float_for_weights(self, x: Tensor) -> None:
         """LayerNormalization and GroupNormalization cast their result back to the input's dtype.
@@ -124,18 +124,22 @@ class BatchNormalization(_Affine):
         0.99, description="Renorm only: momentum of the renorm moving mean and stddev, in [0, 1]."
     )
 
-    @model_validator(mode="after")
-    def _clipping_needs_renorm(self) -> "BatchNormalization":
-        if self.renorm_clipping is not None and not self.renorm:
-            raise ValueError("`renorm_clipping` is valid only with renorm=true. Received: renorm=False")
-        return self
-
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
+        if self.renorm_clipping is not None and not self.renorm:
+            raise ShapeError(
+                "`renorm_clipping` is used only with renorm=true (kspec policy: Keras would ignore it). "
+                "Received: renorm=False",
+                field="renorm_clipping",
+                policy="ignored-argument",
+            )
         (axis,) = self.normalize_axes((self.axis,), x)
         (size,) = _known_dims(self, x, [axis], self.axis)
-        moving = size * (5 if self.renorm else 2)
-        return Inferred(Tensor(x.shape, "float32"), self._affine_params(size) + moving, moving)
+        statistics = ("moving_mean", "moving_variance") + (
+            ("moving_stddev", "renorm_mean", "renorm_stddev") if self.renorm else ()
+        )
+        weights = self._affine_weights((size,)) + tuple((name, (size,)) for name in statistics)
+        return Inferred.with_weights(Tensor(x.shape, "float32"), weights, size * len(statistics))
 
 
 class LayerNormalization(_Affine):
@@ -158,9 +162,8 @@ class LayerNormalization(_Affine):
         self._need_float_for_weights(x)
         self.refuse_constant(x, axes, "beta (0 at first)")
         shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
-        size = (
-            prod(_known_dims(self, x, axes, shown)) if self.center or self.scale else 0
-        )  # no weights: no sizes needed
+        # without weights, no sizes are needed
+        shape = tuple(_known_dims(self, x, axes, shown)) if self.center or self.scale else ()
         if x.rank - 1 not in axes:  # PyTorch's layer_norm normalizes trailing axes only (found by the properties)
             raise ShapeError(
                 f"Layer 'LayerNormalization' normalizes over axes that leave out the last one. Received: "
@@ -168,7 +171,7 @@ class LayerNormalization(_Affine):
                 field="axis",
                 backends=("torch",),
             )
-        return Inferred(Tensor(x.shape, "float32"), self._affine_params(size) if self.center or self.scale else 0)
+        return Inferred.with_weights(Tensor(x.shape, "float32"), self._affine_weights(shape))
 
 
 class GroupNormalization(_Affine):
@@ -206,7 +209,7 @@ class GroupNormalization(_Affine):
             )
         if dim // groups == 1:  # each group: one channel, normalized over the other non-batch axes
             self.refuse_constant(x, [a for a in range(1, x.rank) if a != axis], "beta (0 at first)", field="groups")
-        return Inferred(Tensor(x.shape, "float32"), self._affine_params(dim))
+        return Inferred.with_weights(Tensor(x.shape, "float32"), self._affine_weights((dim,)))
 
 
 class UnitNormalization(Layer):

@@ -255,8 +255,9 @@ class Normalization(Layer):
                 f"be reshaped to the kept axes. Expected distinct axes. Received: axis={_shown(self.axis)}",
                 field="axis",
             )
-        weights = 2 * prod(sizes) + 1  # mean, variance and the count of adapted examples, all non-trainable
-        return Inferred(Tensor(x.shape, "float32"), weights, weights)
+        # mean, variance and the count of adapted examples, all non-trainable
+        weights = (("mean", tuple(sizes)), ("variance", tuple(sizes)), ("count", ()))
+        return Inferred.with_weights(Tensor(x.shape, "float32"), weights, 2 * prod(sizes) + 1)
 
 
 def _rank_and_size(value: float | tuple[float, ...] | None) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from ..base import PositiveInt, Rate, Seed
 from ..objects import Activation, Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
 
 #: `_refuse_wrapped_name`, in the schema: the wrapped layer's `name` and `inputs` are absent or null.
 _UNNAMED = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
@@ -83,8 +83,8 @@ class _RNN(Layer):
     #: Number of weight blocks of the cell (LSTM: 4 gates, GRU: 3, SimpleRNN: 1).
     _gates: ClassVar[int] = 1
 
-    def _bias_size(self) -> int:
-        return self._gates * self.units
+    def _bias_shape(self) -> Shape:
+        return (self._gates * self.units,)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -110,9 +110,11 @@ class _RNN(Layer):
                 backends=("tensorflow",),  # JAX and PyTorch unroll over the steps of each batch they are given
             )
         u = self.units
-        params = self._gates * (features * u + u * u) + (self._bias_size() if self.use_bias else 0)
+        weights: Weights = (("kernel", (features, self._gates * u)), ("recurrent", (u, self._gates * u)))
+        if self.use_bias:
+            weights += (("bias", self._bias_shape()),)
         shape = (batch, steps, u) if self.return_sequences else (batch, u)
-        return Inferred(Tensor(shape, "float32"), params)
+        return Inferred.with_weights(Tensor(shape, "float32"), weights)
 
 
 class SimpleRNN(_RNN):
@@ -160,8 +162,9 @@ class GRU(_RNN):
 
     _gates: ClassVar[int] = 3
 
-    def _bias_size(self) -> int:
-        return (2 if self.reset_after else 1) * 3 * self.units
+    def _bias_shape(self) -> Shape:
+        # with reset_after, one row of input biases and one of recurrent biases
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
 
 RecurrentLayer = Annotated[
@@ -174,9 +177,10 @@ RecurrentLayer = Annotated[
 
 
 def _wrapped_infer(layer: Layer, inputs: list[Tensor], where: str) -> Inferred:
-    """The wrapped layer's inference; its errors point at the wrapper's field that holds it."""
+    """The wrapped layer's inference, with its arguments checked; its errors point at the wrapper's field that
+    holds it."""
     try:
-        return layer.infer(inputs)
+        return layer.apply(inputs)
     except ShapeError as exc:
         if exc.field is not None:
             exc.field = where
@@ -247,7 +251,13 @@ class Bidirectional(Layer):
         shape = fwd.output.shape
         if self.merge_mode == "concat":
             shape = shape[:-1] + (2 * shape[-1],)
-        return Inferred(Tensor(shape, fwd.output.dtype), fwd.params + bwd.params, fwd.non_trainable + bwd.non_trainable)
+        return Inferred(
+            Tensor(shape, fwd.output.dtype),
+            fwd.params + bwd.params,
+            fwd.non_trainable + bwd.non_trainable,
+            # the wrapped layers check their own arguments: the wrapper has none of its own to fit
+            tuple((f"layer.{role}", s) for role, s in fwd.weights + bwd.weights),
+        )
 
 
 class TimeDistributed(Layer):
@@ -296,7 +306,7 @@ class TimeDistributed(Layer):
             )
         # Keras casts floating inputs to the wrapper's compute dtype, then calls the inner layer on slices.
         dtype = "float32" if x.dtype in FLOAT_DTYPES else x.dtype
-        child = inner.infer([Tensor((x.shape[0],) + x.shape[2:], dtype)])
+        child = _wrapped_infer(inner, [Tensor((x.shape[0],) + x.shape[2:], dtype)], "layer")
         out = child.output
         if out.dtype != "float32":
             raise ShapeError(
@@ -307,7 +317,8 @@ class TimeDistributed(Layer):
                 policy="timedistributed-float32",
             )
         shape = (out.shape[0], x.shape[1]) + out.shape[1:]
-        return Inferred(Tensor(shape, "float32"), child.params, child.non_trainable)
+        weights = tuple((f"layer.{role}", s) for role, s in child.weights)
+        return Inferred(Tensor(shape, "float32"), child.params, child.non_trainable, weights)
 
 
 LAYERS = (LSTM, GRU, SimpleRNN, Bidirectional, TimeDistributed)
