@@ -85,11 +85,16 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
                 klayer = keras_layers[node.name] = build_layer(node.layer, node.name)
             tensors[node.name] = call_layer(node.layer, klayer, [tensors[r] for r in node.inputs])
             built.append((node, klayer, tensors[node.name]))
-        model = keras.Model(
-            inputs=[tensors[name] for name in inference.inputs],
-            outputs=[tensors[name] for name in inference.outputs],
-            name=spec.name,
-        )
+        outputs = []
+        for name in inference.outputs:
+            node = inference.node(name)
+            if node is not None and node.shares is not None:
+                # Keras names an output after the layer that made it, so a shared layer's later call would be
+                # known by the first call's name (the loss, metrics and labels are keyed by the node's name)
+                outputs.append(keras.layers.Identity(name=name)(tensors[name]))
+            else:
+                outputs.append(tensors[name])
+        model = keras.Model(inputs=[tensors[name] for name in inference.inputs], outputs=outputs, name=spec.name)
     assert_agrees(model, built, inference, file=file)
     return model
 
@@ -174,7 +179,12 @@ AUTO_STEPS_PER_EXECUTION = 32
 
 
 def auto_steps_per_execution(training: Training, steps_per_epoch: int | None = None) -> int:
-    """The spec's steps_per_execution; 'auto' is 32 steps per call, at most one epoch's steps."""
+    """The spec's steps_per_execution; 'auto' is 32 steps per call, at most one epoch's steps. Always 1 on the
+    PyTorch backend, where Keras runs one step per call (and refuses more)."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        return 1
     if training.steps_per_execution != "auto":
         spe = training.steps_per_execution
     else:

@@ -75,11 +75,12 @@ POLICIES: dict[str, str] = {
     "frozen-weights": "LayerNormalization and GroupNormalization with center or scale on an integer input: their gamma and beta never get a gradient.",
     "timedistributed-float32": "TimeDistributed's wrapped layer must compute float32, the dtype the wrapper declares.",
     "attention-same-rank": "Attention layers need query, value and key of the same rank (Keras may broadcast one over another).",
+    "attention-batch-mixing": "Attention on rank-2 inputs (batch, dim): Keras attends across the examples of the batch, so each example's output depends on the others.",
     "mha-sliding-window": "MultiHeadAttention's sliding_window needs attention over axis 1 (Keras builds the window from axis 1).",
     "mha-score-rank": "Attention over one axis of a query of rank >= 5 (scores of rank >= 6, which TensorFlow's CPU softmax refuses).",
     "image-batch-axis": "Image preprocessing layers need (batch, height, width, channels); Keras reads a rank-3 tensor as one unbatched image.",
     "loss-per-output": "A multi-output model gives one loss per output, as a mapping.",
-    "categorical-classes": "Categorical losses need at least two classes in the output's last axis.",
+    "categorical-classes": "Categorical losses need at least two classes in the output's last axis, known before training (Keras would find the number when the first batch runs).",
     "loss-output-range": "poisson and msle need an output activation that is never negative (they take the logarithm of the prediction).",
     "probability-output": "A loss that reads probabilities (from_logits false) needs an output activation in [0, 1] (softmax, sigmoid).",
     "constant-layer": "A layer whose output cannot depend on its input (a normalisation or softmax over one value, x - x): nothing before it could train.",
@@ -90,8 +91,21 @@ POLICIES: dict[str, str] = {
     "param-budget": "A parameter budget refuses absurd models before anything allocates.",
     "ignored-argument": "An argument that Keras would silently ignore is refused (renorm_clipping without renorm), so that a spec means what it says.",
     "orthogonal-penalty": "OrthogonalRegularizer must see at least two rows (or columns) known before training: with one its penalty is NaN, and an activity regularizer's rows are the examples of a batch.",
+    "ordered-bounds": "Bounds that only make sense in order must be in order: a PiecewiseConstantDecay's boundaries increase, a RandomContrast's value_range is [low, high] with low < high (Keras trains otherwise, wrongly).",
+    "inert-optimizer": "An optimizer whose first step cannot change any weight: Lion with beta_1 = 1 updates by the sign of a momentum that starts at 0.",
     "portability": "What Keras runs on some backends but fails on another (the diagnostic's `backends`): a spec that validates trains on TensorFlow, JAX and PyTorch alike.",
 }
+
+
+class PolicyError(ValueError):
+    """A refusal by a documented kspec policy (a key of POLICIES), raised where pydantic validates a field: the
+    diagnostic made of it names the policy."""
+
+    def __init__(self, message: str, policy: str):
+        if policy not in POLICIES:  # a kspec bug, not a user error
+            raise ValueError(f"Unknown policy {policy!r}.")
+        super().__init__(message)
+        self.policy = policy
 
 
 @dataclass(frozen=True)

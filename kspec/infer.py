@@ -463,23 +463,42 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
     info.non_trainable = inferred.non_trainable
 
 
-#: Activation layers, by the activation they apply.
-ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "ELU": "elu", "PReLU": "prelu"}
+@dataclass(frozen=True)
+class OutputEnd:
+    """How an output's values were made: the activation applied last, and the layers after it that pass its
+    values on (`Layer.passes_values`), which may scale them up (dropout) or add noise of either sign."""
+
+    activation: str
+    #: The layer types after the activation, in order.
+    after: tuple[str, ...] = ()
+    #: A layer after the activation multiplies values by factors above 1: an upper bound such as 1 is lost.
+    scaled: bool = False
+    #: The first layer after the activation that adds noise of either sign: no bound is left.
+    noise: str | None = None
+
+    def __str__(self) -> str:
+        return f"activation '{self.activation}'" + (f" (then {', '.join(self.after)})" if self.after else "")
 
 
-def last_activation(node: NodeInfo) -> str | None:
-    """The activation a node applies last: its `activation` argument ('linear' for none), an activation layer's,
-    or None when it cannot be told (a layer without one, such as Flatten or Add)."""
-    layer = node.layer
-    while layer.layer_type == "TimeDistributed":
-        # Its output is its wrapped layer's, step by step: poisson on TimeDistributed(Dense) without an activation
-        # was accepted and trained to NaN (found by the soundness property). Bidirectional merges two outputs
-        # (a sum of two sigmoids is no probability), so it stays "cannot be told".
-        layer = layer.layer
-    if layer.layer_type in ACTIVATION_LAYERS:
-        return ACTIVATION_LAYERS[layer.layer_type]
-    if hasattr(layer, "activation"):
-        return layer.activation or "linear"
+def output_end(inference: Inference, name: str) -> OutputEnd | None:
+    """The activation that made the values of tensor `name`, looking back through layers that pass values on
+    (Flatten, Dropout, pooling, a shared call's layer, TimeDistributed and Bidirectional's wrapped layers);
+    None where it cannot be told (a merge, a normalization, a model input)."""
+    after: list[str] = []
+    scaled, noise = False, None
+    node = inference.node(name)
+    while node is not None:
+        layer = node.layer
+        if layer.passes_values is None:
+            activation = layer.final_activation()
+            if activation is None:
+                return None
+            scaled = scaled or getattr(layer, "merge_mode", None) == "sum"  # a Bidirectional adding its two outputs
+            return OutputEnd(activation, tuple(reversed(after)), scaled, noise)
+        after.append(layer.layer_type)
+        scaled = scaled or layer.passes_values == "scales"
+        noise = layer.layer_type if layer.passes_values == "noise" else noise
+        node = inference.node(node.inputs[0]) if len(node.inputs) == 1 else None
     return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .diagnostics import Diagnostic
-from .infer import Inference, NodeInfo, last_activation
+from .infer import Inference, NodeInfo, output_end
 from .spec import Spec
 from .spec.training import loss_from_logits, loss_kind
 
@@ -40,7 +40,8 @@ def _output_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
         node = inference.node(output)
         if node is None or node.output is None:
             continue
-        activation = last_activation(node)
+        end = output_end(inference, output)
+        activation = end.activation if end is not None else None
         kind = loss_kind(loss)
         name = loss if isinstance(loss, str) else loss.type
         if kind in _CROSSENTROPY_KINDS and loss_from_logits(loss) and activation in _PROBABILISTIC:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 
 from .check import Report
-from .diagnostics import Diagnostic
+from .diagnostics import POLICIES, Diagnostic
 
 
 def _where(d: Diagnostic) -> str:
@@ -34,6 +34,8 @@ def render_diagnostic(d: Diagnostic, source_lines: list[str] | None = None) -> s
         lines.append(f"       | {' ' * caret}^")
     if d.hint:
         lines.append(f"  hint: {d.hint}")
+    if d.policy is not None:
+        lines.append(f"  policy: {d.policy}: {POLICIES[d.policy]} (README: Where kspec is stricter than Keras)")
     for note in d.notes:
         where = f" (line {note.span.line}, column {note.span.column})" if note.span else ""
         lines.append(f"  note: {note.message}{where}")

@@ -9,7 +9,7 @@ parameter budget). Policies are listed in README.
 from __future__ import annotations
 
 from .diagnostics import Diagnostic, Note, did_you_mean
-from .infer import Inference, last_activation
+from .infer import Inference, OutputEnd, output_end
 from .spec import Spec
 from .spec.layers._base import FLOAT_DTYPES, Tensor
 from .spec.training import loss_from_logits, loss_kind
@@ -58,10 +58,9 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
         tensor = tensors.get(name)
         if tensor is not None:
             out.extend(_loss_fits(name, loss, tensor, path))
-            node = inference.node(name)
-            activation = last_activation(node) if node is not None else None
-            out.extend(_loss_range(name, loss, activation, path))
-            out.extend(_probability_output(name, loss, activation, path))
+            end = output_end(inference, name)
+            out.extend(_loss_range(name, loss, end, path))
+            out.extend(_probability_output(name, loss, end, path))
 
     # Metrics: each fits the labels of its output's loss.
     kinds = {name: loss_kind(loss) for name, loss, _ in pairs}
@@ -186,9 +185,10 @@ def _loss_fits(output: str, loss, tensor: Tensor, path) -> list[Diagnostic]:
             out.append(
                 Diagnostic(
                     "loss",
-                    f"Loss '{name}' needs a known number of classes in the last axis of output '{output}'. "
-                    f"Received: output shape={tensor}",
+                    f"Loss '{name}' needs a known number of classes in the last axis of output '{output}' "
+                    f"(kspec policy: at least 2, checked before training). Received: output shape={tensor}",
                     path,
+                    policy="categorical-classes",
                 )
             )
         elif classes < 2:
@@ -340,18 +340,21 @@ PROBABILITY_LOSSES = frozenset(
         "BinaryFocalCrossentropy",
     }
 )
+#: Probability losses that use the predictions without clipping them to [0, 1] first.
+UNCLIPPED_PROBABILITY_LOSSES = frozenset({"binary_focal_crossentropy", "BinaryFocalCrossentropy"})
 #: Activations whose output lies in [0, 1].
 PROBABILITY_ACTIVATIONS = frozenset({"softmax", "sigmoid", "hard_sigmoid", "sparse_sigmoid", "sparsemax"})
 
 
-def _probability_output(output: str, loss, activation: str | None, path) -> list[Diagnostic]:
+def _probability_output(output: str, loss, end: OutputEnd | None, path) -> list[Diagnostic]:
     name = loss if isinstance(loss, str) else loss.type
-    if (
-        name not in PROBABILITY_LOSSES
-        or loss_from_logits(loss)
-        or activation is None
-        or activation in PROBABILITY_ACTIVATIONS
-    ):
+    if name not in PROBABILITY_LOSSES or loss_from_logits(loss) or end is None:
+        return []
+    activation = end.activation
+    # Dropout's scaling above 1 is harmless where Keras clips or renormalises the predictions; the focal factor
+    # (1 - p) ** gamma of the binary focal loss takes them unclipped (NaN for a fractional gamma)
+    scaled = end.scaled and name in UNCLIPPED_PROBABILITY_LOSSES
+    if activation in PROBABILITY_ACTIVATIONS and not scaled and end.noise is None:
         return []
     twin = {"kld": "kl_divergence"}.get(name, name)
     fix = (
@@ -363,9 +366,9 @@ def _probability_output(output: str, loss, activation: str | None, path) -> list
     return [
         Diagnostic(
             "loss",
-            f"Loss '{name}' reads output '{output}' as probabilities, but the output ends with activation '{activation}', "
-            "whose values are not probabilities: Keras clips them to [0, 1] (and renormalises), so the model trains wrong or "
-            f"not at all. Received: activation={activation}",
+            f"Loss '{name}' reads output '{output}' as probabilities, but the output ends with {end}, "
+            f"{_why_not(end, 'whose values are not probabilities')}: Keras clips them to [0, 1] (and renormalises), so the model trains "
+            f"wrong, not at all, or to NaN. Received: activation={activation}",
             path,
             hint=fix[0].upper() + fix[1:] + ".",
             policy="probability-output",
@@ -377,15 +380,27 @@ def _loss_class(name: str) -> str:
     return name if name[0].isupper() else "".join(part.capitalize() for part in name.split("_"))
 
 
-def _loss_range(output: str, loss, activation: str | None, path) -> list[Diagnostic]:
+def _why_not(end: OutputEnd, otherwise: str) -> str:
+    """Why the values of an output that ends this way are out of range: noise, scaling, or `otherwise`."""
+    if end.noise is not None:
+        return f"whose values {end.noise} moves by noise of either sign while training"
+    if end.scaled and end.activation in PROBABILITY_ACTIVATIONS:
+        return "whose values are scaled above 1 while training"
+    return otherwise
+
+
+def _loss_range(output: str, loss, end: OutputEnd | None, path) -> list[Diagnostic]:
     name = loss if isinstance(loss, str) else loss.type
-    if name not in NON_NEGATIVE_LOSSES or activation is None or activation in NON_NEGATIVE:
+    if name not in NON_NEGATIVE_LOSSES or end is None:
+        return []
+    activation = end.activation
+    if activation in NON_NEGATIVE and end.noise is None:
         return []
     return [
         Diagnostic(
             "loss",
-            f"Loss '{name}' takes the logarithm of the prediction, but output '{output}' ends with activation "
-            f"'{activation}', which can be negative (the loss is then NaN, or stuck with a zero gradient). "
+            f"Loss '{name}' takes the logarithm of the prediction, but output '{output}' ends with {end}, "
+            f"{_why_not(end, 'which can be negative')} (the loss is then NaN, or stuck with a zero gradient). "
             f"Received: activation={activation}",
             path,
             hint="End the output with a non-negative activation: softplus, relu, exponential, sigmoid or softmax.",

@@ -222,8 +222,14 @@ def _diagnostic(err: _Error, path: Path, data: Any) -> Diagnostic:
             path,
         )
     if kind == "value_error":
-        message = str(ctx.get("error", err.get("msg", "")))
-        return Diagnostic("value", f"{message}{'' if message.endswith('.') else '.'} (at {owner or name})", path)
+        error = ctx.get("error")
+        message = str(error if error is not None else err.get("msg", ""))
+        return Diagnostic(
+            "value",
+            f"{message}{'' if message.endswith('.') else '.'} (at {owner or name})",
+            path,
+            policy=getattr(error, "policy", None),  # a PolicyError: a documented kspec policy
+        )
     return Diagnostic("value", f"{err.get('msg', 'Invalid value')}{where}. {received}", path)
 
 

@@ -282,13 +282,13 @@ def test_regularizers_and_constraints_by_name_or_with_their_arguments():
     x = keras.Input((4,), name="x")
     y = L.Dense(
         3, kernel_regularizer=keras.regularizers.L1L2(0.01, 0.002), bias_regularizer="l1",
-        activity_regularizer=keras.regularizers.OrthogonalRegularizer(0.123456789),
+        activity_regularizer=keras.regularizers.OrthogonalRegularizer(0.123456789, mode="columns"),
         kernel_constraint=keras.constraints.MaxNorm(3), bias_constraint="non_neg", name="d",
     )(x)
     _, text = round_trip(keras.Model(x, y, name="r"))
     assert (
         "    - {type: Dense, name: d, units: 3, kernel_regularizer: {type: L1L2, l1: 0.01, l2: 0.002}, "
-        "bias_regularizer: l1, activity_regularizer: {type: OrthogonalRegularizer, factor: 0.12345679}, "
+        "bias_regularizer: l1, activity_regularizer: {type: OrthogonalRegularizer, factor: 0.12345679, mode: columns}, "
         "kernel_constraint: {type: MaxNorm, max_value: 3.0}, bias_constraint: non_neg}"
     ) in text.splitlines()
 

@@ -2,8 +2,9 @@
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from ..diagnostics import PolicyError
 from .base import END, KspecModel, Name, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed
 
 # ---- learning-rate schedules -------------------------------------------------------------------
@@ -64,7 +65,11 @@ class PiecewiseConstantDecay(KspecModel):
                 f"Received: len(boundaries)={len(self.boundaries)}, len(values)={len(self.values)}"
             )
         if any(earlier >= later for earlier, later in zip(self.boundaries, self.boundaries[1:])):
-            raise ValueError(f"`boundaries` must be strictly increasing. Received: boundaries={list(self.boundaries)}")
+            raise PolicyError(
+                "`boundaries` must be strictly increasing (kspec policy: Keras would train with a schedule that "
+                f"skips values). Received: boundaries={list(self.boundaries)}",
+                "ordered-bounds",
+            )
         return self
 
 
@@ -201,8 +206,10 @@ class AdamW(_Optimizer):
 
     type: Literal["AdamW"]
     learning_rate: LearningRate = 0.001
-    weight_decay: NonNegativeFloat | None = Field(
-        0.004, description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight."
+    weight_decay: NonNegativeFloat = Field(
+        0.004,
+        description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight "
+        "(Keras's AdamW needs a number).",
     )
     beta_1: Beta = Field(
         0.9, description="Exponential decay rate for the 1st moment (mean) estimates of the gradients."
@@ -312,10 +319,23 @@ class Lion(_Optimizer):
 
     type: Literal["Lion"]
     learning_rate: LearningRate = 0.001
-    beta_1: Beta = Field(
-        0.9, description="Rate at which the current gradient and the 1st moment estimate are combined for the update."
+    beta_1: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.9,
+        description="Rate at which the current gradient and the 1st moment estimate are combined for the update, in "
+        "(0, 1] as Keras requires (1 is refused too: the first step would update by the sign of a zero momentum).",
     )
     beta_2: Beta = Field(0.99, description="Exponential decay rate for the 1st moment estimate.")
+
+    @field_validator("beta_1")
+    @classmethod
+    def _first_step_moves(cls, value: float) -> float:
+        if value == 1:
+            raise PolicyError(
+                "`beta_1` of 1 makes Lion update by the sign of its momentum alone, which is 0 at the first step "
+                "(kspec policy: that step would change no weight). Received: beta_1=1.0",
+                "inert-optimizer",
+            )
+        return value
 
 
 OptimizerConfig = Annotated[

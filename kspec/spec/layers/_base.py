@@ -137,6 +137,11 @@ class Layer(KspecModel):
     call_style: ClassVar[str] = "list"
     #: Keras class name in `keras.layers`; defaults to `type`.
     keras_class: ClassVar[str | None] = None
+    #: What the layer does to the values it passes on, for the checks that ask which activation made an output's
+    #: values: "keeps" (each output value is an input value, a zero, or an average of input values: reshaping,
+    #: cropping, padding, pooling, upsampling), "scales" (input values times factors >= 0, some above 1: dropout),
+    #: "noise" (input values moved by noise of either sign), or None (the layer computes new values).
+    passes_values: ClassVar[str | None] = None
     #: Fields that are not Keras constructor arguments.
     _non_keras_fields: ClassVar[frozenset[str]] = frozenset({"type", "name", "inputs"})
 
@@ -171,6 +176,13 @@ class Layer(KspecModel):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         """Output tensor and parameter counts for these inputs; raises ShapeError."""
         raise NotImplementedError(f"{type(self).__name__}.infer")
+
+    def final_activation(self) -> str | None:
+        """The activation the layer applies last, by Keras name ('linear' for none); None where the layer has no
+        such notion (a merge, a normalization): the checks of an output's range then cannot tell it."""
+        if "activation" in type(self).model_fields:
+            return self.activation or "linear"
+        return None
 
     def apply(self, inputs: list[Tensor]) -> Inferred:
         """`infer`, then what every layer shares: each initializer, regularizer and constraint must fit the weight

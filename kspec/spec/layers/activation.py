@@ -53,6 +53,9 @@ class ReLU(_Activation):
         0.0, description="Inputs at or below this value are 0 (or leak with `negative_slope`)."
     )
 
+    def final_activation(self) -> str:
+        return "relu" if self.negative_slope == 0 else "leaky_relu"
+
     def _check_dtype(self, x: Tensor) -> None:
         leak = self.negative_slope != 0
         leak_clip = leak and (self.max_value is not None or self.threshold != 0)
@@ -82,6 +85,9 @@ class LeakyReLU(_Activation):
     type: Literal["LeakyReLU"]
     negative_slope: NonNegativeFloat = Field(0.3, description="Slope of the function for negative inputs.")
 
+    def final_activation(self) -> str:
+        return "leaky_relu"
+
     def _check_dtype(self, x: Tensor) -> None:
         # PyTorch has no leaky ReLU kernel for integers; JAX runs it on booleans too
         self.refuse_on(x, "TP" if x.dtype == "bool" else "P")
@@ -108,6 +114,9 @@ class PReLU(Layer):
             "positive: Keras's PReLU shifts negative indices by one."
         ),
     )
+
+    def final_activation(self) -> str:
+        return "prelu"
 
     def _shown_shared(self) -> list[int] | None:
         return None if self.shared_axes is None else list(self.shared_axes)
@@ -149,6 +158,9 @@ class ELU(_Activation):
     type: Literal["ELU"]
     alpha: float = Field(1.0, description="Scale of the negative section.")
 
+    def final_activation(self) -> str:
+        return "elu"
+
     def _check_dtype(self, x: Tensor) -> None:
         self.refuse_on(x, "TP")  # JAX promotes integers and booleans to float32
 
@@ -165,6 +177,9 @@ class Softmax(_Activation):
         validate_default=True,
         description="The axis or axes along which the softmax normalizes; negative values count from the end.",
     )
+
+    def final_activation(self) -> str:
+        return "softmax"
 
     def _check_dtype(self, x: Tensor) -> None:
         if len(self.axis) == 1:  # the backends' softmax kernel: JAX promotes signed integers

@@ -226,13 +226,26 @@ class Attention(_AttentionBase):
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     seed: Seed | None = Field(None, description="Random seed for dropout.")
 
-    def _portable_dtype(self, name: str, t: Tensor) -> None:
-        if t.dtype in ("int8", "int16", "int32", "int64"):  # JAX promotes signed integers in the softmax
-            self.refuse_on(t, "TP", f" for its {name} (its softmax fails on integers)")
+    #: Any numeric query and key, as long as the scores (query times key) are floats; a numeric value.
+    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)
-        rank = self._need_same_rank(query, value, key, 3)
+        if query.dtype not in FLOAT_DTYPES and key.dtype not in FLOAT_DTYPES:
+            # Integer scores: the softmax over them fails on TensorFlow and PyTorch; JAX promotes signed integers,
+            # and gives NaN on unsigned ones (measured on each backend, both ways round)
+            signed = key.dtype in ("int8", "int16", "int32", "int64")
+            self.refuse_on(key, "TP" if signed else "TJP", " for its key or its query (their scores feed a softmax)")
+        if value.dtype == "bool":
+            raise ShapeError(f"Layer 'Attention' expects a numeric value. Received: value.dtype={value.dtype}")
+        rank = self._need_same_rank(query, value, key, 2)
+        if rank == 2:
+            raise ShapeError(
+                "Layer 'Attention' on rank-2 inputs (batch, dim) attends across the examples of the batch (kspec "
+                "policy: each example's output would depend on the others'); give each example a sequence axis, "
+                f"(batch, steps, dim). Received: query_shape={shape_str(query.shape)}",
+                policy="attention-batch-mixing",
+            )
         shapes = f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
         for axis in range(1, rank - 2):
             if not query.shape[axis] == key.shape[axis] == value.shape[axis]:

@@ -1,6 +1,6 @@
 """Core layers: Dense, Activation, Dropout, Flatten, Identity."""
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -59,6 +59,8 @@ class Activation(Layer):
 class Dropout(Layer):
     """Randomly sets input units to 0 with frequency `rate` during training; scales the rest by 1/(1 - rate)."""
 
+    passes_values: ClassVar[str | None] = "scales"
+
     type: Literal["Dropout"]
     rate: Rate = Field(
         description="Fraction of the input units to drop, in [0, 1) (1 is refused: it zeroes everything)."
@@ -99,6 +101,8 @@ def _check_noise_shape(layer: Dropout, x: Tensor) -> None:
 class Flatten(Layer):
     """Flattens the input, not the batch axis. `(batch, d1, d2, ...)` -> `(batch, d1*d2*...)`."""
 
+    passes_values: ClassVar[str | None] = "keeps"
+
     type: Literal["Flatten"]
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
@@ -109,6 +113,8 @@ class Flatten(Layer):
 
 class Identity(Layer):
     """Returns its input unchanged; a placeholder."""
+
+    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["Identity"]
 

@@ -52,6 +52,8 @@ KeepDims = Annotated[
 class _BasePooling(Layer):
     """Keras's `BasePooling`: a max or average over a window sliding along each spatial axis."""
 
+    passes_values: ClassVar[str | None] = "keeps"
+
     rank: ClassVar[int]
     #: What goes wrong on a non-float (integer or boolean) input, for the error message.
     integer_problem: ClassVar[str] = "fails when run"
@@ -166,6 +168,8 @@ class AveragePooling2D(_AveragePooling):
 
 class _BaseGlobalPooling(Layer):
     """Keras's `BaseGlobalPooling`: a max or average over all spatial axes."""
+
+    passes_values: ClassVar[str | None] = "keeps"
 
     rank: ClassVar[int]
     #: Input dtypes the layer accepts (its output is float32 for each), and what it expects, in words.

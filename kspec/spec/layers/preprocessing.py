@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
+from ...diagnostics import PolicyError
 from ..base import FLOAT_MAX, IntList, PositiveInt, Seed, list_to_tuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
@@ -64,7 +65,11 @@ _ContrastFactor = _factor(0.0, 1.0)
 
 def _check_range(value: tuple[float, float]) -> tuple[float, float]:
     if not value[0] < value[1]:
-        raise ValueError(f"`value_range` must be [low, high] with low < high. Received: value_range={value}")
+        raise PolicyError(
+            "`value_range` must be [low, high] with low < high (kspec policy: Keras would train with it, reversed or "
+            f"empty). Received: value_range={list(value)}",
+            "ordered-bounds",
+        )
     return value
 
 

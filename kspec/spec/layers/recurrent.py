@@ -218,6 +218,12 @@ class Bidirectional(Layer):
         _refuse_wrapped_name("Bidirectional", "backward_layer", self.backward_layer)
         return self
 
+    def final_activation(self) -> str | None:
+        """The wrapped layers' activation, where both apply the same one."""
+        forward = self.layer.final_activation()
+        backward = forward if self.backward_layer is None else self.backward_layer.final_activation()
+        return forward if forward == backward else None
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         forward = self.layer
         backward = (
@@ -280,6 +286,9 @@ class TimeDistributed(Layer):
     def _inner_layer_is_not_a_node(self) -> "TimeDistributed":
         _refuse_wrapped_name("TimeDistributed", "layer", self.layer)
         return self
+
+    def final_activation(self) -> str | None:
+        return self.layer.final_activation()
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs

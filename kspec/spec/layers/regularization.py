@@ -61,6 +61,8 @@ class SpatialDropout1D(_SpatialDropout):
     Input shape: 3D `(batch, timesteps, channels)`. Output shape: same as input.
     """
 
+    passes_values: ClassVar[str | None] = "scales"
+
     type: Literal["SpatialDropout1D"]
     ndim: ClassVar[int | None] = 3
 
@@ -81,6 +83,8 @@ class GaussianNoise(_Noise):
     Input shape: any. Output shape: same as input.
     """
 
+    passes_values: ClassVar[str | None] = "noise"
+
     type: Literal["GaussianNoise"]
     stddev: Annotated[float, Field(ge=0, le=1)] = Field(
         description="Standard deviation of the noise distribution, in [0, 1]."
@@ -96,6 +100,8 @@ class GaussianDropout(_Noise):
 
     Input shape: any. Output shape: same as input.
     """
+
+    passes_values: ClassVar[str | None] = "noise"
 
     type: Literal["GaussianDropout"]
     rate: Rate = Field(description="Drop probability, as with Dropout, in [0, 1).")

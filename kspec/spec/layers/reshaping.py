@@ -76,6 +76,8 @@ class Reshape(Layer):
     Output shape: `(batch, *target_shape)`, -1 replaced by the inferred size (None if unknown).
     """
 
+    passes_values: ClassVar[str | None] = "keeps"
+
     type: Literal["Reshape"]
     target_shape: TargetShape
 
@@ -135,6 +137,8 @@ class Permute(Layer):
     Output shape: `(batch, d_dims[0], ..., d_dims[n-1])`.
     """
 
+    passes_values: ClassVar[str | None] = "keeps"
+
     type: Literal["Permute"]
     dims: Annotated[tuple[PositiveInt, ...], BeforeValidator(list_to_tuple), AfterValidator(_check_permutation)] = (
         Field(
@@ -156,6 +160,8 @@ class RepeatVector(Layer):
     Input shape: `(batch, features)`. Output shape: `(batch, n, features)`.
     """
 
+    passes_values: ClassVar[str | None] = "keeps"
+
     type: Literal["RepeatVector"]
     n: PositiveInt = Field(description="Number of repetitions.")
 
@@ -172,6 +178,8 @@ class Masking(Layer):
     Downstream layers that support masking skip the masked timesteps.
     Input shape: any, typically `(batch, timesteps, features)`. Output shape: same as input.
     """
+
+    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["Masking"]
     mask_value: float = Field(0.0, description="A timestep whose values all equal this one is masked.")
@@ -216,6 +224,8 @@ class ZeroPadding1D(_ZeroPadding):
 
     Input shape: `(batch, steps, features)`. Output shape: `(batch, steps + before + after, features)`.
     """
+
+    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["ZeroPadding1D"]
     padding: IntTuple(2, minimum=0) = Field(
@@ -268,6 +278,8 @@ class Cropping1D(_Cropping):
     Input shape: `(batch, steps, features)`. Output shape: `(batch, steps - start - end, features)`.
     """
 
+    passes_values: ClassVar[str | None] = "keeps"
+
     type: Literal["Cropping1D"]
     cropping: IntTuple(2, minimum=0) = Field(
         (1, 1),
@@ -309,6 +321,8 @@ class UpSampling1D(_UpSampling):
 
     Input shape: `(batch, steps, features)`. Output shape: `(batch, steps * size, features)`.
     """
+
+    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["UpSampling1D"]
     size: PositiveInt = Field(2, description="Upsampling factor.")
