@@ -87,8 +87,8 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
             built.append((node, klayer, tensors[node.name]))
         outputs = []
         for name in inference.outputs:
-            node = inference.node(name)
-            if node is not None and node.shares is not None:
+            output = inference.node(name)
+            if output is not None and output.shares is not None:
                 # Keras names an output after the layer that made it, so a shared layer's later call would be
                 # known by the first call's name (the loss, metrics and labels are keyed by the node's name)
                 outputs.append(keras.layers.Identity(name=name)(tensors[name]))

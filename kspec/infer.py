@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import GraphModel, SequentialModel, SharedNode, Spec
@@ -142,7 +142,8 @@ def _sequential(model: SequentialModel) -> Inference:
     taken: dict[str, Path] = {input_name: ("model", "input")}
     counters: dict[str, int] = {}
     previous = input_name
-    for i, layer in enumerate(model.layers):
+    for i, item in enumerate(model.layers):
+        layer = cast(Layer, item)  # `infer` expands block uses first: only layers are left
         path: Path = ("model", "layers", i)
         if layer.inputs is not None:
             result.diagnostics.append(
@@ -234,7 +235,7 @@ def _graph(model: GraphModel) -> Inference:
         if isinstance(node_spec, SharedNode):
             info = NodeInfo(node_spec.name, None, path, tuple(node_spec.inputs), shares=node_spec.shares)  # type: ignore[arg-type]
         else:
-            info = NodeInfo(node_spec.name, node_spec, path, tuple(node_spec.inputs))
+            info = NodeInfo(node_spec.name, cast(Layer, node_spec), path, tuple(node_spec.inputs))
             layer_nodes[info.name] = info
         nodes[info.name] = info
 
@@ -487,7 +488,7 @@ def output_end(inference: Inference, name: str) -> OutputEnd | None:
     after: list[str] = []
     scaled, noise = False, None
     node = inference.node(name)
-    while node is not None:
+    while node is not None and node.layer is not None:  # a shared call of no layer has no layer
         layer = node.layer
         if layer.passes_values is None:
             activation = layer.final_activation()

@@ -8,7 +8,9 @@ parameter budget). Policies are listed in README.
 
 from __future__ import annotations
 
-from .diagnostics import Diagnostic, Note, did_you_mean
+from typing import Any
+
+from .diagnostics import Diagnostic, Note, Path, did_you_mean
 from .infer import Inference, OutputEnd, output_end
 from .spec import Spec
 from .spec.layers._base import FLOAT_DTYPES, Tensor
@@ -40,7 +42,9 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                         policy="loss-per-output",
                     )
                 )
-        pairs = [(name, training.loss[name], ("training", "loss", name)) for name in outputs if name in training.loss]
+        pairs: list[tuple[str, Any, Path]] = [
+            (name, training.loss[name], ("training", "loss", name)) for name in outputs if name in training.loss
+        ]
     else:
         if len(outputs) > 1:
             out.append(
@@ -65,7 +69,9 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
     # Metrics: each fits the labels of its output's loss.
     kinds = {name: loss_kind(loss) for name, loss, _ in pairs}
     if isinstance(training.metrics, dict):
-        groups = [(name, metrics, ("training", "metrics", name)) for name, metrics in training.metrics.items()]
+        groups: list[tuple[str, Any, Path]] = [
+            (name, metrics, ("training", "metrics", name)) for name, metrics in training.metrics.items()
+        ]
     else:
         groups = [(name, training.metrics, ("training", "metrics")) for name in outputs]
     for name, metrics, path in groups:
@@ -297,6 +303,7 @@ def _top_k_fits(output: str, metric, tensor, path) -> list[Diagnostic]:
     correct on TensorFlow and JAX, and fail on PyTorch (found by the property test on the PyTorch
     backend); Precision and Recall with such a top_k fail on every backend."""
     name = metric if isinstance(metric, str) else metric.type
+    backends: tuple[str, ...]
     if name in TOP_K_METRICS:
         k, field, backends = (TOP_K_METRICS[name] if isinstance(metric, str) else metric.k), "k", ("torch",)
     elif name in ("Precision", "Recall") and getattr(metric, "top_k", None):

@@ -182,3 +182,29 @@ def test_backend_setup_errors(monkeypatch):
         runtime.select_backend(other)
     with pytest.raises(runtime.RuntimeSetupError, match="keras-team/keras#20585"):
         runtime.check_combination("tensorflow", "multi-worker")
+
+
+_API_SCRIPT = """
+import numpy as np
+import kspec
+model = kspec.build_model(SPEC)
+kspec.compile_model(model, kspec.load_spec(SPEC))
+result = model.fit(np.zeros((40, 3), "float32"), np.zeros((40, 2), "float32"), batch_size=4, epochs=1, verbose=0)
+print("loss", result.history["loss"][-1])
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", *OTHER_BACKENDS])
+def test_public_api_compiles_as_build_and_train_does(backend, tmp_path):
+    """`kspec.compile_model` resolves `steps_per_execution: auto` for the backend it runs on, as `kspec build-and-train`
+    does (the PyTorch trainer refuses more than one step per call)."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "kspec: 1\nname: api\nmodel: {input: {shape: [3]}, layers: [{type: Dense, units: 2}]}\n"
+        "training: {optimizer: sgd, loss: mse}\n"
+    )
+    script = _API_SCRIPT.replace("SPEC", repr(str(spec)))
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=_env(KERAS_BACKEND=backend), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "loss" in r.stdout

@@ -132,9 +132,9 @@ def _inexpressible(doc: Any) -> set[str] | None:
 
 #: The `thorough` profile (max_examples 2000) runs SCALE times the examples of `ci` (100).
 SCALE = max(1, settings.default.max_examples // 100)
+#: No derandomize or database here: the profile decides both (tests/conftest.py; `ci`: derandomized, none).
 SETTINGS = dict(
     deadline=None,
-    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
 
@@ -542,7 +542,7 @@ _LSTM = {"type": "LSTM", "units": 2}
 @example(("regression", _with(name="m\n")))
 @example(("regression", _with_training(callbacks=[{"type": "CSVLogger", "filename": "a\n/../b.csv"}])))
 # - layer rules the schema did not state (kspec/spec/layers): a wrapped layer has no name or inputs;
-#   renorm_clipping needs renorm; Resizing crops or pads, not both; one -1 at most in a Reshape,
+#   (renorm_clipping without renorm: now the ignored-argument policy, at inference, accepted by both); Resizing crops or pads, not both; one -1 at most in a Reshape,
 #   and -1.0 is not -1 (nor for GroupNormalization's groups).
 @example(("regression", _with_layer({"type": "TimeDistributed", "layer": {"type": "Dense", "units": 2, "name": "d"}})))
 @example(("regression", _with_layer({"type": "Bidirectional", "layer": _LSTM, "backward_layer": {**_LSTM, "inputs": "x"}})))

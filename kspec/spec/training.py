@@ -1,6 +1,6 @@
 """The `training` section: optimizer (with schedules), losses, metrics, fit settings, callbacks."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -319,7 +319,8 @@ class Lion(_Optimizer):
 
     type: Literal["Lion"]
     learning_rate: LearningRate = 0.001
-    beta_1: Annotated[float, Field(gt=0, le=1)] = Field(
+    # 1 is Keras's bound, refused by the inert-optimizer policy: the schema states < 1
+    beta_1: Annotated[float, Field(gt=0, le=1, json_schema_extra={"exclusiveMaximum": 1})] = Field(
         0.9,
         description="Rate at which the current gradient and the 1st moment estimate are combined for the update, in "
         "(0, 1] as Keras requires (1 is refused too: the first step would update by the sign of a zero momentum).",
@@ -376,7 +377,7 @@ LOSS_ALIASES = {
     "msle": "mean_squared_logarithmic_error",
     "kld": "kl_divergence",
 }
-LossName = Literal[tuple(LOSSES) + tuple(LOSS_ALIASES)]  # type: ignore[valid-type]
+LossName: Any = Literal[tuple(LOSSES) + tuple(LOSS_ALIASES)]  # built at run time: to a type checker, any value
 
 
 class _Crossentropy(KspecModel):
@@ -495,7 +496,7 @@ Loss = Annotated[
 def loss_kind(loss: Loss) -> str:
     """What the loss expects of its labels: sparse, one_hot, binary or regression."""
     if isinstance(loss, str):
-        return LOSSES[LOSS_ALIASES.get(loss, loss)]
+        return LOSSES[LOSS_ALIASES.get(loss) or loss]
     return LOSS_CLASS_KIND[loss.type]
 
 

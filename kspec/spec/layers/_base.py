@@ -41,7 +41,7 @@ class Tensor:
 #: A layer's weights as (role, shape) pairs. The role names the arguments that set the weight up: `kernel` is set up
 #: by `kernel_initializer`, `kernel_regularizer` and `kernel_constraint`; a role without such arguments (`count`,
 #: `lora_a`) is set up by the layer alone.
-Weights = tuple[tuple[str, Shape], ...]
+Weights = tuple[tuple[str, tuple[int, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class Layer(KspecModel):
     @classmethod
     def type_name(cls) -> str:
         """The layer type, the `type` value that names this class in a spec."""
-        return cls.model_fields["type"].annotation.__args__[0]
+        return cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
 
     @classmethod
     def keras_layer_class(cls) -> Any:

@@ -13,7 +13,7 @@ fail when another runs it (portability policy); each was measured on all three
 layer tests keep examples).
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -21,7 +21,7 @@ from ..base import Axes, IntList, NonNegativeFloat
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
 
-SharedAxes = IntList(minimum=1, min_items=0)
+SharedAxes: Any = IntList(minimum=1, min_items=0)
 
 
 class _Activation(Layer):
@@ -138,14 +138,15 @@ class PReLU(Layer):
             if axis in shared:
                 alpha.append(1)
                 continue
-            if x.shape[axis] is None:
+            size = x.shape[axis]
+            if size is None:
                 raise ShapeError(
                     f"Layer 'PReLU' learns one alpha per element, so axis {axis} needs a defined size "
                     f"unless it is in `shared_axes`. Received: shared_axes={self._shown_shared()}, "
                     f"input_shape={shape_str(x.shape)}",
                     field="shared_axes",
                 )
-            alpha.append(x.shape[axis])
+            alpha.append(size)
         return Inferred.with_weights(Tensor(x.shape, "float32"), (("alpha", tuple(alpha)),))
 
 

@@ -9,13 +9,17 @@ with another unknown one, as in Keras's own key/value check: kspec cannot know
 that the data will match.
 """
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ..base import IntList, PositiveInt, Rate, Seed
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
+
+# built at run time: to a type checker, any value
+_OutputShape: Any = IntList(minimum=1, nullable=True)
+_AttentionAxes: Any = IntList(nullable=True)
 
 _INPUT_NAMES = ("query", "value", "key")
 
@@ -96,11 +100,11 @@ class MultiHeadAttention(_AttentionBase):
     )
     dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
     use_bias: bool = Field(True, description="Whether the dense projections use bias vectors.")
-    output_shape: IntList(minimum=1, nullable=True) = Field(
+    output_shape: _OutputShape = Field(
         None,
         description="The shape of the output's last axes (an int or a list of ints); null means the last dimension of the query.",
     )
-    attention_axes: IntList(nullable=True) = Field(
+    attention_axes: _AttentionAxes = Field(
         None,
         description="Axes of the query over which attention is applied (an int or a list of ints; negative counts "
         "from the end). They must be distinct, and neither the batch axis nor the last axis. "
@@ -191,7 +195,7 @@ class MultiHeadAttention(_AttentionBase):
             )
         out_tail = self.output_shape or (dims["query"],)
 
-        def dense(kernel: Shape, bias: Shape) -> Weights:
+        def dense(kernel: tuple[int, ...], bias: tuple[int, ...]) -> Weights:
             """One projection (an EinsumDense): its kernel, and its bias with `use_bias`."""
             return (("kernel", kernel),) + ((("bias", bias),) if self.use_bias else ())
 

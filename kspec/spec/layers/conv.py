@@ -29,9 +29,23 @@ def _window(n: int, what: str) -> Any:
     return Annotated[IntTuple(n), Field(description=f"{what}: {_WINDOW}.")]
 
 
-Kernel1, Kernel2, Kernel3 = (_window(n, "Size of the convolution window") for n in (1, 2, 3))
-Strides1, Strides2, Strides3 = (_window(n, "Step of the convolution window") for n in (1, 2, 3))
-Dilation1, Dilation2, Dilation3 = (_window(n, "Dilation rate (step between the window's taps)") for n in (1, 2, 3))
+# built at run time: to a type checker, any value
+_KERNEL, _STRIDES, _DILATION = (
+    "Size of the convolution window",
+    "Step of the convolution window",
+    "Dilation rate (step between the window's taps)",
+)
+Kernel1: Any = _window(1, _KERNEL)
+Kernel2: Any = _window(2, _KERNEL)
+Kernel3: Any = _window(3, _KERNEL)
+Strides1: Any = _window(1, _STRIDES)
+Strides2: Any = _window(2, _STRIDES)
+Strides3: Any = _window(3, _STRIDES)
+Dilation1: Any = _window(1, _DILATION)
+Dilation2: Any = _window(2, _DILATION)
+Dilation3: Any = _window(3, _DILATION)
+OutputPadding1: Any
+OutputPadding2: Any
 OutputPadding1, OutputPadding2 = (
     Annotated[
         IntTuple(n, minimum=0, nullable=True),
@@ -210,7 +224,7 @@ class Conv1D(_Rank1, _KernelAndBias, _BaseConv):
     """
 
     type: Literal["Conv1D"]
-    padding: CausalPadding = "valid"
+    padding: CausalPadding = "valid"  # type: ignore[assignment]  # Conv1D alone adds "causal"
 
 
 class Conv2D(_Rank2, _KernelAndBias, _BaseConv):

@@ -9,7 +9,7 @@ are compatible when equal or one is 1; an unknown size makes the output's
 unknown. Known batch sizes must agree.
 """
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -172,7 +172,7 @@ class Concatenate(_Merge):
         return Inferred(Tensor(tuple(out), "float32"))
 
 
-AxesPair = IntTuple(2, minimum=None)
+AxesPair: Any = IntTuple(2, minimum=None)
 
 
 class Dot(_Merge):

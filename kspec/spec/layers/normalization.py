@@ -13,11 +13,11 @@ get a gradient). UnitNormalization's square root needs a floating-point input.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from ..base import Axes, ExactInt, KspecModel, PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
+from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
 
 Momentum = Annotated[float, Field(ge=0, le=1)]
 
@@ -49,7 +49,7 @@ class _Affine(Layer):
     beta_constraint: Constraint = Field(None, description="Optional constraint for the beta weight.")
     gamma_constraint: Constraint = Field(None, description="Optional constraint for the gamma weight.")
 
-    def _affine_weights(self, shape: Shape) -> Weights:
+    def _affine_weights(self, shape: tuple[int, ...]) -> Weights:
         """gamma (with `scale`) and beta (with `center`), each of this shape."""
         return ((("gamma", shape),) if self.scale else ()) + ((("beta", shape),) if self.center else ())
 
@@ -97,14 +97,6 @@ class BatchNormalization(_Affine):
     Weights: gamma and beta (trainable, when `scale` / `center`), moving mean and
     variance (non-trainable); with `renorm`, three more non-trainable vectors.
     """
-
-    # `_clipping_needs_renorm`, in the schema.
-    model_config = ConfigDict(
-        json_schema_extra={
-            "if": {"required": ["renorm_clipping"], "properties": {"renorm_clipping": {"not": {"type": "null"}}}},
-            "then": {"required": ["renorm"], "properties": {"renorm": {"const": True}}},
-        }
-    )
 
     type: Literal["BatchNormalization"]
     axis: int = Field(

@@ -34,8 +34,13 @@ def _strides(n: int) -> Any:
     ]
 
 
-PoolSize1, PoolSize2, PoolSize3 = _pool_size(1), _pool_size(2), _pool_size(3)
-Strides1, Strides2, Strides3 = _strides(1), _strides(2), _strides(3)
+# built at run time: to a type checker, any value
+PoolSize1: Any = _pool_size(1)
+PoolSize2: Any = _pool_size(2)
+PoolSize3: Any = _pool_size(3)
+Strides1: Any = _strides(1)
+Strides2: Any = _strides(2)
+Strides3: Any = _strides(3)
 Padding = Annotated[
     Literal["valid", "same"],
     Field(

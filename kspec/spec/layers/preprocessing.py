@@ -28,6 +28,9 @@ from ...diagnostics import PolicyError
 from ..base import FLOAT_MAX, IntList, PositiveInt, Seed, list_to_tuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
+# built at run time: to a type checker, any value
+_NormalizationAxes: Any = IntList(min_items=0, nullable=True)
+
 Dim = int | None
 
 
@@ -58,9 +61,9 @@ class _FactorPair:
         return (max(-abs(value), self.low), abs(value))
 
 
-_SignedFactor = _factor(-1.0, 1.0)
-_ZoomFactor = _factor(-1.0, 1.0, low_open=True)
-_ContrastFactor = _factor(0.0, 1.0)
+_SignedFactor: Any = _factor(-1.0, 1.0)
+_ZoomFactor: Any = _factor(-1.0, 1.0, low_open=True)
+_ContrastFactor: Any = _factor(0.0, 1.0)
 
 
 def _check_range(value: tuple[float, float]) -> tuple[float, float]:
@@ -177,7 +180,7 @@ class Normalization(Layer):
     )
 
     type: Literal["Normalization"]
-    axis: IntList(min_items=0, nullable=True) = Field(
+    axis: _NormalizationAxes = Field(
         -1,
         validate_default=True,
         description="The axis or axes kept: each index along them has its own mean and variance (e.g. -1, the "
@@ -252,7 +255,7 @@ class Normalization(Layer):
             )
         if self.mean is not None:
             return Inferred(Tensor(x.shape, "float32"))
-        if prod(sizes) != prod(x.shape[a] for a in set(kept)):  # type: ignore[misc]
+        if prod(sizes) != prod(x.shape[a] for a in set(kept)):
             # Keras makes the weights one axis per entry of `axis` and reshapes them to the input's axes.
             raise ShapeError(
                 f"Argument `axis` of layer 'Normalization' names the same axis twice for input shape "

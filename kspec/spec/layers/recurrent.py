@@ -12,13 +12,14 @@ spec must build and train one step on CPU):
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
+from pydantic.config import JsonDict
 
 from ..base import PositiveInt, Rate, Seed
 from ..objects import Activation, Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
 
 #: `_refuse_wrapped_name`, in the schema: the wrapped layer's `name` and `inputs` are absent or null.
-_UNNAMED = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
+_UNNAMED: JsonDict = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
 
 
 def _refuse_wrapped_name(wrapper: str, field: str, layer: Any) -> None:
@@ -83,7 +84,7 @@ class _RNN(Layer):
     #: Number of weight blocks of the cell (LSTM: 4 gates, GRU: 3, SimpleRNN: 1).
     _gates: ClassVar[int] = 1
 
-    def _bias_shape(self) -> Shape:
+    def _bias_shape(self) -> tuple[int, ...]:
         return (self._gates * self.units,)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
@@ -162,7 +163,7 @@ class GRU(_RNN):
 
     _gates: ClassVar[int] = 3
 
-    def _bias_shape(self) -> Shape:
+    def _bias_shape(self) -> tuple[int, ...]:
         # with reset_after, one row of input biases and one of recurrent biases
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
@@ -256,7 +257,8 @@ class Bidirectional(Layer):
         bwd = _wrapped_infer(backward, inputs, "backward_layer" if self.backward_layer is not None else "layer")
         shape = fwd.output.shape
         if self.merge_mode == "concat":
-            shape = shape[:-1] + (2 * shape[-1],)
+            last = shape[-1]
+            shape = shape[:-1] + (None if last is None else 2 * last,)
         return Inferred(
             Tensor(shape, fwd.output.dtype),
             fwd.params + bwd.params,
@@ -277,7 +279,7 @@ class TimeDistributed(Layer):
     """
 
     type: Literal["TimeDistributed"]
-    layer: "AnyLayer" = Field(  # noqa: F821 (the union of every layer, set by the package once it is defined)
+    layer: "AnyLayer" = Field(  # type: ignore[name-defined]  # noqa: F821 (the union of every layer, set by the package once it is defined)
         description="The layer applied to each time slice: any one-input layer, without `name` or `inputs`.",
         json_schema_extra=_UNNAMED,
     )

@@ -23,6 +23,11 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 from ..base import IntPairs, IntTuple, PositiveInt, list_to_tuple
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 
+# built at run time: to a type checker, any value
+_NonNegativePair: Any = IntTuple(2, minimum=0)
+_Pairs2: Any = IntPairs(2)
+_Pair: Any = IntTuple(2)
+
 Dim = int | None
 
 
@@ -97,7 +102,7 @@ class Reshape(Layer):
                 )
             out: tuple[Dim, ...] = tuple(None if d == -1 else d for d in target)
         else:
-            size = prod(dims)
+            size = prod(dims)  # type: ignore[arg-type]  # every dim is known on this branch
             if -1 not in target:
                 if size != known_target:
                     raise ShapeError(
@@ -228,7 +233,7 @@ class ZeroPadding1D(_ZeroPadding):
     passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["ZeroPadding1D"]
-    padding: IntTuple(2, minimum=0) = Field(
+    padding: _NonNegativePair = Field(
         (1, 1),
         description="Zeros to add: an int (the same at both ends) or [before, after].",
     )
@@ -246,7 +251,7 @@ class ZeroPadding2D(_ZeroPadding):
     """
 
     type: Literal["ZeroPadding2D"]
-    padding: IntPairs(2) = Field(
+    padding: _Pairs2 = Field(
         ((1, 1), (1, 1)),
         description="Zeros to add: an int (the same on all four sides), [height_pad, width_pad] "
         "(symmetric), or [[top, bottom], [left, right]].",
@@ -281,7 +286,7 @@ class Cropping1D(_Cropping):
     passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["Cropping1D"]
-    cropping: IntTuple(2, minimum=0) = Field(
+    cropping: _NonNegativePair = Field(
         (1, 1),
         description="Elements to remove: an int (the same at both ends) or [start, end].",
     )
@@ -299,7 +304,7 @@ class Cropping2D(_Cropping):
     """
 
     type: Literal["Cropping2D"]
-    cropping: IntPairs(2) = Field(
+    cropping: _Pairs2 = Field(
         ((0, 0), (0, 0)),
         description="Pixels to remove: an int (the same on all four sides), [height_crop, width_crop] "
         "(symmetric), or [[top, bottom], [left, right]].",
@@ -340,9 +345,7 @@ class UpSampling2D(_UpSampling):
     """
 
     type: Literal["UpSampling2D"]
-    size: IntTuple(2) = Field(
-        (2, 2), description="Upsampling factors: an int (both axes) or [height_factor, width_factor]."
-    )
+    size: _Pair = Field((2, 2), description="Upsampling factors: an int (both axes) or [height_factor, width_factor].")
     # "area" (TensorFlow backend only, not documented by Keras) is left out: it has no gradient.
     interpolation: Literal["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"] = Field(
         "nearest", description="Interpolation method; 'nearest' repeats rows and columns."
