@@ -23,6 +23,7 @@ from .spec import Spec, validate_data
 from .spec.blocks import BlockUse
 from .spec.layers import LAYER_TYPES
 from .spec.model import GraphModel, SequentialModel, SharedNode
+from .spec.training import OPTIMIZER_TYPES
 
 #: One of pydantic's errors (`ValidationError.errors()`: a `pydantic_core.ErrorDetails`), read only.
 _Error = Mapping[str, Any]
@@ -198,7 +199,9 @@ def _diagnostic(err: _Error, path: Path, data: Any) -> Diagnostic:
     if kind in _BOUNDS:
         op, key = _BOUNDS[kind]
         # A rate of exactly 1 is Keras's upper bound, but it zeroes everything: kspec's policy.
-        policy = "rate-below-one" if kind == "less_than" and ctx.get(key) == 1 and value == 1 else None
+        policy = _optimizer_policy(path, value, data)
+        if policy is None and kind == "less_than" and ctx.get(key) == 1 and value == 1:
+            policy = "rate-below-one"
         return Diagnostic("value", f"`{name}`{where} must be {op} {ctx.get(key)}. {received}", path, policy=policy)
     if kind == "finite_number":
         return Diagnostic(
@@ -245,6 +248,21 @@ _TYPE_WORDS = {
     "model_attributes_type": "a mapping",
     "none_type": "null",
 }
+
+
+def _optimizer_policy(path: Path, value: Any, data: Any) -> str | None:
+    """The optimizer-range policy for an optimizer argument out of kspec's bounds that Keras's constructor takes."""
+    if len(path) != 3 or path[:2] != ("training", "optimizer"):
+        return None
+    arguments = data.get("training", {}).get("optimizer") if isinstance(data, dict) else None
+    if not isinstance(arguments, dict) or not isinstance(arguments.get("type"), str):
+        return None
+    cls = OPTIMIZER_TYPES.get(arguments["type"])
+    if cls is None or cls.keras_refuses(str(path[2]), value, arguments):
+        return None
+    return "optimizer-range"
+
+
 _BOUNDS = {
     "greater_than": (">", "gt"),
     "greater_than_equal": (">=", "ge"),

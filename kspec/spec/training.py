@@ -157,6 +157,18 @@ class _Optimizer(KspecModel):
         description="Update the weights every this many steps (at least 2), with the average of the gradients since the last update; null updates every step.",
     )
 
+    @classmethod
+    def keras_refuses(cls, field: str, value: Any, arguments: dict) -> bool:
+        """Whether Keras's own constructor refuses this value of an argument that kspec's bounds refuse, given the
+        other arguments; where it does not, Keras would train with it, wrongly or not at all (a negative learning
+        rate climbs the loss, a clip of 0 zeroes every gradient), and kspec's refusal is the optimizer-range
+        policy."""
+        if field == "ema_momentum":  # checked only with use_ema
+            return arguments.get("use_ema") is True and not 0 <= value <= 1
+        if field == "gradient_accumulation_steps":  # 0 is falsy: Keras reads it as "no accumulation"
+            return value != 0
+        return False
+
     @model_validator(mode="after")
     def _one_clip(self):
         if sum(x is not None for x in (self.clipnorm, self.clipvalue, self.global_clipnorm)) > 1:
@@ -181,6 +193,12 @@ class SGD(_Optimizer):
         description="Momentum: accelerates descent in the relevant direction and dampens oscillations; 0 is vanilla SGD.",
     )
     nesterov: bool = Field(False, description="Use Nesterov momentum.")
+
+    @classmethod
+    def keras_refuses(cls, field: str, value: Any, arguments: dict) -> bool:
+        if field == "momentum":
+            return not 0 <= value <= 1
+        return super().keras_refuses(field, value, arguments)
 
 
 class Adam(_Optimizer):
@@ -313,6 +331,19 @@ class Ftrl(_Optimizer):
     )
     beta: NonNegativeFloat = Field(0.0, description="The beta value from the FTRL paper (McMahan et al., 2013).")
 
+    @classmethod
+    def keras_refuses(cls, field: str, value: Any, arguments: dict) -> bool:
+        if field == "learning_rate_power":
+            return value > 0
+        if field in (
+            "initial_accumulator_value",
+            "l1_regularization_strength",
+            "l2_regularization_strength",
+            "l2_shrinkage_regularization_strength",
+        ):
+            return value < 0
+        return super().keras_refuses(field, value, arguments)
+
 
 class Lion(_Optimizer):
     """Lion: updates with the sign of an interpolation of the gradient and its momentum."""
@@ -338,11 +369,22 @@ class Lion(_Optimizer):
             )
         return value
 
+    @classmethod
+    def keras_refuses(cls, field: str, value: Any, arguments: dict) -> bool:
+        if field == "beta_1":
+            return not 0 < value <= 1
+        return super().keras_refuses(field, value, arguments)
+
 
 OptimizerConfig = Annotated[
     SGD | Adam | AdamW | RMSprop | Adagrad | Adadelta | Adamax | Nadam | Ftrl | Lion,
     Field(discriminator="type"),
 ]
+#: The optimizer classes by type name.
+OPTIMIZER_TYPES: dict[str, type[_Optimizer]] = {
+    cls.model_fields["type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Ftrl, Lion)
+}
 Optimizer = Annotated[
     Literal[OPTIMIZER_NAMES] | OptimizerConfig,  # type: ignore[valid-type]
     Field(description="Optimizer by Keras name with its defaults, or {type: Adam, learning_rate: ..., ...}."),
