@@ -3,9 +3,12 @@
 JSON output (`kspec validate --format json`), version 1:
     {"version": 1, "ok": bool, "files": [
         {"file": str|null, "ok": bool, "errors": int, "warnings": int, "params": int|null,
-         "diagnostics": [{"code", "severity", "message", "file", "line", "column", "path", "hint", "notes"}]}]}
+         "diagnostics": [{"code", "severity", "message", "file", "line", "column", "path", "hint", "policy",
+                          "backends", "notes"}]}]}
 `line` and `column` are 1-based (null when unknown); `path` is the dotted path inside the spec
-(`model.layers[2].kernel_size`); `code` is one of `kspec.diagnostics.CODES`.
+(`model.layers[2].kernel_size`); `code` is one of `kspec.diagnostics.CODES`; `policy` names the documented
+kspec policy of a refusal (a key of `kspec.diagnostics.POLICIES`, or null), `backends` the Keras backends that
+fail where the others run it. The text output shows the policy too, on a line of its own with its reason.
 """
 
 from __future__ import annotations

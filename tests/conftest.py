@@ -21,6 +21,10 @@ Exploring profiles, for developers who want new examples (not for CI: verdicts c
 - `thorough`: like `explore`, with 2000 examples per property (the property tests scale their
   example counts by max_examples / 100: 20 times as many as `ci`).
 
+KSPEC_HYPOTHESIS_EXAMPLES=N sets the number of examples of whichever profile is loaded (an exploration of
+any size: `KSPEC_HYPOTHESIS_PROFILE=explore KSPEC_HYPOTHESIS_EXAMPLES=1100` checks about 2,000 specs in
+tests/test_spec_properties.py).
+
 A test's own `@settings(...)` inherits every setting it does not name from the profile loaded here
 (test modules are imported after this file). No test names `derandomize=False` or an example
 database, so the profile decides both; a few fix `derandomize=True, database=None` (`ci`'s values)
@@ -51,6 +55,11 @@ settings.register_profile(
     "thorough", max_examples=2000, derandomize=False, database=DirectoryBasedExampleDatabase(EXAMPLES_DIR), **_COMMON
 )
 settings.load_profile(os.environ.get("KSPEC_HYPOTHESIS_PROFILE", "ci"))
+if os.environ.get("KSPEC_HYPOTHESIS_EXAMPLES"):  # an exploration of any size: the property tests scale by it / 100
+    settings.register_profile(
+        "sized", settings.default, max_examples=int(os.environ["KSPEC_HYPOTHESIS_EXAMPLES"])
+    )
+    settings.load_profile("sized")
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
