@@ -124,10 +124,22 @@ def slow_spec(directory: Path) -> Path:
     return write(directory / "slow.yaml", SLOW)
 
 
+def default_signal_handling() -> None:
+    """In the kspec process, before it starts: SIGINT and SIGTERM handled as in a process started from a
+    terminal. A command run in the background of a non-interactive shell (`pytest ... &`, a CI step's
+    background job) has SIGINT ignored; its children inherit that, and Python keeps an ignored SIGINT
+    ignored (it installs its KeyboardInterrupt handler only over the default), so the Ctrl-C of these
+    tests would silently never reach kspec and the run would finish with exit 0."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_and_signal(env, cwd: Path, run_dir: Path, sig: int, *args: str, after: int = 2, timeout: float = 180):
-    """Start a run, send `sig` once run.json shows `after` complete epochs: (returncode, stdout, stderr)."""
+    """Start a run, send `sig` once run.json shows `after` complete epochs: (returncode, stdout, stderr).
+    The run has SLOW_EPOCHS - `after` epochs left when the signal is sent: far more than the signal takes."""
     proc = subprocess.Popen(
         [*KSPEC, "build-and-train", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signal_handling,
     )
     deadline = time.monotonic() + timeout
     sent = False
@@ -337,6 +349,63 @@ def test_ctrl_c_keeps_the_complete_epochs_and_resume_finishes_the_run(kspec, env
     state = check_interrupted_state(tmp_path / "run", "interrupted")
     assert f"keeps the {state['epochs_done']} complete epoch(s)" in line
     check_resumed(kspec, tmp_path, tmp_path / "run", state)
+
+
+#: `kspec build-and-train` with the Ctrl-C of epoch 2's end arriving while a finalizer runs, as TensorFlow's
+#: (`__del__` methods, weakref callbacks) do during training: Python cannot raise out of a finalizer, so the
+#: KeyboardInterrupt ends the finalizer instead of the training, and is reported as "Exception ignored"
+#: (or swallowed silently where the finalizer catches everything, as ConcreteFunctionGarbageCollector does).
+INTERRUPT_IN_A_FINALIZER = """\
+import os, signal, time
+
+from kspec.train import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+from kspec.train import callbacks
+
+
+class Finalizer:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the SIGINT handler runs here; its KeyboardInterrupt ends __del__
+            pass
+
+
+checkpoint = callbacks.Checkpointer.on_epoch_end
+
+
+def on_epoch_end(self, epoch, logs=None):
+    checkpoint(self, epoch, logs)
+    if epoch == 1:
+        Finalizer()  # freed at once: __del__ runs here
+
+
+callbacks.Checkpointer.on_epoch_end = on_epoch_end
+
+from kspec.cli import entry
+
+entry()
+"""
+
+
+def test_ctrl_c_during_a_finalizer_still_stops_the_run(env, tmp_path):
+    """The interrupt the finalizer swallowed stops training at the next step's or epoch's end: with the
+    same message and run directory as any Ctrl-C, and without the "Exception ignored" traceback."""
+    slow_spec(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPT_IN_A_FINALIZER, "build-and-train", "slow.yaml", "-o", "run"], cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=180, preexec_fn=default_signal_handling,
+    )
+    assert_no_traceback(result.stdout, result.stderr)
+    assert "Exception ignored" not in result.stderr, result.stderr
+    assert result.returncode == 130, result.stderr
+    assert error_line(result.stderr) == (
+        "Error: Interrupted during epoch 3. The run directory 'run' keeps the 2 complete epoch(s); "
+        "continue with `kspec build-and-train slow.yaml --output run --resume`."
+    )
+    state = check_interrupted_state(tmp_path / "run", "interrupted")
+    assert state["epochs_done"] == 2
 
 
 def test_sigkill_leaves_a_running_run_that_resumes(kspec, env, tmp_path):

@@ -1,4 +1,5 @@
-"""Keras callbacks of kspec's own: per-epoch checkpoints for `--resume`, and the NaN guard.
+"""Keras callbacks of kspec's own: per-epoch checkpoints for `--resume`, the NaN guard, and the
+check that stops training for an interrupt a finalizer swallowed.
 
 Imports Keras at module level: only `kspec.train.run` imports this, once training starts.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -20,7 +22,7 @@ class Checkpointer(keras.callbacks.Callback):
     each written atomically (the model first, so state.json never points past a complete file).
     With no run directory (a worker that is not the chief) it only keeps the history."""
 
-    def __init__(self, run_dir: Path | None, history: dict[str, list[float]], run_info: dict):
+    def __init__(self, run_dir: Path | None, history: dict[str, list[float]], run_info: dict) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.history = history
@@ -58,7 +60,7 @@ class Checkpointer(keras.callbacks.Callback):
 class NanGuard(keras.callbacks.Callback):
     """Stops training at the first non-finite loss and remembers where (epoch, step, value)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.bad: tuple[int, int, float] | None = None
         self.epoch = 0
@@ -71,3 +73,21 @@ class NanGuard(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.bad = (self.epoch, batch, float(loss))
             self.model.stop_training = True
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Raises, at the end of the next step or epoch, a Ctrl-C or SIGTERM that arrived while a finalizer
+    ran and was swallowed there (see `run._Interrupts`). Goes last, after the Checkpointer."""
+
+    def __init__(self, interrupts: Any) -> None:
+        super().__init__()
+        self.interrupts = interrupts
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.interrupts.check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.interrupts.check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.interrupts.check()

@@ -72,7 +72,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
@@ -171,6 +171,7 @@ def load_data(
     ctx = _Context(spec, inference, pathlib.Path(base_dir), seed, source)
     if source.type == "synthetic":
         loaded = _synthetic(source, ctx)
+        assert loaded.pool is not None  # synthetic examples come mapped
         pool, test = loaded.pool, None
     else:
         loaded = _LOADERS[source.type](source, ctx)
@@ -261,7 +262,7 @@ def resolve_source(spec: Spec, inference: Inference, source: Any = None) -> Any:
 
 
 #: what a source setting left out (null) becomes when the model does not imply a value
-SOURCE_FALLBACKS = {
+SOURCE_FALLBACKS: dict[str, dict[str, Any]] = {
     "image_directory": {"image_size": (256, 256), "color_mode": "rgb"},
     "text_directory": {"max_tokens": 20000, "sequence_length": 200},
 }
@@ -279,11 +280,11 @@ def check_split(split: Split, inference: Inference, training: Training, *, where
         split.x[name] = _adapt_input(split, name, tensor, inference, where)
     outputs = inference.output_tensors
     for name in inference.outputs:
-        tensor = outputs.get(name)
-        if tensor is None:
+        output = outputs.get(name)
+        if output is None:
             continue
         loss = _loss_for(training, name)
-        split.y[name] = _adapt_labels(split, name, tensor, loss, where)
+        split.y[name] = _adapt_labels(split, name, output, loss, where)
 
 
 def source_from_cli(value: str) -> Any:
@@ -315,7 +316,7 @@ def source_from_cli(value: str) -> Any:
             raise DataError(f"--data {value!r}: the embedded datasets are: digits; received {arg!r}.")
         return EmbeddedSource(type="embedded", name="digits")
     if kind == "keras" and arg:
-        names = KerasDatasetSource.model_fields["name"].annotation.__args__
+        names = get_args(KerasDatasetSource.model_fields["name"].annotation)
         if arg not in names:
             from ..diagnostics import did_you_mean
 
@@ -324,7 +325,7 @@ def source_from_cli(value: str) -> Any:
                 f"--data {value!r}: '{arg}' is not a Keras dataset kspec can read; expected one of "
                 f"{', '.join(names)}.{' ' + hint if hint else ''}"
             )
-        return KerasDatasetSource(type="keras_dataset", name=arg)
+        return KerasDatasetSource(type="keras_dataset", name=arg)  # type: ignore[arg-type]  # one of `names`
     lower = text.lower()
     if lower.endswith(".npz"):
         return NpzSource(type="npz", path=text)
@@ -475,17 +476,18 @@ class _Loaded:
 
 def _map_fields(loaded: _Loaded, ctx: _Context) -> tuple[Split, Split | None]:
     label_fields = ctx.label_fields(loaded.default_label)
-    input_fields = ctx.input_fields(loaded.default_input)
-    for name, mapped in input_fields.items():
+    input_fields: dict[str, str] = {}
+    for name, mapped in ctx.input_fields(loaded.default_input).items():
         if mapped is None:
             assert loaded.rest is not None
-            input_fields[name] = loaded.rest(list(label_fields.values()))
+            mapped = loaded.rest(list(label_fields.values()))
+        input_fields[name] = mapped
     train = Split({}, {})
     test = Split({}, {})
     has_test: dict[str, bool] = {}
     for section, fields, target in (("inputs", input_fields, "x"), ("labels", label_fields, "y")):
         for name, field_name in fields.items():
-            got = loaded.get(field_name)  # type: ignore[arg-type]
+            got = loaded.get(field_name)
             if got is None:
                 explicit = name in (ctx.input_map if section == "inputs" else ctx.label_map)
                 raise _unknown_field(section, name, field_name, loaded, explicit=explicit)
@@ -722,7 +724,8 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
             ids = ids.astype(np.int32)
             if kind == "sparse":
                 return ids
-            # one-hot: integer ids are encoded
+            # one-hot: integer ids are encoded (taken above only where the number of classes is known)
+            assert classes is not None
             valid_ids = np.clip(ids, 0, classes - 1)
             encoded = np.eye(classes, dtype=np.float32)[valid_ids]
             if ignore is not None:
@@ -1197,13 +1200,14 @@ def _fashion_mnist() -> tuple[np.ndarray, ...]:
     missing = [f for f, p in zip(files, paths) if p is None]
     if missing:
         raise _not_cached("fashion_mnist", [f"fashion-mnist/{f}" for f in missing], KERAS_ORIGIN + "<file name>")
+    found = [p for p in paths if p is not None]  # all of them (none is missing)
     out = []
     for i in (0, 2):
         try:
-            with gzip.open(paths[i], "rb") as f:
+            with gzip.open(found[i], "rb") as f:
                 raw = f.read()
             labels = np.frombuffer(raw, np.uint8, offset=8)
-            with gzip.open(paths[i + 1], "rb") as f:
+            with gzip.open(found[i + 1], "rb") as f:
                 raw = f.read()
             images = np.frombuffer(raw, np.uint8, offset=16).reshape(len(labels), 28, 28)
         except (OSError, ValueError, EOFError) as exc:
@@ -1359,7 +1363,7 @@ def _embedded(source: Any, ctx: _Context) -> _Loaded:
 def _concrete_inference(ctx: _Context) -> Inference:
     """The inference with every unknown input dimension made concrete (the first size kspec accepts)."""
     from ..infer import infer
-    from ..spec import SequentialModel
+    from ..spec import GraphModel, SequentialModel
 
     inputs = ctx.inference.inputs
     if all(d is not None for t in inputs.values() for d in t.shape[1:]):
@@ -1371,6 +1375,7 @@ def _concrete_inference(ctx: _Context) -> Inference:
         def concrete(shape: tuple, size: int = size) -> tuple:
             return tuple(size if d is None else d for d in shape)
 
+        new_model: SequentialModel | GraphModel
         if isinstance(model, SequentialModel):
             new_model = model.model_copy(
                 update={"input": model.input.model_copy(update={"shape": concrete(model.input.shape)})}
@@ -1413,8 +1418,9 @@ def _synthetic(source: Any, ctx: _Context) -> _Loaded:
     from ..spec.training import loss_kind
 
     for name in concrete.outputs:
-        tensor = outputs[name]
-        full = tuple(8 if d is None else d for d in tensor.shape[1:])
+        output = outputs[name]
+        assert output is not None  # every output of a checked spec has its tensor
+        full = tuple(8 if d is None else d for d in output.shape[1:])
         loss = _loss_for(ctx.spec.training, name)
         kind = loss_kind(loss) if loss is not None else "regression"
         if kind in ("sparse", "one_hot"):

@@ -26,6 +26,9 @@ import math
 import os
 import secrets
 import shutil
+import signal
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -102,6 +105,7 @@ def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
     name, text, _, io_error = read_source(Path(spec_path))
     if io_error is not None:
         raise TrainError(io_error.message, 2)
+    assert text is not None  # read_source gives the text of a file it could read
     overrides = list(opts.overrides)
     if opts.epochs is not None:
         overrides.append(f"training.epochs={opts.epochs}")
@@ -320,7 +324,7 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         run_dir = _prepare_run_dir(spec, opts)
         lock.acquire(run_dir)
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(spec)))
-    run_info = {
+    run_info: dict[str, Any] = {
         "status": "running",
         "spec": spec.name,
         "kspec_version": _version(),
@@ -342,7 +346,8 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     echo(runtime.describe())
     echo(f"Data: {loaded.description}")
     try:
-        return _train(spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo, runtime)
+        with _Interrupts.active() as interrupts:
+            return _train(spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo, runtime, interrupts)
     except KeyboardInterrupt:
         run_info.update(status="interrupted", stopped=_now())
         _write_info(run_dir, run_info)
@@ -358,6 +363,70 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
             run_info.update(status="failed", stopped=_now(), error=f"{type(exc).__name__}: {exc}"[:2000])
             _write_info(run_dir, run_info)
         raise
+
+
+class _Interrupts:
+    """Ctrl-C and SIGTERM stop training even when their KeyboardInterrupt is raised inside a finalizer.
+
+    A signal's Python handler runs in whatever Python code the main thread executes next, and during
+    training that is now and then a finalizer: TensorFlow frees graphs, functions and iterators in
+    `__del__` methods and weakref callbacks, most of all as an epoch starts (right when an interrupt
+    sent after an epoch's checkpoint arrives). Python cannot raise out of a finalizer: it prints
+    "Exception ignored in ..." with a traceback and carries on, so the interrupt was lost and the run
+    trained to its end.
+
+    While `active`, the SIGINT and SIGTERM handlers that raise KeyboardInterrupt (Python's own for
+    Ctrl-C, the command line's for SIGTERM) are wrapped to remember the interrupt; `check` raises it
+    again at the next safe point (each step's and epoch's end, `callbacks.InterruptCheck`; after fit;
+    before the run is marked complete), and the report of an interrupt swallowed by a finalizer is
+    kept quiet. Signals handled otherwise (ignored, default, a caller's handler that does not raise)
+    are left alone, and so is everything outside the main thread (where no signal handler can be set).
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def check(self) -> None:
+        """Raise the interrupt that arrived but was swallowed before it could stop training."""
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def _wrap(self, handler: Callable[[int, Any], Any]) -> Callable[[int, Any], Any]:
+        def on_signal(signum: int, frame: Any) -> Any:
+            try:
+                return handler(signum, frame)
+            except KeyboardInterrupt:
+                self.pending = True
+                raise
+
+        return on_signal
+
+    @classmethod
+    @contextlib.contextmanager
+    def active(cls) -> Iterator[_Interrupts]:
+        interrupts = cls()
+        if threading.current_thread() is not threading.main_thread():
+            yield interrupts
+            return
+        previous: dict[signal.Signals, Callable[[int, Any], Any]] = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                previous[signum] = handler
+                signal.signal(signum, interrupts._wrap(handler))
+        report = sys.unraisablehook
+
+        def unraisable(info: Any) -> None:
+            if not (interrupts.pending and issubclass(info.exc_type, KeyboardInterrupt)):
+                report(info)
+
+        sys.unraisablehook = unraisable
+        try:
+            yield interrupts
+        finally:
+            sys.unraisablehook = report
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
@@ -413,13 +482,15 @@ def _train(
     opts: TrainOptions,
     echo: Callable[[str], None],
     runtime: Any,
+    interrupts: _Interrupts,
 ) -> RunResult:
     """Build, compile, fit (with checkpoints), evaluate, write the outputs; `run_info` is kept current.
-    `run_dir` is None on a worker that is not the chief: it trains and evaluates, and writes nothing."""
+    `run_dir` is None on a worker that is not the chief: it trains and evaluates, and writes nothing.
+    `interrupts.check()` raises KeyboardInterrupt for a Ctrl-C or SIGTERM that a finalizer swallowed."""
     import keras
 
     from ..compile import auto_steps_per_execution, build_model, compile_model
-    from .callbacks import Checkpointer, NanGuard
+    from .callbacks import Checkpointer, InterruptCheck, NanGuard
     from .data import make_tf_dataset
 
     seed = spec.training.seed
@@ -434,12 +505,11 @@ def _train(
     if fit_steps:
         # With steps_per_epoch given, Keras runs whole executions: 40 steps at 32 per call would run 64.
         spe = max(d for d in range(1, spe + 1) if fit_steps % d == 0)
-    if runtime.backend == "torch" and spe > 1:  # Keras's PyTorch trainer runs one step per call
-        if training.steps_per_execution != "auto":
-            echo(
-                f"Note: steps_per_execution {spe} does not apply on the PyTorch backend (Keras runs one step per call there)."
-            )
-        spe = 1
+    asked = training.steps_per_execution
+    if runtime.backend == "torch" and asked != "auto" and asked > 1:  # auto_steps_per_execution gave 1
+        echo(
+            f"Note: steps_per_execution {asked} does not apply on the PyTorch backend (Keras runs one step per call there)."
+        )
     with runtime.scope():
         model = build_model(spec, inference, file=spec_path)
         compile_model(model, training, steps_per_execution=spe)
@@ -447,6 +517,7 @@ def _train(
     initial_epoch = int(state.get("epochs_done", 0))
     history: dict[str, list[float]] = {k: list(v) for k, v in state.get("history", {}).items()}
     if initial_epoch:
+        assert run_dir is not None  # only --resume starts after epoch 0, and it trains in its run directory
         with runtime.scope():
             _restore(model, run_dir)
         echo(f"Resuming after epoch {initial_epoch} of {training.epochs}.")
@@ -490,7 +561,8 @@ def _train(
 
     checkpointer = Checkpointer(run_dir, history, run_info)
     guard = NanGuard()
-    callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir)]
+    # InterruptCheck last: an epoch that ended before the interrupt is checkpointed first
+    callbacks = [guard, checkpointer, *_spec_callbacks(spec, run_dir), InterruptCheck(interrupts)]
     started = time.perf_counter()
     if initial_epoch < training.epochs:
         with _quiet_end_of_data(runtime):
@@ -504,6 +576,7 @@ def _train(
                 verbose=opts.verbose,
                 shuffle=False,
             )
+    interrupts.check()
     train_seconds = time.perf_counter() - started
 
     if guard.bad is not None:
@@ -564,6 +637,7 @@ def _train(
         artifacts.save_model(model, None)
     else:
         _write_outputs(run_dir, spec, inference, model, history, metrics)
+    interrupts.check()
     run_info.update(status="complete", finished=_now(), epochs_done=checkpointer.epochs_done)
     if run_dir is not None:
         _write_info(run_dir, run_info)
@@ -673,6 +747,7 @@ def _spec_callbacks(spec: Spec, run_dir: Path | None) -> list:
         config = cb.to_keras()["config"]
         for key in ("filepath", "log_dir", "filename", "backup_dir"):
             if key in config:
+                assert run_dir is not None  # callbacks that write files are left out without a run directory
                 config[key] = str(_inside(run_dir, config[key]))
         out.append(getattr(keras.callbacks, cb.type)(**config))
     return out

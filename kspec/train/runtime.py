@@ -237,11 +237,12 @@ def _wait_for_coordinator(cluster: Cluster) -> None:
     import socket
     import time
 
-    host, _, port = cluster.coordinator.rpartition(":")
+    coordinator = cluster.coordinator
+    if coordinator is None:  # JAX finds the coordinator itself: no address to wait for
+        return
+    host, _, port = coordinator.rpartition(":")
     if not host or not port.isdigit():
-        raise RuntimeSetupError(
-            f"--coordinator must be HOST:PORT (process 0's address). Received: {cluster.coordinator!r}."
-        )
+        raise RuntimeSetupError(f"--coordinator must be HOST:PORT (process 0's address). Received: {coordinator!r}.")
     deadline = time.monotonic() + cluster.timeout_s
     while True:
         try:
