@@ -474,7 +474,8 @@ class OutputEnd:
     after: tuple[str, ...] = ()
     #: A layer after the activation multiplies values by factors above 1: an upper bound such as 1 is lost.
     scaled: bool = False
-    #: The first layer after the activation that adds noise of either sign: no bound is left.
+    #: The last layer after the activation that moves values either way (noise, an overshooting interpolation):
+    #: no bound is left.
     noise: str | None = None
 
     def __str__(self) -> str:
@@ -483,22 +484,23 @@ class OutputEnd:
 
 def output_end(inference: Inference, name: str) -> OutputEnd | None:
     """The activation that made the values of tensor `name`, looking back through layers that pass values on
-    (Flatten, Dropout, pooling, a shared call's layer, TimeDistributed and Bidirectional's wrapped layers);
+    (`Layer.value_passing`: Flatten, Dropout, pooling, ...; a shared call's layer, TimeDistributed and Bidirectional's wrapped layers);
     None where it cannot be told (a merge, a normalization, a model input)."""
     after: list[str] = []
     scaled, noise = False, None
     node = inference.node(name)
     while node is not None and node.layer is not None:  # a shared call of no layer has no layer
         layer = node.layer
-        if layer.passes_values is None:
+        passing = layer.value_passing()
+        if passing is None:
             activation = layer.final_activation()
             if activation is None:
                 return None
             scaled = scaled or getattr(layer, "merge_mode", None) == "sum"  # a Bidirectional adding its two outputs
             return OutputEnd(activation, tuple(reversed(after)), scaled, noise)
         after.append(layer.layer_type)
-        scaled = scaled or layer.passes_values == "scales"
-        noise = layer.layer_type if layer.passes_values == "noise" else noise
+        scaled = scaled or passing == "scales"
+        noise = layer.layer_type if passing == "noise" else noise
         node = inference.node(node.inputs[0]) if len(node.inputs) == 1 else None
     return None
 

@@ -390,7 +390,7 @@ def _loss_class(name: str) -> str:
 def _why_not(end: OutputEnd, otherwise: str) -> str:
     """Why the values of an output that ends this way are out of range: noise, scaling, or `otherwise`."""
     if end.noise is not None:
-        return f"whose values {end.noise} moves by noise of either sign while training"
+        return f"whose values {end.noise} can move either way, out of the activation's range"
     if end.scaled and end.activation in PROBABILITY_ACTIVATIONS:
         return "whose values are scaled above 1 while training"
     return otherwise

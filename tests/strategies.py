@@ -14,7 +14,16 @@ outputs (`training_section`):
   too), pooling, TimeDistributed, self-attention (which makes the spec graph-form), a per-step or
   pooled head;
 - `graph_specs`: 1-3 inputs, Dense / sequence / normalization nodes, every merge, attention, shared
-  calls (`{name, shares, inputs}`), nodes listed in any order, one or two outputs with a loss each.
+  calls (`{name, shares, inputs}`), nodes listed in any order, one or two outputs with a loss each (and
+  now and then a shared call as one more output).
+
+Across the families, classes that an independent generator found kspec wrong on are drawn too (`drawn_kinds`
+tells them, and the property tests count them): now and then a spec's layers get argument objects (any
+initializer, regularizer or constraint, by name or as a class with random arguments, on any of the
+`*_initializer` / `*_regularizer` / `*_constraint` fields the layer class has: `with_argument_objects`);
+an output ends behind layers that pass the head's values on, with any loss (`pass_through_end`; in graphs
+also a shared call of such a layer); a graph lists a shared call among its outputs; an optimizer has
+arguments at or next to the bounds of kspec's schema (`optimizer_bounds`).
 
 `valid_specs()` draws from all three. `near_miss_specs()` (see there) applies one mutation to a valid
 spec. Shrinking goes towards short stacks, the first choices of each list and no optional arguments,
@@ -23,12 +32,17 @@ so a counterexample reads like a hand-written spec.
 
 from __future__ import annotations
 
+import functools
+import re
+import types
+import typing
 from collections import Counter
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
+from kspec.spec import training as training_schema
 from kspec.spec.objects import ACTIVATIONS as ACTIVATION_NAMES
 from kspec.spec.training import LOSS_ALIASES, LOSS_CLASS_KIND, LOSSES, METRIC_NAMES, OPTIMIZER_NAMES, loss_kind
 
@@ -360,7 +374,7 @@ def loss_value(draw, loss: str):
         if loss != "SparseCategoricalCrossentropy" and chance(draw, 20):
             config["label_smoothing"] = draw(st.sampled_from([0.1, 0.5]))
         if "Focal" in loss and chance(draw, 30):
-            config["gamma"] = draw(st.sampled_from([0.0, 1.0, 3.0]))
+            config["gamma"] = draw(st.sampled_from([0.0, 1.0, 3.0, 1.5]))
     if loss == "Huber" and chance(draw, 40):
         config["delta"] = draw(st.sampled_from([0.5, 2.0]))
     return config
@@ -389,9 +403,289 @@ def dense_head(draw, losses=CLASSIFICATION_LOSSES):
     return head, loss
 
 
+#: How often (%) an output ends in layers that pass the head's values on (`pass_through_end`), with any loss.
+PASS_THROUGH_PERCENT = 20
+#: How often (%) a graph spec lists a shared call of a head as one more output (half as often: of a hidden layer).
+SHARED_OUTPUT_PERCENT = 12
+
+
 def spec_of(name: str, model: dict, loss) -> dict:
     """A spec with the plainest training section: SGD and the loss."""
     return {"kspec": 1, "name": name, "model": model, "training": {"optimizer": "sgd", "loss": loss}}
+
+
+# ---- argument objects: initializers, regularizers and constraints on a layer's weights ------------
+
+#: A layer argument that sets up a weight (`kernel_initializer`, `recurrent_regularizer`, `beta_constraint`,
+#: `moving_variance_initializer`, ...) or penalises the output (`activity_regularizer`), known by its name.
+ARGUMENT_FIELD = re.compile(r"_(initializer|regularizer|constraint)$")
+#: How often (%) a spec has argument objects at all (`with_model_argument_objects`), and then how often each
+#: argument of a layer gets one: a name, or a class with random arguments.
+ARGUMENT_SPEC_PERCENT = 40
+ARGUMENT_PERCENT = 12
+#: The numbers tried for a float argument of an object class, as far as its bounds allow (0 first, for shrinking).
+OBJECT_FLOATS = (0.0, 0.01, 0.05, 0.5, 1.0, 2.0, -0.05, -1.0)
+#: Integer arguments of an object class (a norm constraint's `axis`, an initializer's `seed`): within their
+#: bounds and within this range.
+OBJECT_INTS = (-4, 4)
+
+
+@functools.cache
+def layer_classes() -> dict[str, type]:
+    from kspec.spec.layers import LAYER_CLASSES
+
+    return {cls.type_name(): cls for cls in LAYER_CLASSES}
+
+
+def _members(tp) -> list:
+    """The alternatives of a type: Literal values and classes, through Annotated, unions and Optional."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(tp) for m in _members(arg)]
+    if origin is typing.Literal:
+        return list(typing.get_args(tp))
+    return [] if tp is type(None) else [tp]
+
+
+def numeric_bounds(info) -> tuple[type | None, dict[str, float]]:
+    """A pydantic field's number type (int or float; None if it takes no number) and its bounds, as
+    {"ge": ..., "gt": ..., "le": ..., "lt": ...}, looking through Optional and Annotated."""
+    bounds: dict[str, float] = {}
+    kinds: list[type] = []
+
+    def collect(metadata) -> None:
+        for m in metadata:
+            for key in ("ge", "gt", "le", "lt"):
+                if getattr(m, key, None) is not None:
+                    bounds[key] = getattr(m, key)
+            collect(getattr(m, "metadata", ()))
+
+    def visit(tp) -> None:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            base, *extra = typing.get_args(tp)
+            collect(extra)
+            visit(base)
+        elif origin in (typing.Union, types.UnionType):
+            for arg in typing.get_args(tp):
+                visit(arg)
+        elif tp in (int, float):
+            kinds.append(tp)
+
+    collect(info.metadata)
+    visit(info.annotation)
+    return (kinds[0] if len(set(kinds)) == 1 else None), bounds
+
+
+def within(value: float, bounds: dict[str, float]) -> bool:
+    return (
+        value >= bounds.get("ge", -np.inf) and value > bounds.get("gt", -np.inf)
+        and value <= bounds.get("le", np.inf) and value < bounds.get("lt", np.inf)
+    )
+
+
+@functools.cache
+def argument_fields(layer_type: str) -> tuple[str, ...]:
+    """The argument-object fields of a layer type, from its class's fields (so a new layer type gets them too)."""
+    cls = layer_classes().get(layer_type)
+    return () if cls is None else tuple(k for k in cls.model_fields if ARGUMENT_FIELD.search(k))
+
+
+@functools.cache
+def object_choices(layer_type: str, field: str) -> tuple:
+    """What the argument `field` of `layer_type` takes, from its annotation: names, and `{type: ...}` classes."""
+    return tuple(_members(layer_classes()[layer_type].model_fields[field].annotation))
+
+
+def object_type_name(cls) -> str:
+    return cls.model_fields["type"].annotation.__args__[0]
+
+
+@st.composite
+def object_config(draw, cls) -> dict:
+    """`{type: ...}` for an initializer, regularizer or constraint class, each argument drawn half the time:
+    a choice of its Literal, a number within its bounds (OBJECT_FLOATS, OBJECT_INTS)."""
+    config: dict[str, Any] = {"type": object_type_name(cls)}
+    for name, info in cls.model_fields.items():
+        if name == "type" or not chance(draw, 50):
+            continue
+        literals = [m for m in _members(info.annotation) if isinstance(m, (str, bool))]
+        kind, bounds = numeric_bounds(info)
+        if literals:
+            config[name] = draw(st.sampled_from(literals))
+        elif kind is float:
+            config[name] = draw(st.sampled_from([v for v in OBJECT_FLOATS if within(v, bounds)]))
+        elif kind is int:
+            lo, hi = max(OBJECT_INTS[0], bounds.get("ge", OBJECT_INTS[0])), min(OBJECT_INTS[1], bounds.get("le", OBJECT_INTS[1]))
+            config[name] = draw(st.integers(int(lo), int(hi)))
+    return config
+
+
+@st.composite
+def argument_object(draw, layer_type: str, field: str):
+    choice = draw(st.sampled_from(object_choices(layer_type, field)))
+    return draw(object_config(choice)) if isinstance(choice, type) else choice
+
+
+def with_argument_objects(draw, layer: dict, percent: int = ARGUMENT_PERCENT) -> dict:
+    """`layer` (changed in place) with, `percent`% of the time each, an object on each of its argument-object
+    fields it does not set yet (see `argument_fields`), and the same for the layers it wraps."""
+    classes = layer_classes()
+    for value in list(layer.values()):
+        if isinstance(value, dict) and value.get("type") in classes:
+            with_argument_objects(draw, value, percent)
+    for field in argument_fields(layer["type"]):
+        if field not in layer and chance(draw, percent):
+            layer[field] = draw(argument_object(layer["type"], field))
+    return layer
+
+
+def with_model_argument_objects(draw, model: dict) -> dict:
+    """ARGUMENT_SPEC_PERCENT% of the time, every layer of the model (not the shared calls) through
+    `with_argument_objects`: most specs keep Keras's defaults, so that most are accepted."""
+    if not chance(draw, ARGUMENT_SPEC_PERCENT):
+        return model
+    for item in model.get("layers", model.get("nodes", [])):
+        if "type" in item:
+            with_argument_objects(draw, item)
+    return model
+
+
+def has_argument_object(value) -> bool:
+    if isinstance(value, dict):
+        return any(isinstance(k, str) and ARGUMENT_FIELD.search(k) for k in value) or any(
+            has_argument_object(v) for v in value.values()
+        )
+    if isinstance(value, list):
+        return any(has_argument_object(v) for v in value)
+    return False
+
+
+@st.composite
+def embedding_layer(draw, input_dims: tuple[int, int], output_dims: tuple[int, int]) -> dict:
+    """An Embedding; now and then one of a vocabulary of one, whose single row an OrthogonalRegularizer
+    (mode rows) cannot compare with another (a NaN penalty: refused). Only with it: the property tests feed
+    token ids in [0, 5), which a vocabulary below 5 does not cover, so an accepted one would fail for that."""
+    emb = {"type": "Embedding", "input_dim": draw(st.integers(*input_dims)), "output_dim": draw(st.integers(*output_dims))}
+    if chance(draw, 4):
+        emb["input_dim"] = 1
+        emb["embeddings_regularizer"] = {"type": "OrthogonalRegularizer"}
+        if chance(draw, 50):
+            emb["embeddings_regularizer"]["factor"] = draw(st.sampled_from([0.0, 0.01, 1.0]))
+    return emb
+
+
+# ---- outputs behind layers that pass values on ---------------------------------------------------
+
+#: Layers of image or volume rank put between a Reshape (to (1, 1, u) or (1, 1, 1, u)) and a Flatten after a head:
+#: they pass its values on too, whether kspec's output checks look through them (`Layer.passes_values`: the
+#: pooling layers) or not.
+SPATIAL_ENDS = ["UpSampling", "MaxPooling", "ZeroPadding", "AveragePooling", "SpatialDropout", "Cropping",
+                "GlobalAveragePooling", "GlobalMaxPooling"]
+
+
+@functools.cache
+def image_ends() -> tuple[str, ...]:
+    """The SPATIAL_ENDS of 2 and 3 dimensions that kspec has."""
+    return tuple(t for d in (2, 3) for kind in SPATIAL_ENDS if (t := f"{kind}{d}D") in layer_classes())
+
+
+@functools.cache
+def pass_through_types() -> frozenset[str]:
+    """Layers that end an output after its head: the ones kspec's output checks look through
+    (`Layer.passes_values`), and the `image_ends`."""
+    return frozenset({t for t, cls in layer_classes().items() if cls.passes_values} | set(image_ends()))
+
+
+VECTOR_ENDS = ["Flatten", "Dropout", "Identity", "GaussianNoise", "RepeatVector", "RepeatVector", "GaussianDropout",
+               "Reshape", "Image"]
+STEP_ENDS = ["Flatten", "GlobalAveragePooling1D", "Dropout", "Identity", "GaussianNoise", "GlobalMaxPooling1D",
+             "MaxPooling1D", "AveragePooling1D", "UpSampling1D", "GaussianDropout", "SpatialDropout1D", "ZeroPadding1D",
+             "Cropping1D", "Masking", "Permute", "Reshape"]
+
+
+def _product(*dims):
+    return None if None in dims else int(np.prod(dims))
+
+
+@st.composite
+def pass_through_end(draw, shape: tuple) -> tuple[list[dict], tuple]:
+    """1-2 layers after a head's output of tracked shape (u,) or (T, u) that pass its values on: Flatten,
+    Dropout, Identity, noise, a RepeatVector and then a pooling, up-sampling, padding, cropping, masking or
+    permuting layer, a Reshape, a layer of image or volume rank (`image_ends`) between Reshape and Flatten. Returns the
+    layers and the tracked shape."""
+    layers: list[dict] = []
+    for _ in range(2 if chance(draw, 20) else 1):
+        more, shape = _one_end(draw, shape)
+        layers.extend(more)
+    return layers, shape
+
+
+def _one_end(draw, shape: tuple) -> tuple[list[dict], tuple]:
+    if len(shape) == 1:
+        (u,) = shape
+        t = draw(st.sampled_from(VECTOR_ENDS))
+        if t == "RepeatVector":
+            n = draw(st.integers(1, 3))
+            more, out = _one_end(draw, (n, u))
+            return [{"type": t, "n": n}] + more, out
+        if t == "Reshape":
+            return [{"type": t, "target_shape": [1, -1]}], (1, u)
+        if t == "Image":  # (1, 1, u) or (1, 1, 1, u) through a layer of image or volume rank, back to a vector
+            t = draw(st.sampled_from(image_ends()))
+            d = int(t[-2])
+            layer = {"type": t}
+            n = 1  # the length of each spatial axis after the layer
+            if t.startswith("UpSampling"):
+                n = draw(st.integers(1, 2))
+                layer["size"] = n
+            elif t.startswith("ZeroPadding"):
+                layer["padding"] = draw(st.integers(0, 1))
+                n = 1 + 2 * layer["padding"]
+            elif t.startswith("Cropping"):
+                layer["cropping"] = 0
+            elif t.startswith("SpatialDropout"):
+                layer["rate"] = draw(st.sampled_from([0.5, 0.0]))
+            elif t.startswith(("MaxPooling", "AveragePooling")):
+                layer["pool_size"] = 1
+            reshape = {"type": "Reshape", "target_shape": [1] * d + [-1]}
+            if t.startswith("Global"):
+                return [reshape, layer], (u,)
+            return [reshape, layer, {"type": "Flatten"}], (_product(n**d, u),)
+    else:
+        T, u = shape
+        t = draw(st.sampled_from(STEP_ENDS))
+        if t == "Flatten" or t == "Reshape":
+            return [{"type": t, **({"target_shape": [-1]} if t == "Reshape" else {})}], (_product(T, u),)
+        if t in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+            return [{"type": t}], (u,)
+        if t in ("MaxPooling1D", "AveragePooling1D"):
+            p = fitting_window(draw, T, hi=3, edge=0)
+            return [{"type": t, "pool_size": p}], (conv_length(T, p, p, "valid"), u)
+        if t == "UpSampling1D":
+            size = draw(st.integers(1, 2))
+            return [{"type": t, "size": size}], (T and T * size, u)
+        if t == "ZeroPadding1D":
+            a = draw(st.integers(0, 2))
+            return [{"type": t, "padding": a}], (T and T + 2 * a, u)
+        if t == "Cropping1D":
+            hi = 0 if T is None else max(0, (T - 1) // 2)
+            a, b = draw(st.integers(0, hi)), draw(st.integers(0, hi))
+            return [{"type": t, "cropping": [a, b]}], (T and T - a - b, u)
+        if t == "Permute":
+            return [{"type": t, "dims": [2, 1]}], (u, T)
+        if t == "SpatialDropout1D":
+            return [{"type": t, "rate": draw(st.sampled_from([0.0, 0.5]))}], shape
+        if t == "Masking":
+            return [{"type": t}], shape
+    layer: dict[str, Any] = {"type": t}
+    if t in ("Dropout", "GaussianDropout"):
+        layer["rate"] = draw(st.sampled_from([0.5, 0.0, 0.9] if t == "Dropout" else [0.2, 0.5]))
+    if t == "GaussianNoise":
+        layer["stddev"] = draw(st.sampled_from([0.1, 1.0]))
+    return [layer], shape
 
 
 # ---- the training section -----------------------------------------------------------------------
@@ -452,7 +746,81 @@ def optimizers(draw):
         config.update(centered=True, momentum=0.5)
     if kind == "Ftrl" and chance(draw, 30):
         config.update(l1_regularization_strength=0.01, l2_regularization_strength=0.01, beta=0.1)
+    if chance(draw, 40):
+        _arguments_at_bounds(draw, config)
     return config
+
+
+#: How far from a bound "next to it" is: an inclusive bound is drawn as is, or NEAR inside (0.999999 for
+#: momentum <= 1); an exclusive one TINY inside where it is 0 (an epsilon, a clip norm), NEAR inside otherwise
+#: (0.999999 for beta < 1).
+NEAR, TINY = 1e-6, 1e-10
+
+
+def _next_to(bounds: dict[str, float]) -> list[float]:
+    out = []
+    if "ge" in bounds:
+        out += [bounds["ge"], bounds["ge"] + NEAR]
+    if "gt" in bounds:
+        out += [bounds["gt"] + (TINY if bounds["gt"] == 0 else NEAR)]
+    if "le" in bounds:
+        out += [bounds["le"], bounds["le"] - NEAR]
+    if "lt" in bounds:
+        out += [bounds["lt"] - NEAR]
+    return out
+
+
+def _parses(cls, field: str, value: float) -> bool:
+    try:
+        cls.model_validate({"type": object_type_name(cls), field: value})
+    except Exception:  # noqa: BLE001 - out of the schema, or refused by a policy as it is parsed (Lion beta_1 = 1)
+        return False
+    return True
+
+
+@functools.cache
+def optimizer_bounds() -> dict[str, dict[str, tuple[float, ...]]]:
+    """For each optimizer class, each float argument (the learning rate aside: `learning_rates`) with the values
+    at or next to its bounds (`_next_to`, from the schema's own bounds) that kspec parses: the ones a policy
+    refuses as it parses (Lion's beta_1 of 1) would never reach inference, where the properties judge a spec."""
+    out: dict[str, dict[str, tuple[float, ...]]] = {}
+    for name in OPTIMIZER_CLASSES:
+        cls = getattr(training_schema, name)
+        fields = {}
+        for field, info in cls.model_fields.items():
+            kind, bounds = numeric_bounds(info)
+            if field == "learning_rate" or kind is not float:
+                continue
+            values = tuple(float(v) for v in dict.fromkeys(_next_to(bounds)) if _parses(cls, field, v))
+            if values:
+                fields[field] = values
+        out[name] = fields
+    return out
+
+
+CLIPS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def _arguments_at_bounds(draw, config: dict) -> None:
+    """Some of the optimizer's float arguments (at least one) at or next to their bounds (`optimizer_bounds`);
+    an EMA momentum mostly with `use_ema`; never a second clip (the schema allows one)."""
+    table = optimizer_bounds()[config["type"]]
+    fields = sorted(table)
+    chosen = [f for f in fields if chance(draw, 20)] or [draw(st.sampled_from(fields))]
+    for field in chosen:
+        if field in CLIPS and any(config.get(c) is not None for c in CLIPS):
+            continue
+        config[field] = draw(st.sampled_from(table[field]))
+        if field == "ema_momentum" and not chance(draw, 20):
+            config["use_ema"] = True
+
+
+def optimizer_at_bound(optimizer) -> bool:
+    """Whether an optimizer configuration has an argument at or next to its bound (`optimizer_bounds`)."""
+    if not isinstance(optimizer, dict):
+        return False
+    table = optimizer_bounds().get(optimizer.get("type"), {})
+    return any(optimizer.get(field) in values for field, values in table.items())
 
 
 #: Metrics that take integer class ids as labels (the others take labels of the output's shape).
@@ -520,6 +888,9 @@ def training_section(draw, loss):
 
 @st.composite
 def with_training(draw, name: str, model: dict, loss) -> dict:
+    """The spec: the model, its layers now and then with argument objects (`with_model_argument_objects`),
+    and a training section for the loss."""
+    model = with_model_argument_objects(draw, model)
     return {"kspec": 1, "name": name, "model": model, "training": draw(training_section(loss))}
 
 
@@ -537,8 +908,11 @@ def image_specs(draw):
     layers.append({"type": draw(st.sampled_from(["GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"]))})
     if chance(draw, 30):
         layers.append({"type": "Dense", "units": draw(st.integers(2, 16)), "activation": "relu"})
-    head, loss = draw(dense_head())
+    ends = chance(draw, PASS_THROUGH_PERCENT)  # the output behind layers that pass the head's values on
+    head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES))
     layers.append(head)
+    if ends:
+        layers.extend(draw(pass_through_end((head["units"],)))[0])
     return draw(with_training("image_model", {"input": model_input, "layers": layers}, loss))
 
 
@@ -570,10 +944,11 @@ SEQ3_TYPES = (
     ["RNN"] * 4 + ["Bidirectional"] * 2 + ["Conv1D"] * 2 + ["MultiHeadAttention"] * 2 + ["SeparableConv1D", "DepthwiseConv1D"]
     + ["MaxPooling1D", "AveragePooling1D", "TimeDistributed", "Dense", "LayerNormalization", "Dropout",
        "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D",
-       "UpSampling1D", "Masking", "Conv1DTranspose", "Reshape", "GaussianNoise", "UnitNormalization", "Softmax"]
+       "UpSampling1D", "Masking", "Conv1DTranspose", "Reshape", "GaussianNoise", "UnitNormalization", "Softmax",
+       "PReLU", "BatchNormalization"]
 )
 SEQ2_TYPES = ["Dense", "Dense", "Dropout", "RepeatVector", "RepeatVector", "LayerNormalization", "BatchNormalization",
-              "Activation", "Reshape", "GaussianDropout"]
+              "Activation", "Reshape", "GaussianDropout", "PReLU"]
 
 
 @st.composite
@@ -691,6 +1066,11 @@ def sequence_layer(draw, shape):
         return {"type": t, "size": size}, (T and T * size, F), 1
     if t == "Masking":
         return {"type": t}, shape, 1
+    if t == "PReLU":  # its alpha has the input's shape (a rank-1 or rank-2 weight), but along shared_axes
+        layer = {"type": t}
+        if chance(draw, 40):
+            layer["shared_axes"] = draw(st.sampled_from([[1], [1, 2], [2]] if rank == 2 else [[1]]))
+        return layer, shape, 1
     if t == "RepeatVector":
         n = draw(st.integers(1, 4))
         return {"type": t, "n": n}, (n, F), 1
@@ -717,7 +1097,7 @@ def sequence_specs(draw):
         model_input: dict[str, Any] = {"shape": [T], "dtype": dtype}
         shape: tuple = (T,)
         if not chance(draw, 10):  # without Embedding: integer tokens go straight into the next layer
-            emb = {"type": "Embedding", "input_dim": draw(st.integers(5, 50)), "output_dim": draw(st.integers(2, 8))}
+            emb = draw(embedding_layer((5, 50), (1, 8)))
             if chance(draw, 50):
                 emb["mask_zero"] = True
             layers.append((emb, 1))
@@ -729,17 +1109,23 @@ def sequence_specs(draw):
     for _ in range(draw(st.integers(1, 4))):
         layer, shape, n_inputs = draw(sequence_layer(shape))
         layers.append((layer, n_inputs))
+    ends = chance(draw, PASS_THROUGH_PERCENT)  # the output behind layers that pass the head's values on
     if len(shape) == 2 and chance(draw, 30):
-        head, loss = draw(dense_head())  # one prediction per step
+        head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES))  # one prediction per step
+        units = head["units"]
         if chance(draw, 30):
             head = {"type": "TimeDistributed", "layer": head}
         layers.append((head, 1))
+        out: tuple = (shape[0], units)
     else:
         if len(shape) == 2:
             reduce = draw(st.sampled_from(["GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten", "LSTM", "GRU"]))
             layers.append(({"type": reduce, "units": draw(st.integers(1, 6))} if reduce in ("LSTM", "GRU") else {"type": reduce}, 1))
-        head, loss = draw(dense_head(CLASSIFICATION_LOSSES + ["binary_crossentropy"]))
+        head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES + ["binary_crossentropy"]))
         layers.append((head, 1))
+        out = (head["units"],)
+    if ends:
+        layers.extend((layer, 1) for layer in draw(pass_through_end(out))[0])
 
     if all(n == 1 for _, n in layers) and not chance(draw, 25):
         return draw(with_training("sequence_model", {"input": model_input, "layers": [layer for layer, _ in layers]}, loss))
@@ -783,6 +1169,14 @@ class _Graph:
             self.owners[name] = self.shapes[inputs[0]]
         return name
 
+    def share(self, owner: str, x: str, shape: tuple | None) -> str:
+        """A shared call `{name, shares: owner, inputs: x}`; returns its name."""
+        name = f"n{len(self.nodes)}"
+        self.nodes.append({"name": name, "shares": owner, "inputs": x})
+        self.shapes[name] = shape
+        self.uses.update([x])
+        return name
+
     def pick(self, ok=lambda s: True) -> str | None:
         """A tensor whose tracked shape satisfies `ok`, preferring unused ones; None if there is none."""
         names = [n for n, s in self.shapes.items() if s is not None and ok(s)]
@@ -816,7 +1210,7 @@ def _partner(g: _Graph, a: str, compatible) -> str:
     if b is not None and b != a and not chance(draw, 25):
         return b
     b = g.pick(lambda s: len(s) == len(sa) and s[:-1] == sa[:-1])
-    if b is not None and b != a:
+    if b is not None and b != a and sa[-1] is not None:  # a Dense projection needs a known width
         return g.add({"type": "Dense", "units": sa[-1]}, [b], sa)
     return a
 
@@ -833,18 +1227,7 @@ def _merge(g: _Graph) -> None:
         g.add(layer, [a] + others, sa)
         return
     if kind == "Concatenate":
-        axis = -1 if sa is None or len(sa) == 1 or not chance(draw, 30) else 1
-        if axis != -1:
-            layer["axis"] = axis
-        pos = len(sa) - 1 if axis == -1 else 0
-        same_but_axis = lambda s, t: len(s) == len(t) and all(x == y for i, (x, y) in enumerate(zip(s, t)) if i != pos)  # noqa: E731
-        others = [_partner(g, a, same_but_axis) for _ in range(draw(st.integers(1, 2)))]
-        out = None
-        if sa is not None and all(g.shapes[o] is not None for o in others):
-            out = list(sa)
-            out[pos] = sum(g.shapes[o][pos] for o in [a] + others if len(g.shapes[o]) > pos)
-            out = tuple(out)
-        g.add(layer, [a] + others, out)
+        _concatenate(g, a)
         return
     # Dot: over the last axis (vectors, or the features of two sequences), or over the steps of two sequences.
     over_steps = sa is not None and len(sa) == 2 and chance(draw, 30)
@@ -861,7 +1244,33 @@ def _merge(g: _Graph) -> None:
     g.add(layer, [a, b], out)
 
 
-def _shared(g: _Graph) -> None:
+def concatenated_length(lengths: list[int | None]) -> int | None:
+    """The length of the concatenation axis after a Concatenate: the sum of the inputs' lengths, None
+    (unknown) if one of them is unknown, as Keras has it."""
+    return None if None in lengths else sum(lengths)
+
+
+def _concatenate(g: _Graph, a: str) -> str:
+    """A Concatenate of `a` with one or two partners (usually along the last axis, sometimes along
+    axis 1); returns the node's name."""
+    draw, sa = g.draw, g.shapes[a]
+    layer: dict[str, Any] = {"type": "Concatenate"}
+    axis = -1 if sa is None or len(sa) == 1 or not chance(draw, 30) else 1
+    if axis != -1:
+        layer["axis"] = axis
+    pos = len(sa) - 1 if axis == -1 else 0
+    same_but_axis = lambda s, t: len(s) == len(t) and all(x == y for i, (x, y) in enumerate(zip(s, t)) if i != pos)  # noqa: E731
+    others = [_partner(g, a, same_but_axis) for _ in range(draw(st.integers(1, 2)))]
+    out = None
+    if sa is not None and all(g.shapes[o] is not None for o in others):
+        out = list(sa)
+        # Any of the lengths may be None: a sequence of unknown length, a window past the edge, ...
+        out[pos] = concatenated_length([g.shapes[o][pos] for o in [a] + others if len(g.shapes[o]) > pos])
+        out = tuple(out)
+    return g.add(layer, [a] + others, out)
+
+
+def _shared(g: _Graph) -> str:
     draw = g.draw
     if not g.owners:
         _dense(g, g.pick())
@@ -876,10 +1285,7 @@ def _shared(g: _Graph) -> None:
     out = None if sx is None or out_last is None else sx[:-1] + (out_last,)
     if g.shapes[owner] is not None and first is not None and len(g.shapes[owner]) != len(first):
         out = g.shapes[owner]  # a pooling / RNN owner: the tracked shape is approximate
-    name = f"n{len(g.nodes)}"
-    g.nodes.append({"name": name, "shares": owner, "inputs": x})
-    g.shapes[name] = out
-    g.uses.update([x])
+    return g.share(owner, x, out)
 
 
 def _sequence_op(g: _Graph) -> None:
@@ -925,8 +1331,10 @@ def _sequence_op(g: _Graph) -> None:
 def _unary(g: _Graph) -> None:
     draw = g.draw
     x = g.pick()
-    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU"]))
+    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU", "PReLU"]))
     layer: dict[str, Any] = {"type": kind}
+    if kind == "PReLU" and g.shapes[x] is not None and len(g.shapes[x]) > 1 and chance(draw, 40):
+        layer["shared_axes"] = [1]
     if kind == "Dropout":
         layer["rate"] = 0.3
     if kind == "Activation":
@@ -948,7 +1356,7 @@ def graph_specs(draw):
             T = draw(st.integers(2, 6))
             tokens = g.add_input((T,), "int32")
             if not chance(draw, 10):
-                emb = {"type": "Embedding", "input_dim": draw(st.integers(5, 20)), "output_dim": draw(st.integers(1, 4))}
+                emb = draw(embedding_layer((5, 20), (1, 4)))
                 if draw(st.booleans()):
                     emb["mask_zero"] = True
                 g.add(emb, [tokens], (T, emb["output_dim"]))
@@ -979,24 +1387,82 @@ def graph_specs(draw):
     if chance(draw, 30):
         joined = g.add({"type": "Dense", "units": draw(st.integers(2, 8)), "activation": "relu"}, [joined], None)
     n_outputs = draw(st.integers(1, 2))
-    outputs, losses = [], {}
+    outputs, losses, heads = [], {}, []
     for i in range(n_outputs):
         pool = CLASSIFICATION_LOSSES if i == 0 else SECOND_HEAD_LOSSES
-        head, loss = draw(dense_head(pool))
-        name = g.add(head, [joined], None)
+        ends = chance(draw, PASS_THROUGH_PERCENT)  # the output behind layers that pass the head's values on
+        head, loss = draw(dense_head(ALL_LOSSES if ends else pool))
+        if ends and chance(draw, 30):
+            # A layer that passes values on, defined before the head (on its input) and called again on the head:
+            # the output is a shared call, and behind it the head.
+            passing = draw(st.sampled_from([{"type": "Identity"}, {"type": "Dropout", "rate": 0.5}, {"type": "Flatten"},
+                                            {"type": "GaussianNoise", "stddev": 0.1}]))
+            before = g.add(passing, [joined], g.shapes[joined], shareable=True)
+            name = g.add(head, [before], (head["units"],))
+            heads.append(name)
+            name = g.share(before, name, (head["units"],))
+        else:
+            name = g.add(head, [joined], (head["units"],))
+            heads.append(name)
+            if ends:
+                for layer in draw(pass_through_end((head["units"],)))[0]:
+                    name = g.add(layer, [name], None)
         outputs.append(name)
         losses[name] = loss
+    if chance(draw, SHARED_OUTPUT_PERCENT):
+        # A shared call of a head as one more output (on the head's own input): the loss of that head, or any.
+        head = draw(st.sampled_from(heads))
+        name = g.share(head, g.nodes[[n["name"] for n in g.nodes].index(head)]["inputs"][0], g.shapes[head])
+        outputs.append(name)
+        losses[name] = losses[outputs[heads.index(head)]] if not chance(draw, 30) else draw(loss_value(draw(st.sampled_from(ALL_LOSSES))))
+    if g.owners and chance(draw, SHARED_OUTPUT_PERCENT // 2):
+        # A shared call of a hidden layer as one more output.
+        name = _shared(g)
+        outputs.append(name)
+        losses[name] = draw(loss_value(draw(st.sampled_from(SECOND_HEAD_LOSSES))))
     nodes = g.nodes
     if chance(draw, 50):
         nodes = draw(st.permutations(nodes))  # the graph form takes nodes in any order
     model = {"inputs": g.inputs, "nodes": list(nodes), "outputs": outputs}
-    loss = losses if n_outputs > 1 or chance(draw, 50) else losses[outputs[0]]
+    loss = losses if len(outputs) > 1 or chance(draw, 50) else losses[outputs[0]]
     return draw(with_training("graph_model", model, loss))
 
 
 def valid_specs() -> st.SearchStrategy[dict]:
     """A valid spec of any family (see the module docstring), as a plain dict."""
     return st.one_of(image_specs(), sequence_specs(), graph_specs())
+
+
+#: The classes of specs that the property tests count (`drawn_kinds`).
+KINDS = ("with argument objects", "shared node as output", "output behind a pass-through layer",
+         "optimizer argument at a bound")
+
+
+def drawn_kinds(spec: dict) -> set[str]:
+    """Which of KINDS a spec belongs to: a layer with an initializer, regularizer or constraint; a shared call
+    among the outputs; an output whose last layer (a shared call's: its owner's) passes values on
+    (`pass_through_types`); an optimizer argument at or next to its bound (`optimizer_at_bound`)."""
+    kinds = set()
+    model = spec.get("model", {})
+    if has_argument_object(model.get("layers", model.get("nodes", []))):
+        kinds.add("with argument objects")
+    if "layers" in model:
+        ends = [model["layers"][-1]] if model["layers"] else []
+    else:
+        by_name = {n.get("name"): n for n in model.get("nodes", [])}
+        outputs = model.get("outputs", [])
+        ends = []
+        for out in outputs if isinstance(outputs, list) else [outputs]:
+            node = by_name.get(out, {})
+            if "shares" in node:
+                kinds.add("shared node as output")
+                node = by_name.get(node["shares"], {})
+            ends.append(node)
+    if any(end.get("type") in pass_through_types() for end in ends):
+        kinds.add("output behind a pass-through layer")
+    if optimizer_at_bound(spec.get("training", {}).get("optimizer")):
+        kinds.add("optimizer argument at a bound")
+    return kinds
 
 
 # ---- near misses: a valid spec with one mutation ------------------------------------------------

@@ -61,7 +61,7 @@ from kspec.spec.layers import ShapeError
 from kspec.spec.layers._base import FLOAT_DTYPES
 from kspec.spec.training import loss_kind
 from tests.stats import record
-from tests.strategies import graph_specs, image_specs, sequence_specs, spec_of
+from tests.strategies import KINDS, drawn_kinds, graph_specs, image_specs, sequence_specs, spec_of
 
 BATCH = 2
 #: Sizes tried for unknown (None) dims when Keras runs a model.
@@ -88,6 +88,8 @@ pytestmark = [
 
 COUNTS: dict[str, Counter] = defaultdict(Counter)
 TIMES: dict[str, float] = defaultdict(float)
+#: family -> (kind, verdict) -> specs checked: the rarer classes of specs (tests/strategies.py `drawn_kinds`).
+DRAWN: dict[str, Counter] = defaultdict(Counter)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -100,6 +102,12 @@ def _print_counters():
         print(f"  {family}: {total} specs in {TIMES[family]:.1f} s")
         for key, n in sorted(counts.items()):
             print(f"    {n:5d}  {key}")
+        drawn = DRAWN.get(family)
+        if drawn:
+            print("    of which (accepted / refused):")
+            for kind in KINDS:
+                ok, refused = drawn[kind, "accepted"], drawn[kind, "refused"]
+                print(f"    {ok + refused:5d}  {kind} ({ok} / {refused})")
 
 
 # ==== the oracle =================================================================================
@@ -419,6 +427,8 @@ def check_spec(family: str, spec: dict) -> None:
     keras.backend.clear_session()
     counts = COUNTS[family]
     report = kspec.check(spec)
+    for kind in drawn_kinds(spec):  # counting only
+        DRAWN[family][kind, "accepted" if report.ok else "refused"] += 1
     if report.ok:
         check_accepted(spec, report, counts)
         return
@@ -658,6 +668,51 @@ EXPLICIT["graph"] += [
         {"type": "GlobalAveragePooling1D", "name": "x2", "inputs": ["x1"]},
         {"type": "Dense", "units": 2, "activation": "softmax", "name": "x3", "inputs": ["x2"]}], "outputs": ["x3"]},
      "training": {"optimizer": "sgd", "loss": "sparse_categorical_crossentropy"}},
+]
+
+# Found by an independent generator of random specs (issue 13): accepted, then failed in Keras; or refused without
+# a policy while Keras trains them. Each is decided here as Keras decides it.
+_ORTHO = {"type": "OrthogonalRegularizer"}
+EXPLICIT["sequence"] += [
+    # a shared node as an output: Keras names the output after the first call unless kspec keeps the node's name
+    _graph([{"name": "a", "shape": [4]}, {"name": "b", "shape": [4]}],
+           [{"name": "d", "type": "Dense", "units": 2, "inputs": "a"}, {"name": "d2", "shares": "d", "inputs": "b"},
+            {"name": "head", "type": "Dense", "units": 1, "inputs": "d"}], ["d2", "head"], {"d2": "mse", "head": "mse"}),
+    # argument objects on weights they cannot apply to: Keras fails, or trains to NaN
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 3, "bias_regularizer": _ORTHO}, HEAD]),
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 1, "kernel_regularizer": {**_ORTHO, "mode": "columns"}}]),
+    _seq({"shape": [3, 2]}, [{"type": "LSTM", "units": 1, "recurrent_regularizer": _ORTHO}, HEAD]),
+    _seq({"shape": [3], "dtype": "int32"}, [{"type": "Embedding", "input_dim": 1, "output_dim": 2, "embeddings_regularizer": _ORTHO},
+                                             {"type": "Flatten"}, HEAD]),
+    _seq({"shape": [4]}, [{"type": "PReLU", "alpha_regularizer": _ORTHO}, HEAD]),
+    _seq({"shape": [3, 4]}, [{"type": "Dense", "units": 2, "activity_regularizer": _ORTHO}, {"type": "Flatten"}, HEAD]),
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 2, "bias_constraint": {"type": "MinMaxNorm", "axis": -2}}]),
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 2, "bias_initializer": "orthogonal"}]),
+    _seq({"shape": [4]}, [{"type": "BatchNormalization", "beta_initializer": "orthogonal"}, HEAD]),
+    # outputs behind layers that pass values on: the output checks look through them (policies)
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 1}, {"type": "Flatten"}], "poisson"),
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 1}, {"type": "Flatten"}], {"type": "BinaryFocalCrossentropy", "gamma": 1.5}),
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 1, "activation": "sigmoid"}, {"type": "Dropout", "rate": 0.5}],
+         {"type": "BinaryFocalCrossentropy", "gamma": 1.5}),
+    _seq({"shape": [3, 2]}, [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": 1}}], "poisson"),
+    # refused without a policy before, though Keras trains them: now policies, or accepted
+    _graph([{"name": "q", "shape": [4]}, {"name": "v", "shape": [4]}],
+           [{"name": "att", "type": "Attention", "inputs": ["q", "v"]}], ["att"], "mse"),
+    _graph([{"name": "q", "shape": [3, 2], "dtype": "uint64"}, {"name": "v", "shape": [3, 2]}],
+           [{"name": "att", "type": "Attention", "inputs": ["q", "v"]}, {"name": "f", "type": "Flatten", "inputs": "att"},
+            {"name": "out", "type": "Dense", "units": 2, "inputs": "f"}], ["out"], "mse"),
+    _graph([{"name": "q", "shape": [3, 2], "dtype": "int32"}, {"name": "v", "shape": [3, 2]}],
+           [{"name": "att", "type": "Attention", "inputs": ["q", "v"]}, {"name": "f", "type": "Flatten", "inputs": "att"},
+            {"name": "out", "type": "Dense", "units": 2, "inputs": "f"}], ["out"], "mse"),
+    _seq({"shape": [None]}, [{"type": "Reshape", "target_shape": [-1]}, {"type": "Softmax"}], "categorical_crossentropy"),
+    # found by the extended strategies: image-rank layers that pass values on, before a poisson output (a policy);
+    # a merge of integers alone returns them where Keras declares float32, and a Dropout after it failed
+    _seq({"shape": [4]}, [{"type": "Dense", "units": 2}, {"type": "Reshape", "target_shape": [1, 1, -1]},
+                          {"type": "UpSampling2D", "size": 2}, {"type": "Flatten"}], "poisson"),
+    _graph([{"name": "in0", "shape": [3], "dtype": "int32"}],
+           [{"type": "Add", "name": "n0", "inputs": ["in0", "in0"]}, {"type": "Dropout", "rate": 0.3, "name": "n2", "inputs": ["n0"]},
+            {"type": "Dense", "units": 2, "activation": "softmax", "name": "n4", "inputs": ["n2"]}], ["n4"],
+           "sparse_categorical_crossentropy"),
 ]
 
 

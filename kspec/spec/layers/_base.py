@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ..base import REF_PATTERN, KspecModel, Name, Ref, to_keras_value
+from ..objects import fit_problem
 
 Shape = tuple[int | None, ...]
 
@@ -140,7 +141,8 @@ class Layer(KspecModel):
     #: What the layer does to the values it passes on, for the checks that ask which activation made an output's
     #: values: "keeps" (each output value is an input value, a zero, or an average of input values: reshaping,
     #: cropping, padding, pooling, upsampling), "scales" (input values times factors >= 0, some above 1: dropout),
-    #: "noise" (input values moved by noise of either sign), or None (the layer computes new values).
+    #: "noise" (input values moved either way, by noise or an overshooting interpolation), or None (the layer
+    #: computes new values).
     passes_values: ClassVar[str | None] = None
     #: Fields that are not Keras constructor arguments.
     _non_keras_fields: ClassVar[frozenset[str]] = frozenset({"type", "name", "inputs"})
@@ -176,6 +178,11 @@ class Layer(KspecModel):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         """Output tensor and parameter counts for these inputs; raises ShapeError."""
         raise NotImplementedError(f"{type(self).__name__}.infer")
+
+    def value_passing(self) -> str | None:
+        """What this layer does to the values it passes on (`passes_values`); a layer whose arguments decide it
+        overrides this."""
+        return self.passes_values
 
     def final_activation(self) -> str | None:
         """The activation the layer applies last, by Keras name ('linear' for none); None where the layer has no
@@ -279,8 +286,6 @@ def check_arguments(layer: Layer, inferred: Inferred) -> None:
     """ShapeError when an argument object cannot apply to the tensor it lands on: each `<role>_initializer`,
     `<role>_regularizer` and `<role>_constraint` of the layer against every weight of that role, and the
     `activity_regularizer` against the output (batch axis first)."""
-    from ..objects import fit_problem
-
     for role, shape in inferred.weights:
         for kind in ("initializer", "regularizer", "constraint"):
             field = f"{role}_{kind}"

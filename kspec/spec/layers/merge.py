@@ -29,6 +29,18 @@ class _Merge(Layer):
     min_inputs: ClassVar[int] = 2
     max_inputs: ClassVar[int] = MAX_MERGE_INPUTS
     call_style: ClassVar[str] = "list"
+    #: Whether the merge computes floats from integers (Average divides); the others keep the integer dtype.
+    floats_integers: ClassVar[bool] = False
+
+    def _refuse_integer_result(self, inputs: list[Tensor]) -> None:
+        """Keras declares float32, but a merge of integers (or bools) alone returns them on every backend: the
+        next layers then see another dtype than declared (a Dropout fails)."""
+        if not self.floats_integers and all(t.dtype not in FLOAT_DTYPES for t in inputs):
+            raise ShapeError(
+                f"Layer '{self.layer_type}' of inputs none of which is floating point returns their integer (or "
+                f"bool) dtype, where Keras declares float32: cast one input to float first (e.g. with Rescaling). "
+                f"Received: dtypes={[t.dtype for t in inputs]}"
+            )
 
     def _batch(self, inputs: list[Tensor]) -> int | None:
         sizes = {t.shape[0] for t in inputs if t.rank} - {None}
@@ -54,6 +66,7 @@ class _Elementwise(_Merge):
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         self._check_dtypes(inputs)
+        self._refuse_integer_result(inputs)
         batch = self._batch(inputs)
         out = inputs[0].shape[1:]
         for t in inputs[1:]:
@@ -106,6 +119,7 @@ class Average(_Elementwise):
     """Averages a list of inputs element-wise. Input shapes: broadcastable. Output shape: the broadcast shape."""
 
     type: Literal["Average"]
+    floats_integers: ClassVar[bool] = True
 
     def _check_dtypes(self, inputs: list[Tensor]) -> None:
         if inputs[0].dtype == "bool" and inputs[1].dtype == "bool":  # JAX and PyTorch average booleans
@@ -139,6 +153,7 @@ class Concatenate(_Merge):
     axis: int = Field(-1, description="Concatenation axis; negative values count from the end. Not the batch axis.")
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
+        self._refuse_integer_result(inputs)
         for t in inputs:
             if not -t.rank <= self.axis < t.rank:
                 raise ShapeError(
@@ -196,6 +211,7 @@ class Dot(_Merge):
     )
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
+        self._refuse_integer_result(inputs)
         x1, x2 = inputs
         if self.normalize:
             for t in inputs:

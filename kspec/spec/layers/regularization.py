@@ -48,6 +48,8 @@ class _Noise(Layer):
 
 
 class _SpatialDropout(_Noise):
+    passes_values: ClassVar[str | None] = "scales"
+
     rate: Rate = Field(description="Fraction of the feature maps (channels) to drop, in [0, 1).")
     seed: Seed | None = _seed()
 
@@ -60,8 +62,6 @@ class SpatialDropout1D(_SpatialDropout):
 
     Input shape: 3D `(batch, timesteps, channels)`. Output shape: same as input.
     """
-
-    passes_values: ClassVar[str | None] = "scales"
 
     type: Literal["SpatialDropout1D"]
     ndim: ClassVar[int | None] = 3

@@ -219,6 +219,8 @@ class _Spatial(Layer):
 
 
 class _ZeroPadding(_Spatial):
+    passes_values: ClassVar[str | None] = "keeps"
+
     def _axis(self, x: Tensor, axis: int, arg: tuple[int, int]) -> Dim:
         dim = x.shape[axis]
         return None if dim is None else dim + arg[0] + arg[1]
@@ -229,8 +231,6 @@ class ZeroPadding1D(_ZeroPadding):
 
     Input shape: `(batch, steps, features)`. Output shape: `(batch, steps + before + after, features)`.
     """
-
-    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["ZeroPadding1D"]
     padding: _NonNegativePair = Field(
@@ -263,6 +263,8 @@ class ZeroPadding2D(_ZeroPadding):
 
 
 class _Cropping(_Spatial):
+    passes_values: ClassVar[str | None] = "keeps"
+
     def _axis(self, x: Tensor, axis: int, arg: tuple[int, int]) -> Dim:
         dim = x.shape[axis]
         if dim is None:
@@ -282,8 +284,6 @@ class Cropping1D(_Cropping):
 
     Input shape: `(batch, steps, features)`. Output shape: `(batch, steps - start - end, features)`.
     """
-
-    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["Cropping1D"]
     cropping: _NonNegativePair = Field(
@@ -316,6 +316,8 @@ class Cropping2D(_Cropping):
 
 
 class _UpSampling(_Spatial):
+    passes_values: ClassVar[str | None] = "keeps"
+
     def _axis(self, x: Tensor, axis: int, arg: int) -> Dim:
         dim = x.shape[axis]
         return None if dim is None else dim * arg
@@ -326,8 +328,6 @@ class UpSampling1D(_UpSampling):
 
     Input shape: `(batch, steps, features)`. Output shape: `(batch, steps * size, features)`.
     """
-
-    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["UpSampling1D"]
     size: PositiveInt = Field(2, description="Upsampling factor.")
@@ -351,6 +351,11 @@ class UpSampling2D(_UpSampling):
         "nearest", description="Interpolation method; 'nearest' repeats rows and columns."
     )
     rank: ClassVar[int] = 2
+
+    def value_passing(self) -> str | None:
+        # nearest repeats values and bilinear averages them; bicubic and Lanczos kernels overshoot either way (a
+        # ReLU's zeros can come out negative)
+        return self.passes_values if self.interpolation in ("nearest", "bilinear") else "noise"
 
     def _per_axis(self) -> tuple:
         return self.size
