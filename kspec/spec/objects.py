@@ -322,16 +322,28 @@ def fit_problem(value: object, shape: tuple[int | None, ...], activity: bool = F
     True
     """
     rank = len(shape)
-    if value == "orthogonal" or isinstance(value, Orthogonal):
-        if rank < 2:
-            return "the orthogonal initializer needs a weight of at least 2 dimensions", None
-    elif isinstance(value, OrthogonalRegularizer):
+    if isinstance(value, str):  # by name (the common case: a check of a large model asks thousands of times)
+        if value == "orthogonal":
+            return _orthogonal_problem(rank)
+        axis = _AXIS_CONSTRAINTS.get(value)
+        return None if axis is None else _axis_problem(axis, rank)
+    if isinstance(value, Orthogonal):
+        return _orthogonal_problem(rank)
+    if isinstance(value, OrthogonalRegularizer):
         return _orthogonal_penalty_problem(value, shape, activity)
-    elif isinstance(value, str) and value in _AXIS_CONSTRAINTS or isinstance(value, MaxNorm | MinMaxNorm | UnitNorm):
-        axis = _AXIS_CONSTRAINTS[value] if isinstance(value, str) else value.axis
-        if not -rank <= axis < rank:
-            return f"the norm is taken along axis {axis}, which a weight of rank {rank} does not have", None
+    if isinstance(value, MaxNorm | MinMaxNorm | UnitNorm):
+        return _axis_problem(value.axis, rank)
     return None
+
+
+def _orthogonal_problem(rank: int) -> FitProblem | None:
+    return ("the orthogonal initializer needs a weight of at least 2 dimensions", None) if rank < 2 else None
+
+
+def _axis_problem(axis: int, rank: int) -> FitProblem | None:
+    if -rank <= axis < rank:
+        return None
+    return f"the norm is taken along axis {axis}, which a weight of rank {rank} does not have", None
 
 
 def _orthogonal_penalty_problem(

@@ -282,14 +282,24 @@ class Layer(KspecModel):
         return out
 
 
+#: The argument fields that set up a weight of each role: `kernel` -> kernel_initializer, kernel_regularizer, ...
+_ARGUMENT_FIELDS: dict[str, tuple[str, str, str]] = {}
+
+
+def _argument_fields(role: str) -> tuple[str, str, str]:
+    fields = (f"{role}_initializer", f"{role}_regularizer", f"{role}_constraint")
+    _ARGUMENT_FIELDS[role] = fields
+    return fields
+
+
 def check_arguments(layer: Layer, inferred: Inferred) -> None:
     """ShapeError when an argument object cannot apply to the tensor it lands on: each `<role>_initializer`,
     `<role>_regularizer` and `<role>_constraint` of the layer against every weight of that role, and the
     `activity_regularizer` against the output (batch axis first)."""
+    fields = type(layer).model_fields
     for role, shape in inferred.weights:
-        for kind in ("initializer", "regularizer", "constraint"):
-            field = f"{role}_{kind}"
-            value = getattr(layer, field, None)
+        for field in _ARGUMENT_FIELDS.get(role) or _argument_fields(role):
+            value = getattr(layer, field) if field in fields else None  # no exception for a field it lacks
             problem = None if value is None else fit_problem(value, shape)
             if problem is not None:
                 message, policy = problem
@@ -299,7 +309,7 @@ def check_arguments(layer: Layer, inferred: Inferred) -> None:
                     field=field,
                     policy=policy,
                 )
-    activity = getattr(layer, "activity_regularizer", None)
+    activity = layer.activity_regularizer if "activity_regularizer" in fields else None
     problem = None if activity is None else fit_problem(activity, inferred.output.shape, activity=True)
     if problem is not None:
         message, policy = problem
