@@ -199,3 +199,13 @@ def attention_cases(draw):
 @given(attention_cases())
 def test_random_attention_agrees_with_keras(case):
     check_agrees(*case, **FAILS)
+
+
+@pytest.mark.parametrize("dtype", ["uint64", "uint8", "int32", "bool"])
+def test_attention_takes_a_non_float_query_where_the_scores_stay_float(dtype):
+    """With a float key (here the value), the scores are floats: Keras trains it on every backend (measured on
+    each; a uint64 query was refused before, found by an independent random generator)."""
+    layer = parse_layer({"type": "Attention"})
+    assert layer.apply([Tensor((None, 3, 2), dtype), Tensor((None, 3, 2))]).output.shape == (None, 3, 2)
+    with pytest.raises(ShapeError, match="scores feed a softmax"):
+        layer.apply([Tensor((None, 3, 2), dtype), Tensor((None, 3, 2), "uint8")])
