@@ -94,6 +94,7 @@ POLICIES: dict[str, str] = {
     "ordered-bounds": "Bounds that only make sense in order must be in order: a PiecewiseConstantDecay's boundaries increase, a RandomContrast's value_range is [low, high] with low < high (Keras trains otherwise, wrongly).",
     "optimizer-range": "An optimizer's numbers stay where they mean what Keras documents (learning rates, epsilons and clip norms above 0; weight decays, momenta and decay rates at or above 0, decay rates below 1): Keras takes other values and trains wrongly or not at all.",
     "inert-optimizer": "An optimizer whose first step cannot change any weight: Lion with beta_1 = 1 updates by the sign of a momentum that starts at 0.",
+    "transposed-1x1-strides": "A transposed convolution with a 1x1 kernel and strides above 1: TensorFlow's CPU kernel crashes the process (a segmentation fault) when it trains on larger inputs.",
     "portability": "What Keras runs on some backends but fails on another (the diagnostic's `backends`): a spec that validates trains on TensorFlow, JAX and PyTorch alike.",
 }
 

@@ -712,6 +712,12 @@ EXPLICIT["sequence"] += [
            [{"name": "att", "type": "Attention", "inputs": ["q", "v"]}, {"name": "f", "type": "Flatten", "inputs": "att"},
             {"name": "out", "type": "Dense", "units": 2, "inputs": "f"}], ["out"], "mse"),
     _seq({"shape": [None]}, [{"type": "Reshape", "target_shape": [-1]}, {"type": "Softmax"}], "categorical_crossentropy"),
+    # found by the explore profile: TensorFlow's CPU kernel crashed the process (a segmentation fault) training this
+    # 1x1 transposed convolution with strides 2 (a policy: it is never run here)
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [25, 29, 3]}, "layers": [
+        {"type": "Conv2DTranspose", "filters": 2, "kernel_size": 1, "strides": 2, "padding": "valid"}, {"type": "Identity"},
+        {"type": "UpSampling2D", "size": 1}, {"type": "ELU"}, {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 2}]},
+     "training": {"optimizer": "rmsprop", "loss": "mse", "metrics": []}},
     # found by the extended strategies: image-rank layers that pass values on, before a poisson output (a policy);
     # a merge of integers alone returns them where Keras declares float32, and a Dropout after it failed
     _seq({"shape": [4]}, [{"type": "Dense", "units": 2}, {"type": "Reshape", "target_shape": [1, 1, -1]},

@@ -273,6 +273,15 @@ class _BaseConvTranspose(_Conv):
                 code="value",
             )
         x, channels = self._check_input(inputs)
+        if set(self.kernel_size) == {1} and max(self.strides) > 1:
+            raise ShapeError(
+                "A transposed convolution with a 1x1 kernel and strides above 1 is refused (kspec policy: TensorFlow's "
+                "CPU kernel crashes the process with a segmentation fault when it trains on larger inputs, e.g. "
+                "25x29). Use UpSampling with a 1x1 convolution, or a kernel at least as large as the strides. "
+                f"Received: kernel_size={self.kernel_size}, strides={self.strides}",
+                field="kernel_size",
+                policy="transposed-1x1-strides",
+            )
         if op is not None and self.padding == "same":
             dilated = [d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation_rate)]
             if any(p == 0 and k % 2 == 0 for p, k in zip(op, dilated)):
