@@ -662,7 +662,8 @@ PATHOLOGICAL = [
      "[2, 2]"), {"too-large"}),  # infer's message printing a 5,600-digit dim raised ValueError
     (f"UpSampling1D x {MANY} (x2 each)", _stack(["{type: UpSampling1D}"] * MANY + ["{type: Conv2D, filters: 1, kernel_size: 1}"],
      "[2, 2]"), {"too-large"}),  # default arguments alone: 2**5000 (2**20000 in thorough)
-    ("Conv2DTranspose x 200, strides 2**62", _stack([f"{{type: Conv2DTranspose, filters: 1, kernel_size: 1, strides: {BIG_DIM}}}"] * 200,
+    # a kernel of 2: a 1x1 transposed convolution with strides above 1 is refused first (transposed-1x1-strides)
+    ("Conv2DTranspose x 200, strides 2**62", _stack([f"{{type: Conv2DTranspose, filters: 1, kernel_size: 2, strides: {BIG_DIM}}}"] * 200,
      "[2, 2, 1]"), {"too-large"}),
     ("Reshape product of 40 x 2**62", _stack(["{type: Reshape, target_shape: [" + ", ".join([str(BIG_DIM)] * 40) + "]}"]), {"shape"}),
     ("Reshape -1 of 8 x 2**62", _stack([f"{{type: Reshape, target_shape: [-1, {BIG_DIM}, {BIG_DIM}]}}"], str([BIG_DIM] * 8)), set()),
