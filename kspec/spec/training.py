@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from ..diagnostics import PolicyError
+from ..rundir import RUN_FILES
 from .base import END, KspecModel, Name, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed
 
 # ---- learning-rate schedules -------------------------------------------------------------------
@@ -645,22 +646,6 @@ Metric = Annotated[
 
 # ---- callbacks ---------------------------------------------------------------------------------
 
-#: What kspec itself writes at the top of a run directory; callbacks may not write there.
-RUN_FILES = (
-    "run.json",
-    "spec.yaml",
-    "model.keras",
-    "saved_model",
-    "history.csv",
-    "history.json",
-    "metrics.json",
-    "curves.png",
-    "summary.txt",
-    "model.dot",
-    "model.png",
-    "checkpoint",
-    ".lock",
-)
 _RESERVED = "|".join(name.replace(".", r"\.") for name in RUN_FILES)
 RelativePath = Annotated[
     str,

@@ -13,8 +13,8 @@ from typing import Any
 
 import keras
 
+from ..rundir import CHECKPOINT
 from . import artifacts
-from .run import CHECKPOINT
 
 
 class Checkpointer(keras.callbacks.Callback):

@@ -21,9 +21,7 @@ A run that stops early (Ctrl-C, a killed process, NaN loss) keeps its last compl
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import secrets
 import shutil
 import signal
@@ -36,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import rundir
 from ..check import check
 from ..diagnostics import SpecError
 from ..dump import spec_document, yaml_text
+from ..rundir import CHECKPOINT, RunDirError, read_json
 from ..spec import Spec
 from . import artifacts
 
-RUNS_DIR = "runs"
-CHECKPOINT = "checkpoint"
 EXIT_INTERRUPTED = 130
 
 
@@ -132,113 +130,6 @@ def dump_yaml(document: dict) -> str:
     return header + yaml_text(document)
 
 
-# ---- the run directory --------------------------------------------------------------------------
-
-
-def _prepare_run_dir(spec: Spec, opts: TrainOptions) -> Path:
-    if opts.output:
-        run_dir = Path(opts.output)
-    else:
-        run_dir = Path(RUNS_DIR) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        n = 1
-        while run_dir.exists():  # two runs started in the same second
-            n += 1
-            run_dir = Path(RUNS_DIR) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{n}"
-    _check_output(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / f".kspec-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise TrainError(
-            f"Cannot write the run directory '{run_dir}': {exc.strerror or exc}. Choose a writable --output.", 2
-        ) from None
-    return run_dir
-
-
-def _check_output(run_dir: Path) -> None:
-    """A new run needs a directory that does not exist, or an empty one; kspec never overwrites a run."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise TrainError(f"Cannot use '{run_dir}' as the run directory: it is a file. Choose another --output.", 2)
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if (run_dir / "run.json").exists():
-            status = _read_json(run_dir / "run.json").get("status", "unknown")
-            raise TrainError(
-                f"The run directory '{run_dir}' already holds a run (status: {status}); kspec never overwrites one. "
-                f"Continue it with --resume, or choose another --output.",
-                2,
-            )
-        raise TrainError(f"The run directory '{run_dir}' exists and is not empty; choose another --output.", 2)
-    for parent in run_dir.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-                raise TrainError(
-                    f"Cannot create the run directory '{run_dir}': '{parent}' is not a writable directory. Choose another --output.",
-                    2,
-                )
-            break
-
-
-def _find_resumable(spec_name: str, opts: TrainOptions) -> Path:
-    if opts.output:
-        run_dir = Path(opts.output)
-        if not (run_dir / "run.json").is_file():
-            raise TrainError(f"Nothing to resume: '{run_dir}' holds no kspec run (no run.json).", 2)
-        return run_dir
-    candidates = sorted(Path(RUNS_DIR).glob(f"{spec_name}-*/run.json"), key=lambda p: p.stat().st_mtime)
-    unfinished = [p.parent for p in candidates if _read_json(p).get("status") != "complete"]
-    if not unfinished:
-        raise TrainError(
-            f"Nothing to resume: no unfinished run of '{spec_name}' under '{RUNS_DIR}/'. "
-            "Give the run directory with --output DIR --resume.",
-            2,
-        )
-    return unfinished[-1]
-
-
-class _RunLock:
-    """One process per run directory: a second `--resume` while the run is still going is refused.
-    Held from the moment the directory is chosen until `build_and_train` returns or raises."""
-
-    def __init__(self):
-        self.handle = None
-
-    def acquire(self, run_dir: Path) -> None:
-        import fcntl
-
-        handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - closed by release()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise TrainError(
-                f"The run in '{run_dir}' is in use by another kspec process; wait for it to finish or stop it first.", 2
-            ) from None
-        self.handle = handle
-
-    def release(self) -> None:
-        if self.handle is not None:
-            self.handle.close()  # closing the file releases the flock
-            self.handle = None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _inside(run_dir: Path, relative: str) -> Path:
-    """A path from the spec (callback files), checked to stay inside the run directory."""
-    target = (run_dir / relative).resolve()
-    if not target.is_relative_to(run_dir.resolve()):
-        raise TrainError(f"The path '{relative}' would leave the run directory '{run_dir}'.", 2)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
-
-
 # ---- training ------------------------------------------------------------------------------------
 
 
@@ -248,14 +139,16 @@ def build_and_train(
     """The whole `kspec build-and-train` job. Raises SpecError (the spec), DataError (the data) or
     TrainError (everything else a user can cause); a KspecBug is a bug in kspec."""
     opts = opts or TrainOptions()
-    lock = _RunLock()
+    lock = rundir.Lock()
     try:
         return _build_and_train(spec_path, opts, echo, lock)
+    except RunDirError as exc:
+        raise TrainError(str(exc), exc.exit_code) from None
     finally:
         lock.release()
 
 
-def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], None], lock: _RunLock) -> RunResult:
+def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], None], lock: rundir.Lock) -> RunResult:
     if opts.resume:
         changed = [
             name
@@ -293,7 +186,7 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     state: dict[str, Any] = {}
     run_dir: Path | None = None
     if opts.resume:
-        run_dir = _find_resumable(spec.name, opts)
+        run_dir = rundir.find_resumable(spec.name, opts.output)
         lock.acquire(run_dir)
         spec, state = _resume_state(run_dir, spec, opts)
         from ..infer import infer
@@ -306,7 +199,7 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
             )
         spec = _resolve_data(spec, inference, opts.data, Path(spec_path).resolve().parent)
         if opts.output:  # refuse a used or unwritable --output before the (slow) data loading
-            _check_output(Path(opts.output))
+            rundir.check_new(Path(opts.output))
 
     from . import import_tensorflow_quietly
     from .data import load_data
@@ -321,7 +214,7 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     seed = spec.training.seed
     loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=seed)
     if run_dir is None and runtime.chief:  # a new run: its directory is made only once the spec and the data are good
-        run_dir = _prepare_run_dir(spec, opts)
+        run_dir = rundir.create(rundir.new_run_dir(spec.name, opts.output))
         lock.acquire(run_dir)
         artifacts.atomic_write_text(run_dir / "spec.yaml", dump_yaml(resolved_document(spec)))
     run_info: dict[str, Any] = {
@@ -674,7 +567,7 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
     """The run's own resolved spec (with a new epoch count if given) and its checkpoint state."""
     from ..check import check as check_spec
 
-    info = _read_json(run_dir / "run.json")
+    info = read_json(run_dir / "run.json")
     if info.get("status") == "complete" and opts.epochs is None:
         raise TrainError(f"The run in '{run_dir}' is already complete; give --epochs N to train it further.", 2)
     report = check_spec(str(run_dir / "spec.yaml"))
@@ -688,7 +581,7 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
             2,
         )
     # The checkpoint counts only with its model file (state.json is written after it).
-    ckpt = _read_json(run_dir / CHECKPOINT / "state.json") if (run_dir / CHECKPOINT / "model.keras").is_file() else {}
+    ckpt = read_json(run_dir / CHECKPOINT / "state.json") if (run_dir / CHECKPOINT / "model.keras").is_file() else {}
     done = max(int(info.get("epochs_done") or 0), int(ckpt.get("epochs_done") or 0))
     if opts.epochs is not None and opts.epochs < done:
         raise TrainError(
@@ -706,7 +599,7 @@ def _resume_state(run_dir: Path, spec: Spec, opts: TrainOptions) -> tuple[Spec, 
     }
     if info.get("status") == "complete":  # trained further from the final model
         state["epochs_done"] = info.get("epochs_done", 0)
-        state["history"] = _read_json(run_dir / "history.json")
+        state["history"] = read_json(run_dir / "history.json")
         state["history"].pop("epoch", None)
         state["from_final"] = True
     return stored, state
@@ -748,7 +641,7 @@ def _spec_callbacks(spec: Spec, run_dir: Path | None) -> list:
         for key in ("filepath", "log_dir", "filename", "backup_dir"):
             if key in config:
                 assert run_dir is not None  # callbacks that write files are left out without a run directory
-                config[key] = str(_inside(run_dir, config[key]))
+                config[key] = str(rundir.inside(run_dir, config[key]))
         out.append(getattr(keras.callbacks, cb.type)(**config))
     return out
 
