@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "loss": "The loss does not fit the model's output or the training section.",
     "data": "The data section does not fit the model.",
     "param-budget": "The model has more parameters than the budget allows.",
+    "adapt": "A layer with `adapt: true` that cannot be adapted to the training data before training.",
     "callback": "A callback that cannot work with the rest of the training section.",
     "metric": "A metric that does not fit its output's labels or predictions.",
     # lints (warnings)
@@ -60,6 +61,7 @@ CODES: dict[str, str] = {
     "lint-large-dense": "A Dense layer on a large flattened input holds most of the model's weights.",
     "lint-metric-regression": "Accuracy as the metric of a regression loss.",
     "lint-monitor-without-validation": "A callback monitors a val_ quantity, but there is no validation data.",
+    "lint-inert-normalization": "A Normalization with neither statistics nor `adapt: true`: it divides by one.",
 }
 
 
@@ -95,6 +97,7 @@ POLICIES: dict[str, str] = {
     "optimizer-range": "An optimizer's numbers stay where they mean what Keras documents (learning rates, epsilons and clip norms above 0; weight decays, momenta and decay rates at or above 0, decay rates below 1): Keras takes other values and trains wrongly or not at all.",
     "inert-optimizer": "An optimizer whose first step cannot change any weight: Lion with beta_1 = 1 updates by the sign of a momentum that starts at 0.",
     "transposed-1x1-strides": "A transposed convolution with a 1x1 kernel and strides above 1: TensorFlow's CPU kernel crashes the process (a segmentation fault) when it trains on larger inputs.",
+    "adapt-before-training": "A layer with `adapt: true` is adapted once, before training, to what the training split gives at its input: nothing between the model inputs and it may have trainable weights (training would change what it sees), and it is called once, outside any wrapper.",
     "portability": "What Keras runs on some backends but fails on another (the diagnostic's `backends`): a spec that validates trains on TensorFlow, JAX and PyTorch alike.",
 }
 

@@ -122,3 +122,14 @@ def json_text(document: Any) -> str:
 
 
 __all__ = ["dump_spec", "json_text", "spec_document", "yaml_text"]
+
+
+def resolved_document(spec: Spec) -> dict:
+    """The spec as plain data with every default filled in (what a run directory's `spec.yaml` holds)."""
+    return spec_document(spec, defaults=True)
+
+
+def resolved_yaml(document: dict) -> str:
+    """`spec.yaml`'s text: a header line, then the YAML of `dump_spec` (which reads back as the same spec)."""
+    header = "# Resolved by kspec: overrides applied, every default filled in. Validates and builds the same model.\n"
+    return header + yaml_text(document)

@@ -482,6 +482,29 @@ class OutputEnd:
         return f"activation '{self.activation}'" + (f" (then {', '.join(self.after)})" if self.after else "")
 
 
+def upstream(inference: Inference, name: str) -> tuple[list[NodeInfo], list[str]]:
+    """The nodes that tensor `name` is computed from (nearest first) and the model inputs it needs."""
+    nodes: list[NodeInfo] = []
+    inputs: list[str] = []
+    seen: set[str] = set()
+    stack = [name]
+    while stack:
+        current = stack.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in inference.inputs:
+            inputs.append(current)
+            continue
+        node = inference.node(current)
+        if node is None:
+            continue
+        if current != name:
+            nodes.append(node)
+        stack.extend(node.inputs)
+    return nodes, sorted(inputs, key=list(inference.inputs).index)
+
+
 def output_end(inference: Inference, name: str) -> OutputEnd | None:
     """The activation that made the values of tensor `name`, looking back through layers that pass values on
     (`Layer.value_passing`: Flatten, Dropout, pooling, ...; a shared call's layer, TimeDistributed and Bidirectional's wrapped layers);

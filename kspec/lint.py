@@ -107,6 +107,19 @@ def _layer_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
                 n.path + ("activation",),
                 hint="Add an activation (e.g. activation: relu).",
             )
+        if (
+            t == "Normalization"
+            and n.shares is None
+            and getattr(n.layer, "mean", None) is None
+            and not n.layer.adapts()
+        ):
+            yield _warn(
+                "lint-inert-normalization",
+                f"Normalization '{n.name}' has neither `mean` and `variance` nor `adapt: true`: its mean is 0 and "
+                "its variance 1 until weights are loaded into it, so it divides by one and changes nothing.",
+                n.path,
+                hint="Add `adapt: true` to compute the statistics from the training data, or give mean and variance.",
+            )
         if t == "Dense" and total >= 1_000_000 and n.params >= 0.8 * total:
             yield _warn(
                 "lint-large-dense",

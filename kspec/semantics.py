@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .diagnostics import Diagnostic, Note, Path, did_you_mean
-from .infer import Inference, OutputEnd, output_end
+from .infer import Inference, OutputEnd, output_end, upstream
 from .spec import Spec
 from .spec.layers._base import FLOAT_DTYPES, Tensor
 from .spec.training import loss_from_logits, loss_kind
@@ -149,6 +149,8 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                 )
             )
 
+    out.extend(_adapted_layers(inference))
+
     total = inference.total_params
     if total > param_budget:
         out.append(
@@ -161,6 +163,65 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                 policy="param-budget",
             )
         )
+    return out
+
+
+def _adapted_layers(inference: Inference) -> list[Diagnostic]:
+    """A layer with `adapt: true` is adapted before training to what the training split gives at its input
+    (`kspec.train.adapt`): that must be known before training, and the layer called once, unwrapped."""
+    out: list[Diagnostic] = []
+    shared = {n.shares for n in inference.nodes if n.shares is not None}
+    for node in inference.nodes:
+        layer = node.layer
+        if layer is None:
+            continue
+        wrapped = getattr(layer, "layer", None)
+        if wrapped is not None and hasattr(wrapped, "adapts") and wrapped.adapts():
+            out.append(
+                Diagnostic(
+                    "adapt",
+                    f"'{node.name}' ({layer.layer_type}) wraps a {wrapped.layer_type} with `adapt: true`; kspec adapts "
+                    "layers that the model calls directly, not inside a wrapper.",
+                    node.path + ("layer", "adapt"),
+                    hint="Put the adapted layer before the wrapper, or give its statistics (mean, variance).",
+                    policy="adapt-before-training",
+                )
+            )
+        if node.shares is not None or not layer.adapts():
+            continue
+        if node.name in shared:
+            out.append(
+                Diagnostic(
+                    "adapt",
+                    f"'{node.name}' ({layer.layer_type}) has `adapt: true` but is shared (called on more than one "
+                    "tensor): it would be adapted to one of them only.",
+                    node.path + ("adapt",),
+                    hint="Use one adapted layer per tensor.",
+                    policy="adapt-before-training",
+                )
+            )
+            continue
+        before, _ = upstream(inference, node.name)
+        trained = [n for n in before if n.params - n.non_trainable > 0 or n.layer.adapts()]
+        if trained:
+            first = trained[0]
+            why = (
+                "is adapted too (adapted layers in a row would each see the data before the other is adapted)"
+                if first.layer.adapts() and first.params - first.non_trainable == 0
+                else f"has {first.params - first.non_trainable:,} trainable weights that training changes"
+            )
+            out.append(
+                Diagnostic(
+                    "adapt",
+                    f"'{node.name}' ({layer.layer_type}) has `adapt: true`: it is adapted once, before training, to "
+                    f"what reaches it; but '{first.name}' ({first.layer.layer_type}) before it {why}, so the "
+                    "statistics would describe values the trained model never produces.",
+                    node.path + ("adapt",),
+                    hint="Adapt a layer that the model inputs reach through layers without trainable weights "
+                    "(e.g. right after the input), or give its statistics.",
+                    policy="adapt-before-training",
+                )
+            )
     return out
 
 

@@ -12,6 +12,7 @@ def spec(layers: str, training: str = "  loss: sparse_categorical_crossentropy\n
 
 
 CASES = {
+    "lint-inert-normalization": spec("    - {type: Normalization}\n    - {type: Dense, units: 3, activation: softmax}\n"),
     "lint-softmax-from-logits": spec(
         "    - {type: Dense, units: 3, activation: softmax}\n",
         "  loss: {type: SparseCategoricalCrossentropy, from_logits: true}\n",

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import kspec
-from kspec.train import run as run_module
+from kspec.train import session as session_module
 from kspec.train.data import DataError
 from kspec.train.run import InvalidSpec, RunResult, TrainError, TrainOptions, build_and_train
 from tests.training_specs import TINY
@@ -434,7 +434,7 @@ def test_ctrl_c_while_writing_the_final_files_is_an_interrupt_too(tmp_path, monk
         (Path(path) / "partial").write_text("half an export")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_module, "_export_saved_model", interrupted_export)
+    monkeypatch.setattr(session_module, "export_saved_model", interrupted_export)
     with pytest.raises(TrainError) as err:
         train(spec, output=str(out), seed=1)
     assert err.value.exit_code == 130
@@ -457,7 +457,7 @@ def test_an_unexpected_failure_marks_the_run_failed(tmp_path, monkeypatch):
     def broken_export(model, path):
         raise RuntimeError("export broke")
 
-    monkeypatch.setattr(run_module, "_export_saved_model", broken_export)
+    monkeypatch.setattr(session_module, "export_saved_model", broken_export)
     with pytest.raises(RuntimeError):
         train(spec, output=str(out), seed=1, epochs=1)
     run_info = read_json(out / "run.json")
@@ -582,13 +582,13 @@ def test_a_nan_loss_in_the_first_epoch_fails_without_a_model(tmp_path):
     assert err.value.exit_code == 1 and "the loss became nan in epoch 1" in message
     assert "No epoch completed" in message and "learning_rate" in message and "\n" not in message
     run_info = read_json(out / "run.json")
-    assert run_info["status"] == "failed" and run_info["error"] == "non-finite loss" and run_info["epochs_done"] == 0
+    assert run_info["status"] == "failed" and run_info["error"] == "the loss became nan" and run_info["epochs_done"] == 0
     assert visible(out) == {"run.json", "spec.yaml"}  # no model.keras, no checkpoint
 
 
 def test_a_nan_loss_after_a_complete_epoch_keeps_that_epoch(tmp_path):
     x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
-    x[2:] = np.nan  # the second batch; with --steps 1 the second epoch reads it
+    x[2:] = 1e30  # the second batch (finite: NaN in data is refused); its squared error overflows to inf
     np.savez(tmp_path / "nan.npz", x=x, y=np.zeros((4, 1), np.float32))
     spec = write(tmp_path / "reg.yaml", LINEAR.replace("batch_size: 32", "batch_size: 2")
                  .replace("{type: npz, path: lin.npz}", "{type: npz, path: nan.npz}\n  shuffle: false"))
@@ -596,7 +596,7 @@ def test_a_nan_loss_after_a_complete_epoch_keeps_that_epoch(tmp_path):
     with pytest.raises(TrainError) as err:
         train(spec, output=str(out), epochs=3, steps=1)
     assert err.value.exit_code == 1
-    assert "the loss became nan in epoch 2" in str(err.value) and "1 complete epoch(s)" in str(err.value)
+    assert "the loss became inf in epoch 2" in str(err.value) and "1 complete epoch(s)" in str(err.value)
     assert read_json(out / "run.json")["status"] == "failed"
     assert visible(out) == {"run.json", "spec.yaml", "checkpoint", "history.csv", "history.json", "curves.png"}
     assert read_json(out / "history.json")["epoch"] == [1]
@@ -704,8 +704,25 @@ def test_a_tensorboard_callback_without_tensorboard_is_refused_with_a_message(tm
         "  validation_split: 0.25\n  callbacks: [{type: TensorBoard}]\n")))
     with pytest.raises(TrainError) as err:
         train(spec, output=str(tmp_path / "run"), seed=1, epochs=1)
-    assert err.value.exit_code == 2 and "`tensorboard` package is not installed" in str(err.value)
-    assert read_json(tmp_path / "run" / "run.json")["status"] == "failed"
+    assert err.value.exit_code == 2 and "not installed: `tensorboard` (the spec's TensorBoard callback)" in str(err.value)
+    assert not (tmp_path / "run").exists()  # refused before anything trains or is written
+
+
+def test_a_missing_plotting_package_is_refused_before_training(tmp_path, monkeypatch):
+    """Without matplotlib a run used to train to its end, then stop with an internal error drawing its curves."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    spec = write(tmp_path / "tiny.yaml", TINY)
+    with pytest.raises(TrainError) as err:
+        train(spec, output=str(tmp_path / "run"), seed=1, epochs=1)
+    assert err.value.exit_code == 2
+    assert str(err.value) == (
+        "Training needs packages that are not installed: `matplotlib` (the training curves). Install kspec's "
+        "`train` extra (`pip install 'kspec[train]'`), or the package itself."
+    )
+    assert not (tmp_path / "run").exists()
 
 
 # ---- 8. --data forms ----------------------------------------------------------------------------------------

@@ -184,6 +184,10 @@ class Layer(KspecModel):
         overrides this."""
         return self.passes_values
 
+    def adapts(self) -> bool:
+        """The layer computes its state from the training data before training (`adapt: true`; `kspec.train.adapt`)."""
+        return False
+
     def final_activation(self) -> str | None:
         """The activation the layer applies last, by Keras name ('linear' for none); None where the layer has no
         such notion (a merge, a normalization): the checks of an output's range then cannot tell it."""

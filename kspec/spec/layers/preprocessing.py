@@ -20,7 +20,7 @@ returns float32), and a convolution after it then fails, on PyTorch in `fit` too
 """
 
 from math import prod
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -164,20 +164,31 @@ class Normalization(Layer):
 
     With `mean` and `variance` given, the layer has no weights. Without them, the mean and variance
     are non-trainable weights (shaped like the kept axes, plus an integer count), 0 and 1 until they
-    are set: kspec never runs Keras's `adapt()`, so they come from weights loaded into the model
-    (as with an imported model), or the layer divides by 1.
+    are set: with `adapt: true`, by Keras's `adapt()` on the training split before training (saved with
+    the model); otherwise only by weights loaded into the model (as with an imported model), or the
+    layer divides by 1 (the lint `lint-inert-normalization` says so).
 
     Input shape: any, with known sizes on the kept axes (never the batch axis). Output shape: same as input, float32.
     """
 
-    # `_both_or_neither`, in the schema.
+    # `_both_or_neither` and `_adapt_or_statistics`, in the schema.
     model_config = ConfigDict(
         json_schema_extra={
-            "if": {"required": ["mean"], "properties": {"mean": {"not": {"type": "null"}}}},
-            "then": {"required": ["variance"], "properties": {"variance": {"not": {"type": "null"}}}},
-            "else": {"properties": {"variance": {"type": "null"}}},
+            "allOf": [
+                {
+                    "if": {"required": ["mean"], "properties": {"mean": {"not": {"type": "null"}}}},
+                    "then": {"required": ["variance"], "properties": {"variance": {"not": {"type": "null"}}}},
+                    "else": {"properties": {"variance": {"type": "null"}}},
+                },
+                {
+                    "if": {"required": ["adapt"], "properties": {"adapt": {"const": True}}},
+                    "then": {"properties": {"mean": {"type": "null"}}},
+                },
+            ]
         }
     )
+    #: `adapt` is kspec's: it says when to call `layer.adapt()`, and is no argument of the Keras layer.
+    _non_keras_fields: ClassVar[frozenset[str]] = Layer._non_keras_fields | {"adapt"}
 
     type: Literal["Normalization"]
     axis: _NormalizationAxes = Field(
@@ -201,6 +212,13 @@ class Normalization(Layer):
         False, description="Apply the inverse transformation, `mean + x * sqrt(variance)`: turn normalized values back."
     )
 
+    adapt: bool = Field(
+        False,
+        description="Compute the mean and variance from the training split before training (Keras's `adapt()`; "
+        "never the validation or test examples); they are saved with the model. Not together with `mean` and "
+        "`variance`. Everything between the model inputs and this layer must be free of trainable weights.",
+    )
+
     @model_validator(mode="after")
     def _both_or_neither(self) -> "Normalization":
         if (self.mean is None) != (self.variance is None):
@@ -208,7 +226,16 @@ class Normalization(Layer):
                 "When setting values directly, both `mean` and `variance` must be set. "
                 f"Received: mean={self.mean} and variance={self.variance}"
             )
+        if self.adapt and self.mean is not None:
+            raise ValueError(
+                "`adapt: true` computes `mean` and `variance` from the training data, so they cannot also be given. "
+                f"Received: adapt=true, mean={self.mean} and variance={self.variance}"
+            )
         return self
+
+    def adapts(self) -> bool:
+        """The layer's state is computed from the training data before training (`kspec.train.adapt`)."""
+        return self.adapt
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs

@@ -1,0 +1,49 @@
+"""Layers with `adapt: true`: adapted to the training split before `fit` (Keras's `layer.adapt()`).
+
+The checker (`kspec.semantics._adapted_layers`) has made sure that each such layer is called once, outside
+any wrapper, and that only layers without trainable weights lie between the model inputs and it: what it
+sees before training is what it sees during training. Its state is saved with the model (`model.keras`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..infer import upstream
+from ..spec import Spec
+
+#: Examples are fed to the layers before an adapted layer in batches of this many.
+BATCH = 256
+
+
+def adapt_layers(model: Any, spec: Spec, inference: Any, train: Any) -> list[str]:
+    """Adapt every `adapt: true` layer of `model` to the training split `train` (a data.Split), in graph order;
+    returns a line for the user per layer."""
+    import keras
+
+    lines: list[str] = []
+    for node in inference.nodes:
+        if node.layer is None or node.shares is not None or not node.layer.adapts():
+            continue
+        before, needed = upstream(inference, node.name)
+        layer = model.get_layer(node.name)
+        if not before and len(node.inputs) == 1 and node.inputs[0] in train.x:
+            data = train.x[node.inputs[0]]  # right after a model input: the training arrays themselves
+        else:
+            feeder = keras.Model([_model_input(model, name) for name in needed], layer.input)
+            data = feeder.predict([train.x[name] for name in needed], batch_size=BATCH, verbose=0)
+        layer.adapt(np.asarray(data))
+        what = ", ".join(f"'{name}'" for name in needed)
+        lines.append(
+            f"Adapted {node.layer.layer_type} '{node.name}' to the {len(train):,} training examples of {what}."
+        )
+    return lines
+
+
+def _model_input(model: Any, name: str) -> Any:
+    for tensor in model.inputs:
+        if tensor.name == name:
+            return tensor
+    raise LookupError(f"the model has no input named '{name}'")  # compile names inputs after the spec
