@@ -506,6 +506,66 @@ def test_write_summary_functional_shared(tmp_path, keras):
     assert max(len(line) for line in text.splitlines()) <= 120
 
 
+BN_SPEC = """\
+kspec: 1
+name: bn_adam
+model:
+  input: {shape: [6]}
+  layers:
+    - {type: Dense, units: 5, name: hidden}
+    - {type: BatchNormalization, name: norm}
+    - {type: Dense, units: 2, name: head}
+training:
+  optimizer: adam
+  loss: mse
+  epochs: 1
+  batch_size: 4
+"""
+
+
+def test_write_summary_states_the_figures_of_kspec_summary(tmp_path, keras):
+    """A compiled, trained model with non-trainable weights (BatchNormalization's moving statistics) and an
+    optimizer with state (Adam): summary.txt counts the model's weights as `kspec summary` and Keras's
+    count_params do, and names the optimizer's state without counting it (Keras's own total counts it)."""
+    from kspec.compile import build_model, compile_model
+    from kspec.reporters import render_summary
+
+    report = kspec.check(BN_SPEC)
+    assert report.ok and report.spec is not None and report.inference is not None
+    model = build_model(report.spec, report.inference)
+    compile_model(model, report.spec.training)
+    model.fit(np.ones((8, 6), np.float32), np.zeros((8, 2), np.float32), batch_size=4, verbose=0)
+    trainable = sum(math.prod(v.shape) for v in model.trainable_weights)
+    non_trainable = sum(math.prod(v.shape) for v in model.non_trainable_weights)
+    assert (model.count_params(), trainable, non_trainable) == (67, 57, 10)
+    optimizer = model.optimizer.variables
+    values = sum(math.prod(v.shape) for v in optimizer)
+    assert values == 2 * 57 + 2  # Adam's two moments per trainable value, its iteration and learning rate
+
+    target = tmp_path / "summary.txt"
+    write_summary(target, model)
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == (
+        f"Parameters: 67 (57 trainable, 10 non-trainable): the model's weights; the optimizer's state "
+        f"({len(optimizer)} variables, {values} values) is not counted."
+    )
+    assert lines[1] == 'Model: "bn_adam"'
+    assert any(line.startswith("│ norm (BatchNormalization)") for line in lines)  # Keras's layer table stays
+    totals = ["Total params: 67", "Trainable params: 57", "Non-trainable params: 10"]
+    assert lines[-4:] == [*totals, f"Optimizer state (not counted above): {len(optimizer)} variables, {values} values"]
+    kspec_summary = render_summary(report).splitlines()
+    assert [line for line in kspec_summary if "params:" in line] == totals
+    assert not any("Optimizer params" in line or "Total params: 183" in line for line in lines)
+
+
+def test_write_summary_without_an_optimizer(tmp_path, keras):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")], name="plain")
+    write_summary(tmp_path / "summary.txt", model)
+    lines = (tmp_path / "summary.txt").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "Parameters: 8 (8 trainable, 0 non-trainable): the model's weights; there is no optimizer state."
+    assert lines[-3:] == ["Total params: 8", "Trainable params: 8", "Non-trainable params: 0"]
+
+
 def test_atomic_path_with_keras_save(tmp_path, keras):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
     target = tmp_path / "model.keras"

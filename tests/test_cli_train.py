@@ -537,7 +537,7 @@ data:
     assert line.startswith("Error: Training stopped: the loss became nan in epoch 1")
     assert "the final model was not written" in line and "learning_rate" in line
     run_info = read_json(tmp_path / "run" / "run.json")
-    assert run_info["status"] == "failed" and run_info["error"] == "non-finite loss"
+    assert run_info["status"] == "failed" and run_info["error"] == "the loss became nan"
     assert visible(tmp_path / "run") == {"run.json", "spec.yaml"}  # no model.keras, no checkpoint
 
 

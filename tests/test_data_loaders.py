@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import pathlib
 import pickle
 import re
@@ -138,6 +139,18 @@ def test_npz_plain_fields_test_split_and_seeded_shuffle(tmp_path):
     np.testing.assert_array_equal(a.train.y["label"], (a.train.x["image"][:, 0, 0, 0] / 36).astype(int) % 3)
 
 
+def test_array_sources_record_their_fields(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", pixels=rng.random((6, 6, 6)), y=rng.integers(0, 3, 6))
+    spec, inf = build(SMALL_CNN.replace("  shuffle:", "  inputs: {image: pixels}\n  shuffle:") % {
+        "source": "{type: npz, path: d.npz}", "val": 0.0, "test": 0.0, "shuffle": "true"})
+    data = load_data(spec, inf, base_dir=tmp_path)
+    assert data.preprocessing == {"image": {"kind": "array", "field": "pixels"}}
+    assert data.label_names == {} and data.label_columns == {}
+    spec, inf = small_cnn("{type: synthetic, samples: 4}")
+    assert load_data(spec, inf, base_dir=tmp_path).preprocessing == {"image": {"kind": "array", "field": "image"}}
+
+
 def test_shuffle_false_keeps_order_and_holds_out_the_last_fractions(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.arange(10 * 36, dtype=np.float32).reshape(10, 6, 6), y=np.zeros(10, np.int64))
     spec, inf = small_cnn("{type: npz, path: d.npz}", val=0.25, test=0.2, shuffle="false")
@@ -206,6 +219,27 @@ def test_csv_default_features_and_label(tmp_path):
     assert data.train.y["dense"].dtype == np.int32 and data.description == "t.csv: 3 train examples"
 
 
+def test_csv_preprocessing_names_the_columns_of_each_input_and_output(tmp_path):
+    (tmp_path / "t.csv").write_text("id;px1;px0;kind;y\n1;2;3;0;4\n5;6;7;1;8\n")
+    spec, inf = build(
+        CSV_SPEC.replace("path: t.csv", "path: t.csv, delimiter: ';'")
+        + "  inputs: {input_layer: 'y, px0'}\n  labels: {dense: kind}\n",
+        n=2,
+    )
+    data = load_data(spec, inf, base_dir=tmp_path, seed=0)
+    assert data.preprocessing == {
+        "input_layer": {"kind": "columns", "columns": ["y", "px0"], "delimiter": ";"}
+    }
+    assert data.label_columns == {"dense": ["kind"]} and data.label_names == {}
+    spec, inf = build(CSV_SPEC + "  inputs: {input_layer: 'px*'}\n  labels: {dense: kind}\n", n=2)
+    (tmp_path / "t.csv").write_text("id,px1,px0,kind,y\n1,2,3,0,4\n5,6,7,1,8\n")
+    data = load_data(spec, inf, base_dir=tmp_path, seed=0)
+    assert data.preprocessing["input_layer"] == {"kind": "columns", "columns": ["px1", "px0"], "delimiter": ","}
+    spec, inf = build(CSV_SPEC + "  labels: {dense: kind}\n", n=4)  # default features: every other column
+    data = load_data(spec, inf, base_dir=tmp_path, seed=0)
+    assert data.preprocessing["input_layer"]["columns"] == ["id", "px1", "px0", "y"]
+
+
 @pytest.mark.parametrize("field,n", [("px*", 2), ("c, px1", 2), ("c", 1)])
 def test_csv_globs_lists_and_single_columns(tmp_path, field, n):
     write_csv(tmp_path, "px0,c,px1,y\n1,2,3,0\n4,5,6,1\n")
@@ -262,6 +296,19 @@ def test_image_directory_sizes_from_the_model_and_class_ids(tmp_path):
     assert sorted(data.train.y["label"].tolist()) == [0, 0, 0, 1, 1, 2]
     assert 0 <= data.train.x["image"].min() and data.train.x["image"].max() <= 255
     assert data.description == f"image directory {tmp_path / 'imgs'}: 6 train examples"
+    assert data.label_names == {"label": ["cats", "dogs", "emus"]} and data.label_columns == {}
+    assert data.preprocessing == {
+        "image": {
+            "kind": "image",
+            "image_size": [6, 6],
+            "color_mode": "grayscale",
+            "channels": 1,
+            "interpolation": "bilinear",
+            "value_range": [0, 255],
+            "extensions": [".bmp", ".gif", ".jpeg", ".jpg", ".png"],
+        }
+    }
+    json.dumps(data.preprocessing)  # JSON-serialisable as it is
 
 
 def test_resolve_source_writes_in_what_the_model_implies():
@@ -314,6 +361,47 @@ def test_text_directory_vocabulary_from_training_texts_only(tmp_path):
     np.testing.assert_array_equal(data.test.x["input_layer"][1][:3], [1, 1, vocab.index("good")])  # OOV = 1
     assert data.test.y["dense"].tolist() == [[1.0], [1.0]] and data.test.y["dense"].dtype == np.float32
     assert data.train.x["input_layer"].max() < 50
+    assert data.label_names == {"dense": ["neg", "pos"]}
+    assert data.preprocessing == {
+        "input_layer": {
+            "kind": "text",
+            "vocabulary": vocab,
+            "max_tokens": 50,
+            "sequence_length": 10,
+            "standardize": "lower_and_strip_punctuation",
+            "split": "whitespace",
+            "output_mode": "int",
+            "encoding": "utf-8",
+            "errors": "replace",
+        }
+    }
+    assert vocab[:2] == ["", "[UNK]"]  # index = token id: 0 pads, 1 is out of vocabulary
+    json.dumps(data.preprocessing)
+
+
+def test_text_preprocessing_vectorises_new_texts_like_the_loader(tmp_path):
+    """The recorded settings rebuild the loader's TextVectorization: the same ids for a text it never saw."""
+    import keras
+
+    root = tmp_path / "texts"
+    for label, texts in {"neg": ["Bad, AWFUL film!", "bad plot"], "pos": ["good fine film", "good good"]}.items():
+        (root / label).mkdir(parents=True)
+        for i, t in enumerate(texts):
+            (root / label / f"{i}.txt").write_text(t)
+    spec, inf = text_spec("{type: text_directory, path: texts}", shuffle="false")
+    data = load_data(spec, inf, base_dir=tmp_path, seed=0)
+    settings = dict(data.preprocessing["input_layer"])
+    layer = keras.layers.TextVectorization(
+        max_tokens=settings["max_tokens"],
+        output_sequence_length=settings["sequence_length"],
+        standardize=settings["standardize"],
+        split=settings["split"],
+        output_mode=settings["output_mode"],
+        vocabulary=settings["vocabulary"][2:],  # without the padding and OOV tokens, which Keras adds back
+    )
+    assert layer.get_vocabulary() == settings["vocabulary"]
+    row = data.train.x["input_layer"][0]
+    np.testing.assert_array_equal(np.asarray(layer(["Bad, AWFUL film!"]))[0], row)
 
 
 # ---- keras datasets (a fake local cache) ------------------------------------------------------------------
@@ -446,6 +534,21 @@ def test_keras_imdb_padded_to_the_input_with_the_embedding_vocabulary(keras_home
     assert rows == [([0, 0, 0, 1, 4, 5], 0.0), ([0, 0, 1, 6, 7, 2], 1.0), ([9, 10, 11, 12, 13, 14], 1.0)]
     assert data.test.x["input_layer"].tolist() == [[0, 0, 0, 0, 1, 8]]
     assert x.dtype == np.int32 and data.class_names == ["negative", "positive"]
+    assert data.preprocessing == {
+        "input_layer": {
+            "kind": "array",
+            "field": "x",
+            "dataset": "imdb",
+            "num_words": 20,
+            "seed": 113,
+            "start_char": 1,
+            "oov_char": 2,
+            "index_from": 3,
+            "sequence_length": 6,
+            "padding": "pre",
+            "truncating": "pre",
+        }
+    }
 
 
 def test_keras_reuters_split_like_keras(keras_home, tmp_path):

@@ -35,6 +35,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "model_dot",
+    "parameter_lines",
     "plot_curves",
     "write_diagram",
     "write_history",
@@ -477,8 +478,51 @@ def write_diagram(run_dir: Path, inference: Any, *, title: str) -> Path:
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
+#: Keras's footer lines: its total counts the optimizer's variables, so write_summary puts the model's own figures
+_KERAS_TOTALS = re.compile(r"^\s*(Total|Trainable|Non-trainable|Optimizer) params: ")
+
+
+def _values(variables: Sequence[Any]) -> int:
+    return int(sum(math.prod(int(d) for d in v.shape) for v in variables))
+
+
+def parameter_lines(model: Any) -> tuple[str, list[str]]:
+    """The header line and the totals of summary.txt: the model's parameters as `kspec summary` counts them.
+
+    Total = `model.count_params()` (every weight, trainable or not); trainable and non-trainable split it as
+    Keras's `trainable_weights` and `non_trainable_weights` do. The optimizer's state is named, never counted.
+    """
+    total = int(model.count_params())
+    trainable = _values(model.trainable_weights)
+    non_trainable = _values(model.non_trainable_weights)
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(optimizer.variables) if optimizer is not None and getattr(optimizer, "built", False) else []
+    head = (
+        f"Parameters: {total:,} ({trainable:,} trainable, {non_trainable:,} non-trainable): the model's weights; "
+        + (
+            f"the optimizer's state ({len(variables):,} variables, {_values(variables):,} values) is not counted."
+            if variables
+            else "there is no optimizer state."
+        )
+    )
+    totals = [
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {non_trainable:,}",
+    ]
+    if variables:
+        totals.append(
+            f"Optimizer state (not counted above): {len(variables):,} variables, {_values(variables):,} values"
+        )
+    return head, totals
+
+
 def write_summary(path: Path, model: Any, *, line_length: int | None = None) -> None:
-    """Write `model.summary()` as plain text (no ANSI escapes, no rich markup), atomically.
+    """Write the model's summary as plain text (no ANSI escapes, no rich markup), atomically.
+
+    First a line with the model's parameters (the figures of `kspec summary`: `parameter_lines`), then
+    Keras's `model.summary()` layer table, then the totals in `kspec summary`'s words. Keras's own totals
+    are left out: its "Total params" adds the optimizer's variables to the model's weights.
 
     Keras 3 renders the summary with rich into a plain capture when given a `print_fn`, and calls
     it with the whole text (its own printer also gets `line_break=`), so the collector accepts
@@ -503,5 +547,8 @@ def write_summary(path: Path, model: Any, *, line_length: int | None = None) -> 
         else:
             os.environ["COLUMNS"] = saved
     text = _ANSI.sub("", "".join(chunks))
-    text = "\n".join(line.rstrip() for line in text.splitlines())
-    atomic_write_text(path, text.rstrip("\n") + "\n")
+    lines = [line.rstrip() for line in text.splitlines() if not _KERAS_TOTALS.match(line)]
+    while lines and not lines[-1]:
+        lines.pop()
+    head, totals = parameter_lines(model)
+    atomic_write_text(path, "\n".join([head, *lines, *totals]) + "\n")

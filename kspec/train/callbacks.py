@@ -1,5 +1,5 @@
-"""Keras callbacks of kspec's own: per-epoch checkpoints for `--resume`, the NaN guard, and the
-check that stops training for an interrupt a finalizer swallowed.
+"""Keras callbacks of kspec's own: per-epoch checkpoints for `--resume`, the guard against a non-finite
+loss or non-finite weights, and the check that stops training for an interrupt a finalizer swallowed.
 
 Imports Keras at module level: only `kspec.train.run` imports this, once training starts.
 """
@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
+import numpy as np
 
 from ..rundir import CHECKPOINT
 from . import artifacts
@@ -20,13 +21,24 @@ from . import artifacts
 class Checkpointer(keras.callbacks.Callback):
     """At each epoch's end: the model with its optimizer state, the history and the run's status,
     each written atomically (the model first, so state.json never points past a complete file).
-    With no run directory (a worker that is not the chief) it only keeps the history."""
+    With no run directory (a worker that is not the chief) it only keeps the history.
 
-    def __init__(self, run_dir: Path | None, history: dict[str, list[float]], run_info: dict) -> None:
+    An epoch whose loss or weights are not finite is not checkpointed (the last finite one stays). Given
+    the run's `guard` (a NanGuard placed before it in the callbacks, so it has checked the epoch already),
+    it asks the guard; without one it checks the weights itself."""
+
+    def __init__(
+        self,
+        run_dir: Path | None,
+        history: dict[str, list[float]],
+        run_info: dict,
+        guard: NanGuard | None = None,
+    ) -> None:
         super().__init__()
         self.run_dir = run_dir
         self.history = history
         self.run_info = run_info
+        self.guard = guard
         self.epochs_done = int(run_info["epochs_done"])
         self.epoch_seconds: list[float] = []  # wall time of each epoch of this process, checkpoint included
         self._started = 0.0
@@ -38,6 +50,11 @@ class Checkpointer(keras.callbacks.Callback):
         values = {k: float(v) for k, v in (logs or {}).items()}
         if not all(math.isfinite(v) for k, v in values.items() if k.endswith("loss")):
             return  # NanGuard stops training; the last finite checkpoint stays
+        if self.guard is not None:
+            if self.guard.bad is not None:
+                return
+        elif nonfinite_weight(self.model) is not None:
+            return
         done = len(next(iter(self.history.values()))) if self.history else 0
         for key, value in values.items():
             self.history.setdefault(key, [math.nan] * done).append(value)
@@ -57,21 +74,91 @@ class Checkpointer(keras.callbacks.Callback):
         self.epoch_seconds.append(round(time.perf_counter() - self._started, 4))
 
 
+class NonFinite(NamedTuple):
+    """Where training went non-finite: unpacks as (epoch, step, value)."""
+
+    epoch: int  # counting from 0
+    step: int  # counting from 0 within the epoch: the step whose loss was not finite, or the epoch's last step
+    value: float  # the non-finite loss, or the first non-finite value of the weights (nan, inf or -inf)
+
+
+class WeightProblem(NamedTuple):
+    layer: str  # the layer that owns the variable (its path when no layer of the model does)
+    variable: str  # the variable's own name, e.g. "kernel"
+    value: float  # its first non-finite value
+
+
+def _owners(model: Any) -> dict[int, str]:
+    """id(variable) -> the name of the innermost layer of `model` (nested models searched) that owns it."""
+    owners: dict[int, str] = {}
+
+    def visit(layer: Any) -> None:
+        for inner in getattr(layer, "layers", None) or []:
+            visit(inner)
+        for variable in layer.weights:
+            owners.setdefault(id(variable), layer.name)
+
+    for layer in model.layers:
+        visit(layer)
+    return owners
+
+
+def nonfinite_weight(model: Any) -> WeightProblem | None:
+    """The first floating-point weight of `model` (trainable or not) that holds NaN or infinity, else None.
+
+    Each variable is reduced to one boolean where it lives (keras.ops: any backend or distribution) and the
+    booleans come to the host together; only a variable found non-finite is copied whole, for its first bad value.
+    """
+    variables = [v for v in model.weights if keras.backend.is_float_dtype(v.dtype)]
+    if not variables:
+        return None
+    finite = keras.ops.stack([keras.ops.all(keras.ops.isfinite(v.value)) for v in variables])
+    flags = np.asarray(keras.ops.convert_to_numpy(finite)).reshape(-1)
+    if flags.all():
+        return None
+    variable = variables[int(np.argmin(flags))]
+    values = np.asarray(keras.ops.convert_to_numpy(variable.value), dtype=np.float64).reshape(-1)
+    bad = values[~np.isfinite(values)]
+    layer = _owners(model).get(id(variable), variable.path.rsplit("/", 1)[0])
+    return WeightProblem(layer, variable.name, float(bad[0]) if bad.size else math.nan)
+
+
 class NanGuard(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss and remembers where (epoch, step, value)."""
+    """Stops training when the loss or the weights become non-finite, and records where.
+
+    The loss is read at each step's end (from the logs: no extra work); every weight is checked once an
+    epoch, at its end (NanGuard goes before the Checkpointer, which then writes no checkpoint for it).
+    `bad` is None while all is finite, else a NonFinite (epoch, step, value), and `reason` says what
+    went non-finite, ready for a message: "the loss became nan" or "the weights of layer 'dense_1'
+    became non-finite (its kernel holds nan)".
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.bad: tuple[int, int, float] | None = None
+        self.bad: NonFinite | None = None
+        self.reason = ""
         self.epoch = 0
+        self.step = 0  # the last step seen in this epoch, counting from 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.step = 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self.step = batch
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.bad = (self.epoch, batch, float(loss))
+        if self.bad is None and loss is not None and not math.isfinite(float(loss)):
+            self.bad = NonFinite(self.epoch, batch, float(loss))
+            self.reason = f"the loss became {float(loss)}"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.bad is not None:
+            return
+        problem = nonfinite_weight(self.model)
+        if problem is not None:
+            self.bad = NonFinite(epoch, self.step, problem.value)
+            self.reason = f"the weights of layer '{problem.layer}' became non-finite (its {problem.variable} holds {problem.value})"
             self.model.stop_training = True
 
 

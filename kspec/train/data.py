@@ -15,7 +15,7 @@ Sources and their fields
     csv             columns; a field is one column (an array of shape (N,)), several
                     comma-separated columns or a glob with `*` (shape (N, k), in header order).
                     Default label: `label`; default features of a one-input model: every column
-                    the labels do not use, in order. Every cell used must be a number.
+                    the labels do not use, in order. Every cell used must be a finite number.
     image_directory `image` (float32 (N, H, W, C), resized, values 0..255) and `label` (int32
                     class ids: the sorted sub-directory names). `image_size` / `color_mode` left
                     out of the source are taken from the model input that `image` feeds when it
@@ -42,6 +42,12 @@ Splits
     are not); with `shuffle: false` the source order is kept. The test examples are the last `test_split` fraction, and the validation
     examples the last `training.validation_split` fraction of the rest, as Keras's
     `validation_split` takes them (`floor(n * (1 - fraction))` examples stay).
+
+Non-finite values
+    NaN, inf and -inf are refused wherever they come from: a CSV cell (any spelling `float` accepts:
+    nan, inf, Infinity, 1e999), an example of a loaded float array (named by its index in the source,
+    before shuffling), an array given to `check_split`, and a value the cast to the model's dtype
+    would overflow (1e300 for a float32 input).
 
 Adaptation (`check_split`, in place), nothing else:
     inputs   a trailing axis of 1 is added when the model input has exactly one more axis and
@@ -137,13 +143,27 @@ class Split:
 
 @dataclass
 class LoadedData:
+    """The checked splits, and what the loader learned about them (for the run directory's preprocessing)."""
+
     train: Split
     validation: Split | None
     test: Split | None
     description: str
+    #: the source's class names (label index -> name), when it has them (directories, most Keras datasets).
     class_names: list[str] | None = None
-    #: text_directory only: the TextVectorization vocabulary (index = token id).
+    #: text_directory only: the TextVectorization vocabulary (index = token id) of the (last) text input.
     vocabulary: list[str] | None = None
+    #: model output -> class names (label index -> name), for outputs whose labels are the class sub-directories
+    #: of an image_directory or text_directory source; empty otherwise.
+    label_names: dict[str, list[str]] = field(default_factory=dict)
+    #: model input -> how raw examples become its array (JSON-serialisable); one of
+    #: {"kind": "image", "image_size", "color_mode", "channels", "interpolation", "value_range", "extensions"},
+    #: {"kind": "text", "vocabulary", "max_tokens", "sequence_length", "standardize", "split", "output_mode",
+    #: "encoding", "errors"}, {"kind": "columns", "columns", "delimiter"} (csv) or {"kind": "array", "field"}
+    #: (npz, keras_dataset, embedded, synthetic; imdb/reuters add the sequence settings used).
+    preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: csv only: model output -> the CSV columns that form its labels, in order; empty otherwise.
+    label_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
 # ---- public entry points ---------------------------------------------------------------------------
@@ -156,8 +176,12 @@ def load_data(
     base_dir: pathlib.Path,
     source: Any = None,
     seed: int | None = None,
+    vocabulary: list[str] | None = None,
 ) -> LoadedData:
-    """Load, map, split, check and adapt the examples for `spec` (see the module docstring)."""
+    """Load, map, split, check and adapt the examples for `spec` (see the module docstring).
+
+    `vocabulary` (text_directory): a trained run's own vocabulary (index = token id), used instead of
+    adapting a new one, so that new texts become the token ids the model was trained on."""
     data = spec.data
     if source is None:
         if data is None:
@@ -169,14 +193,17 @@ def load_data(
         source = data.source
     source = resolve_source(spec, inference, source)
     ctx = _Context(spec, inference, pathlib.Path(base_dir), seed, source)
+    ctx.vocabulary = vocabulary
     if source.type == "synthetic":
         loaded = _synthetic(source, ctx)
         assert loaded.pool is not None  # synthetic examples come mapped
         pool, test = loaded.pool, None
+        input_fields = {name: name for name in pool.x}
+        label_fields = {name: name for name in pool.y}
     else:
         loaded = _LOADERS[source.type](source, ctx)
         try:
-            pool, test = _map_fields(loaded, ctx)
+            pool, test, input_fields, label_fields = _map_fields(loaded, ctx)
         finally:
             if loaded.close is not None:
                 loaded.close()
@@ -198,9 +225,13 @@ def load_data(
     if len(pool) == 0:
         raise DataError(f"{loaded.title} has no training examples: expected at least one, received 0.")
 
+    preprocessing = {name: loaded.describe(field_name) for name, field_name in input_fields.items()}
     vocabulary = None
     if loaded.finish is not None:
-        vocabulary = loaded.finish(pool, validation, test)
+        finished = loaded.finish(pool, validation, test)
+        preprocessing.update(finished)
+        for described in finished.values():
+            vocabulary = described["vocabulary"]
 
     check_split(pool, inference, spec.training, where="training split")
     if validation is not None:
@@ -214,7 +245,27 @@ def load_data(
     if test is not None:
         counts.append(f"{len(test):,} test")
     description = f"{loaded.title}: {' / '.join(counts)} examples"
-    return LoadedData(pool, validation, test, description, loaded.class_names, vocabulary)
+    label_names = {
+        name: list(loaded.class_names)
+        for name, field_name in label_fields.items()
+        if loaded.class_field is not None and field_name == loaded.class_field and loaded.class_names is not None
+    }
+    label_columns = (
+        {name: loaded.columns(field_name) for name, field_name in label_fields.items()}
+        if loaded.columns is not None
+        else {}
+    )
+    return LoadedData(
+        pool,
+        validation,
+        test,
+        description,
+        class_names=loaded.class_names,
+        vocabulary=vocabulary,
+        label_names=label_names,
+        preprocessing=preprocessing,
+        label_columns=label_columns,
+    )
 
 
 def resolve_source(spec: Spec, inference: Inference, source: Any = None) -> Any:
@@ -414,6 +465,7 @@ class _Context:
         self.data = spec.data
         self.input_map = dict(spec.data.inputs or {}) if spec.data is not None else {}
         self.label_map = dict(spec.data.labels or {}) if spec.data is not None else {}
+        self.vocabulary: list[str] | None = None  # a trained run's text vocabulary, reused rather than adapted
 
     def resolve(self, path: str) -> pathlib.Path:
         p = pathlib.Path(os.path.expanduser(path))
@@ -469,12 +521,21 @@ class _Loaded:
     default_label: str
     rest: Callable[[list[str]], str] | None = None  # csv: the default features, given the label fields
     class_names: list[str] | None = None
-    finish: Callable[[Split, Split | None, Split | None], list[str] | None] | None = None
+    class_field: str | None = None  # directories: the field whose values index class_names ("label")
+    #: after the hold-outs, in place: model input -> its preprocessing (text: vectorised with the vocabulary)
+    finish: Callable[[Split, Split | None, Split | None], dict[str, dict[str, Any]]] | None = None
     pool: Split | None = None  # synthetic: already mapped
     close: Callable[[], None] | None = None
+    #: a field -> how its raw examples become an array (LoadedData.preprocessing); default: an array as stored
+    describe: Callable[[str], dict[str, Any]] = lambda field_name: {"kind": "array", "field": field_name}
+    columns: Callable[[str], list[str]] | None = None  # csv: a field -> its columns, in order
 
 
-def _map_fields(loaded: _Loaded, ctx: _Context) -> tuple[Split, Split | None]:
+def _map_fields(loaded: _Loaded, ctx: _Context) -> tuple[Split, Split | None, dict[str, str], dict[str, str]]:
+    """The training pool and the source's own test split (or None), then model input -> field and output -> field.
+
+    Refuses a float array holding NaN or infinity, naming the example by its index in the source.
+    """
     label_fields = ctx.label_fields(loaded.default_label)
     input_fields: dict[str, str] = {}
     for name, mapped in ctx.input_fields(loaded.default_input).items():
@@ -492,6 +553,10 @@ def _map_fields(loaded: _Loaded, ctx: _Context) -> tuple[Split, Split | None]:
                 explicit = name in (ctx.input_map if section == "inputs" else ctx.label_map)
                 raise _unknown_field(section, name, field_name, loaded, explicit=explicit)
             key = f"{section}.{name}"
+            for array, origin in ((got.train, got.origin), (got.test, got.test_origin or got.origin)):
+                found = _first_nonfinite(array) if array is not None else None
+                if found is not None:
+                    raise _nonfinite_error(origin, found)
             getattr(train, target)[name] = got.train
             train.origins[key] = got.origin
             has_test[f"`data.{key}` ({got.origin})"] = got.test is not None
@@ -499,7 +564,7 @@ def _map_fields(loaded: _Loaded, ctx: _Context) -> tuple[Split, Split | None]:
                 getattr(test, target)[name] = got.test
                 test.origins[key] = got.test_origin or got.origin
     if not any(has_test.values()):
-        return train, None
+        return train, None, input_fields, label_fields
     if not all(has_test.values()):
         with_test = [k for k, v in has_test.items() if v]
         without = [k for k, v in has_test.items() if not v]
@@ -508,7 +573,7 @@ def _map_fields(loaded: _Loaded, ctx: _Context) -> tuple[Split, Split | None]:
             f"formed. With a test part: {', '.join(with_test)}; without: {', '.join(without)}. Expected every mapped "
             "field to have a test part (e.g. x_train with x_test) or none of them."
         )
-    return train, test
+    return train, test, input_fields, label_fields
 
 
 def _unknown_field(section: str, name: str, field_name: str, loaded: _Loaded, *, explicit: bool) -> DataError:
@@ -607,6 +672,56 @@ def _non_integral(array: np.ndarray) -> Any:
     return None
 
 
+def _first_nonfinite(array: Any) -> tuple[int, tuple[int, ...], float] | None:
+    """(example index, position within the example, value) of a float array's first NaN, inf or -inf; else None."""
+    array = np.asarray(array)
+    if array.dtype.kind != "f" or array.ndim == 0:
+        return None
+    finite = np.isfinite(array)
+    if finite.all():
+        return None
+    index = np.unravel_index(int(np.argmin(finite.reshape(-1))), array.shape)
+    return int(index[0]), tuple(int(i) for i in index[1:]), float(array[index])
+
+
+def _position(position: tuple[int, ...]) -> str:
+    return f" at position {list(position)} of the example" if position else ""
+
+
+def _nonfinite_error(where: str, found: tuple[int, tuple[int, ...], float]) -> DataError:
+    """`where`: the array, e.g. "field 'x' of data.npz" or "`data.inputs.x` (...) in the training split"."""
+    example, position, value = found
+    return DataError(
+        f"Example {example} (counting from 0) of {where} holds {value}{_position(position)}, which is not a finite "
+        "number; expected finite numbers (NaN, inf and -inf cannot be trained on)."
+    )
+
+
+def _refuse_nonfinite(split: Split, key: str, where: str, array: np.ndarray, cast: np.ndarray | None = None) -> None:
+    """Refuse NaN or infinity in `array`; with `cast` (the array in the model's dtype), refuse values it overflows."""
+    subject = f"{_subject(split, key, where)} in the {where}"
+    if cast is None:
+        found = _first_nonfinite(array)
+        if found is not None:
+            raise _nonfinite_error(subject, found)
+        return
+    found = _first_nonfinite(cast)
+    if found is not None:
+        example, position, value = found
+        original = array[(example, *position)]
+        raise DataError(
+            f"Example {example} (counting from 0) of {subject} holds {float(original)!r}{_position(position)}, which is "
+            f"outside the range of {cast.dtype} (it would become {value}); expected finite numbers of at most "
+            f"{float(np.finfo(cast.dtype).max):g} in magnitude."
+        )
+
+
+def _cast(array: np.ndarray, dtype: Any) -> np.ndarray:
+    """`array` as `dtype`; a value too large for it becomes inf quietly (`_refuse_nonfinite` names it)."""
+    with np.errstate(over="ignore"):
+        return array.astype(dtype, copy=False)
+
+
 def _loss_for(training: Training, output: str) -> Any:
     loss = training.loss
     if isinstance(loss, dict):
@@ -632,6 +747,7 @@ def _adapt_input(split: Split, name: str, tensor: Any, inference: Inference, whe
 
     if not _is_numeric(array):
         raise mismatch(" Only numeric arrays can be fed to a model input.")
+    _refuse_nonfinite(split, key, where, array)
     adapted = array
     if len(expected) == array.ndim and expected[-1] == 1:
         adapted = array[..., np.newaxis]
@@ -639,7 +755,9 @@ def _adapt_input(split: Split, name: str, tensor: Any, inference: Inference, whe
         raise mismatch()
     target = np.dtype(dtype) if dtype != "bfloat16" else np.dtype("float32")
     if dtype in ("float16", "bfloat16", "float32", "float64"):
-        return adapted.astype(target, copy=False)
+        cast = _cast(adapted, target)
+        _refuse_nonfinite(split, key, where, adapted, cast)
+        return cast
     if dtype == "bool":
         if adapted.dtype.kind != "b":
             if not np.isin(adapted, (0, 1)).all():
@@ -686,6 +804,7 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
 
     if not _is_numeric(array):
         raise DataError(f"{received}, but output '{name}'{loss_text} needs numeric labels.")
+    _refuse_nonfinite(split, key, where, array)
     if kind in ("sparse", "one_hot"):
         classes = full[-1] if full else None
         ids_shape = full[:-1]
@@ -736,7 +855,9 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
                 f"{received}, but output '{name}'{loss_text} expects one-hot labels of shape {_shape_str(full)} "
                 f"(float), or integer class ids of shape {_shape_str(ids_shape)} (encoded automatically)."
             )
-        return array.astype(np.float32, copy=False)
+        cast = _cast(array, np.float32)
+        _refuse_nonfinite(split, key, where, array, cast)
+        return cast
 
     # binary, regression
     adapted = array
@@ -748,7 +869,9 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
             f"{received}, but output '{name}'{loss_text} expects labels of shape {_shape_str(full)}{also}, "
             "numeric (cast to float32)."
         )
-    adapted = adapted.astype(np.float32, copy=False)
+    cast = _cast(adapted, np.float32)
+    _refuse_nonfinite(split, key, where, adapted, cast)
+    adapted = cast
     if kind == "binary" and adapted.size:
         low, high = float(adapted.min()), float(adapted.max())
         if low < 0 or high > 1:
@@ -878,7 +1001,7 @@ def _csv_source(source: Any, ctx: _Context) -> _Loaded:
             j = header.index(col)
             cells = [row[j] for _, row in body]
             try:
-                cache[col] = np.array(cells, dtype=np.float64)
+                values = np.array(cells, dtype=np.float64)
             except ValueError:
                 for r, (line, row) in enumerate(body, start=1):
                     try:
@@ -889,6 +1012,16 @@ def _csv_source(source: Any, ctx: _Context) -> _Loaded:
                             "every column used as an input or a label must be numeric."
                         ) from None
                 raise
+            finite = np.isfinite(values)
+            if not finite.all():
+                r = int(np.argmin(finite))
+                line, row = body[r]
+                raise DataError(
+                    f"Row {r + 1} (line {line}) of {path}, column '{col}', holds {row[j]!r}, which is not a finite "
+                    "number; every column used as an input or a label must hold finite numbers (NaN, inf and -inf "
+                    "cannot be trained on)."
+                )
+            cache[col] = values
         return cache[col]
 
     def columns_of(field_name: str) -> list[str] | None:
@@ -931,7 +1064,19 @@ def _csv_source(source: Any, ctx: _Context) -> _Loaded:
             )
         return ",".join(others)
 
-    return _Loaded(path.name, header, get, None, "label", rest=rest)
+    def preprocessing(field_name: str) -> dict[str, Any]:
+        return {"kind": "columns", "columns": columns_of(field_name) or [], "delimiter": source.delimiter}
+
+    return _Loaded(
+        path.name,
+        header,
+        get,
+        None,
+        "label",
+        rest=rest,
+        describe=preprocessing,
+        columns=lambda field_name: columns_of(field_name) or [],
+    )
 
 
 # ---- image and text directories -------------------------------------------------------------------------------
@@ -990,7 +1135,29 @@ def _image_directory(source: Any, ctx: _Context) -> _Loaded:
         "image": _Field(images, None, f"images from the {origin_dir}, {image_size[0]}x{image_size[1]} {color_mode}"),
         "label": _Field(labels, None, f"class ids from the {origin_dir}"),
     }
-    return _Loaded(f"image directory {path}", sorted(fields), fields.get, "image", "label", class_names=classes)
+    decoding = {
+        "kind": "image",
+        "image_size": [int(image_size[0]), int(image_size[1])],
+        "color_mode": color_mode,
+        "channels": channels,
+        "interpolation": "bilinear",
+        "value_range": [0, 255],  # not rescaled: decoded 8-bit values, resized
+        "extensions": list(IMAGE_EXTENSIONS),
+    }
+
+    def describe(field_name: str) -> dict[str, Any]:
+        return dict(decoding) if field_name == "image" else {"kind": "array", "field": field_name}
+
+    return _Loaded(
+        f"image directory {path}",
+        sorted(fields),
+        fields.get,
+        "image",
+        "label",
+        class_names=classes,
+        class_field="label",
+        describe=describe,
+    )
 
 
 def _text_directory(source: Any, ctx: _Context) -> _Loaded:
@@ -1010,17 +1177,21 @@ def _text_directory(source: Any, ctx: _Context) -> _Loaded:
         "label": _Field(labels, None, f"class ids from the {origin_dir}"),
     }
 
-    def finish(train: Split, validation: Split | None, test: Split | None) -> list[str] | None:
+    def finish(train: Split, validation: Split | None, test: Split | None) -> dict[str, dict[str, Any]]:
         import keras
 
-        text_inputs = [k for k, v in train.x.items() if v.dtype == object]
-        if not text_inputs:
-            return None
-        vocabulary = None
-        for name in text_inputs:
+        described: dict[str, dict[str, Any]] = {}
+        for name in [k for k, v in train.x.items() if v.dtype == object]:
             try:
-                layer = keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=sequence_length)
-                layer.adapt(train.x[name].astype(str))
+                if ctx.vocabulary is not None:  # a trained run's: new texts get the ids it was trained on
+                    layer = keras.layers.TextVectorization(
+                        max_tokens=max_tokens, output_sequence_length=sequence_length, vocabulary=ctx.vocabulary
+                    )
+                else:
+                    layer = keras.layers.TextVectorization(
+                        max_tokens=max_tokens, output_sequence_length=sequence_length
+                    )
+                    layer.adapt(train.x[name].astype(str))
             except ValueError as exc:
                 raise DataError(
                     f"The texts of {path} cannot be vectorised with max_tokens={max_tokens} and "
@@ -1029,11 +1200,29 @@ def _text_directory(source: Any, ctx: _Context) -> _Loaded:
             for split in (train, validation, test):
                 if split is not None:
                     split.x[name] = np.asarray(layer(split.x[name].astype(str))).astype(np.int32)
-            vocabulary = [str(t) for t in layer.get_vocabulary()]
-        return vocabulary
+            config = layer.get_config()
+            described[name] = {
+                "kind": "text",
+                "vocabulary": [str(t) for t in layer.get_vocabulary()],
+                "max_tokens": int(max_tokens),
+                "sequence_length": int(sequence_length),
+                "standardize": config["standardize"],
+                "split": config["split"],
+                "output_mode": config["output_mode"],
+                "encoding": "utf-8",  # how the files are decoded (then TextVectorization's own utf-8)
+                "errors": "replace",
+            }
+        return described
 
     return _Loaded(
-        f"text directory {path}", sorted(fields), fields.get, "text", "label", class_names=classes, finish=finish
+        f"text directory {path}",
+        sorted(fields),
+        fields.get,
+        "text",
+        "label",
+        class_names=classes,
+        class_field="label",
+        finish=finish,
     )
 
 
@@ -1152,6 +1341,7 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 def _keras_dataset(source: Any, ctx: _Context) -> _Loaded:
     name = source.name
     class_names = None
+    settings: dict[str, Any] = {}  # imdb / reuters: how the word ids became the `x` sequences
     if name == "mnist":
         path = _cached("mnist.npz")
         if path is None:
@@ -1176,7 +1366,7 @@ def _keras_dataset(source: Any, ctx: _Context) -> _Loaded:
         if name == "cifar10":
             class_names = list(CIFAR10_CLASSES)
     elif name in ("imdb", "reuters"):
-        x_train, y_train, x_test, y_test = _sequences(name, ctx)
+        x_train, y_train, x_test, y_test, settings = _sequences(name, ctx)
         if name == "imdb":
             class_names = ["negative", "positive"]
     else:  # pragma: no cover - the spec's Literal lists the names above
@@ -1186,7 +1376,14 @@ def _keras_dataset(source: Any, ctx: _Context) -> _Loaded:
         f: _Field(train, test, f"field '{f}' ({f}_train) of {where}", f"field '{f}' ({f}_test) of {where}")
         for f, train, test in (("x", x_train, x_test), ("y", y_train, y_test))
     }
-    return _Loaded(f"Keras dataset {name}", ["x", "y"], fields.get, "x", "y", class_names=class_names)
+
+    def describe(field_name: str) -> dict[str, Any]:
+        extra = {"dataset": name, **settings} if field_name == "x" else {}
+        return {"kind": "array", "field": field_name, **extra}
+
+    return _Loaded(
+        f"Keras dataset {name}", ["x", "y"], fields.get, "x", "y", class_names=class_names, describe=describe
+    )
 
 
 def _fashion_mnist() -> tuple[np.ndarray, ...]:
@@ -1280,8 +1477,10 @@ def _cifar(name: str) -> tuple[np.ndarray, ...]:
     )
 
 
-def _sequences(name: str, ctx: _Context) -> tuple[np.ndarray, ...]:
-    """imdb / reuters: Keras's load_data preprocessing, then padded to the model input's length."""
+def _sequences(name: str, ctx: _Context) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """imdb / reuters: Keras's load_data preprocessing, then padded to the model input's length.
+
+    Returns x_train, y_train, x_test, y_test and the settings used (for LoadedData.preprocessing)."""
     path = _cached(f"{name}.npz")
     if path is None:
         raise _not_cached(name, [f"{name}.npz"], KERAS_ORIGIN + f"{name}.npz")
@@ -1325,7 +1524,17 @@ def _sequences(name: str, ctx: _Context) -> tuple[np.ndarray, ...]:
         length = max((len(x) for x in xs), default=1)
     padded = _pad(xs, length)
     labels = np.asarray(labels)
-    return padded[:cut], labels[:cut], padded[cut:], labels[cut:]
+    settings = {
+        "num_words": int(num_words),
+        "seed": 113,
+        "start_char": start_char,
+        "oov_char": oov_char,
+        "index_from": index_from,
+        "sequence_length": int(length),
+        "padding": "pre",
+        "truncating": "pre",
+    }
+    return padded[:cut], labels[:cut], padded[cut:], labels[cut:], settings
 
 
 # ---- embedded -------------------------------------------------------------------------------------------------

@@ -177,8 +177,8 @@ class Session:
             f"{plan.steps} step(s), batch size {plan.batch_size}"
             + (f" ({plan.batch_size // replicas} per replica)." if replicas > 1 else ".")
         )
-        self.checkpointer = checkpointer = Checkpointer(self.run_dir, history, self.run_info)
         self.guard = NanGuard()
+        self.checkpointer = checkpointer = Checkpointer(self.run_dir, history, self.run_info, guard=self.guard)
         # InterruptCheck last: an epoch that ended before the interrupt is checkpointed first
         callbacks = [
             self.guard,
@@ -207,11 +207,11 @@ class Session:
         guard = self.guard
         if guard.bad is None:
             return
-        self.run_info.update(status="failed", stopped=now(), error=getattr(guard, "reason", None) or "non-finite loss")
+        self.run_info.update(status="failed", stopped=now(), error=guard.reason)
         write_info(self.run_dir, self.run_info)
         if self.run_dir is not None:
             write_history(self.run_dir, history, self.spec)
-        epoch, step, value = guard.bad
+        epoch, step, _ = guard.bad
         kept = (
             f"The last finite state ({checkpointer.epochs_done} complete epoch(s)) is kept in "
             f"'{self.run_dir / rundir.CHECKPOINT}'"
@@ -220,9 +220,8 @@ class Session:
             if self.run_dir is not None
             else "The chief (process 0) keeps the last finite state"
         )
-        what = getattr(guard, "reason", None) or f"the loss became {value}"
         raise TrainError(
-            f"Training stopped: {what} in epoch {epoch + 1} (by step {step + 1}). {kept}; "
+            f"Training stopped: {guard.reason} in epoch {epoch + 1} (by step {step + 1}). {kept}; "
             "the final model was not written. Lower the learning rate (training.optimizer.learning_rate), "
             "clip gradients (clipnorm) or check the data for extreme values.",
         )
