@@ -1,12 +1,14 @@
 """kspec: a declarative model-spec compiler for Keras.
 
 Checking (`load_spec`, `check`, `json_schema`) never imports TensorFlow or Keras; building
-(`build_model`, `compile_model`) and training (`build_and_train`) import them when called.
+(`build_model`, `compile_model`), training (`build_and_train`) and using a finished run (`predict`,
+`evaluate`, `export`) import them when called.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 # TensorFlow's CPU kernels differ with oneDNN: without it (its default on CPUs without AVX-512, such as
@@ -31,9 +33,12 @@ __all__ = [
     "check",
     "compile_model",
     "dump_spec",
+    "evaluate",
+    "export",
     "import_model",
     "json_schema",
     "load_spec",
+    "predict",
     "__version__",
 ]
 
@@ -79,3 +84,24 @@ def import_model(model: Any, *, name: str | None = None) -> Spec:
     from .importer import import_model as run
 
     return run(model, name=name)
+
+
+def evaluate(run_dir: str | Path, *, data: str | None = None, output: str | Path | None = None) -> Any:
+    """`kspec evaluate` as a function: the spec's metrics for the run's model on `data` (any `--data` form; default:
+    the run's own test split), with per-class precision, recall, F1 and the confusion matrix for classifiers.
+    Returns a `kspec.use.evaluate.Evaluation` (`.metrics`, `.outputs`, `.to_json()`); the report is also written
+    to `output` (default RUN_DIR/evaluation.json). Raises `kspec.rundir.RunDirError`,
+    `kspec.use.evaluate.EvaluateError` or `kspec.train.data.DataError`, each with a message for people."""
+    from .use.evaluate import evaluate_run
+
+    return evaluate_run(run_dir, data=data, output=output)
+
+
+def export(run_dir: str | Path, formats: list[str] | tuple[str, ...] | str) -> Any:
+    """`kspec export` as a function: each format (saved_model, onnx, litert, openvino) into RUN_DIR/export/FORMAT/,
+    verified against the Keras model in the format's own runtime. Returns a list of
+    `kspec.use.export.ExportResult`; raises `kspec.use.export.ExportError` (refused before any work, or an
+    export that missed its parity tolerance) or `kspec.rundir.RunDirError`."""
+    from .use.export import export_run
+
+    return export_run(run_dir, [formats] if isinstance(formats, str) else list(formats), echo=lambda message: None)

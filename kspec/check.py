@@ -7,11 +7,12 @@ returns a typed `Spec` or raises `SpecError` carrying all diagnostics.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path as FsPath
 from typing import Any
 
-from .diagnostics import Diagnostic, Path, SpecError, has_errors
+from .diagnostics import Diagnostic, Note, Path, SpecError, has_errors
 from .infer import Inference, infer
 from .lint import lint
 from .load import MAX_INT, Loaded, SourceMap, load_data, load_text
@@ -99,13 +100,17 @@ def check(
     file: str | None = None,
     strict: bool = False,
     param_budget: int = DEFAULT_PARAM_BUDGET,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: Sequence[Override] = (),
 ) -> Report:
     """Check a spec (a path, YAML/JSON text, or loaded data). Never raises on a bad spec.
 
     `strict` turns warnings into errors. `overrides` are `KEY=VALUE` strings (dotted keys, list
     indices as numbers, values in YAML: `training.optimizer.learning_rate=0.01`) applied to the
-    loaded document before it is validated, exactly like the file's own values.
+    loaded document before it is validated, exactly like the file's own values; an item may also be
+    a pair (`KEY=VALUE`, the option as the user wrote it, e.g. `--epochs 3`). A diagnostic about an
+    overridden value (or about a key only an override made) comes from the option, not the file: its
+    `file` is the option (`--set training.epochs=0`) and it has no line or column. Other diagnostics
+    that only appear with the overrides keep their place in the file and get a note naming them.
     The report carries every diagnostic, the typed spec and the inference (shapes, parameter
     counts) when it got that far.
     """
@@ -116,27 +121,48 @@ def check(
     loaded = load_text(text) if text is not None else load_data(data)
     report = Report(file)
     diagnostics = list(loaded.diagnostics)
-    if loaded.ok and overrides:
-        data, problems = apply_overrides(loaded.data, overrides)
+    original = loaded.data
+    options = [_option(o) for o in overrides]
+    if loaded.ok and options:
+        data, problems = apply_overrides(loaded.data, options)
         limited = load_data(data)  # each value is within the limits; values set inside values may not be
         loaded = Loaded(limited.data, loaded.source_map)
         diagnostics.extend(problems + limited.diagnostics)
     if loaded.ok and not diagnostics:
-        spec, problems = parse(loaded.data)
-        diagnostics.extend(problems)
-        report.spec = spec
-        if spec is not None:
-            inference, problems = _infer(spec)
-            report.inference = inference
-            diagnostics.extend(problems)
-            if inference is not None and not has_errors(problems):
-                diagnostics.extend(check_semantics(spec, inference, param_budget=param_budget))
-                diagnostics.extend(lint(spec, inference))
+        diagnostics.extend(_check_data(report, loaded.data, param_budget))
     diagnostics = _fold_instantiations(diagnostics)
     if strict:
         diagnostics = [replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics]
-    report.diagnostics = [_place(d, file, loaded.source_map) for d in diagnostics]
+    if not options:
+        report.diagnostics = [_place(d, file, loaded.source_map) for d in diagnostics]
+        return report
+    set_paths = _override_paths(options)
+    placed: list[Diagnostic] = []
+    for d in diagnostics:
+        label = d.file if d.code == "override" else _origin(d.path, set_paths, original)
+        if label is None:
+            placed.append(_place(d, file, loaded.source_map))
+        else:
+            notes = tuple(
+                n if _origin(n.path, set_paths, original) else _place_note(n, loaded.source_map) for n in d.notes
+            )
+            placed.append(replace(d, file=label, span=None, notes=notes))
+    report.diagnostics = _note_overrides(placed, file, original, options, strict, param_budget)
     return report
+
+
+def _check_data(report: Report, data: Any, param_budget: int) -> list[Diagnostic]:
+    """Parse, infer, semantics and lints of loaded data, filling the report's spec and inference."""
+    spec, diagnostics = parse(data)
+    report.spec = spec
+    if spec is not None:
+        inference, problems = _infer(spec)
+        report.inference = inference
+        diagnostics = diagnostics + problems
+        if inference is not None and not has_errors(problems):
+            diagnostics += check_semantics(spec, inference, param_budget=param_budget)
+            diagnostics += lint(spec, inference)
+    return diagnostics
 
 
 def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
@@ -200,8 +226,6 @@ def _fold_instantiations(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
         first[key] = len(out)
         out.append(d)
     for i, n in others.items():
-        from .diagnostics import Note
-
         out[i] = replace(
             out[i],
             notes=out[i].notes
@@ -215,8 +239,91 @@ def _place(d: Diagnostic, file: str | None, source_map: SourceMap) -> Diagnostic
         return replace(d, file=file)
     key = d.code in ("unknown-key", "duplicate-key")
     span = source_map.locate(d.path, key=key)
-    notes = tuple(replace(n, span=n.span or source_map.locate(n.path)) if n.path else n for n in d.notes)
+    notes = tuple(_place_note(n, source_map) for n in d.notes)
     return replace(d, file=file, span=span, notes=notes)
+
+
+def _place_note(n: Note, source_map: SourceMap) -> Note:
+    return replace(n, span=n.span or source_map.locate(n.path)) if n.path else n
+
+
+# ---- overrides: `--set KEY=VALUE` --------------------------------------------------------------
+
+#: An override: `KEY=VALUE`, or (`KEY=VALUE`, the command-line option that gave it, as the user wrote it).
+Override = str | tuple[str, str]
+
+#: The most overrides a note lists by name (the others are counted).
+NOTE_OVERRIDES = 5
+
+
+def _option(override: Override) -> tuple[str, str]:
+    """(`KEY=VALUE`, the option diagnostics name as their origin: `--set KEY=VALUE` unless given)."""
+    if isinstance(override, tuple):
+        return override
+    return override, f"--set {_cut(override)}"
+
+
+def _override_paths(options: list[tuple[str, str]]) -> list[tuple[tuple[str, ...], str]]:
+    """(the dotted KEY as strings, the option) of each override that parses."""
+    out = []
+    for text, label in options:
+        parsed = parse_override(text)
+        if not isinstance(parsed, Diagnostic):
+            out.append((tuple(str(p) for p in parsed[0]), label))
+    return out
+
+
+def _origin(path: Path, set_paths: list[tuple[tuple[str, ...], str]], original: Any) -> str | None:
+    """The option a diagnostic at `path` comes from: the last override of the longest KEY that `path` is at or
+    under, or that `path` leads to when the file has nothing at `path` (a key only the override made)."""
+    at = tuple(str(p) for p in path)
+    best: tuple[int, str] | None = None
+    for key, label in set_paths:
+        if at[: len(key)] == key:
+            depth = len(key)
+        elif key[: len(at)] == at and not _exists(original, path):
+            depth = len(at)
+        else:
+            continue
+        if best is None or depth >= best[0]:
+            best = (depth, label)
+    return best[1] if best else None
+
+
+def _exists(data: Any, path: Path) -> bool:
+    for part in path:
+        data = _child(data, part)
+        if data is None:
+            return False
+    return True
+
+
+def _note_overrides(
+    diagnostics: list[Diagnostic],
+    file: str | None,
+    original: Any,
+    options: list[tuple[str, str]],
+    strict: bool,
+    param_budget: int,
+) -> list[Diagnostic]:
+    """Each diagnostic in the file that the overrides brought about (one the file alone does not give) gets a
+    note naming the options in effect."""
+    own = [i for i, d in enumerate(diagnostics) if d.file == file and d.code != "override"]
+    if not own or any(d.code == "override" for d in diagnostics):
+        return diagnostics
+    alone = _check_data(Report(file), original, param_budget)
+    before = {(d.code, "error" if strict else d.severity, d.path, d.message) for d in alone}
+    labels = [label for _, label in options]
+    shown = ", ".join(labels[:NOTE_OVERRIDES])
+    if len(labels) > NOTE_OVERRIDES:
+        shown += f" and {len(labels) - NOTE_OVERRIDES} more"
+    note = Note(f"with the command line's {shown}")
+    out = list(diagnostics)
+    for i in own:
+        d = out[i]
+        if (d.code, d.severity, d.path, d.message) not in before:
+            out[i] = replace(d, notes=d.notes + (note,))
+    return out
 
 
 def load_spec(source: Source, *, strict: bool = False, param_budget: int = DEFAULT_PARAM_BUDGET) -> Spec:
@@ -237,26 +344,29 @@ def parse_override(text: str) -> tuple[tuple[str | int, ...], Any] | Diagnostic:
             f"An override must be KEY=VALUE with a dotted KEY, e.g. training.epochs=5. Received: {_cut(text)!r}",
             hint="List items are numbered from 0: model.layers.0.filters=64.",
         )
+    # A list index is ASCII digits ("²".isdigit() too, and int() refuses it) of a size a list can have.
+    path = tuple(int(p) if p.isascii() and p.isdigit() and len(p) <= 18 else p for p in parts)
     loaded = load_text(value) if value.strip() else Loaded(None, SourceMap(None))
     if not loaded.ok:
         return Diagnostic(
             "override",
             f"The value of `--set {_cut(key)}` is not valid YAML: {loaded.diagnostics[0].message} Received: {_cut(value)!r}",
+            path,
         )
-    # A list index is ASCII digits ("²".isdigit() too, and int() refuses it) of a size a list can have.
-    return tuple(int(p) if p.isascii() and p.isdigit() and len(p) <= 18 else p for p in parts), loaded.data
+    return path, loaded.data
 
 
-def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
-    """A copy of the loaded document with each `KEY=VALUE` set, and diagnostics for the ones that cannot be."""
+def apply_overrides(data: Any, overrides: Sequence[Override]) -> tuple[Any, list[Diagnostic]]:
+    """A copy of the loaded document with each `KEY=VALUE` set, and diagnostics for the ones that cannot be
+    (their `file` is the option)."""
     import copy
 
     data = copy.deepcopy(data)
     problems: list[Diagnostic] = []
-    for text in overrides:
+    for text, label in map(_option, overrides):
         parsed = parse_override(text)
         if isinstance(parsed, Diagnostic):
-            problems.append(parsed)
+            problems.append(replace(parsed, file=label))
             continue
         path, value = parsed
         node = data
@@ -272,6 +382,7 @@ def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
                         f"`--set {_cut(text)}` goes through `{where}`, which is "
                         f"{'missing' if child is None else _cut(repr(child))}, not a mapping or list.",
                         path[: depth + 1],
+                        file=label,
                         hint=f"Set `{where}` as a whole, e.g. --set '{where}={{type: ..., ...}}'.",
                     )
                 )
@@ -290,6 +401,7 @@ def apply_overrides(data: Any, overrides) -> tuple[Any, list[Diagnostic]]:
                         f"`--set {_cut(text)}`: there is no item {_cut(repr(last))} to set"
                         + (f" (the list has {len(node)} items, numbered from 0)." if isinstance(node, list) else "."),
                         path[:-1],
+                        file=label,
                     )
                 )
     return data, problems

@@ -1,6 +1,9 @@
 """The command line: thin click commands that parse options, call one function and hand the result to a reporter.
 
 Exit codes: 0 valid, 1 invalid, 2 usage or I/O error. Never a traceback.
+Every command that reports something takes `--format text|json` (`format_option`); with json, stdout holds one
+JSON document (`kspec.reporters` documents them) and failures end through `fail`, which prints the error
+document. A spec argument may be `-` (stdin) everywhere (`read_spec`).
 """
 
 from __future__ import annotations
@@ -8,12 +11,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from .backends import BACKENDS, DISTRIBUTIONS
 from .semantics import DEFAULT_PARAM_BUDGET
+
+if TYPE_CHECKING:
+    from .check import Report
+    from .diagnostics import Diagnostic
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -36,6 +45,103 @@ def _expand(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
     return files, missing
 
 
+# ---- shared by the commands: --format, --set, reading a spec, JSON output, failures -------------------
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    """`--format` (the parameter `fmt`, default text): `@format_option()` gives text|json; a command with more
+    report formats names them all, e.g. `@format_option("text", "json", "csv")`. With json, stdout holds exactly
+    one document (`emit_json`), failures included (`fail`)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices or ("text", "json"))),
+        default="text",
+        show_default=True,
+        help="Output format; json is a documented contract for tools (one document on stdout).",
+    )
+
+
+def set_option(command: F) -> F:
+    """`--set KEY=VALUE`, repeatable (the parameter `overrides`): a spec field, validated like the file."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override any spec field, validated like the file: --set training.optimizer.learning_rate=0.01 (repeatable).",
+    )(command)
+
+
+def emit_json(document: dict[str, Any]) -> None:
+    """Print a JSON document (built by `kspec.reporters`: `json_document`, `summary_json`, ...) on stdout."""
+    from .reporters import render_document
+
+    click.echo(render_document(document), nl=False)
+
+
+def fail(
+    fmt: str,
+    kind: str,
+    message: str,
+    exit_code: int,
+    *,
+    report: Report | None = None,
+    sources: dict[str | None, str] | None = None,
+    text: str | None = None,
+    **fields: Any,
+) -> NoReturn:
+    """End the command with `exit_code`.
+
+    Text: the report's diagnostics (with `sources` for excerpts), else `text`, else `Error: {message}`
+    (`Data error: {message}` for kind data), on stderr. JSON: the error document on stdout
+    (`kspec.reporters.error_document`: kind, message, exit code, the report's diagnostics, then `fields`).
+    Kinds: usage, io, spec, data, train, unsupported, internal (documented in `kspec.reporters`).
+    """
+    from .reporters import error_document, render_text
+
+    if fmt == "json":
+        diagnostics: Iterable[Diagnostic] = report.diagnostics if report is not None else ()
+        emit_json(error_document(_command_name(), kind, message, exit_code, diagnostics, **fields))
+    elif report is not None:
+        click.echo(render_text([report], sources), nl=False, err=True)
+    else:
+        prefix = "Data error" if kind == "data" else "Error"
+        click.echo(text if text is not None else f"{prefix}: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def read_spec(path: str, fmt: str) -> tuple[str, str]:
+    """(display name, text) of a spec file or `-` (stdin, shown as `<stdin>`); a file that cannot be read ends the
+    command (`fail`, kind io, exit 2)."""
+    from .check import Report
+
+    name, text, io = _read(path)
+    if io is not None:
+        fail(fmt, "io", io.message, EXIT_USAGE, report=Report(name, diagnostics=[io]))
+    return name, text
+
+
+def check_spec(path: str, fmt: str, **options: Any) -> tuple[Report, str]:
+    """The report of a spec file or `-` and its text; an invalid spec ends the command (`fail`, kind spec, exit 1,
+    with every diagnostic). `options` go to `kspec.check` (overrides, param_budget, strict)."""
+    from .check import check
+    from .reporters import error_message
+
+    name, text = read_spec(path, fmt)
+    report = check(text, file=name, **options)
+    if not report.ok or report.spec is None or report.inference is None:
+        fail(fmt, "spec", error_message(report), EXIT_INVALID, report=report, sources={name: text})
+    return report, text
+
+
+def _command_name() -> str:
+    ctx = click.get_current_context(silent=True)
+    return (ctx.info_name or "kspec") if ctx is not None else "kspec"
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kspec")
 def main() -> None:
@@ -44,14 +150,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format; json is a documented contract for tools.",
-)
+@format_option()
+@set_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option(
     "--param-budget",
@@ -60,7 +160,7 @@ def main() -> None:
     show_default=True,
     help="Refuse models with more parameters than this.",
 )
-def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) -> None:
+def validate(paths: tuple[str, ...], fmt: str, overrides: tuple[str, ...], strict: bool, param_budget: int) -> None:
     """Check spec files (or directories of them, or - for stdin) without TensorFlow.
 
     Exit status: 0 all valid, 1 some invalid, 2 usage or I/O error.
@@ -84,7 +184,7 @@ def validate(paths: tuple[str, ...], fmt: str, strict: bool, param_budget: int) 
             io_error = True
             continue
         sources[name] = text
-        reports.append(check(text, file=name, strict=strict, param_budget=param_budget))
+        reports.append(check(text, file=name, strict=strict, param_budget=param_budget, overrides=overrides))
     out = render_json(reports) if fmt == "json" else render_text(reports, sources)
     click.echo(out, nl=False)
     if io_error:
@@ -112,28 +212,29 @@ def schema(output: str | None) -> None:
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
+@format_option()
+@set_option
 @click.option("--param-budget", type=click.IntRange(min=1), default=DEFAULT_PARAM_BUDGET, show_default=True)
 @click.option(
     "--collapsed", is_flag=True, help="One row per layer or block use, as written, instead of every expanded layer."
 )
-def summary(spec: str, param_budget: int, collapsed: bool) -> None:
-    """Print the layer table (name, type, output shape, parameters) from static inference."""
-    from .check import Report, check
-    from .reporters import render_summary, render_text
+def summary(spec: str, fmt: str, overrides: tuple[str, ...], param_budget: int, collapsed: bool) -> None:
+    """Print the layer table (name, type, output shape, parameters) from static inference.
 
-    name, text, io = _read(spec)
-    if io is not None:
-        click.echo(render_text([Report(name, diagnostics=[io])]), nl=False, err=True)
-        sys.exit(EXIT_USAGE)
-    report = check(text, file=name, param_budget=param_budget)
-    if not report.ok or report.inference is None:
-        click.echo(render_text([report], {name: text}), nl=False, err=True)
-        sys.exit(EXIT_INVALID)
-    click.echo(render_summary(report, collapsed=collapsed), nl=False)
+    SPEC is a file or - (stdin). Exit status: 0 printed, 1 invalid spec, 2 usage or I/O error.
+    """
+    from .reporters import render_summary, summary_json
+
+    report, _ = check_spec(spec, fmt, param_budget=param_budget, overrides=overrides)
+    if fmt == "json":
+        emit_json(summary_json(report, collapsed=collapsed))
+    else:
+        click.echo(render_summary(report, collapsed=collapsed), nl=False)
 
 
 @main.command("build-and-train")
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
+@format_option()
 @click.option(
     "--data",
     help="Use this data instead of the spec's: a .npz or .csv file, an image or text directory, synthetic[:N], embedded[:digits] or keras:NAME.",
@@ -161,13 +262,7 @@ def summary(spec: str, param_budget: int, collapsed: bool) -> None:
     is_flag=True,
     help="Continue an interrupted run (--output DIR, or the latest unfinished run of this spec).",
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override any spec field, validated like the file: --set training.optimizer.learning_rate=0.01 (repeatable).",
-)
+@set_option
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -217,6 +312,7 @@ def summary(spec: str, param_budget: int, collapsed: bool) -> None:
 )
 def build_and_train(
     spec: str,
+    fmt: str,
     data,
     epochs,
     steps,
@@ -235,33 +331,42 @@ def build_and_train(
     join_timeout,
     cpu_devices,
 ) -> None:
-    """Build the model of SPEC, train it on its data and write a run directory.
+    """Build the model of SPEC (a file, or - for stdin), train it on its data and write a run directory.
 
     The run directory holds the resolved spec, the trained model (.keras and a SavedModel), the
     history (CSV, JSON), final and test metrics, training curves, the model summary and diagram.
+    Progress and notes go to stderr; the result (one line, or the JSON document) to stdout.
     Exit status: 0 trained, 1 invalid spec, data or training failure, 2 usage or I/O error,
     130 interrupted (resume with --resume).
 
+    A spec read from stdin reads its relative data paths from the current directory; --resume with
+    - needs the same spec on stdin again.
     Multi-worker training runs one such command per worker, each with the same --coordinator and
     --num-processes and its own --process-id; only process 0 writes the run directory.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _terminate_as_interrupt()
-    from .reporters import render_text
-    from .train.run import InvalidSpec, TrainError, TrainOptions
+    from contextlib import nullcontext, redirect_stdout
+
+    from .reporters import error_message, train_json, train_line
+    from .train.run import EXIT_INTERRUPTED, InvalidSpec, TrainError, TrainOptions
     from .train.run import build_and_train as run
     from .train.runtime import Cluster
 
     if num_processes is not None and process_id is not None and process_id >= num_processes:
-        click.echo(
-            f"Error: --process-id {process_id} is out of range for --num-processes {num_processes} (0 to {num_processes - 1}).",
-            err=True,
+        fail(
+            fmt,
+            "usage",
+            f"--process-id {process_id} is out of range for --num-processes {num_processes} (0 to {num_processes - 1}).",
+            EXIT_USAGE,
+            status="invalid",
         )
-        sys.exit(EXIT_USAGE)
-
+    spec_text = read_spec(spec, fmt)[1] if spec == "-" else None
     if steps is not None and epochs is None and not resume:
         epochs = 1
-    verbose = 0 if quiet else (1 if (progress if progress is not None else sys.stdout.isatty()) else 2)
+    # With --format json, stdout holds only the document: Keras's progress goes to stderr with the notes.
+    terminal = (sys.stderr if fmt == "json" else sys.stdout).isatty()
+    verbose = 0 if quiet else (1 if (progress if progress is not None else terminal) else 2)
     opts = TrainOptions(
         data=data,
         epochs=epochs,
@@ -276,33 +381,36 @@ def build_and_train(
         distribution=distribution,
         cluster=Cluster(coordinator, num_processes, process_id, join_timeout),
         cpu_devices=cpu_devices,
+        spec_text=spec_text,
     )
     echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:
         from .compile import KspecBug
         from .train.data import DataError
 
-        result = run(spec, opts, echo=echo)
+        with redirect_stdout(sys.stderr) if fmt == "json" else nullcontext():
+            result = run(spec, opts, echo=echo)
     except InvalidSpec as exc:
-        click.echo(render_text([exc.report], exc.sources), nl=False, err=True)
-        sys.exit(EXIT_INVALID)
+        fail(
+            fmt,
+            "spec",
+            error_message(exc.report),
+            EXIT_INVALID,
+            report=exc.report,
+            sources=exc.sources,
+            status="invalid",
+        )
     except DataError as exc:
-        click.echo(f"Data error: {exc}", err=True)
-        sys.exit(EXIT_INVALID)
+        fail(fmt, "data", str(exc), EXIT_INVALID, status="failed")
     except TrainError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        status = "interrupted" if exc.exit_code == EXIT_INTERRUPTED else "failed"
+        fail(fmt, "train", str(exc), exc.exit_code, status=status)
     except KspecBug as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_USAGE)
-    test = result.metrics.get("test")
-    line = f"Trained '{result.spec.name}' for {result.epochs_done} epoch(s)"
-    if test:
-        line += "; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-    if result.run_dir is None:
-        click.echo(f"{line}. Worker {result.runtime.process_index}: the chief (process 0) wrote the run directory.")
+        fail(fmt, "internal", str(exc), EXIT_USAGE, text=str(exc), status="failed")
+    if fmt == "json":
+        emit_json(train_json(result))
     else:
-        click.echo(f"{line}. Run directory: {result.run_dir}")
+        click.echo(train_line(result))
 
 
 @main.command("import")
@@ -319,47 +427,52 @@ def build_and_train(
     help="Replace the output file if it exists (without it, an existing file is never overwritten).",
 )
 @click.option("--name", help="The spec's name (default: the model's name, made a valid kspec name).")
-def import_command(model: str, output: str | None, force: bool, name: str | None) -> None:
+@format_option()
+def import_command(model: str, output: str | None, force: bool, name: str | None, fmt: str) -> None:
     """Convert a Keras model (a .keras file, or the JSON of model.to_json()) into a kspec spec.
 
     Nothing in the file is deserialised or run: kspec reads the model's configuration as data.
-    The spec's training section is a placeholder to edit.
+    The spec's training section is a placeholder to edit. With --format json and no --output,
+    the spec's text is in the document's `text`.
     Exit status: 0 imported, 1 the model uses what kspec cannot express (all of it is listed),
     2 usage or I/O error.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports TensorFlow
     from .importer import ModelFileError, UnsupportedModel, import_report, spec_text
+    from .reporters import Imported, import_json, import_line
 
     target = Path(output) if output else None
     if target is not None and target.exists() and not force:
-        raise click.UsageError(f"'{output}' exists; use --force to replace it.")
+        fail(fmt, "usage", f"'{output}' exists; use --force to replace it.", EXIT_USAGE)
     try:
         report = import_report(model, name=name)
     except ModelFileError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        fail(fmt, "io", str(exc), EXIT_USAGE)
     except UnsupportedModel as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_INVALID)
-    spec = report.spec
-    fmt = "json" if target is not None and target.suffix == ".json" else "yaml"
-    text = spec_text(spec, fmt, source=os.path.basename(model))
-    if target is None:
+        fail(fmt, "unsupported", str(exc).splitlines()[0], EXIT_INVALID, text=str(exc), unsupported=exc.problems)
+    assert report.spec is not None
+    file_format = "json" if target is not None and target.suffix == ".json" else "yaml"
+    text = spec_text(report.spec, file_format, source=os.path.basename(model))
+    imported = Imported.of(report, output, text)
+    if target is not None:
+        try:
+            _atomic_write(target, text)
+        except click.ClickException as exc:
+            fail(fmt, "io", exc.message, EXIT_USAGE)
+    if fmt == "json":
+        emit_json(import_json(imported, report.diagnostics))
+    elif target is None:
         click.echo(text, nl=False)
-        return
-    try:
-        _atomic_write(target, text)
-    except click.ClickException as exc:
-        click.echo(f"Error: {exc.message}", err=True)
-        sys.exit(EXIT_USAGE)
-    form = "sequential" if hasattr(spec.model, "layers") else "graph"
-    layers = sum(1 for n in report.inference.nodes if n.shares is None) if report.inference else 0
-    params = report.inference.total_params if report.inference else 0
-    click.echo(
-        f"Imported '{spec.name}' ({layers} layers, {params:,} parameters, {form} form) to {output}. "
-        "Its training section is a placeholder: edit it before training.",
-        err=True,
-    )
+    else:
+        click.echo(import_line(imported), err=True)
+
+
+# After training: predict, evaluate, export (kspec/use/commands.py; importing it loads no TensorFlow).
+from .use.commands import evaluate, export, predict  # noqa: E402 - registered after the group exists
+
+main.add_command(predict)
+main.add_command(evaluate)
+main.add_command(export)
 
 
 def _terminate_as_interrupt() -> None:
@@ -374,14 +487,15 @@ def _terminate_as_interrupt() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _read(path: str):
+def _read(path: str) -> tuple[str, str, Diagnostic | None]:
     """(display name, text, io-error diagnostic or None) for a path or `-` (stdin)."""
     from .check import read_source
 
     if path == "-":
         return "<stdin>", sys.stdin.read(), None
     name, text, _, io_error = read_source(Path(path))
-    return name, text, io_error and io_error.with_source(name, None)
+    name = name or path
+    return name, text or "", io_error and io_error.with_source(name, None)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -1,23 +1,70 @@
-"""Reporters: the only code that renders diagnostics. Text for people, JSON as a contract for tools.
+"""Reporters: the only code that renders. Text for people, JSON as a contract for tools.
 
-JSON output (`kspec validate --format json`), version 1:
-    {"version": 1, "ok": bool, "files": [
-        {"file": str|null, "ok": bool, "errors": int, "warnings": int, "params": int|null,
-         "diagnostics": [{"code", "severity", "message", "file", "line", "column", "path", "hint", "policy",
-                          "backends", "notes"}]}]}
+Every command that reports something takes `--format text|json`. With `json`, stdout holds exactly one
+JSON document (whatever the exit status); stderr holds only progress and notes (build-and-train), never
+the result. Click's own usage errors (an unknown option, a bad option value) stay text on stderr, exit 2.
+Every document is an object with `"version": 1` (bumped only when a field changes meaning or goes away;
+fields may be added), `"command"` (the subcommand's name) and `"ok"` (the command did what it was asked).
+
+Diagnostic (the same object everywhere):
+    {"code", "severity", "message", "file", "line", "column", "path", "hint", "policy", "backends", "notes"}
 `line` and `column` are 1-based (null when unknown); `path` is the dotted path inside the spec
 (`model.layers[2].kernel_size`); `code` is one of `kspec.diagnostics.CODES`; `policy` names the documented
 kspec policy of a refusal (a key of `kspec.diagnostics.POLICIES`, or null), `backends` the Keras backends that
-fail where the others run it. The text output shows the policy too, on a line of its own with its reason.
+fail where the others run it; `notes` are `{"message", "line", "column", "path"}`. `file` is the spec's file
+(`<stdin>` for `-`), or, for a diagnostic about a value a command-line override set, the option itself
+(`--set training.epochs=0`, `--epochs 0`) with `line` and `column` null. The text output shows the policy
+too, on a line of its own with its reason, and the option (under `cli |`) where the file excerpt would be.
+
+Error (a failed command other than `validate`): `"ok": false` and
+    "error": {"kind", "message", "exit_code"}, "diagnostics": [Diagnostic, ...]
+`kind` is `usage` (exit 2), `io` (a file that cannot be read, exit 2), `spec` (the spec is invalid, exit 1;
+`diagnostics` says why), `data` (exit 1), `train` (training failed or was interrupted: exit 1, 2 or 130),
+`unsupported` (import: `unsupported` lists what kspec cannot express, exit 1) or `internal` (a kspec bug,
+exit 2). `exit_code` is the process's exit status. `diagnostics` is empty unless the kind is `spec` or `io`.
+
+`kspec validate --format json`:
+    {"version": 1, "command": "validate", "ok": bool, "files": [
+        {"file": str|null, "ok": bool, "errors": int, "warnings": int, "params": int|null,
+         "diagnostics": [Diagnostic, ...]}]}
+
+`kspec summary --format json` (on success; on failure the error object above, with the diagnostics):
+    {"version": 1, "command": "summary", "ok": true, "file": str, "name": str, "collapsed": bool,
+     "layers": [{"name", "type", "block", "repeat", "shares", "output_shapes", "params"}, ...],
+     "totals": {"params": int, "trainable": int, "non_trainable": int}, "outputs": [str, ...],
+     "diagnostics": [Diagnostic, ...]}
+One row per input (`type` "InputLayer") and layer call, in order; with `--collapsed`, one per layer or block use
+as written (a block use: `type` "block", `block` its name, `repeat` its repetitions, `params` those of every
+layer it expanded to). `output_shapes` is a list of shapes (one per output), each a list with null for an unknown
+size (the batch axis first); `shares` names the layer whose weights a call shares (its `params` is then 0).
+`diagnostics` holds the warnings.
+
+`kspec build-and-train --format json` (progress and notes on stderr):
+    {"version": 1, "command": "build-and-train", "ok": true, "status": "complete", "spec": str,
+     "run_dir": str|null, "epochs_done": int, "resumed_from": int, "process": int,
+     "metrics": {"final_epoch": {str: float}, "test": {str: float}|null}}
+`run_dir` is null on a multi-worker process other than the chief (process 0), which writes nothing. On failure
+the error object, with `"status"`: "invalid" (kind spec or usage), "interrupted" (exit 130) or "failed".
+
+`kspec import --format json`:
+    {"version": 1, "command": "import", "ok": true, "name": str, "form": "sequential"|"graph", "layers": int,
+     "params": int, "output": str|null, "text": str|null, "diagnostics": [Diagnostic, ...]}
+`output` is the file written (`-o`); without it, `text` holds the spec (YAML). On `unsupported`, the error
+object has `"unsupported": [str, ...]`, every layer and argument kspec cannot express.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from .check import Report
 from .diagnostics import POLICIES, Diagnostic
+
+#: The version of every JSON document (see above).
+JSON_VERSION = 1
 
 
 def _where(d: Diagnostic) -> str:
@@ -31,7 +78,11 @@ def render_diagnostic(d: Diagnostic, source_lines: list[str] | None = None) -> s
     lines = [f"{_where(d)}: {d.severity}[{d.code}]: {d.message}"]
     if d.path:
         lines.append(f"  at {d.location}")
-    if source_lines and d.span and 0 < d.span.line <= len(source_lines):
+    if from_option(d):
+        option = d.file or ""
+        lines.append(f"  {'cli':>4} | {option}")
+        lines.append(f"       | {' ' * _option_caret(option, d)}^")
+    elif source_lines and d.span and 0 < d.span.line <= len(source_lines):
         text, caret = _excerpt(source_lines[d.span.line - 1].rstrip("\n"), d.span.column - 1)
         lines.append(f"  {d.span.line:>4} | {text}")
         lines.append(f"       | {' ' * caret}^")
@@ -43,6 +94,26 @@ def render_diagnostic(d: Diagnostic, source_lines: list[str] | None = None) -> s
         where = f" (line {note.span.line}, column {note.span.column})" if note.span else ""
         lines.append(f"  note: {note.message}{where}")
     return "\n".join(lines)
+
+
+def from_option(d: Diagnostic) -> bool:
+    """True for a diagnostic about what a command-line option set (its `file` is the option, e.g. `--set a.b=1`)."""
+    return d.span is None and d.code != "io-error" and (d.file or "").startswith("--")
+
+
+def _option_caret(option: str, d: Diagnostic) -> int:
+    """Where the caret goes under `--set KEY=VALUE` (or `--epochs 3`): under the part of KEY the diagnostic is
+    about when it is about a key (one the file lacks, one that is unknown), else under the value."""
+    flag, _, arg = option.partition(" ")
+    key, eq, _ = arg.partition("=")
+    if not eq:
+        return len(flag) + 1 if arg else 0
+    parts = key.split(".")
+    depth = len(d.path)
+    if depth < len(parts) or (depth == len(parts) and d.code == "unknown-key"):
+        at = max(depth, 1) - 1
+        return len(flag) + 1 + sum(len(p) + 1 for p in parts[:at])
+    return len(flag) + 1 + len(key) + 1
 
 
 #: The widest source excerpt under a diagnostic: a long line (minified JSON, a flow mapping of many
@@ -81,14 +152,207 @@ def render_text(reports: Iterable[Report], sources: dict[str | None, str] | None
 
 
 def render_json(reports: Iterable[Report]) -> str:
+    """`kspec validate --format json`."""
     reports = list(reports)
-    return (
-        json.dumps(
-            {"version": 1, "ok": all(r.ok for r in reports), "files": [r.to_json() for r in reports]},
-            indent=2,
-        )
-        + "\n"
+    return render_document(json_document("validate", all(r.ok for r in reports), files=[r.to_json() for r in reports]))
+
+
+# ---- JSON documents -------------------------------------------------------------------------------
+
+
+def render_document(document: dict[str, Any]) -> str:
+    """A JSON document as the text a command prints (indented, one trailing newline)."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def json_document(command: str, ok: bool, **fields: Any) -> dict[str, Any]:
+    """The envelope every JSON document shares: version, command, ok, then the command's fields."""
+    return {"version": JSON_VERSION, "command": command, "ok": ok, **fields}
+
+
+def error_document(
+    command: str,
+    kind: str,
+    message: str,
+    exit_code: int,
+    diagnostics: Iterable[Diagnostic] = (),
+    **fields: Any,
+) -> dict[str, Any]:
+    """A failed command: `{"error": {kind, message, exit_code}, "diagnostics": [...]}` and the command's own fields."""
+    return json_document(
+        command,
+        False,
+        **fields,
+        error={"kind": kind, "message": message, "exit_code": exit_code},
+        diagnostics=[d.to_json() for d in diagnostics],
     )
+
+
+def error_message(report: Report) -> str:
+    """One line for a report that failed: how many errors, and the first."""
+    errors = report.errors
+    if not errors:
+        return "The spec is invalid."
+    first = errors[0]
+    where = first.file or report.file or "<stdin>"
+    if first.span:
+        where += f":{first.span.line}:{first.span.column}"
+    return f"{len(errors)} error(s); first: {where}: {first.message}"
+
+
+def summary_json(report: Report, *, collapsed: bool = False) -> dict[str, Any]:
+    """`kspec summary --format json` of a report with an inference."""
+    inf = report.inference
+    assert inf is not None
+    return json_document(
+        "summary",
+        True,
+        file=report.file or "<stdin>",
+        name=report.spec.name if report.spec else None,
+        collapsed=collapsed,
+        layers=[
+            {
+                "name": r.name,
+                "type": r.type,
+                "block": r.block,
+                "repeat": r.repeat,
+                "shares": r.shares,
+                "output_shapes": [list(shape) if shape is not None else None for shape in r.shapes],
+                "params": r.params,
+            }
+            for r in summary_rows(report, collapsed=collapsed)
+        ],
+        totals={
+            "params": inf.total_params,
+            "trainable": inf.trainable_params,
+            "non_trainable": inf.non_trainable_params,
+        },
+        outputs=list(inf.outputs),
+        diagnostics=[d.to_json() for d in report.diagnostics],
+    )
+
+
+def train_json(result: Any) -> dict[str, Any]:
+    """`kspec build-and-train --format json` of a `kspec.train.run.RunResult`."""
+    return json_document(
+        "build-and-train",
+        True,
+        status="complete",
+        spec=result.spec.name,
+        run_dir=None if result.run_dir is None else str(result.run_dir),
+        epochs_done=result.epochs_done,
+        resumed_from=result.resumed_from,
+        process=result.runtime.process_index if result.runtime is not None else 0,
+        metrics={"final_epoch": result.metrics.get("final_epoch", {}), "test": result.metrics.get("test")},
+    )
+
+
+def train_line(result: Any) -> str:
+    """`kspec build-and-train`'s last line (stdout): what was trained, the test metrics, the run directory."""
+    test = result.metrics.get("test")
+    line = f"Trained '{result.spec.name}' for {result.epochs_done} epoch(s)"
+    if test:
+        line += "; test " + ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+    if result.run_dir is None:
+        return f"{line}. Worker {result.runtime.process_index}: the chief (process 0) wrote the run directory."
+    return f"{line}. Run directory: {result.run_dir}"
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What `kspec import` made: the spec's name, form, counts, and where it went."""
+
+    name: str
+    form: str  # sequential or graph
+    layers: int
+    params: int
+    output: str | None  # the file written, or None (the text went to stdout)
+    text: str
+
+    @classmethod
+    def of(cls, report: Report, output: str | None, text: str) -> Imported:
+        spec, inf = report.spec, report.inference
+        assert spec is not None
+        return cls(
+            name=spec.name,
+            form="sequential" if hasattr(spec.model, "layers") else "graph",
+            layers=sum(1 for n in inf.nodes if n.shares is None) if inf else 0,
+            params=inf.total_params if inf else 0,
+            output=output,
+            text=text,
+        )
+
+
+def import_json(imported: Imported, diagnostics: Iterable[Diagnostic] = ()) -> dict[str, Any]:
+    """`kspec import --format json`."""
+    return json_document(
+        "import",
+        True,
+        name=imported.name,
+        form=imported.form,
+        layers=imported.layers,
+        params=imported.params,
+        output=imported.output,
+        text=None if imported.output else imported.text,
+        diagnostics=[d.to_json() for d in diagnostics],
+    )
+
+
+def import_line(imported: Imported) -> str:
+    """`kspec import`'s line on stderr after writing a file."""
+    return (
+        f"Imported '{imported.name}' ({imported.layers} layers, {imported.params:,} parameters, {imported.form} form) "
+        f"to {imported.output}. Its training section is a placeholder: edit it before training."
+    )
+
+
+# ---- the layer table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One row of `kspec summary`: an input, a layer call, or (collapsed) a layer or block use as written."""
+
+    name: str
+    type: str  # the layer type, InputLayer, or "block"
+    shapes: tuple[tuple | None, ...]  # one output shape per output (None: not inferred)
+    params: int
+    block: str | None = None
+    repeat: int | None = None
+    shares: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.block is not None:
+            kind = f"block {self.block}" + (f" x{self.repeat}" if self.repeat not in (None, 1) else "")
+        else:
+            kind = self.type + (f", shares {self.shares}" if self.shares else "")
+        return f"{self.name} ({kind})"
+
+
+def summary_rows(report: Report, *, collapsed: bool = False) -> list[SummaryRow]:
+    """The rows of the layer table, from static inference (see `render_summary`)."""
+    inf = report.inference
+    assert inf is not None
+    rows = [SummaryRow(name, "InputLayer", (t.shape,), 0) for name, t in inf.inputs.items()]
+    if collapsed and inf.expansion is not None:
+        for use in inf.expansion.uses:
+            members = [inf.node(n) for n in use.nodes]
+            params = sum(m.params for m in members if m is not None and m.shares is None)
+            shapes = tuple(t.shape if t is not None else None for t in map(inf.tensor, use.outputs))
+            if use.block is None:
+                node = members[0]
+                kind = node.layer.layer_type if node is not None and node.layer is not None else "?"
+                shares = node.shares if node is not None else None
+                rows.append(SummaryRow(use.name, kind, shapes, params, shares=shares or None))
+            else:
+                rows.append(SummaryRow(use.name, "block", shapes, params, block=use.block, repeat=use.repeat))
+        return rows
+    for n in inf.nodes:
+        kind = n.layer.layer_type if n.layer is not None else "?"
+        shape = n.output.shape if n.output else None
+        rows.append(SummaryRow(n.name, kind, (shape,), n.params if n.shares is None else 0, shares=n.shares or None))
+    return rows
 
 
 def render_summary(report: Report, *, collapsed: bool = False) -> str:
@@ -99,31 +363,11 @@ def render_summary(report: Report, *, collapsed: bool = False) -> str:
     """
     inf = report.inference
     assert inf is not None
-    rows = [("Layer (type)", "Output Shape", "Param #")]
-    for name, t in inf.inputs.items():
-        rows.append((f"{name} (InputLayer)", _shape(t.shape), "0"))
-    if collapsed and inf.expansion is not None:
-        rows[0] = ("Layer or block use (type)", "Output Shape", "Param #")
-        for use in inf.expansion.uses:
-            members = [inf.node(n) for n in use.nodes]
-            params = sum(m.params for m in members if m is not None and m.shares is None)
-            if use.block is None:
-                node = members[0]
-                kind = node.layer.layer_type if node is not None and node.layer is not None else "?"
-                if node is not None and node.shares:
-                    kind += f", shares {node.shares}"
-            else:
-                kind = f"block {use.block}" + (f" x{use.repeat}" if use.repeat != 1 else "")
-            shapes = [inf.tensor(o) for o in use.outputs]
-            shown = ", ".join(_shape(t.shape) if t is not None else "?" for t in shapes) or "(no layers)"
-            rows.append((f"{use.name} ({kind})", shown, f"{params:,}"))
-    else:
-        for n in inf.nodes:
-            kind = n.layer.layer_type if n.layer is not None else "?"
-            label = f"{n.name} ({kind}{', shares ' + n.shares if n.shares else ''})"
-            rows.append(
-                (label, _shape(n.output.shape) if n.output else "?", f"{n.params:,}" if n.shares is None else "0")
-            )
+    title = "Layer or block use (type)" if collapsed and inf.expansion is not None else "Layer (type)"
+    rows = [(title, "Output Shape", "Param #")]
+    for row in summary_rows(report, collapsed=collapsed):
+        shown = ", ".join(_shape(shape) if shape is not None else "?" for shape in row.shapes) or "(no layers)"
+        rows.append((row.label, shown, f"{row.params:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     sep = "-" * (sum(widths) + 6)
     out = [f'Model: "{report.spec.name if report.spec else "?"}"', sep]

@@ -449,7 +449,10 @@ def test_a_bad_override_prints_the_diagnostic_and_creates_nothing(kspec, tmp_pat
     result = kspec("tiny.yaml", "-o", "run", "--set", "training.optimizer.learning_rate=fast", cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert lines[0].startswith("tiny.yaml:9:") and "error[" in lines[0] and "learning_rate" in lines[0]
+    assert lines[0] == (
+        "--set training.optimizer.learning_rate=fast: error[type]: `learning_rate` must be a number, not a string. "
+        "Received: learning_rate='fast'"
+    )
     assert "  at training.optimizer.learning_rate" in lines
     assert lines[-1] == "1 file(s) checked: 1 error(s), 0 warning(s)"
     assert listing(tmp_path) == {"tiny.yaml"} and result.stdout == ""

@@ -78,6 +78,12 @@ class RunResult:
 def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
     """The validated spec with `--set`, `--epochs`, `--batch-size` and `--seed` applied, its
     inference and the source text. Raises SpecError with every diagnostic."""
+    report, text = check_spec(spec_path, opts)
+    return report.spec, report.inference, text
+
+
+def check_spec(spec_path: str, opts: TrainOptions) -> tuple[Any, str]:
+    """The checker's report on the spec with the options' overrides (it passed: warnings at most), and its text."""
     from ..check import read_source
 
     name: str | None
@@ -89,19 +95,20 @@ def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
         if io_error is not None:
             raise TrainError(io_error.message, 2)
     assert text is not None  # read_source gives the text of a file it could read
-    overrides = list(opts.overrides)
+    overrides: list[Any] = list(opts.overrides)
+    # (override, the option the user typed): a diagnostic about the value names the option
     if opts.epochs is not None:
-        overrides.append(f"training.epochs={opts.epochs}")
+        overrides.append((f"training.epochs={opts.epochs}", f"--epochs {opts.epochs}"))
     if opts.batch_size is not None:
-        overrides.append(f"training.batch_size={opts.batch_size}")
+        overrides.append((f"training.batch_size={opts.batch_size}", f"--batch-size {opts.batch_size}"))
     if opts.seed is not None:
-        overrides.append(f"training.seed={opts.seed}")
+        overrides.append((f"training.seed={opts.seed}", f"--seed {opts.seed}"))
     if opts.distribution is not None:
-        overrides.append(f"training.distribution={opts.distribution}")
+        overrides.append((f"training.distribution={opts.distribution}", f"--distribution {opts.distribution}"))
     report = check(text, file=name, overrides=overrides)
     if not report.ok or report.spec is None:
         raise InvalidSpec(report, {name: text})
-    return report.spec, report.inference, text
+    return report, text
 
 
 # ---- training ------------------------------------------------------------------------------------
@@ -140,7 +147,9 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
                 "(only --epochs, to train further). Start a new run to change the spec or the data.",
                 2,
             )
-    spec, inference, _ = resolve_spec(spec_path, opts)
+    report, _ = check_spec(spec_path, opts)
+    spec, inference = report.spec, report.inference
+    warned = _warnings(report, echo)
     check_dependencies(spec)
     from . import runtime as rt
 
@@ -216,7 +225,7 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     try:
         with Interrupts.active() as interrupts:
             session = Session(
-                spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo, runtime, interrupts
+                spec_path, spec, inference, loaded, run_dir, run_info, state, opts, echo, runtime, interrupts, warned
             )
             out = session.run()
     except KeyboardInterrupt:
@@ -245,6 +254,14 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         out["model"],
         runtime,
     )
+
+
+def _warnings(report: Any, echo: Callable[[str], None]) -> set[str]:
+    """Say the spec's warnings (lints) before training, as `kspec validate` would; returns their codes."""
+    for d in report.warnings:
+        where = ".".join(str(p) for p in d.path) if d.path else ""
+        echo(f"Warning[{d.code}]: {d.message}" + (f" (at {where})" if where else ""))
+    return {d.code for d in report.warnings}
 
 
 def check_dependencies(spec: Spec) -> None:

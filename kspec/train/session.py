@@ -40,6 +40,7 @@ class Session:
     echo: Callable[[str], None]
     runtime: Any  # runtime.Runtime
     interrupts: Interrupts
+    warned: set[str] = field(default_factory=set)  # the codes of the spec's warnings, said before training
     notes: list[str] = field(default_factory=list)  # what Keras warned of, said once each at the end
 
     # ---- the whole session ----------------------------------------------------------------------
@@ -50,7 +51,7 @@ class Session:
         import keras
 
         keras.utils.set_random_seed(self.spec.training.seed)
-        with keras_warnings(self.notes):
+        with keras_warnings(self.notes, self.warned):
             plan = self.plan()
             model = self.build(plan)
             history: dict[str, list[float]] = {k: list(v) for k, v in self.state.get("history", {}).items()}
@@ -327,10 +328,17 @@ def quiet_end_of_data(runtime: Any) -> Iterator[None]:
         yield
 
 
+#: Keras warnings that say what a kspec lint has said already (by a phrase of the warning -> the lint's code).
+KERAS_WARNINGS_LINTED = {
+    "received `from_logits=True`, but the `output` argument was produced by": "lint-softmax-from-logits",
+}
+
+
 @contextlib.contextmanager
-def keras_warnings(notes: list[str]) -> Iterator[None]:
+def keras_warnings(notes: list[str], warned: set[str] = frozenset()) -> Iterator[None]:  # type: ignore[assignment]
     """Keras's (and TensorFlow's) Python warnings while training are not printed raw, with Keras's file and
-    line: each distinct one becomes a note (`Keras warned: ...`), said once at the end of the session."""
+    line: one that repeats a lint the spec got (`warned`: their codes) is dropped, and each other distinct one
+    becomes a note (`Keras warned: ...`), said once at the end of the session."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -339,7 +347,9 @@ def keras_warnings(notes: list[str]) -> Iterator[None]:
             for w in caught:
                 if issubclass(w.category, DeprecationWarning | PendingDeprecationWarning):
                     continue
-                text = " ".join(str(w.message).split())
+                text = " ".join(str(w.message).split()).strip('"')
+                if any(phrase in text and code in warned for phrase, code in KERAS_WARNINGS_LINTED.items()):
+                    continue
                 note = f"Keras warned: {text}"
                 if note not in notes:
                     notes.append(note)

@@ -1,0 +1,1 @@
+"""After training: predict, evaluate, export; each reads a run directory and nothing else."""
