@@ -67,7 +67,7 @@ CODES: dict[str, str] = {
 
 # Documented kspec policies: where kspec refuses what Keras would build (and perhaps run), because
 # it would fail later, silently mean something else, or make no sense. A diagnostic that applies one
-# names it in `policy`; README lists them all ("Where kspec is stricter than Keras"). Ids are stable.
+# names it in `policy`; docs/policies.md lists them all. Ids are stable.
 POLICIES: dict[str, str] = {
     "no-coercion": "No silent type coercion: '64' is not 64, true is not 1; NaN and infinity are refused.",
     "rate-below-one": "Dropout rates must be below 1 (a rate of 1 zeroes everything and divides by zero).",

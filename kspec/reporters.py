@@ -89,7 +89,7 @@ def render_diagnostic(d: Diagnostic, source_lines: list[str] | None = None) -> s
     if d.hint:
         lines.append(f"  hint: {d.hint}")
     if d.policy is not None:
-        lines.append(f"  policy: {d.policy}: {POLICIES[d.policy]} (README: Where kspec is stricter than Keras)")
+        lines.append(f"  policy: {d.policy}: {POLICIES[d.policy]} (docs/policies.md)")
     for note in d.notes:
         where = f" (line {note.span.line}, column {note.span.column})" if note.span else ""
         lines.append(f"  note: {note.message}{where}")

@@ -3,7 +3,7 @@
 Each rule here is either what Keras would refuse (a loss for an output that
 does not exist) or a documented kspec policy (one loss per output of a
 multi-output model; categorical losses need at least two classes; the
-parameter budget). Policies are listed in README.
+parameter budget). Policies are listed in docs/policies.md.
 """
 
 from __future__ import annotations

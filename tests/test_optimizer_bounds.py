@@ -86,4 +86,4 @@ def test_a_policy_refusal_says_so_in_the_text_output():
     from kspec.reporters import render_text
 
     text = render_text([kspec.check(_spec({"type": "SGD", "learning_rate": -0.1}))])
-    assert "policy: optimizer-range:" in text and "README: Where kspec is stricter than Keras" in text
+    assert "policy: optimizer-range:" in text and "(docs/policies.md)" in text

@@ -32,7 +32,7 @@ The property, for every generated spec (`check_spec`):
   shared layer before it): Keras refuses to build it, or, on random batches (each size in FILLS
   for unknown dims, with one compiled model), fails to run it, returns an empty output or another
   dtype or shape than it declares, or fails a training step (or its loss is not finite).
-  A refusal that names a documented policy (`Diagnostic.policy`, README's table) is only counted.
+  A refusal that names a documented policy (`Diagnostic.policy`, docs/policies.md) is only counted.
 - Loss errors without a policy: compiling the model with the spec's training section, or a
   training step, fails in Keras. Any other refusal is undocumented and fails the test; structural
   errors would be a bug of the generator and fail it too.
@@ -772,7 +772,7 @@ def test_graph_models_agree_with_keras():
 #
 # A near miss is a valid spec with one mutation (tests/strategies.py `near_miss_specs`). When kspec
 # accepts it, it must be sound like any accepted spec (`check_accepted`). When kspec refuses it, Keras
-# must fail too, unless every error names a documented policy (`Diagnostic.policy`, listed in README):
+# must fail too, unless every error names a documented policy (`Diagnostic.policy`, listed in docs/policies.md):
 #
 # - layer errors (shape, value, shared-layer from the shape rules): Keras fails on each blamed layer
 #   call (`check_refused`);
