@@ -80,7 +80,7 @@ data:
 
 RUN_FILES = {
     "run.json", "spec.yaml", "model.keras", "saved_model", "history.csv", "history.json", "metrics.json",
-    "curves.png", "summary.txt", "model.dot",
+    "curves.png", "summary.txt", "model.dot", "interface.json",
 }
 
 

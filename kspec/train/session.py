@@ -268,7 +268,10 @@ class Session:
         if keras.backend.backend() == "tensorflow":
             with artifacts.atomic_dir(run_dir / rundir.SAVED_MODEL) as tmp:
                 export_saved_model(model, tmp)
-        return []  # HOOK: interface.write (kspec/use/interface.py) once it lands
+        from ..use import interface
+
+        # last: interface.json, preprocessing/ and serving.keras (checked against model.keras on raw examples)
+        return interface.write(run_dir, spec, self.inference, self.loaded, model)
 
 
 @dataclass(frozen=True)
