@@ -105,3 +105,21 @@ def export(run_dir: str | Path, formats: list[str] | tuple[str, ...] | str) -> A
     from .use.export import export_run
 
     return export_run(run_dir, [formats] if isinstance(formats, str) else list(formats), echo=lambda message: None)
+
+
+def predict(
+    run_dir: str | Path,
+    inputs: list[str] | tuple[str, ...] = (),
+    *,
+    texts: list[str] | tuple[str, ...] = (),
+    top_k: int = 5,
+    batch_size: int = 64,
+) -> Any:
+    """`kspec predict` as a function: an iterator over the inputs (image files or directories of them, `.txt`,
+    CSV or `.npz` files) and `texts`, in batches, yielding a `kspec.use.predict.Prediction` (`.source`,
+    `.outputs`: per output the top-k (class name, probability) pairs or the values) or a
+    `kspec.use.predict.Failure` (`.source`, `.message`) for an input that cannot be predicted. Raises
+    `kspec.use.predict.PredictError` (or `kspec.rundir.RunDirError`) for a run that cannot be used."""
+    from .use.predict import predict_run
+
+    return predict_run(run_dir, list(inputs), texts=list(texts), top_k=top_k, batch_size=batch_size)

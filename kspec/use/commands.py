@@ -214,8 +214,9 @@ def predict(
         failures = predicting.emit(rows, fmt=fmt, top_k=top_k, output=output, echo=click.echo)
         if show_progress:
             click.echo("", err=True)
-        for failure in failures:
-            click.echo(f"Error: {failure.source}: {failure.message}", err=True)
+        if output:  # the failures are rows of the file; say which here too
+            for failure in failures:
+                click.echo(f"Error: {failure.source}: {failure.message}", err=True)
         if failures:
             click.echo(f"{len(failures)} input(s) could not be predicted; the others were.", err=True)
             sys.exit(EXIT_FAILED)

@@ -320,10 +320,11 @@ def export_run(
         raise ExportError(str(exc), 2) from None
     backend = str(read_json(path / rundir.RUN_JSON).get("backend", "tensorflow"))
     wanted = _check_request(path, backend, formats)
+    _check_model(path, backend, wanted)
     lock = rundir.Lock()
     try:
         lock.acquire(path)
-        model = _load_model(path, backend)
+        model = inference_model(_load_model(path, backend), path)
         inputs = input_specs(path, model)
         # A loaded model has not been called yet, and Keras exports only models that have been.
         _keras_outputs(model, inputs, sample_batch(inputs, 1, np.random.default_rng(seed)))
@@ -358,6 +359,44 @@ def _check_request(run_dir: Path, backend: str, formats: Sequence[str]) -> list[
     return wanted
 
 
+def _check_model(run_dir: Path, backend: str, formats: list[str]) -> None:
+    """Formats this model cannot work in, refused before any work (from the layers of the run's spec). On
+    TensorFlow, LiteRT and OpenVINO convert the TensorFlow graph. A recurrent layer's loop becomes TensorList ops,
+    which LiteRT's builtin kernels lack (they need the Flex delegate, which neither LiteRT's interpreter nor
+    TensorFlow's pip package links in) and OpenVINO's front end cannot convert; unrolled, LiteRT runs it, but
+    OpenVINO 2026.4 gives the model the unrolled steps' inner tensors as extra outputs."""
+    if backend != "tensorflow" or not {"litert", "openvino"} & set(formats):
+        return
+    from ..check import check
+
+    report = check(run_dir / rundir.SPEC)
+    if report.inference is None:
+        return
+    layers = [n for n in report.inference.nodes if n.layer is not None]
+    problems = []
+    looped = [n for n in layers if n.layer.loops_over_tensor_lists()]
+    if "litert" in formats and looped:
+        problems.append(
+            f"Cannot export the run in '{run_dir}' to litert: the loop of its recurrent layer(s) "
+            f"{_named(looped)} becomes TensorFlow TensorList ops, which LiteRT's builtin kernels lack (they need the "
+            "Flex delegate, which neither LiteRT's interpreter nor TensorFlow's pip package links in). Set "
+            "`unroll: true` on the layer (it needs a known number of timesteps)."
+        )
+    recurrent = [n for n in layers if n.layer.recurrent()]
+    if "openvino" in formats and recurrent:
+        problems.append(
+            f"Cannot export the run in '{run_dir}' to openvino: OpenVINO's TensorFlow front end cannot convert the "
+            f"loop of its recurrent layer(s) {_named(recurrent)} (TensorList ops), and unrolled, it gives the model "
+            "the steps' inner tensors as extra outputs."
+        )
+    if problems:
+        raise ExportError(" ".join(problems) + " Export to onnx or saved_model. Nothing was exported.", 2)
+
+
+def _named(nodes: list[Any]) -> str:
+    return ", ".join(f"'{n.name}' ({n.layer.layer_type})" for n in nodes[:3]) + (" ..." if len(nodes) > 3 else "")
+
+
 def _load_model(run_dir: Path, backend: str) -> Any:
     from ..train import import_tensorflow_quietly, runtime
 
@@ -385,6 +424,33 @@ def _load_model(run_dir: Path, backend: str) -> Any:
         return keras.saving.load_model(run_dir / rundir.MODEL, compile=False)
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign model file is the user's to fix
         raise ExportError(f"Cannot load the model '{run_dir / rundir.MODEL}': {_first_line(exc)}.", 1) from None
+
+
+def inference_model(model: Any, run_dir: Path) -> Any:
+    """The model as it runs at inference: the layers that act in training only (augmentation, dropout, noise:
+    `Layer.training_only`) become `Identity`. Keras skips them at inference already, but some still build their
+    random draws into the traced graph (RandomFlip's StatelessRandomUniformV2), which ONNX cannot hold."""
+    import keras
+
+    from ..check import check
+
+    report = check(run_dir / rundir.SPEC)
+    if report.inference is None:
+        return model
+    names = {n.name for n in report.inference.nodes if n.layer is not None and n.layer.training_only}
+    if not names & {layer.name for layer in model.layers}:
+        return model
+
+    def clone(layer: Any) -> Any:
+        if layer.name in names:
+            return keras.layers.Identity(name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in copy.layers:
+        if layer.name not in names and layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return copy
 
 
 def input_specs(run_dir: Path, model: Any) -> list[InputSpec]:

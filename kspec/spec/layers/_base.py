@@ -144,6 +144,9 @@ class Layer(KspecModel):
     #: "noise" (input values moved either way, by noise or an overshooting interpolation), or None (the layer
     #: computes new values).
     passes_values: ClassVar[str | None] = None
+    #: The layer acts in training only (augmentation, dropout, noise): at inference it passes its input on
+    #: unchanged, so a model for inference only (an export) leaves it out.
+    training_only: ClassVar[bool] = False
     #: Fields that are not Keras constructor arguments.
     _non_keras_fields: ClassVar[frozenset[str]] = frozenset({"type", "name", "inputs"})
 
@@ -183,6 +186,17 @@ class Layer(KspecModel):
         """What this layer does to the values it passes on (`passes_values`); a layer whose arguments decide it
         overrides this."""
         return self.passes_values
+
+    def recurrent(self) -> bool:
+        """The layer runs a recurrent loop over the timesteps (itself or the layer it wraps)."""
+        wrapped = getattr(self, "layer", None)
+        return isinstance(wrapped, Layer) and wrapped.recurrent()
+
+    def loops_over_tensor_lists(self) -> bool:
+        """In a TensorFlow graph, the layer runs a loop that collects its steps in TensorList ops (a recurrent
+        layer that is not unrolled), which LiteRT's builtin kernels and OpenVINO's TensorFlow front end lack."""
+        wrapped = getattr(self, "layer", None)
+        return isinstance(wrapped, Layer) and wrapped.loops_over_tensor_lists()
 
     def adapts(self) -> bool:
         """The layer computes its state from the training data before training (`adapt: true`; `kspec.train.adapt`)."""

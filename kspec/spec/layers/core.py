@@ -59,6 +59,7 @@ class Activation(Layer):
 class Dropout(Layer):
     """Randomly sets input units to 0 with frequency `rate` during training; scales the rest by 1/(1 - rate)."""
 
+    training_only: ClassVar[bool] = True
     passes_values: ClassVar[str | None] = "scales"
 
     type: Literal["Dropout"]

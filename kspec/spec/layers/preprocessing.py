@@ -415,6 +415,8 @@ class CenterCrop(_ImageLayer):
 class _RandomImageLayer(_ImageLayer):
     """Random augmentation, applied in training only. Output shape: same as input."""
 
+    training_only: ClassVar[bool] = True
+
     seed: Seed | None = Field(None, description="Random seed, for reproducible results; null: not seeded.")
 
 

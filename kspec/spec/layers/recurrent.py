@@ -117,6 +117,13 @@ class _RNN(Layer):
         shape = (batch, steps, u) if self.return_sequences else (batch, u)
         return Inferred.with_weights(Tensor(shape, "float32"), weights)
 
+    def recurrent(self) -> bool:
+        return True
+
+    def loops_over_tensor_lists(self) -> bool:
+        """The loop's steps are TensorList ops (TensorListReserve, -SetItem, -Stack) unless it is unrolled."""
+        return not self.unroll
+
 
 class SimpleRNN(_RNN):
     """Fully-connected RNN where the output is fed back as the next input.

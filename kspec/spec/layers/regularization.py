@@ -24,6 +24,8 @@ def _seed() -> Any:
 class _Noise(Layer):
     """Shape-preserving training-time noise."""
 
+    training_only: ClassVar[bool] = True
+
     #: Exact rank the layer requires, if any.
     ndim: ClassVar[int | None] = None
 
