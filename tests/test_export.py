@@ -207,7 +207,8 @@ def test_keras_loaded_with_another_backend(cnn_run, tmp_path):
     assert caught.value.exit_code == 2
     assert str(caught.value) == (
         f"The run in '{run}' was trained with the PyTorch backend, but Keras is already loaded in this process with "
-        "the TensorFlow backend (it is chosen before Keras loads). Export it in a new process (KERAS_BACKEND=torch)."
+        "the TensorFlow backend; the backend is chosen before Keras loads. Export it in a new process "
+        "(KERAS_BACKEND=torch)."
     )
 
 

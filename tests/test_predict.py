@@ -284,7 +284,7 @@ def test_unusable_run_directories(text: Path, tmp_path: Path) -> None:
         predict_run(jax_run, texts=["x"])
     assert str(info.value) == (
         f"The run in '{jax_run}' was trained with the JAX backend, but Keras is already loaded in this process with "
-        "the TensorFlow backend; the backend is chosen before Keras loads. Predict in a new process "
+        "the TensorFlow backend; the backend is chosen before Keras loads. Predict it in a new process "
         "(KERAS_BACKEND=jax)."
     )
 

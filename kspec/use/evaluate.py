@@ -60,7 +60,9 @@ def evaluate_run(
     """Evaluate the run in `run_dir` (see the module docstring). Writes the report as JSON to `output`, by
     default RUN_DIR/evaluation.json (atomically). Raises RunDirError or EvaluateError; DataError for bad data."""
     run = open_run(run_dir)
-    start_keras(run.backend)  # the run's backend, chosen before anything imports Keras; TensorFlow quietly
+    start_keras(
+        run.backend, run.run_dir, "Evaluate"
+    )  # the run's backend, chosen before anything imports Keras; TensorFlow quietly
     split, description = _split(run, data)
     if split is None or not len(split):
         raise EvaluateError(f"There are no examples to evaluate in {description}.", 1)

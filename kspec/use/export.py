@@ -398,26 +398,14 @@ def _named(nodes: list[Any]) -> str:
 
 
 def _load_model(run_dir: Path, backend: str) -> Any:
-    from ..train import import_tensorflow_quietly, runtime
+    from ..train import runtime
+    from .runs import start_keras
 
-    if "keras" in sys.modules:
-        import keras
-
-        loaded = keras.backend.backend()
-        if loaded != backend:
-            raise ExportError(
-                f"The run in '{run_dir}' was trained with the {DISPLAY.get(backend, backend)} backend, but Keras is "
-                f"already loaded in this process with the {DISPLAY.get(loaded, loaded)} backend (it is chosen "
-                f"before Keras loads). Export it in a new process (KERAS_BACKEND={backend}).",
-                2,
-            )
     try:
-        runtime.select_backend(backend)
-    except runtime.RuntimeSetupError as exc:
+        start_keras(backend, run_dir, "Export")
+    except RunDirError as exc:
         raise ExportError(str(exc), 2) from None
-    if importlib.util.find_spec("tensorflow") is not None:
-        import_tensorflow_quietly()
-        runtime.prepare_devices(backend, None)
+    runtime.prepare_devices(backend, None)
     import keras
 
     try:

@@ -164,25 +164,14 @@ def open_predictor(run_dir: str | Path) -> Predictor:
 
 
 def _select_backend(run_dir: Path) -> None:
-    from ..train import import_tensorflow_quietly
-    from ..train.runtime import DISPLAY, RuntimeSetupError, select_backend
+    """The run's backend; TensorFlow too (image decoding and text vectorisation use it on every backend)."""
+    from .runs import start_keras
 
     backend = str(read_json(run_dir / RUN_JSON).get("backend") or "tensorflow")
-    if "keras" in sys.modules:
-        import keras
-
-        loaded = keras.backend.backend()
-        if loaded != backend:
-            raise PredictError(
-                f"The run in '{run_dir}' was trained with the {DISPLAY.get(backend, backend)} backend, but Keras is "
-                f"already loaded in this process with the {DISPLAY.get(loaded, loaded)} backend; the backend is "
-                f"chosen before Keras loads. Predict in a new process (KERAS_BACKEND={backend})."
-            )
     try:
-        select_backend(backend)
-    except RuntimeSetupError as exc:
+        start_keras(backend, run_dir, "Predict")
+    except RunDirError as exc:
         raise PredictError(str(exc)) from None
-    import_tensorflow_quietly()  # image decoding and text vectorisation use TensorFlow on every backend
 
 
 class Predictor:

@@ -47,15 +47,30 @@ def open_run(path: str | Path) -> UsableRun:
     return UsableRun(run_dir, info, report.spec, report.inference, backend)
 
 
-def start_keras(backend: str) -> Any:
-    """Keras, on the run's backend (which must be chosen before Keras loads in this process)."""
+def start_keras(backend: str, run_dir: Path | None = None, verb: str = "Use") -> Any:
+    """Keras, on the run's backend, with TensorFlow imported quietly (the input pipelines use it on every
+    backend). The backend is chosen before Keras loads: with Keras already loaded on another backend in this
+    process, RunDirError says to `verb` the run in a new process."""
+    import sys
+
+    from ..backends import DISPLAY
     from ..train import import_tensorflow_quietly
     from ..train.runtime import RuntimeSetupError, select_backend
 
+    if "keras" in sys.modules:
+        import keras
+
+        loaded = keras.backend.backend()
+        if loaded != backend:
+            raise RunDirError(
+                f"The run in '{run_dir}' was trained with the {DISPLAY.get(backend, backend)} backend, but Keras is "
+                f"already loaded in this process with the {DISPLAY.get(loaded, loaded)} backend; the backend is "
+                f"chosen before Keras loads. {verb} it in a new process (KERAS_BACKEND={backend})."
+            )
     try:
         select_backend(backend)
     except RuntimeSetupError as exc:
-        raise RunDirError(f"The run was trained on the {backend} backend: {exc}") from None
+        raise RunDirError(str(exc)) from None
     import_tensorflow_quietly()
     import keras
 
@@ -64,7 +79,7 @@ def start_keras(backend: str) -> Any:
 
 def load_model(run: UsableRun, *, compile: bool = True) -> Any:
     """The trained model, compiled as the spec compiles it (its loss, metrics and loss weights)."""
-    keras = start_keras(run.backend)
+    keras = start_keras(run.backend, run.run_dir, "Evaluate")
     path = run.run_dir / rundir.MODEL
     try:
         model = keras.saving.load_model(path, compile=False)
