@@ -322,31 +322,10 @@ _NO_DEFAULT = object()
 def _import_keras_quietly() -> None:
     """Import Keras (and with it its backend) with the backend's start-up output kept off the terminal: the C++
     logs TF_CPP_MIN_LOG_LEVEL does not silence (absl's "All log messages before absl::InitializeLog()", oneDNN and
-    CPU feature notices), absl's and Python's warnings. None of it concerns reading a model's configuration. If
-    the import fails, what it printed is shown, and the error raised."""
-    import sys
-    import tempfile
-    import warnings
+    CPU feature notices), absl's and Python's warnings. None of it concerns reading a model's configuration."""
+    from .train import import_quietly
 
-    if "keras" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                import keras  # noqa: F401
-            sys.stderr.flush()
-        except BaseException:
-            os.dup2(saved, 2)
-            capture.seek(0)
-            sys.stderr.write(capture.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    import_quietly("keras")
 
 
 def _reversed(layer: Any) -> Any:

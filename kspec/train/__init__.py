@@ -8,11 +8,20 @@ def import_tensorflow_quietly() -> None:
     """Import TensorFlow with its start-up chatter (absl's "All log messages before
     absl::InitializeLog()" and oneDNN notices, which TF_CPP_MIN_LOG_LEVEL does not silence)
     kept off the terminal; if the import fails, what it printed is shown."""
+    import_quietly("tensorflow")
+
+
+def import_quietly(module: str) -> None:
+    """Import `module` (tensorflow, or keras and with it its backend) with what its start-up prints to the
+    terminal's stderr (C++ logs, absl's and Python's warnings) kept off it; if the import fails, what it printed
+    is shown and the error raised."""
+    import importlib
     import os
     import sys
     import tempfile
+    import warnings
 
-    if "tensorflow" in sys.modules:
+    if module in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
@@ -20,7 +29,10 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                importlib.import_module(module)
+            sys.stderr.flush()
         except BaseException:
             os.dup2(saved, 2)
             capture.seek(0)
