@@ -412,3 +412,32 @@ def test_an_unrolled_recurrent_layer_exports_to_litert(tmp_path):
     )
     (result,) = export_run(train(spec, tmp_path / "run"), ["litert"], echo=lambda _: None)
     assert result.ok and result.max_abs_diff <= 1e-4
+
+
+@pytest.mark.parametrize("dropout", [True, False], ids=["with dropout", "alone"])
+def test_an_adapted_normalization_exports_its_statistics(tmp_path, dropout):
+    """The inference copy (Dropout left out) must keep what `adapt` computed: a Normalization rebuilt from its
+    config and given its weights still divides by 1 until it finalizes its state; the check compares the
+    export with the trained model as loaded, not with the copy."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the in-process tests need the TensorFlow backend")
+    rng = np.random.default_rng(0)
+    x = rng.normal(loc=50.0, scale=10.0, size=(64, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=x[:, :1] / 50.0)
+    spec = tmp_path / "n.yaml"
+    spec.write_text(
+        "kspec: 1\nname: n\nmodel:\n  input: {shape: [3]}\n  layers:\n    - {type: Normalization, adapt: true}\n"
+        + ("    - {type: Dropout, rate: 0.5}\n" if dropout else "") + "    - {type: Dense, units: 1}\ntraining:\n  loss: mse\n  seed: 1\n"
+        "data:\n  source: {type: npz, path: d.npz}\n",
+        encoding="utf-8",
+    )
+    run = build_and_train(str(spec), TrainOptions(epochs=1, verbose=0, output=str(tmp_path / "run")), echo=len).run_dir
+    results = export_run(run, TF_FORMATS, echo=lambda _: None)
+    assert all(r.ok for r in results)
+    result = results[TF_FORMATS.index("onnx")]
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(result.path))
+    (got,) = session.run(None, {session.get_inputs()[0].name: x[:5]})
+    want = keras.saving.load_model(run / "model.keras").predict(x[:5], verbose=0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

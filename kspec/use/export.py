@@ -324,11 +324,13 @@ def export_run(
     lock = rundir.Lock()
     try:
         lock.acquire(path)
-        model = inference_model(_load_model(path, backend), path)
+        trained = _load_model(path, backend)
+        model = inference_model(trained, path)
         inputs = input_specs(path, model)
         # A loaded model has not been called yet, and Keras exports only models that have been.
         _keras_outputs(model, inputs, sample_batch(inputs, 1, np.random.default_rng(seed)))
-        return [_export_one(path, FORMATS[name], model, inputs, backend, seed, echo) for name in wanted]
+        # exported: the inference copy; verified against: the trained model as loaded
+        return [_export_one(path, FORMATS[name], model, trained, inputs, backend, seed, echo) for name in wanted]
     except RunDirError as exc:
         raise ExportError(str(exc), exc.exit_code) from None
     finally:
@@ -415,9 +417,12 @@ def _load_model(run_dir: Path, backend: str) -> Any:
 
 
 def inference_model(model: Any, run_dir: Path) -> Any:
-    """The model as it runs at inference: the layers that act in training only (augmentation, dropout, noise:
-    `Layer.training_only`) become `Identity`. Keras skips them at inference already, but some still build their
-    random draws into the traced graph (RandomFlip's StatelessRandomUniformV2), which ONNX cannot hold."""
+    """The model as it runs at inference, in layers every converter takes:
+    - the layers that act in training only (augmentation, dropout, noise: `Layer.training_only`) become
+      `Identity`: Keras skips them at inference already, but some still build their random draws into the traced
+      graph (RandomFlip's StatelessRandomUniformV2), which ONNX cannot hold;
+    - a Normalization becomes the `Rescaling` that computes the same (x * scale + offset): its mean and variance
+      are tensors computed outside the traced function, which tf2onnx turns into extra inputs of the model."""
     import keras
 
     from ..check import check
@@ -426,19 +431,34 @@ def inference_model(model: Any, run_dir: Path) -> Any:
     if report.inference is None:
         return model
     names = {n.name for n in report.inference.nodes if n.layer is not None and n.layer.training_only}
-    if not names & {layer.name for layer in model.layers}:
+    normalizations = {layer.name for layer in model.layers if isinstance(layer, keras.layers.Normalization)}
+    if not (names | normalizations) & {layer.name for layer in model.layers}:
         return model
 
     def clone(layer: Any) -> Any:
         if layer.name in names:
             return keras.layers.Identity(name=layer.name)
+        if layer.name in normalizations:
+            return _rescaling(keras, layer)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)
     for layer in copy.layers:
-        if layer.name not in names and layer.weights:
+        if layer.name not in names | normalizations and layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     return copy
+
+
+def _rescaling(keras: Any, layer: Any) -> Any:
+    """The Rescaling equal to a (built) Normalization: Keras computes (x - mean) / max(sqrt(variance), eps), or
+    with `invert`, mean + x * max(sqrt(variance), eps)."""
+    mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), dtype=np.float64)
+    variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), dtype=np.float64)
+    std = np.maximum(np.sqrt(variance), keras.config.epsilon())
+    scale, offset = (std, mean) if layer.invert else (1.0 / std, -mean / std)
+    return keras.layers.Rescaling(
+        scale=scale.astype(np.float32).tolist(), offset=offset.astype(np.float32).tolist(), name=layer.name
+    )
 
 
 def input_specs(run_dir: Path, model: Any) -> list[InputSpec]:
@@ -474,6 +494,7 @@ def _export_one(
     run_dir: Path,
     fmt: Format,
     model: Any,
+    trained: Any,
     inputs: list[InputSpec],
     backend: str,
     seed: int,
@@ -516,7 +537,7 @@ def _export_one(
                 "keras_version": keras.__version__,
                 "converter": converter,
                 "seed": seed,
-                **_verify(fmt, target, model, inputs, seed, what),
+                **_verify(fmt, target, trained, inputs, seed, what),
                 "seconds": {"export": round(exported - start, 3), "verify": round(time.perf_counter() - exported, 3)},
             }
             if not report["passed"]:
