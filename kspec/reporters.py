@@ -56,6 +56,7 @@ object has `"unsupported": [str, ...]`, every layer and argument kspec cannot ex
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -161,8 +162,19 @@ def render_json(reports: Iterable[Report]) -> str:
 
 
 def render_document(document: dict[str, Any]) -> str:
-    """A JSON document as the text a command prints (indented, one trailing newline)."""
-    return json.dumps(document, indent=2) + "\n"
+    """A JSON document as the text a command prints (indented, one trailing newline); a non-finite number
+    (a NaN metric) is null, so that the text is JSON."""
+    return json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def json_document(command: str, ok: bool, **fields: Any) -> dict[str, Any]:

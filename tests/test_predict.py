@@ -359,3 +359,32 @@ def test_write_output_is_atomic_and_emit_reports_failures(tmp_path: Path) -> Non
     assert lines[1] == "a.png    cat (0.750), dog (0.250)"
     with pytest.raises(PredictError, match="^Unknown output format 'xml'; expected one of: table, json, csv.$"):
         emit(ROWS, fmt="xml")
+
+
+def test_non_finite_inputs_are_refused_as_in_training(table: Path, tmp_path: Path) -> None:
+    """Training refuses NaN and inf; so does predict, per example (JSON accepts NaN and 1e999 too)."""
+    rows_csv = tmp_path / "nan.csv"
+    rows_csv.write_text("a,b,c,label\n1,nan,3,0\n1,2,3,0\n", encoding="utf-8")
+    arrays = tmp_path / "inf.npz"
+    np.savez(arrays, x=np.array([[1.0, np.inf, 0.0], [1.0, 2.0, 3.0]]))
+    stdin = io.StringIO('{"input_layer": [1, NaN, 3]}\n{"input_layer": [1, 1e999, 3]}\n')
+    rows = list(predict_run(table, [str(rows_csv), str(arrays), "-"], stdin=stdin))
+    assert [r.source for r in rows if isinstance(r, Prediction)] == [f"{rows_csv}:3", f"{arrays}:1"]
+    assert messages(rows) == {
+        f"{rows_csv}:2": "Column 'b' holds 'nan', which is not a finite number.",
+        f"{arrays}:0": "Input 'input_layer' holds inf, which is not a finite number; expected finite numbers.",
+        "stdin:1": "Input 'input_layer' holds nan, which is not a finite number; expected finite numbers.",
+        "stdin:2": "Input 'input_layer' holds inf, which is not a finite number; expected finite numbers.",
+    }
+    lines = list(render_json_lines(rows))
+    assert all(json.loads(line) for line in lines)  # strict JSON: no NaN anywhere
+
+
+def test_stdin_that_is_not_utf8(text: Path) -> None:
+    class Stdin(io.TextIOWrapper):
+        pass
+
+    raw = io.BytesIO(b'{"input_layer": "fine"}\n{"input_layer": "\xff\xfe"}\n{"input_layer": "also fine"}\n')
+    rows = list(predict_run(text, ["-"], stdin=Stdin(raw, encoding="utf-8")))
+    assert [r.source for r in rows if isinstance(r, Prediction)] == ["stdin:1", "stdin:3"]
+    assert messages(rows) == {"stdin:2": "The line is not UTF-8 text (invalid start byte at byte 17)."}

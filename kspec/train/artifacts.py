@@ -201,20 +201,20 @@ def atomic_dir(path: Path) -> Iterator[Path]:
 # ---- JSON ---------------------------------------------------------------------------------------
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """A copy of `obj` that `json.dumps(allow_nan=False)` accepts: NaN/inf -> None, NumPy -> Python."""
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, Mapping):
-        return {(k if isinstance(k, str) else _jsonable_key(k)): _jsonable(v) for k, v in obj.items()}
+        return {(k if isinstance(k, str) else _jsonable_key(k)): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     return obj  # json.dumps raises TypeError for what it cannot write
@@ -234,7 +234,7 @@ def write_json(path: Path, obj: Any) -> None:
     NaN and ±inf become null (strict JSON has no such numbers); NumPy scalars and arrays become
     Python numbers and lists; paths become strings.
     """
-    text = json.dumps(_jsonable(obj), indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
+    text = json.dumps(jsonable(obj), indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
     atomic_write_text(path, text + "\n")
 
 

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..rundir import MODEL, RUN_JSON, RunDirError, open_complete, read_json
 from ..spec.layers._base import shape_str
+from ..train.artifacts import jsonable
 from . import interface as iface_module
 from .interface import InputInfo, Interface, OutputInfo
 
@@ -342,6 +343,9 @@ def _conform(value: Any, inp: InputInfo, expected: tuple, what: str) -> np.ndarr
         array = array.reshape(())
     if not _fits(array.shape, expected) or (inp.raw == "image" and 0 in array.shape):
         raise _Bad(f"Input '{inp.name}' takes {what} {shape_str(expected)}; received shape {shape_str(array.shape)}.")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():  # refused as in training
+        bad = array.reshape(-1)[~np.isfinite(array.reshape(-1))][0]
+        raise _Bad(f"Input '{inp.name}' holds {float(bad)!r}, which is not a finite number; expected finite numbers.")
     if inp.raw == "image" or inp.dtype.startswith(("float", "bfloat")):
         return array.astype(np.float32 if inp.raw == "image" else _numpy_dtype(inp.dtype), copy=False)
     if inp.dtype == "bool":
@@ -608,11 +612,27 @@ def _csv_rows(interface: Interface, path: Path, source: str) -> Iterator[_Item |
         yield Failure(source, f"The file cannot be read as CSV: {exc}.")
 
 
+def _utf8_lines(stream: TextIO, source: str) -> Iterator[str | Failure]:
+    """The stream's lines; one that is not UTF-8 is a failure of its own (the next lines still count)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a text stream of str already (a test's StringIO)
+        yield from stream
+        return
+    for number, raw in enumerate(binary, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Failure(f"{source}:{number}", f"The line is not UTF-8 text ({exc.reason} at byte {exc.start}).")
+
+
 def _number(cell: str, column: str) -> float:
     try:
-        return float(cell)
+        value = float(cell)
     except ValueError:
         raise _Bad(f"Column '{column}' holds {cell!r}, which is not a number.") from None
+    if not math.isfinite(value):  # refused as in training
+        raise _Bad(f"Column '{column}' holds {cell!r}, which is not a finite number.")
+    return value
 
 
 def _npz_rows(interface: Interface, path: Path, source: str) -> Iterator[_Item | Failure]:
@@ -680,7 +700,10 @@ def _npz_rows(interface: Interface, path: Path, source: str) -> Iterator[_Item |
 
 def _json_lines(interface: Interface, stream: TextIO, source: str) -> Iterator[_Item | Failure]:
     names = [i.name for i in interface.inputs]
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(_utf8_lines(stream, source), start=1):
+        if isinstance(line, Failure):
+            yield line
+            continue
         if not line.strip():
             continue
         where = f"{source}:{number}"
@@ -772,7 +795,7 @@ def render_json_lines(rows: Iterable[Prediction | Failure]) -> Iterator[str]:
     """One JSON object per line: {"source", "outputs": {name: {"top": [{"class", "probability"}]} or
     {"values": [...]}}}, or {"source", "error"}."""
     for r in rows:
-        yield json.dumps(_json_row(r), ensure_ascii=False, allow_nan=False) + "\n"
+        yield json.dumps(jsonable(_json_row(r)), ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def render_csv(rows: Iterable[Prediction | Failure], top_k: int = 5) -> Iterator[str]:
