@@ -196,7 +196,13 @@ class Lock:
     def acquire(self, run_dir: Path) -> None:
         import fcntl
 
-        handle = open(run_dir / LOCK, "a+")  # noqa: SIM115 - closed by release()
+        try:
+            handle = open(run_dir / LOCK, "a+")  # noqa: SIM115 - closed by release()
+        except OSError as exc:
+            raise RunDirError(
+                f"Cannot use the run directory '{run_dir}': its lock file cannot be opened ({exc.strerror or exc}); "
+                "kspec needs to write in it."
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

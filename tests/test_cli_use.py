@@ -79,6 +79,14 @@ def test_texts_train_then_predict_prints_class_names(env, tmp_path) -> None:
     assert document["ok"] and document["command"] == "evaluate"
     assert document["metrics"]["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
     assert document["outputs"]["dense"]["class_names"] == ["neg", "pos"]
+    # other texts: every example, through the run's own vocabulary (not one learned from these texts)
+    (tmp_path / "more" / "pos").mkdir(parents=True)
+    (tmp_path / "more" / "neg").mkdir()
+    (tmp_path / "more" / "pos" / "a.txt").write_text("superb lovely unseenword", encoding="utf-8")
+    (tmp_path / "more" / "neg" / "b.txt").write_text("dull", encoding="utf-8")
+    other = kspec(env, tmp_path, "evaluate", "run", "--data", "more", "--format", "json", "-o", "other.json")
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout)["examples"] == 2 and (tmp_path / "other.json").is_file()
 
 
 def test_photos_train_predict_evaluate_export(env, tmp_path) -> None:

@@ -95,7 +95,13 @@ def _split(run: UsableRun, data: str | None) -> tuple[Any, str]:
     if data is None:
         if spec.data is None:
             raise RunDirError(f"The run in '{run.run_dir}' has no data section; give --data.")
-        loaded = load_data(spec, run.inference, base_dir=run.run_dir, seed=spec.training.seed)
+        loaded = load_data(
+            spec,
+            run.inference,
+            base_dir=run.run_dir,
+            seed=spec.training.seed,
+            **_preprocessing_of(run, spec.data.source),
+        )
         if loaded.test is None or not len(loaded.test):
             raise EvaluateError(
                 f"The run in '{run.run_dir}' held out no test split (its data.test_split is 0 and its source has "
@@ -123,21 +129,20 @@ def _split(run: UsableRun, data: str | None) -> tuple[Any, str]:
 
 
 def _preprocessing_of(run: UsableRun, source: Any) -> dict[str, Any]:
-    """What the loaders must reuse from the run rather than learn again from new data (the text vocabulary)."""
+    """What the loaders must reuse from the run rather than learn again from the data: the text vocabulary
+    (a text directory's texts become the token ids the model was trained on, even if the directory changed)."""
     if source.type != "text_directory":
         return {}
-    from ..rundir import PREPROCESSING, VOCABULARY
+    from .interface import read
 
-    path = run.run_dir / PREPROCESSING / VOCABULARY
-    if not path.is_file():
+    interface = read(run.run_dir)
+    texts = [i.name for i in interface.inputs if (i.preprocessing or {}).get("kind") == "text"]
+    if not texts:
         raise RunDirError(
-            f"The run in '{run.run_dir}' keeps no text vocabulary ({path} is missing), so new texts cannot be "
-            "turned into the token ids it was trained on."
+            f"The run in '{run.run_dir}' keeps no text vocabulary (its interface.json has no text input), so texts "
+            "cannot be turned into the token ids it was trained on."
         )
-    vocabulary = path.read_text(encoding="utf-8").split("\n")
-    if vocabulary and vocabulary[-1] == "":
-        vocabulary.pop()
-    return {"vocabulary": vocabulary}
+    return {"vocabulary": interface.vocabulary(texts[0])}
 
 
 def _title(loaded: Any) -> str:
@@ -176,8 +181,7 @@ def _classification_reports(run: UsableRun, model: Any, split: Any, batch: int) 
         scores = np.asarray(predicted[name])
         labels = np.asarray(split.y[name])
         if kinds[name] == "binary":
-            activation = _activation(inference, name)
-            threshold = 0.0 if activation in (None, "linear") else 0.5
+            threshold = 0.0 if _logits(run, name) else 0.5
             pred = (scores.reshape(len(scores), -1)[:, 0] > threshold).astype(np.int64)
             true = (labels.reshape(len(labels), -1)[:, 0] > 0.5).astype(np.int64)
             classes = 2
@@ -191,11 +195,16 @@ def _classification_reports(run: UsableRun, model: Any, split: Any, batch: int) 
     return reports
 
 
-def _activation(inference: Any, name: str) -> str | None:
-    from ..infer import output_end
+def _logits(run: UsableRun, name: str) -> bool:
+    """The output gives logits (a binary decision at 0), not probabilities (at 0.5): as interface.json says
+    (from the output's activation and its loss's from_logits)."""
+    for item in run.interface().get("outputs", []):
+        if item.get("name") == name:
+            return str(item.get("kind", "")).endswith("logit")
+    from ..spec.training import loss_from_logits
 
-    end = output_end(inference, name)
-    return end.activation if end is not None else None
+    loss = run.spec.training.loss
+    return loss_from_logits(loss[name] if isinstance(loss, dict) else loss)
 
 
 def classification_report(true: np.ndarray, pred: np.ndarray, classes: int, names: list[str] | None) -> dict:

@@ -400,20 +400,18 @@ def _named(nodes: list[Any]) -> str:
 
 
 def _load_model(run_dir: Path, backend: str) -> Any:
-    from ..train import runtime
     from .runs import start_keras
 
     try:
         start_keras(backend, run_dir, "Export")
     except RunDirError as exc:
         raise ExportError(str(exc), 2) from None
-    runtime.prepare_devices(backend, None)
     import keras
 
     try:
         return keras.saving.load_model(run_dir / rundir.MODEL, compile=False)
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign model file is the user's to fix
-        raise ExportError(f"Cannot load the model '{run_dir / rundir.MODEL}': {_first_line(exc)}.", 1) from None
+        raise ExportError(f"Cannot load the model '{run_dir / rundir.MODEL}': {_first_line(exc)}.", 2) from None
 
 
 def inference_model(model: Any, run_dir: Path) -> Any:
@@ -507,7 +505,10 @@ def _export_one(
     start = time.perf_counter()
     converter = fmt.converter(backend)
     export_dir = run_dir / rundir.EXPORT
-    export_dir.mkdir(exist_ok=True)
+    try:
+        export_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"Cannot write the exports in '{export_dir}': {exc.strerror or exc}.", 2) from None
     final = export_dir / fmt.name
     failed = export_dir / f"{fmt.name}-failed-parity.json"
     what = f"The {fmt.name} export of '{run_dir}' (made by {converter})"
@@ -552,6 +553,8 @@ def _export_one(
             artifacts.write_json(tmp / "parity.json", report)
     except ExportError as exc:
         raise ExportError(f"{exc} {left}", exc.exit_code) from None
+    except OSError as exc:  # the run directory is full or not writable
+        raise ExportError(f"Cannot write the {fmt.name} export in '{export_dir}': {exc.strerror or exc}.", 2) from None
     failed.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     runtime, tolerance = report["runtime"], report["tolerance"]

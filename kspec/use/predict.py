@@ -189,7 +189,7 @@ class Predictor:
         try:
             self.model = keras.saving.load_model(path, compile=False)
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: say so, no traceback
-            raise PredictError(f"Cannot load the model {path}: {_first_line(exc)}", 1) from None
+            raise PredictError(f"Cannot load the model {path}: {_first_line(exc)}", 2) from None
         self.vectorizers: dict[str, Any] = {}
         if not self.serving:
             try:

@@ -55,7 +55,7 @@ def start_keras(backend: str, run_dir: Path | None = None, verb: str = "Use") ->
 
     from ..backends import DISPLAY
     from ..train import import_tensorflow_quietly
-    from ..train.runtime import RuntimeSetupError, select_backend
+    from ..train.runtime import RuntimeSetupError, prepare_devices, select_backend
 
     if "keras" in sys.modules:
         import keras
@@ -72,6 +72,7 @@ def start_keras(backend: str, run_dir: Path | None = None, verb: str = "Use") ->
     except RuntimeSetupError as exc:
         raise RunDirError(str(exc)) from None
     import_tensorflow_quietly()
+    prepare_devices(backend, None)  # TensorFlow (the input pipelines) keeps off the GPUs another backend uses
     import keras
 
     return keras
