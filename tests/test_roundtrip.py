@@ -503,7 +503,7 @@ def test_the_resolved_spec_of_a_run_validates_and_builds_the_same_model(family, 
         resolved = stored.spec
         if result is not None:
             assert resolved == result.spec  # spec.yaml is exactly the spec the run trained
-        # The spec file with the run's overrides, as the run itself checks it (resolve_spec).
+        # The spec file with the run's overrides, as the run itself checks it (check_spec).
         expected = kspec.check(path, overrides=["training.epochs=1"]).spec
         # What the run fills in, and nothing else: the seed (where the spec has none) and the data.
         seed = resolved.training.seed

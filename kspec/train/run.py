@@ -33,7 +33,7 @@ __all__ = [
     "TrainOptions",
     "build_and_train",
     "dump_yaml",
-    "resolve_spec",
+    "check_spec",
     "resolved_document",
 ]
 
@@ -73,13 +73,6 @@ class RunResult:
 
 
 # ---- the spec, with the command line's overrides -----------------------------------------------
-
-
-def resolve_spec(spec_path: str, opts: TrainOptions) -> tuple[Spec, Any, str]:
-    """The validated spec with `--set`, `--epochs`, `--batch-size` and `--seed` applied, its
-    inference and the source text. Raises SpecError with every diagnostic."""
-    report, text = check_spec(spec_path, opts)
-    return report.spec, report.inference, text
 
 
 def check_spec(spec_path: str, opts: TrainOptions) -> tuple[Any, str]:
