@@ -124,42 +124,12 @@ def build_and_train(
 
 def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], None], lock: rundir.Lock) -> RunResult:
     if opts.resume:
-        changed = [
-            name
-            for name, value in (
-                ("--set", opts.overrides),
-                ("--data", opts.data),
-                ("--seed", opts.seed),
-                ("--batch-size", opts.batch_size),
-            )
-            if value
-        ]
-        if changed:
-            raise TrainError(
-                f"--resume continues a run exactly as it started; it cannot take {', '.join(changed)} "
-                "(only --epochs, to train further). Start a new run to change the spec or the data.",
-                2,
-            )
+        _check_resume_options(opts)
     report, _ = check_spec(spec_path, opts)
     spec, inference = report.spec, report.inference
     warned = _warnings(report, echo)
     check_dependencies(spec)
-    from . import runtime as rt
-
-    distribution = spec.training.distribution
-    backend = opts.backend or rt.default_backend(distribution)
-    try:
-        rt.select_backend(backend)
-        rt.check_combination(backend, distribution)
-    except rt.RuntimeSetupError as exc:
-        raise TrainError(str(exc), 2) from None
-    if opts.resume and distribution == "multi-worker":
-        raise TrainError(
-            "--resume does not work with multi-worker training yet: every worker would need the chief's checkpoint. "
-            "Start a new run, or resume on one machine (--distribution none or mirrored).",
-            2,
-        )
-
+    backend, distribution = _backend(spec, opts)
     state: dict[str, Any] = {}
     run_dir: Path | None = None
     if opts.resume:
@@ -170,43 +140,16 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
 
         inference = infer(spec)
     else:
-        if spec.training.seed is None:  # fix a seed so that the resolved spec reproduces the run
-            spec = spec.model_copy(
-                update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})}
-            )
-        spec = _resolve_data(spec, inference, opts.data, Path(spec_path).resolve().parent)
-        if opts.output:  # refuse a used or unwritable --output before the (slow) data loading
-            rundir.check_new(Path(opts.output))
-
-    from . import import_tensorflow_quietly
+        spec = _new_run_spec(spec, inference, opts, spec_path)
+    runtime = _start_runtime(backend, distribution, opts)
     from .data import load_data
 
-    import_tensorflow_quietly()  # the TensorFlow part starts here
-    try:
-        rt.prepare_devices(backend, opts.cpu_devices)
-        runtime = rt.start(backend, distribution, opts.cluster)
-    except rt.RuntimeSetupError as exc:
-        raise TrainError(str(exc), 2) from None
-
-    seed = spec.training.seed
-    loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=seed)
+    loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=spec.training.seed)
     if run_dir is None and runtime.chief:  # a new run: its directory is made only once the spec and the data are good
         run_dir = rundir.create(rundir.new_run_dir(spec.name, opts.output))
         lock.acquire(run_dir)
         artifacts.atomic_write_text(run_dir / rundir.SPEC, resolved_yaml(resolved_document(spec)))
-    run_info: dict[str, Any] = {
-        "status": "running",
-        "spec": spec.name,
-        "kspec_version": _version(),
-        "seed": spec.training.seed,
-        "epochs": spec.training.epochs,
-        "epochs_done": int(state.get("epochs_done", 0)),
-        "started": state.get("started") or now(),
-        "backend": runtime.backend,
-        "distribution": runtime.distribution,
-        "replicas": runtime.replicas,
-        "processes": runtime.process_count,
-    }
+    run_info = _run_info(spec, state, runtime)
     write_info(run_dir, run_info)
     echo(
         f"Run directory: {run_dir}"
@@ -236,17 +179,98 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
             run_info.update(status="failed", stopped=now(), error=f"{type(exc).__name__}: {exc}"[:2000])
             write_info(run_dir, run_info)
         raise
+    resumed_from = int(state.get("epochs_done", 0))
     return RunResult(
         run_dir,
         spec,
         out["history"],
         out["metrics"],
         out["epochs_done"],
-        int(state.get("epochs_done", 0)),
+        resumed_from,
         out["files"],
         out["model"],
         runtime,
     )
+
+
+def _check_resume_options(opts: TrainOptions) -> None:
+    changed = [
+        name
+        for name, value in (
+            ("--set", opts.overrides),
+            ("--data", opts.data),
+            ("--seed", opts.seed),
+            ("--batch-size", opts.batch_size),
+        )
+        if value
+    ]
+    if changed:
+        raise TrainError(
+            f"--resume continues a run exactly as it started; it cannot take {', '.join(changed)} "
+            "(only --epochs, to train further). Start a new run to change the spec or the data.",
+            2,
+        )
+
+
+def _backend(spec: Spec, opts: TrainOptions) -> tuple[str, str]:
+    """The backend (selected now, before Keras loads) and the distribution, checked to go together."""
+    from . import runtime as rt
+
+    distribution = spec.training.distribution
+    backend = opts.backend or rt.default_backend(distribution)
+    try:
+        rt.select_backend(backend)
+        rt.check_combination(backend, distribution)
+    except rt.RuntimeSetupError as exc:
+        raise TrainError(str(exc), 2) from None
+    if opts.resume and distribution == "multi-worker":
+        raise TrainError(
+            "--resume does not work with multi-worker training yet: every worker would need the chief's checkpoint. "
+            "Start a new run, or resume on one machine (--distribution none or mirrored).",
+            2,
+        )
+    return backend, distribution
+
+
+def _new_run_spec(spec: Spec, inference: Any, opts: TrainOptions, spec_path: str) -> Spec:
+    """The spec a new run records: its seed fixed and its data resolved; a used `--output` refused early."""
+    if spec.training.seed is None:  # fix a seed so that the resolved spec reproduces the run
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})})
+    spec = _resolve_data(spec, inference, opts.data, Path(spec_path).resolve().parent)
+    if opts.output:  # refuse a used or unwritable --output before the (slow) data loading
+        rundir.check_new(Path(opts.output))
+    return spec
+
+
+def _start_runtime(backend: str, distribution: str, opts: TrainOptions) -> Any:
+    """TensorFlow imported (quietly: the input pipelines use it on every backend), then the devices and the
+    distribution started."""
+    from . import import_tensorflow_quietly
+    from . import runtime as rt
+
+    import_tensorflow_quietly()
+    try:
+        rt.prepare_devices(backend, opts.cpu_devices)
+        return rt.start(backend, distribution, opts.cluster)
+    except rt.RuntimeSetupError as exc:
+        raise TrainError(str(exc), 2) from None
+
+
+def _run_info(spec: Spec, state: dict, runtime: Any) -> dict[str, Any]:
+    """run.json as a run starts (or resumes)."""
+    return {
+        "status": "running",
+        "spec": spec.name,
+        "kspec_version": _version(),
+        "seed": spec.training.seed,
+        "epochs": spec.training.epochs,
+        "epochs_done": int(state.get("epochs_done", 0)),
+        "started": state.get("started") or now(),
+        "backend": runtime.backend,
+        "distribution": runtime.distribution,
+        "replicas": runtime.replicas,
+        "processes": runtime.process_count,
+    }
 
 
 def _warnings(report: Any, echo: Callable[[str], None]) -> set[str]:

@@ -42,6 +42,8 @@ class Session:
     interrupts: Interrupts
     warned: set[str] = field(default_factory=set)  # the codes of the spec's warnings, said before training
     notes: list[str] = field(default_factory=list)  # what Keras warned of, said once each at the end
+    guard: Any = field(default=None, init=False)  # callbacks.NanGuard, made by `fit`
+    checkpointer: Any = field(default=None, init=False)  # callbacks.Checkpointer, made by `fit`
 
     # ---- the whole session ----------------------------------------------------------------------
 
