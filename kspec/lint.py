@@ -107,15 +107,10 @@ def _layer_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
                 n.path + ("activation",),
                 hint="Add an activation (e.g. activation: relu).",
             )
-        if (
-            t == "Normalization"
-            and n.shares is None
-            and getattr(n.layer, "mean", None) is None
-            and not n.layer.adapts()
-        ):
+        if n.shares is None and n.layer.inert_until_loaded():
             yield _warn(
                 "lint-inert-normalization",
-                f"Normalization '{n.name}' has neither `mean` and `variance` nor `adapt: true`: its mean is 0 and "
+                f"{t} '{n.name}' has neither `mean` and `variance` nor `adapt: true`: its mean is 0 and "
                 "its variance 1 until weights are loaded into it, so it divides by one and changes nothing.",
                 n.path,
                 hint="Add `adapt: true` to compute the statistics from the training data, or give mean and variance.",

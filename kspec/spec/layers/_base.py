@@ -198,6 +198,11 @@ class Layer(KspecModel):
         wrapped = getattr(self, "layer", None)
         return isinstance(wrapped, Layer) and wrapped.loops_over_tensor_lists()
 
+    def inert_until_loaded(self) -> bool:
+        """The layer does nothing until weights are loaded into it (a Normalization with neither statistics nor
+        `adapt: true` divides by one): the lint `lint-inert-normalization` says so."""
+        return False
+
     def adapts(self) -> bool:
         """The layer computes its state from the training data before training (`adapt: true`; `kspec.train.adapt`)."""
         return False

@@ -237,6 +237,9 @@ class Normalization(Layer):
         """The layer's state is computed from the training data before training (`kspec.train.adapt`)."""
         return self.adapt
 
+    def inert_until_loaded(self) -> bool:
+        return self.mean is None and not self.adapt
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         # Checked here rather than when the layer is parsed: JSON Schema cannot say "the same length".
