@@ -39,6 +39,7 @@ import numpy as np
 from .. import rundir
 from ..backends import BACKENDS, DISPLAY
 from ..rundir import RunDirError, read_json
+from .runs import first_line
 
 BATCH_SIZES = (1, 2, 7)
 #: the length given to an unknown dimension other than the batch (a variable-length sequence)
@@ -704,6 +705,5 @@ def _quiet() -> Iterator[None]:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line[:300].rstrip(".")
+    """`first_line`, cut to 300 characters (converters' messages can run to pages) and without its full stop."""
+    return first_line(exc)[:300].rstrip(".")

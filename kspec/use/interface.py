@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..rundir import INTERFACE, MODEL, PREPROCESSING, SERVING, VOCABULARY, RunDirError
+from .runs import first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..infer import Inference
@@ -266,7 +267,7 @@ def _serving_model(
     except _NoExamples as exc:
         return None, str(exc)
     except Exception as exc:  # noqa: BLE001 - serving.keras is optional: the run still completes without it
-        return None, f"The serving model could not be built or run: {type(exc).__name__}: {_first_line(exc)}"
+        return None, f"The serving model could not be built or run: {type(exc).__name__}: {first_line(exc)}"
     if difference > SERVING_TOLERANCE:
         return None, (
             f"The serving model's outputs differ from model.keras's on the training examples by {difference:.3g} "
@@ -459,11 +460,6 @@ def image_batch_decoder(channels: int, size: tuple[int, int]) -> Any:
         return tf.map_fn(one, batch, fn_output_signature=tf.TensorSpec((h, w, channels), tf.float32))
 
     return lambda encoded: decode(tf.constant(encoded, dtype=tf.string)).numpy()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # ---- read ----------------------------------------------------------------------------------------------------

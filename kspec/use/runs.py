@@ -91,3 +91,9 @@ def load_model(run: UsableRun, *, compile: bool = True) -> Any:
 
         compile_model(model, run.spec.training, steps_per_execution=1)
     return model
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line (a runtime's or converter's first line; its type when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
