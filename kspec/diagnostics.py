@@ -98,6 +98,7 @@ POLICIES: dict[str, str] = {
     "inert-optimizer": "An optimizer whose first step cannot change any weight: Lion with beta_1 = 1 updates by the sign of a momentum that starts at 0.",
     "transposed-1x1-strides": "A transposed convolution with a 1x1 kernel and strides above 1: TensorFlow's CPU kernel crashes the process (a segmentation fault) when it trains on larger inputs.",
     "adapt-before-training": "A layer with `adapt: true` is adapted once, before training, to what the training split gives at its input: nothing between the model inputs and it may have trainable weights (training would change what it sees), and it is called once, outside any wrapper.",
+    "keras-sparsemax": "The sparsemax activation is refused while Keras computes it wrongly (keras-team/keras#23425, fixed by #23469 after Keras 3.15): its output need not sum to 1 and is often all zeros, so nothing before it trains.",
     "portability": "What Keras runs on some backends but fails on another (the diagnostic's `backends`): a spec that validates trains on TensorFlow, JAX and PyTorch alike.",
 }
 

@@ -315,11 +315,29 @@ def _argument_fields(role: str) -> tuple[str, str, str]:
     return fields
 
 
+#: Activations that Keras computes wrongly, refused (by a documented policy) with the reason.
+WRONG_IN_KERAS = {
+    "sparsemax": "Keras 3.15 computes the sparsemax activation wrongly on every backend: its threshold adds up every "
+    "cumulative sum in the support instead of taking the last one (keras-team/keras#23425, fixed after 3.15 by "
+    "#23469), so whenever two or more values are in the support its output does not sum to 1 and is often all "
+    "zeros, which nothing before it can train through.",
+}
+
+
 def check_arguments(layer: Layer, inferred: Inferred) -> None:
     """ShapeError when an argument object cannot apply to the tensor it lands on: each `<role>_initializer`,
     `<role>_regularizer` and `<role>_constraint` of the layer against every weight of that role, and the
     `activity_regularizer` against the output (batch axis first)."""
     fields = type(layer).model_fields
+    for name in fields:
+        value = getattr(layer, name) if name.endswith("activation") else None
+        if isinstance(value, str) and value in WRONG_IN_KERAS:
+            raise ShapeError(
+                WRONG_IN_KERAS[value] + f" Received: {name}={value}",
+                field=name,
+                code="value",
+                policy="keras-sparsemax",
+            )
     for role, shape in inferred.weights:
         for field in _ARGUMENT_FIELDS.get(role) or _argument_fields(role):
             value = getattr(layer, field) if field in fields else None  # no exception for a field it lacks
