@@ -441,3 +441,19 @@ def test_an_adapted_normalization_exports_its_statistics(tmp_path, dropout):
     (got,) = session.run(None, {session.get_inputs()[0].name: x[:5]})
     want = keras.saving.load_model(run / "model.keras").predict(x[:5], verbose=0)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_failing_format_does_not_stop_the_others(cnn_run, tmp_path, monkeypatch):
+    run = copy_run(cnn_run, tmp_path / "run")
+
+    def fails(self, model, target):
+        raise ValueError("Unsupported op: Foo")
+
+    monkeypatch.setattr(export_module.Onnx, "export", fails)
+    with pytest.raises(ExportError) as caught:
+        export_run(run, ["onnx", "saved_model"], echo=lambda _: None)
+    assert caught.value.exit_code == 1
+    assert str(caught.value).startswith(f"Keras could not export the model of '{run}' to onnx")
+    assert str(caught.value).endswith(" Exported and verified: saved_model.")
+    assert read_json(run / "export" / "saved_model" / "parity.json")["passed"]
+    assert not (run / "export" / "onnx").exists()

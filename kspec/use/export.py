@@ -331,7 +331,16 @@ def export_run(
         # A loaded model has not been called yet, and Keras exports only models that have been.
         _keras_outputs(model, inputs, sample_batch(inputs, 1, np.random.default_rng(seed)))
         # exported: the inference copy; verified against: the trained model as loaded
-        return [_export_one(path, FORMATS[name], model, trained, inputs, backend, seed, echo) for name in wanted]
+        results, failures = [], []
+        for name in wanted:  # a format that fails does not stop the others
+            try:
+                results.append(_export_one(path, FORMATS[name], model, trained, inputs, backend, seed, echo))
+            except ExportError as exc:
+                failures.append(exc)
+        if failures:
+            done = f" Exported and verified: {', '.join(r.format for r in results)}." if results else ""
+            raise ExportError(" ".join(str(f) for f in failures) + done, max(f.exit_code for f in failures))
+        return results
     except RunDirError as exc:
         raise ExportError(str(exc), exc.exit_code) from None
     finally:
