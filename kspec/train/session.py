@@ -53,16 +53,18 @@ class Session:
         import keras
 
         keras.utils.set_random_seed(self.spec.training.seed)
-        with keras_warnings(self.notes, self.warned):
-            plan = self.plan()
-            model = self.build(plan)
-            history: dict[str, list[float]] = {k: list(v) for k, v in self.state.get("history", {}).items()}
-            checkpointer, seconds = self.fit(model, plan, history)
-            self.check_finite(checkpointer, history)
-            metrics = self.final_metrics(checkpointer, history, seconds)
-            self.test(model, plan, metrics)
-        for note in self.notes:
-            self.echo(f"Note: {note}")
+        try:
+            with keras_warnings(self.notes, self.warned):
+                plan = self.plan()
+                model = self.build(plan)
+                history: dict[str, list[float]] = {k: list(v) for k, v in self.state.get("history", {}).items()}
+                checkpointer, seconds = self.fit(model, plan, history)
+                self.check_finite(checkpointer, history)
+                metrics = self.final_metrics(checkpointer, history, seconds)
+                self.test(model, plan, metrics)
+        finally:  # also when training fails or is interrupted: what Keras warned of may say why
+            for note in self.notes:
+                self.echo(f"Note: {note}")
         files: list[str] = []
         if self.run_dir is None:  # every process saves the model, in step (see artifacts.save_model)
             artifacts.save_model(model, None)
