@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from kspec.spec import training as training_schema
 from kspec.spec.objects import ACTIVATIONS as ACTIVATION_NAMES
 from kspec.spec.training import LOSS_ALIASES, LOSS_CLASS_KIND, LOSSES, METRIC_NAMES, OPTIMIZER_NAMES, loss_kind
+from tests.draws import extra_run
 
 
 def chance(draw, percent: int) -> bool:
@@ -86,7 +87,7 @@ IMAGE_TYPES = (
        "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
        "Identity", "Permute", "CenterCrop", "Resizing", "Rescaling", "RandomContrast", "RandomFlip",
        "RandomRotation", "RandomTranslation", "RandomZoom", "Softmax", "UnitNormalization", "GaussianDropout",
-       "Normalization", "Volume", "Volume"]
+       "Normalization", "Volume", "Volume", "Extra", "Extra", "Extra"]
 )
 
 
@@ -301,6 +302,9 @@ def image_layer(draw, shape):
         return layer, shape
     if t == "Volume":
         return draw(volume_detour(shape))
+    if t == "Extra":  # a layer of a family drawn by tests/draws/
+        run = draw(extra_run(shape))
+        return run if run is not None else ({"type": "Identity"}, shape)
     if t == "ReLU":
         if chance(draw, 30):
             layer["max_value"] = 6.0
@@ -945,10 +949,10 @@ SEQ3_TYPES = (
     + ["MaxPooling1D", "AveragePooling1D", "TimeDistributed", "Dense", "LayerNormalization", "Dropout",
        "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D",
        "UpSampling1D", "Masking", "Conv1DTranspose", "Reshape", "GaussianNoise", "UnitNormalization", "Softmax",
-       "PReLU", "BatchNormalization"]
+       "PReLU", "BatchNormalization", "Extra", "Extra", "Extra"]
 )
 SEQ2_TYPES = ["Dense", "Dense", "Dropout", "RepeatVector", "RepeatVector", "LayerNormalization", "BatchNormalization",
-              "Activation", "Reshape", "GaussianDropout", "PReLU"]
+              "Activation", "Reshape", "GaussianDropout", "PReLU", "Extra", "Extra"]
 
 
 @st.composite
@@ -961,6 +965,9 @@ def sequence_layer(draw, shape):
     t = draw(st.sampled_from(types))
     T = shape[0] if rank == 2 else None
     F = shape[-1]
+    if t == "Extra":  # a run of layers of a family drawn by tests/draws/ (a list: each takes one input)
+        run = draw(extra_run(shape))
+        return run if run is None else (run[0], run[1], 1)
     if t == "RNN":
         layer = draw(recurrent_layer())
         u = layer["units"]
@@ -1107,8 +1114,11 @@ def sequence_specs(draw):
         model_input = {"shape": [T, F]}
         shape = (T, F)
     for _ in range(draw(st.integers(1, 4))):
-        layer, shape, n_inputs = draw(sequence_layer(shape))
-        layers.append((layer, n_inputs))
+        drawn = draw(sequence_layer(shape))
+        if drawn is None:  # no family drawer fits this shape
+            continue
+        layer, shape, n_inputs = drawn
+        layers.extend([(one, 1) for one in layer] if isinstance(layer, list) else [(layer, n_inputs)])
     ends = chance(draw, PASS_THROUGH_PERCENT)  # the output behind layers that pass the head's values on
     if len(shape) == 2 and chance(draw, 30):
         head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES))  # one prediction per step
@@ -1331,7 +1341,15 @@ def _sequence_op(g: _Graph) -> None:
 def _unary(g: _Graph) -> None:
     draw = g.draw
     x = g.pick()
-    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU", "PReLU"]))
+    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU", "PReLU",
+                                 "Extra", "Extra"]))
+    if kind == "Extra":  # a run of layers of a family drawn by tests/draws/
+        run = draw(extra_run(g.shapes[x])) if g.shapes[x] is not None else None
+        if run is not None:
+            for one in run[0][:-1]:
+                x = g.add(one, [x], None)
+            g.add(run[0][-1], [x], run[1])
+        return
     layer: dict[str, Any] = {"type": kind}
     if kind == "PReLU" and g.shapes[x] is not None and len(g.shapes[x]) > 1 and chance(draw, 40):
         layer["shared_axes"] = [1]

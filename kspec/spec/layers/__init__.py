@@ -16,16 +16,21 @@ from .. import plugins
 from . import (
     activation,
     attention,
+    audio,
+    augmentation,
     conv,
+    convrecurrent,
     core,
     embedding,
     merge,
     normalization,
+    ops,
     pooling,
     preprocessing,
     recurrent,
     regularization,
     reshaping,
+    text,
 )
 from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
 
@@ -42,6 +47,11 @@ BUILTIN_LAYER_CLASSES: tuple[type[Layer], ...] = (
     + recurrent.LAYERS
     + attention.LAYERS
     + preprocessing.LAYERS
+    + augmentation.LAYERS
+    + audio.LAYERS
+    + convrecurrent.LAYERS
+    + text.LAYERS
+    + ops.LAYERS
 )
 
 PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
