@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import format_path
+from .naming import object_alias
 from .spec import Spec
 from .spec.base import KspecModel
 from .spec.layers import BUILTIN_LAYER_CLASSES, Layer, parse_layer
@@ -372,10 +373,6 @@ def _valid_name(name: str) -> str:
     return out[:128]
 
 
-def _snake(class_name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
-
-
 # ---- initializers, regularizers, constraints ---------------------------------------------------
 
 
@@ -401,7 +398,7 @@ class _ObjectKind:
 
     def name_for(self, class_name: str, config: dict) -> str | None:
         """The kspec name whose Keras object has this configuration, if there is one."""
-        name = _snake(class_name)
+        name = object_alias(class_name)
         if name not in self.names:
             return None
         model = self.types[class_name]

@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from ...naming import base_name
 from ..base import REF_PATTERN, KspecModel, Name, Ref, to_keras_value
 from ..objects import fit_problem
 
@@ -160,6 +161,11 @@ class Layer(KspecModel):
         if name.startswith("_"):
             return super().__getattr__(name)  # type: ignore[misc]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def base_name(self) -> str:
+        """The base of the name Keras gives an unnamed layer of this type (`max_pooling2d`), numbered `_1`, `_2`
+        ... after the first; kspec names unnamed layers the same way."""
+        return base_name(self.layer_type)
 
     @classmethod
     def type_name(cls) -> str:
