@@ -42,6 +42,7 @@ from .naming import object_alias
 from .spec import Spec
 from .spec.base import KspecModel
 from .spec.layers import BUILTIN_LAYER_CLASSES, Layer, parse_layer
+from .text import cut
 
 #: Keras layer class name -> kspec layer class (the built-in types; plugin layer types are not imported).
 KERAS_LAYER_TYPES: dict[str, type[Layer]] = {cls.keras_class or cls.type_name(): cls for cls in BUILTIN_LAYER_CLASSES}
@@ -349,8 +350,7 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return cut(json.dumps(value, default=str) if not isinstance(value, str) else repr(value), 120)
 
 
 def _is_float32(dtype: Any) -> bool:

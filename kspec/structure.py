@@ -24,6 +24,7 @@ from .spec.blocks import BlockUse
 from .spec.layers import LAYER_TYPES
 from .spec.model import GraphModel, SequentialModel, SharedNode
 from .spec.training import OPTIMIZER_TYPES
+from .text import cut, digits_of
 
 #: One of pydantic's errors (`ValidationError.errors()`: a `pydantic_core.ErrorDetails`), read only.
 _Error = Mapping[str, Any]
@@ -310,7 +311,7 @@ _QUOTE = 80
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+    return cut(text, _QUOTE)
 
 
 def _show(value: Any) -> str:
@@ -341,7 +342,7 @@ def _compact(value: Any, budget: int = _QUOTE + 1) -> str:
         elif isinstance(v, bool):
             emit("true" if v else "false")
         elif isinstance(v, int) and v.bit_length() > 1000:
-            emit(f"<an integer of about {int(v.bit_length() * 0.30103) + 1} digits>")
+            emit(f"<an integer of about {digits_of(v)} digits>")
         elif isinstance(v, dict):
             emit("{")
             for i, (k, x) in enumerate(v.items()):

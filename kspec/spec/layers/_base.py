@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from ...naming import base_name
+from ...text import shape_str
 from ..base import REF_PATTERN, KspecModel, Name, Ref, to_keras_value
 from ..objects import fit_problem
 
@@ -99,11 +100,6 @@ def autocast(dtype: str) -> str:
     """The dtype a layer sees: Keras casts floating-point inputs to the compute dtype (float32)
     and leaves integer and bool inputs alone."""
     return "float32" if dtype in FLOAT_DTYPES else dtype
-
-
-def shape_str(shape: Shape) -> str:
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def _str_or_list(value: Any) -> Any:
