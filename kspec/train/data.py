@@ -82,6 +82,8 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from ..text import shape_str
+
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
@@ -615,7 +617,7 @@ def _check_lengths(split: Split, where: str) -> None:
             subject = _subject(split, key, where)
             if not hasattr(array, "shape") or array.ndim == 0:
                 raise DataError(
-                    f"{subject} is a single value of shape {_shape_str(np.shape(array))}, but it needs one entry per "
+                    f"{subject} is a single value of shape {shape_str(np.shape(array))}, but it needs one entry per "
                     "example (an array whose first axis is the examples)."
                 )
             if first is None:
@@ -649,11 +651,6 @@ def _subject(split: Split, key: str, where: str) -> str:
 
 
 # ---- checks and adaptation ----------------------------------------------------------------------------------
-
-
-def _shape_str(shape: tuple) -> str:
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def _fits(actual: tuple, expected: tuple) -> bool:
@@ -741,8 +738,8 @@ def _adapt_input(split: Split, name: str, tensor: Any, inference: Inference, whe
 
     def mismatch(extra: str = "") -> DataError:
         return DataError(
-            f"{_subject(split, key, where)} has examples of shape {_shape_str(array.shape[1:])} and dtype {array.dtype}, "
-            f"but model input '{name}' expects shape {_shape_str(expected)} and dtype {dtype}.{extra}"
+            f"{_subject(split, key, where)} has examples of shape {shape_str(array.shape[1:])} and dtype {array.dtype}, "
+            f"but model input '{name}' expects shape {shape_str(expected)} and dtype {dtype}.{extra}"
         )
 
     if not _is_numeric(array):
@@ -799,7 +796,7 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     kind = loss_kind(loss) if loss is not None else "regression"
     loss_text = f" with loss {_loss_name(loss)}" if loss is not None else ""
     received = (
-        f"{_subject(split, key, where)} has examples of shape {_shape_str(array.shape[1:])} and dtype {array.dtype}"
+        f"{_subject(split, key, where)} has examples of shape {shape_str(array.shape[1:])} and dtype {array.dtype}"
     )
 
     if not _is_numeric(array):
@@ -816,8 +813,8 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
                 ids = array[..., 0]
         if kind == "sparse" and ids is None:
             raise DataError(
-                f"{received}, but output '{name}'{loss_text} expects integer class ids of shape {_shape_str(ids_shape)} "
-                f"(or {_shape_str(ids_shape + (1,))}) in [0, {classes})."
+                f"{received}, but output '{name}'{loss_text} expects integer class ids of shape {shape_str(ids_shape)} "
+                f"(or {shape_str(ids_shape + (1,))}) in [0, {classes})."
             )
         if ids is not None:
             if ids.dtype.kind == "f":
@@ -852,8 +849,8 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
             return encoded
         if not _fits(array.shape[1:], full):
             raise DataError(
-                f"{received}, but output '{name}'{loss_text} expects one-hot labels of shape {_shape_str(full)} "
-                f"(float), or integer class ids of shape {_shape_str(ids_shape)} (encoded automatically)."
+                f"{received}, but output '{name}'{loss_text} expects one-hot labels of shape {shape_str(full)} "
+                f"(float), or integer class ids of shape {shape_str(ids_shape)} (encoded automatically)."
             )
         cast = _cast(array, np.float32)
         _refuse_nonfinite(split, key, where, array, cast)
@@ -864,9 +861,9 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     if not _fits(array.shape[1:], full) and full and full[-1] == 1 and _fits(array.shape[1:], full[:-1]):
         adapted = array[..., np.newaxis]
     if not _fits(adapted.shape[1:], full):
-        also = f" (or {_shape_str(full[:-1])})" if full and full[-1] == 1 else ""
+        also = f" (or {shape_str(full[:-1])})" if full and full[-1] == 1 else ""
         raise DataError(
-            f"{received}, but output '{name}'{loss_text} expects labels of shape {_shape_str(full)}{also}, "
+            f"{received}, but output '{name}'{loss_text} expects labels of shape {shape_str(full)}{also}, "
             "numeric (cast to float32)."
         )
     cast = _cast(adapted, np.float32)
@@ -1596,7 +1593,7 @@ def _concrete_inference(ctx: _Context) -> Inference:
         result = infer(spec.model_copy(update={"model": new_model}))
         if result.complete and not any(d.severity == "error" for d in result.diagnostics):
             return result
-    shapes = ", ".join(f"'{n}' {_shape_str(t.shape[1:])}" for n, t in inputs.items())
+    shapes = ", ".join(f"'{n}' {shape_str(t.shape[1:])}" for n, t in inputs.items())
     raise DataError(
         f"Synthetic data needs concrete input shapes, but the model inputs have unknown dimensions ({shapes}) and the "
         f"model accepts none of the sizes {', '.join(map(str, SYNTHETIC_SIZES))} for them; give the input shapes in full "
