@@ -59,7 +59,8 @@ PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
 )
 LAYER_CLASSES: tuple[type[Layer], ...] = BUILTIN_LAYER_CLASSES + PLUGIN_LAYER_CLASSES
 
-LAYER_TYPES: dict[str, type[Layer]] = {cls.type_name(): cls for cls in LAYER_CLASSES}
+#: Every layer type by name, Keras's aliases (`MaxPool2D`, `Convolution2D`) included.
+LAYER_TYPES: dict[str, type[Layer]] = {name: cls for cls in LAYER_CLASSES for name in cls.type_names()}
 
 AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a union of a tuple)
 

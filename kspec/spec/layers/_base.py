@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from typing_extensions import TypeAliasType
 
 from ...naming import base_name
 from ...text import shape_str
@@ -115,17 +116,32 @@ NodeInputs = Annotated[
 ]
 
 
+# `name` and `inputs` are written once in the JSON Schema's `$defs` and referenced by every layer type.
+LayerName = TypeAliasType(
+    "LayerName",
+    Annotated[
+        Name | None,
+        Field(
+            description="The layer's name in Keras. Required in the graph form; generated in the sequential form when absent."
+        ),
+    ],
+)
+LayerInputs = TypeAliasType(
+    "LayerInputs",
+    Annotated[
+        NodeInputs | None,
+        Field(
+            description="Graph form only: the input or node names this layer is applied to, in order (one name or a list)."
+        ),
+    ],
+)
+
+
 class Layer(KspecModel):
     """Fields every layer has. `type` (the discriminator) is declared by each layer class."""
 
-    name: Name | None = Field(
-        default=None,
-        description="The layer's name in Keras. Required in the graph form; generated in the sequential form when absent.",
-    )
-    inputs: NodeInputs | None = Field(
-        default=None,
-        description="Graph form only: the input or node names this layer is applied to, in order (one name or a list).",
-    )
+    name: LayerName = None
+    inputs: LayerInputs = None
 
     # Class-level facts about the layer type.
     min_inputs: ClassVar[int] = 1
@@ -167,6 +183,18 @@ class Layer(KspecModel):
     def type_name(cls) -> str:
         """The layer type, the `type` value that names this class in a spec."""
         return cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+
+    @classmethod
+    def type_names(cls) -> tuple[str, ...]:
+        """Every `type` value that names this class: its type, then the aliases Keras knows it by
+        (`type: Literal["MaxPooling2D", "MaxPool2D"]`); an alias is read as the type itself."""
+        return cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
+
+    @field_validator("type", check_fields=False)
+    @classmethod
+    def _canonical_type(cls, value: str) -> str:
+        # A Keras alias (`MaxPool2D`, `Convolution2D`) is normalised to the type once, here.
+        return cls.type_name()
 
     @classmethod
     def keras_layer_class(cls) -> Any:
