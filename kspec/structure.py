@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeAliasType
 
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import Spec, validate_data
@@ -391,7 +392,8 @@ def _collect_tagged(model: type[BaseModel], seen: set) -> None:
     seen.add(model)
     type_field = model.model_fields.get("type")
     if type_field is not None and typing.get_origin(type_field.annotation) is typing.Literal:
-        _TAGGED.setdefault(typing.get_args(type_field.annotation)[0], model)
+        for tag in typing.get_args(type_field.annotation):  # the type, then any aliases Keras knows it by
+            _TAGGED.setdefault(tag, model)
     for f in model.model_fields.values():
         for sub in _models_in(f.annotation):
             _collect_tagged(sub, seen)
@@ -409,6 +411,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
         seen.add(id(a))
         if isinstance(a, type) and issubclass(a, BaseModel):
             out.append(a)
+            continue
+        if isinstance(a, TypeAliasType):  # a union written once in the schema's $defs
+            stack.append(a.__value__)
             continue
         origin = typing.get_origin(a)
         if origin is typing.Annotated:
