@@ -10,7 +10,7 @@ outside this list.
 
 from typing import Annotated, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from .. import plugins
 from . import (
@@ -75,7 +75,8 @@ def parse_layer(data: object) -> Layer:
     """Validate one layer mapping (strict). Raises pydantic.ValidationError."""
     global _adapter
     if _adapter is None:
-        _adapter = TypeAdapter(AnyLayer)
+        # The models' regex engine (kspec.spec.base), for the shared definitions (`LayerName`) built here too.
+        _adapter = TypeAdapter(AnyLayer, config=ConfigDict(regex_engine="python-re"))
     return _adapter.validate_python(data)
 
 
