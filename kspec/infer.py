@@ -16,6 +16,7 @@ from .diagnostics import Diagnostic, Path
 from .graph import Inference, NodeInfo, duplicate_name, resolve, sequential_name, upstream
 from .spec import GraphModel, SequentialModel, Spec
 from .spec.layers import Layer, ShapeError, Tensor, shape_str
+from .spec.objects import NORMALISING
 
 __all__ = ["Inference", "NodeInfo", "OutputEnd", "infer", "output_end", "upstream"]
 
@@ -243,38 +244,36 @@ def output_end(inference: Inference, name: str) -> OutputEnd | None:
     return None
 
 
-#: Activations that normalise over the last axis: over one value, their output is a constant.
-NORMALISING = frozenset({"softmax", "sparsemax", "log_softmax"})
-
-
 def _refuse_constant(info: NodeInfo, output: Tensor) -> None:
-    """The constant-layer policy for what no single layer rule sees: a normalising `activation` over a last axis
-    of size 1, and Subtract of a tensor from itself. Their output never depends on the input."""
-    activation = getattr(info.layer, "activation", None)
+    """The constant-layer policy for what no single layer rule sees: a normalising activation (`Activation.
+    normalising`) over a last axis of size 1, and a layer called on one tensor twice whose output is then always
+    the same (`Layer.constant_on_equal_inputs`: Subtract). Their output never depends on the input."""
+    layer = info.layer
+    activation = getattr(layer, "activation", None)
+    field = "activation"
+    if activation is None and "cell" in type(layer).model_fields:  # an RNN: the activation is its cell's
+        activation, field = layer.final_activation(), "cell"
     if activation in NORMALISING and output.shape[-1] == 1:
         raise ShapeError(
             f"Activation '{activation}' over a last axis of size 1 is always {1 if activation != 'log_softmax' else 0} "
             f"(kspec policy: nothing before it could train). Received: activation={activation}, "
             f"output_shape={shape_str(output.shape)}",
-            field="activation",
+            field=field,
             policy="constant-layer",
         )
-    if info.layer.layer_type == "Subtract" and info.shares is None and len(set(info.inputs)) == 1:
+    always = layer.constant_on_equal_inputs()
+    if always is not None and info.shares is None and len(info.inputs) > 1 and len(set(info.inputs)) == 1:
         raise ShapeError(
-            f"Subtract of '{info.inputs[0]}' from itself is always 0 (kspec policy: nothing before it could train). "
-            f"Received: inputs={list(info.inputs)}",
+            f"{layer.layer_type} of '{info.inputs[0]}' with itself is always {always} (kspec policy: nothing before "
+            f"it could train). Received: inputs={list(info.inputs)}",
             field="inputs",
             policy="constant-layer",
         )
 
 
-#: Layers after which no Keras mask is left (they consume it, or drop it).
-MASK_ENDS = frozenset({"GlobalAveragePooling1D", "GlobalMaxPooling1D", "Flatten", "Reshape", "Dot", "Concatenate"})
-
-
 def _carries_mask(result: Inference, name: str) -> bool:
-    """Whether the tensor `name` may carry a Keras mask (from Embedding(mask_zero=True) or Masking): conservative,
-    a mask is assumed to pass through every layer but those in MASK_ENDS and sequence-to-vector recurrent layers."""
+    """Whether the tensor `name` may carry a Keras mask (`Layer.makes_mask`: Embedding(mask_zero=True), Masking):
+    conservative, a mask is assumed to pass through every layer but those that end it (`Layer.ends_mask`)."""
     seen, work = set(), [name]
     while work:
         node = result.node(work.pop())
@@ -282,10 +281,9 @@ def _carries_mask(result: Inference, name: str) -> bool:
             continue
         seen.add(node.name)
         layer = node.layer
-        if getattr(layer, "mask_zero", False) or layer.layer_type == "Masking":
+        if layer.makes_mask():
             return True
-        inner = getattr(layer, "layer", None)
-        if layer.layer_type in MASK_ENDS or not getattr(inner or layer, "return_sequences", True):
+        if layer.ends_mask():
             continue
         work.extend(node.inputs)
     return False
@@ -294,7 +292,7 @@ def _carries_mask(result: Inference, name: str) -> bool:
 def _refuse_masked_softmax(result: Inference, info: NodeInfo) -> None:
     """Found by the soundness property: Keras's Softmax layer adds the incoming (batch, steps) mask to its
     (batch, steps, features) input, which fails, or with sizes that happen to broadcast masks the wrong axis."""
-    if info.layer.layer_type == "Softmax" and any(_carries_mask(result, r) for r in info.inputs):
+    if info.layer.fails_on_mask and any(_carries_mask(result, r) for r in info.inputs):
         raise ShapeError(
             "Layer 'Softmax' on a masked sequence (kspec policy: Keras adds the (batch, steps) mask to the "
             "(batch, steps, features) input, which fails or masks the wrong axis). Use `activation: softmax` on the "

@@ -2,13 +2,16 @@
 and `model.compile` (Keras is imported lazily).
 
 Only classes of `keras.optimizers`, `keras.losses` and `keras.metrics` whose names are in the closed sets of
-`kspec.spec` are instantiated; a spec can never name Python code.
+`kspec.spec` are instantiated; a spec can never name Python code. The layers an optimizer names (MultiOptimizer's
+`optimizer_map`, Muon's `exclude_layers`) become patterns that match exactly the paths of those layers' weights
+in the built model.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .spec.optimizers import layer_pattern
 from .spec.training import Training
 
 
@@ -25,12 +28,41 @@ def _object(module: Any, value: Any) -> Any:
     return getattr(module, value.type)(**config)
 
 
-def optimizer(training: Training) -> Any:
+def _paths(model: Any, name: str) -> list[str]:
+    """The paths of the trainable weights of the model's layer `name` (a name semantics checked)."""
+    if model is None:
+        raise ValueError(f"The optimizer names the layer '{name}': building it needs the model.")
+    return [v.path for v in model.get_layer(name).trainable_variables]
+
+
+def _optimizer(value: Any, model: Any) -> Any:
     import keras
 
-    if isinstance(training.optimizer, str):
-        return keras.optimizers.get(training.optimizer)
-    return _object(keras.optimizers, training.optimizer)
+    if isinstance(value, str):
+        return keras.optimizers.get(value)
+    kind = value.type
+    if kind == "LossScaleOptimizer":
+        return keras.optimizers.LossScaleOptimizer(
+            _optimizer(value.inner_optimizer, model),
+            initial_scale=value.initial_scale,
+            dynamic_growth_steps=value.dynamic_growth_steps,
+        )
+    if kind == "MultiOptimizer":
+        mapping = {
+            layer_pattern(_paths(model, name)): _optimizer(inner, model) for name, inner in value.optimizer_map.items()
+        }
+        optimizer_map = keras.optimizers.OptimizerMap(_optimizer(value.default_optimizer, model), mapping)
+        return keras.optimizers.MultiOptimizer(optimizer_map, loss_scale_factor=value.loss_scale_factor)
+    if kind == "Muon" and value.exclude_layers:
+        optimizer = _object(keras.optimizers, value.model_copy(update={"exclude_layers": []}))
+        optimizer.exclude_layers = [layer_pattern(_paths(model, name)) for name in value.exclude_layers]
+        return optimizer
+    return _object(keras.optimizers, value)
+
+
+def optimizer(training: Training, model: Any = None) -> Any:
+    """The Keras optimizer of the training section; `model` (built) resolves the layers it names."""
+    return _optimizer(training.optimizer, model)
 
 
 def losses(training: Training) -> Any:
@@ -76,7 +108,7 @@ def compile_model(
     """`model.compile` from the training section: optimizer (with its schedule), losses per output,
     loss weights, metrics, steps_per_execution."""
     model.compile(
-        optimizer=optimizer(training),
+        optimizer=optimizer(training, model),
         loss=losses(training),
         loss_weights=dict(training.loss_weights) if training.loss_weights else None,
         metrics=metrics(training, list(getattr(model, "output_names", None) or [])),

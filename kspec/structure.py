@@ -23,8 +23,9 @@ from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import Spec, validate_data
 from .spec.blocks import BlockUse
 from .spec.layers import LAYER_TYPES
+from .spec.losses import loss_range_policy
 from .spec.model import GraphModel, SequentialModel, SharedNode
-from .spec.training import OPTIMIZER_TYPES
+from .spec.optimizers import optimizer_range_policy
 from .text import cut, digits_of
 
 #: One of pydantic's errors (`ValidationError.errors()`: a `pydantic_core.ErrorDetails`), read only.
@@ -253,16 +254,9 @@ _TYPE_WORDS = {
 
 
 def _optimizer_policy(path: Path, value: Any, data: Any) -> str | None:
-    """The optimizer-range policy for an optimizer argument out of kspec's bounds that Keras's constructor takes."""
-    if len(path) != 3 or path[:2] != ("training", "optimizer"):
-        return None
-    arguments = data.get("training", {}).get("optimizer") if isinstance(data, dict) else None
-    if not isinstance(arguments, dict) or not isinstance(arguments.get("type"), str):
-        return None
-    cls = OPTIMIZER_TYPES.get(arguments["type"])
-    if cls is None or cls.keras_refuses(str(path[2]), value, arguments):
-        return None
-    return "optimizer-range"
+    """The optimizer-range (or loss-range) policy for an optimizer (or loss) argument out of kspec's bounds that
+    Keras's constructor takes."""
+    return optimizer_range_policy(path, value, data) or loss_range_policy(path, value, data)
 
 
 _BOUNDS = {

@@ -48,6 +48,8 @@ ACTIVATIONS = (
     "squareplus",
     "exponential",
 )
+#: Activations that normalise over the last axis: over one value, their output is a constant.
+NORMALISING = frozenset({"softmax", "sparsemax", "log_softmax"})
 ActivationName = TypeAliasType("ActivationName", Literal[ACTIVATIONS])  # type: ignore[valid-type]
 Activation = Annotated[
     ActivationName | None,

@@ -33,6 +33,9 @@ class Drawer:
     fn: DrawFn
     #: The drawer needs every dim of the input known.
     known: bool = False
+    #: The run's last layer is called on the tracked tensor this many times (2: self-attention, `inputs: [x, x]`);
+    #: such runs are drawn where a layer can take several inputs (sequences and graphs).
+    calls: int = 1
 
 
 def _collect() -> tuple[Drawer, ...]:
@@ -63,19 +66,21 @@ def applicable(shape: tuple) -> list[Drawer]:
 
 
 @st.composite
-def extra_run(draw, shape: tuple) -> tuple[list[dict], tuple] | None:
-    """A run of layers from a drawer that fits `shape`, and the tracked output; None where none fits."""
-    drawers = applicable(shape)
+def extra_run(draw, shape: tuple, *, calls: bool = False) -> tuple[list[dict], tuple, int] | None:
+    """A run of layers from a drawer that fits `shape`, the tracked output, and how many times the run's last layer
+    takes the tensor (`Drawer.calls`; only 1 unless `calls`); None where none fits."""
+    drawers = [d for d in applicable(shape) if calls or d.calls == 1]
     if not drawers:
         return None
-    drawer = draw(st.sampled_from(drawers))
+    # Weighted by how many types each drawer draws, so that every type is about as likely as any other.
+    drawer = draw(st.sampled_from([d for d in drawers for _ in d.types]))
     if len(shape) in drawer.ranks:
         layers, out = drawer.fn(draw, shape)
-        return layers, out
+        return layers, out, drawer.calls
     h, w, c = shape  # a volume detour
     layers, out = drawer.fn(draw, (h, w, c, 1))
     oh, ow = (out[0] or 1), (out[1] or 1)
     depth = None if None in out else out[2] * out[3]
     before = {"type": "Reshape", "target_shape": [h, w, c, 1]}
     after = {"type": "Reshape", "target_shape": [oh, ow, -1]}
-    return [before, *layers, after], (out[0], out[1], depth)
+    return [before, *layers, after], (out[0], out[1], depth), drawer.calls
