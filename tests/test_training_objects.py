@@ -564,13 +564,10 @@ def test_validation_data_is_the_test_split(tmp_path) -> None:
     assert error.code == "data" and error.path == ("training", "validation_data"), error.message
 
 
-def test_a_loss_whose_values_the_output_mask_cannot_weight_is_refused(monkeypatch) -> None:
+def test_a_loss_whose_values_the_output_mask_cannot_weight_is_refused() -> None:
     """The masked-loss policy: CTC's one value per sequence, Dice's per example, against the (batch, steps) mask
     of an Embedding with mask_zero; Keras fails (the mask is multiplied with them). A loss that keeps the steps
-    passes. (The Embedding is told here that it makes a mask, as `Layer.makes_mask` asks.)"""
-    from kspec.spec.layers.embedding import Embedding
-
-    monkeypatch.setattr(Embedding, "makes_mask", lambda self: bool(self.mask_zero), raising=False)
+    passes."""
 
     def spec(loss, activation=None) -> dict:
         head = {"type": "Dense", "units": 4} | ({"activation": activation} if activation else {})
