@@ -126,11 +126,16 @@ def _branch_cost(located, idx: list[int], at: Path) -> tuple[int, int]:
     ]
     if len(at_point) < len(idx):
         rank = 0
-    elif all(e["type"].endswith("_type") for e in at_point):
+    elif all(e["type"].endswith("_type") or _kind_mismatch(e) for e in at_point):
         rank = 2
     else:
         rank = 1
     return (rank, len(idx))
+
+
+def _kind_mismatch(err: _Error) -> bool:
+    """A name (a literal) refused for a mapping or a list: the value is of another kind than the branch takes."""
+    return err["type"] in ("literal_error", "enum") and isinstance(err.get("input"), dict | list)
 
 
 def _diagnostic(err: _Error, path: Path, data: Any) -> Diagnostic:
