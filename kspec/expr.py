@@ -25,8 +25,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .text import cut
-
 MAX_LENGTH = 1000
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 _EXPR = re.compile(r"\$\{([\s\S]*)\}")
@@ -227,7 +225,8 @@ _METHODS = {
 
 
 def _show(value: Any) -> str:
-    return cut(repr(value), 40)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _source(node: ast.AST) -> str:
@@ -235,7 +234,7 @@ def _source(node: ast.AST) -> str:
         text = ast.unparse(node)
     except Exception:  # noqa: BLE001 - only for a message
         text = type(node).__name__
-    return cut(text, 60)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 __all__ = ["ExprError", "evaluate", "expression_of", "has_expression_marker"]

@@ -108,9 +108,6 @@ class Subtract(_Elementwise):
     type: Literal["Subtract"]
     max_inputs: ClassVar[int] = 2
 
-    def constant_on_equal_inputs(self) -> str | None:
-        return "0"
-
 
 class Multiply(_Elementwise):
     """Multiplies a list of inputs element-wise. Input shapes: broadcastable. Output shape: the broadcast shape."""
@@ -153,7 +150,6 @@ class Concatenate(_Merge):
     """
 
     type: Literal["Concatenate"]
-    mask_passing: ClassVar[str] = "ends"
     axis: int = Field(-1, description="Concatenation axis; negative values count from the end. Not the batch axis.")
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
@@ -203,7 +199,6 @@ class Dot(_Merge):
     """
 
     type: Literal["Dot"]
-    mask_passing: ClassVar[str] = "ends"
     max_inputs: ClassVar[int] = 2
     axes: AxesPair = Field(
         description=(
