@@ -1,7 +1,4 @@
-"""How many specs (or documents) each property checked, and how fast: printed at the end of the run.
-
-Under pytest-xdist each worker records the properties of the test files it ran; tests/conftest.py hands each
-worker's figures to the controller, which adds them up and prints the table."""
+"""How many specs (or documents) each property checked, and how fast: printed at the end of the run."""
 
 from __future__ import annotations
 
