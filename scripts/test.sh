@@ -7,4 +7,8 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
 .venv/bin/ruff check kspec
 .venv/bin/ruff format --check kspec
 .venv/bin/mypy kspec
-exec .venv/bin/python -m pytest -q "$@"
+# Two pytest-xdist workers (the CI machine has two cores), each running whole test files (`--dist loadfile`: a
+# module's fixtures, its trained runs among them, are made once), in collection order (`--no-loadscope-reorder`:
+# tests/conftest.py puts the files that take minutes first). Arguments given here come later and win: `-n 0` runs
+# in one process (as `--pdb` needs). KSPEC_TEST_WORKERS sets the number of workers.
+exec .venv/bin/python -m pytest -q -n "${KSPEC_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

@@ -32,9 +32,14 @@ for a check that must not vary even when exploring (tests/test_strategies.py: th
 language).
 """
 
+import ctypes
+import ctypes.util
+import gc
 import os
+import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -62,8 +67,119 @@ if os.environ.get("KSPEC_HYPOTHESIS_EXAMPLES"):  # an exploration of any size: t
     settings.load_profile("sized")
 
 
+# ---- memory ---------------------------------------------------------------------------------------
+# TensorFlow, Keras and the exporters' converters leave what they built (graphs, traced functions, models,
+# the weights inside them) in reference cycles, which only a full collection frees; with the ~600,000
+# objects that importing TensorFlow, Keras and the test modules creates, Python runs one rarely, so the
+# garbage of one test could stay for many test files (tf2onnx's conversion of ResNet-50 alone leaves 2.7 GB
+# that only a full collection frees). So: what a test module built is freed before the next
+# module starts (and Keras's global state reset), a test after which the process grew by COLLECT_AFTER_MB
+# collects at once, and the objects that live for the whole run (modules, test functions, strategies) are
+# frozen after collection so that full collections skip them.
+
+#: Growth of the resident memory (MB) since the last collection after which the end of a test collects.
+COLLECT_AFTER_MB = 512
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 0.0
+_collected_at: list[float] = [0.0]
+
+
+def _rss_mb() -> float:
+    """This process's resident memory in MB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_MB
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _malloc_trim() -> None:
+    """Hand the C heap's free pages back to the system (glibc; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def release_memory(*, keras_state: bool) -> None:
+    """A full collection (and, with `keras_state`, Keras's global state reset first); the process's size after
+    it is the new baseline of COLLECT_AFTER_MB."""
+    if keras_state and "keras" in sys.modules:
+        import keras
+
+        keras.backend.clear_session(free_memory=False)
+    gc.collect()
+    _malloc_trim()
+    _collected_at[0] = _rss_mb()
+
+
+def pytest_collection_finish(session) -> None:
+    gc.collect()
+    gc.freeze()  # imported modules, collected tests: alive for the whole run, not worth scanning again
+    _collected_at[0] = _rss_mb()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield  # the test's fixtures are torn down, its module's too where the next test is in another
+    if nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None):
+        release_memory(keras_state=True)
+    elif _rss_mb() - _collected_at[0] > COLLECT_AFTER_MB:
+        release_memory(keras_state=False)
+    return result
+
+
+# ---- pytest-xdist: the long test files first ----------------------------------------------------------
+#: Test files that take minutes (most of them in few tests, or in processes they start), longest first. Under
+#: pytest-xdist (scripts/test.sh: `-n 2 --dist loadfile --no-loadscope-reorder`) the workers take whole files
+#: in collection order; these go first, so that neither worker is left running one of them alone at the end
+#: while the other has nothing to do. Each file's tests keep their order; a serial run keeps pytest's order.
+LONG_FILES = (
+    "test_spec_properties.py",
+    "test_backends.py",
+    "test_export.py",
+    "test_cli_train.py",
+    "test_import.py",
+    "test_robustness.py",
+    "test_roundtrip.py",
+    "test_distributed.py",
+    "test_schema_exact.py",
+    "test_train.py",
+    "test_cli_use.py",
+    "test_plugins.py",
+    "test_block_properties.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: every worker sorts its collection alike
+        rank = {name: i for i, name in enumerate(LONG_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))
+
+
+# ---- the property tests' figures --------------------------------------------------------------------
+
+
+def pytest_sessionfinish(session) -> None:
+    """On a pytest-xdist worker: hand this worker's figures to the controller (see pytest_testnodedown)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from tests import stats
+
+        workeroutput["kspec_stats"] = {prop: list(entry) for prop, entry in stats.STATS.items()}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the pytest-xdist controller: add up the figures of each worker as it finishes."""
+    from tests import stats
+
+    for prop, (examples, seconds) in getattr(node, "workeroutput", {}).get("kspec_stats", {}).items():
+        stats.record(prop, examples, seconds)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
-    """The figures of the property tests: examples checked per property, and how fast."""
+    """The figures of the property tests: examples checked per property, and how fast (on pytest-xdist's
+    controller, all workers' together)."""
     from tests import stats
 
     if stats.STATS:

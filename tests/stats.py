@@ -1,4 +1,7 @@
-"""How many specs (or documents) each property checked, and how fast: printed at the end of the run."""
+"""How many specs (or documents) each property checked, and how fast: printed at the end of the run.
+
+Under pytest-xdist each worker records the properties of the test files it ran; tests/conftest.py hands each
+worker's figures to the controller, which adds them up and prints the table."""
 
 from __future__ import annotations
 
