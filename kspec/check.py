@@ -20,6 +20,7 @@ from .semantics import DEFAULT_PARAM_BUDGET, check_semantics
 from .spec import Spec
 from .spec.layers import Tensor
 from .structure import parse
+from .text import cut, digits_of
 
 Source = str | os.PathLike | dict
 
@@ -196,7 +197,7 @@ def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
     for name, path, tensor in tensors:
         big = next((d for d in tensor.shape if d is not None and abs(d) > MAX_INT), None)
         if big is not None:
-            digits = int(big.bit_length() * 0.30103) + 1
+            digits = digits_of(big)
             # No inference in the report: its parameter count may have as many digits.
             return None, inference.diagnostics + [
                 Diagnostic(
@@ -409,7 +410,7 @@ def apply_overrides(data: Any, overrides: Sequence[Override]) -> tuple[Any, list
 
 def _cut(text: str) -> str:
     """At most 80 characters of an override's own text in a message."""
-    return text if len(text) <= 80 else text[:77] + "..."
+    return cut(text)
 
 
 def _child(node: Any, part: str | int) -> Any:

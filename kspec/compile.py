@@ -1,10 +1,13 @@
 """Stage: compile. The only module that builds Keras objects from a spec (Keras is imported lazily).
 
 - `build_model(spec)`: `keras.Sequential` for the sequential form, a Functional model for the
-  graph form; layer names are the spec's names, shared nodes call one layer object. After
+  graph form (and for a sequential form with an operation: keras.Sequential takes layers only); layer names
+  are the spec's names, shared nodes call one layer object. Operations (`ops.add`, ...) call their
+  `keras.ops` function on the symbolic tensors, which makes the same Operation node as `x + 3.0`. After
   building, Keras's output shape and parameter counts of every layer call are compared with the
   checker's static inference; any difference is a kspec bug and raises `KspecBug`.
-- `compile_model(model, training)`: `model.compile` from the `training` section.
+- `compile_model(model, training)`: `model.compile` from the `training` section (`kspec.keras_objects`, which
+  builds the optimizer, losses and metrics).
 
 Only classes of `keras.layers`, `keras.optimizers`, `keras.losses`, `keras.metrics` and
 `keras.callbacks` whose names are in the closed sets of `kspec.spec` are instantiated; a spec can
@@ -18,9 +21,21 @@ from typing import Any
 
 from .diagnostics import format_path
 from .infer import Inference, infer
+from .keras_objects import auto_steps_per_execution, compile_model
 from .spec import Spec
 from .spec.layers import Layer, shape_str
-from .spec.training import Training
+from .spec.layers.ops import Op
+
+__all__ = [
+    "KspecBug",
+    "OpCall",
+    "assert_agrees",
+    "auto_steps_per_execution",
+    "build_layer",
+    "build_model",
+    "call_layer",
+    "compile_model",
+]
 
 
 class KspecBug(RuntimeError):
@@ -29,7 +44,10 @@ class KspecBug(RuntimeError):
 
 def build_layer(layer: Layer, name: str | None = None) -> Any:
     """The Keras layer for a layer spec: a class of `keras.layers` named by the closed layer set,
-    or the class an installed plugin registered for its own layer type."""
+    or the class an installed plugin registered for its own layer type; for an operation (`ops.add`, ...),
+    an `OpCall` that calls its `keras.ops` function."""
+    if isinstance(layer, Op):
+        return OpCall(layer, name or layer.name)
     kwargs = layer.keras_kwargs()
     outer = name or layer.name
     for field_name, value in layer:
@@ -42,8 +60,35 @@ def build_layer(layer: Layer, name: str | None = None) -> Any:
     return type(layer).keras_layer_class()(**kwargs)
 
 
+class OpCall:
+    """An operation of a spec as Keras runs it: its `keras.ops` function, called on the tensors. On symbolic
+    tensors the call makes one Operation node of the Functional model (what `x + 3.0` makes), which is given the
+    node's name; an operation has no weights, so nothing is shared between two calls."""
+
+    weights: tuple = ()
+    trainable_weights: tuple = ()
+    non_trainable_weights: tuple = ()
+
+    def __init__(self, op: Op, name: str | None):
+        self.op = op
+        self.name = name
+
+    def count_params(self) -> int:
+        return 0
+
+    def __call__(self, *tensors: Any, training: Any = None) -> Any:
+        if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+            tensors = tuple(tensors[0])
+        output = self.op.keras_call(list(tensors))
+        history = getattr(output, "_keras_history", None)
+        operation = getattr(history, "operation", None)
+        if self.name and operation is not None and all(output is not t for t in tensors):
+            operation.name = self.name
+        return output
+
+
 def call_layer(layer: Layer, keras_layer: Any, tensors: list) -> Any:
-    """Apply a Keras layer to its input tensors the way that layer type is called."""
+    """Apply a Keras layer (or an `OpCall`) to its input tensors the way that layer type is called."""
     if len(tensors) == 1:
         return keras_layer(tensors[0])
     if layer.call_style == "positional":
@@ -65,7 +110,8 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
         raise ValueError(f"The spec has errors; check it with `kspec validate` first. First error: {first}")
 
     built: list[tuple[Any, Any, Any]] = []  # (node, keras layer, output tensor)
-    if inference.sequential:
+    # keras.Sequential takes layers only: a sequential spec with an operation builds a Functional model.
+    if inference.sequential and not any(isinstance(node.layer, Op) for node in inference.nodes):
         ((name, tensor),) = inference.inputs.items()
         layers = [keras.Input(shape=tensor.shape[1:], dtype=tensor.dtype, name=name)]
         for node in inference.nodes:
@@ -81,6 +127,8 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
         for node in inference.nodes:
             if node.shares is not None:
                 klayer = keras_layers[node.shares]
+                if isinstance(klayer, OpCall):  # an operation called again: a new node, with this node's name
+                    klayer = OpCall(klayer.op, node.name)
             else:
                 klayer = keras_layers[node.name] = build_layer(node.layer, node.name)
             tensors[node.name] = call_layer(node.layer, klayer, [tensors[r] for r in node.inputs])
@@ -88,13 +136,19 @@ def build_model(spec: Spec, inference: Inference | None = None, *, file: str | N
         outputs = []
         for name in inference.outputs:
             output = inference.node(name)
-            if output is not None and output.shares is not None:
+            if output is not None and output.shares is not None and not isinstance(output.layer, Op):
                 # Keras names an output after the layer that made it, so a shared layer's later call would be
-                # known by the first call's name (the loss, metrics and labels are keyed by the node's name)
+                # known by the first call's name (the loss, metrics and labels are keyed by the node's name); an
+                # operation's second call is a new Operation, with the node's name already
                 outputs.append(keras.layers.Identity(name=name)(tensors[name]))
             else:
                 outputs.append(tensors[name])
-        model = keras.Model(inputs=[tensors[name] for name in inference.inputs], outputs=outputs, name=spec.name)
+        inputs = [tensors[name] for name in inference.inputs]
+        if inference.sequential:  # one input, taken as keras.Sequential takes it (a tensor, not a list of one)
+            (single,) = inputs
+            model = keras.Model(inputs=single, outputs=outputs[0], name=spec.name)
+        else:
+            model = keras.Model(inputs=inputs, outputs=outputs, name=spec.name)
     assert_agrees(model, built, inference, file=file)
     return model
 
@@ -129,80 +183,3 @@ def assert_agrees(
             f"would have reported wrong shapes or parameter counts. {'; '.join(problems)}. "
             "Please report it to the kspec maintainers together with the spec."
         )
-
-
-# ---- training objects ------------------------------------------------------------------------
-
-
-def _object(module: Any, value: Any) -> Any:
-    """A Keras object from a name (Keras resolves it) or a `{type: ...}` model (a class of `module`)."""
-    if isinstance(value, str):
-        return value
-    config = value.to_keras()["config"]
-    for key, item in config.items():
-        if isinstance(item, dict) and "class_name" in item:  # a learning-rate schedule
-            import keras
-
-            config[key] = getattr(keras.optimizers.schedules, item["class_name"])(**item["config"])
-    return getattr(module, value.type)(**config)
-
-
-def optimizer(training: Training) -> Any:
-    import keras
-
-    if isinstance(training.optimizer, str):
-        return keras.optimizers.get(training.optimizer)
-    return _object(keras.optimizers, training.optimizer)
-
-
-def losses(training: Training) -> Any:
-    import keras
-
-    if isinstance(training.loss, dict):
-        return {name: _object(keras.losses, loss) for name, loss in training.loss.items()}
-    return _object(keras.losses, training.loss)
-
-
-def metrics(training: Training, outputs: list[str] | None = None) -> Any:
-    """The metrics for `model.compile`. A list applies to every output: with several outputs, each gets its
-    own metric objects (Keras reads a flat list as one metric per output)."""
-    import keras
-
-    if isinstance(training.metrics, dict):
-        return {name: [_object(keras.metrics, m) for m in ms] for name, ms in training.metrics.items()}
-    if outputs and len(outputs) > 1:
-        return {name: [_object(keras.metrics, m) for m in training.metrics] for name in outputs}
-    return [_object(keras.metrics, m) for m in training.metrics]
-
-
-AUTO_STEPS_PER_EXECUTION = 32
-
-
-def auto_steps_per_execution(training: Training, steps_per_epoch: int | None = None) -> int:
-    """The spec's steps_per_execution; 'auto' is 32 steps per call, at most one epoch's steps. Always 1 on the
-    PyTorch backend, where Keras runs one step per call (and refuses more)."""
-    import keras
-
-    if keras.backend.backend() == "torch":
-        return 1
-    if training.steps_per_execution != "auto":
-        spe = training.steps_per_execution
-    else:
-        spe = AUTO_STEPS_PER_EXECUTION
-    return max(1, min(spe, steps_per_epoch)) if steps_per_epoch else spe
-
-
-def compile_model(
-    model: Any, training: Training, *, steps_per_execution: int | None = None, jit_compile: Any = "auto"
-) -> Any:
-    """`model.compile` from the training section: optimizer (with its schedule), losses per output,
-    loss weights, metrics, steps_per_execution."""
-    model.compile(
-        optimizer=optimizer(training),
-        loss=losses(training),
-        loss_weights=dict(training.loss_weights) if training.loss_weights else None,
-        metrics=metrics(training, list(getattr(model, "output_names", None) or [])),
-        steps_per_execution=steps_per_execution or auto_steps_per_execution(training),
-        jit_compile=jit_compile,
-    )
-    return model

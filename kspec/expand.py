@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from .diagnostics import Diagnostic, Note, Path, did_you_mean
 from .expr import ExprError, evaluate, expression_of, has_expression_marker
+from .naming import base_name
 from .spec import GraphModel, SequentialModel, SharedNode, Spec
 from .spec.base import NAME_PATTERN, REF_PATTERN
 from .spec.blocks import LOCAL_NAME_PATTERN, LOCAL_REF_PATTERN, RESERVED, Block, BlockUse
@@ -387,7 +388,10 @@ class _Expander:
             local = item.get("name")
             if local is None:
                 local = _numbered(
-                    _snake(item.get("type")) if isinstance(item.get("type"), str) else "layer", scope, counters, taken
+                    base_name(item.get("type")) if isinstance(item.get("type"), str) else "layer",
+                    scope,
+                    counters,
+                    taken,
                 )
             elif not self.good_name(local, item.path + ("name",), scope):
                 failed = True
@@ -981,12 +985,6 @@ def _as_list(value: Any) -> list:
 
 def _base(ref: str) -> str:
     return ref.partition(".")[0]
-
-
-def _snake(name: str) -> str:
-    from .infer import to_snake_case
-
-    return to_snake_case(name)
 
 
 def _brief(value: Any) -> str:

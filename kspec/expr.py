@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .text import cut
+
 MAX_LENGTH = 1000
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 _EXPR = re.compile(r"\$\{([\s\S]*)\}")
@@ -225,8 +227,7 @@ _METHODS = {
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return cut(repr(value), 40)
 
 
 def _source(node: ast.AST) -> str:
@@ -234,7 +235,7 @@ def _source(node: ast.AST) -> str:
         text = ast.unparse(node)
     except Exception:  # noqa: BLE001 - only for a message
         text = type(node).__name__
-    return text if len(text) <= 60 else text[:57] + "..."
+    return cut(text, 60)
 
 
 __all__ = ["ExprError", "evaluate", "expression_of", "has_expression_marker"]

@@ -5,7 +5,9 @@ memory, the text of a `.json` file, or the `config.json` member of a `.keras` ar
 Nothing in a model file is deserialised: no Keras object is created from it, so no code it holds
 (a Lambda's bytecode, a custom class) can run, which is stricter than Keras's `safe_mode=True`, and
 a file is imported without building its model. Only layer classes of kspec's closed set
-(`keras.layers` classes, not registered or custom ones) are mapped; everything else is reported.
+(`keras.layers` classes, not registered or custom ones) and the Operations of its operation types (the nodes
+`x + 3.0`, `x[:, 0]` and `keras.ops` calls make: `Add` becomes `{type: ops.add, x2: 3.0}`) are mapped;
+everything else is reported, once: a nested model as a nested model, an Operation kspec lacks as an operation.
 
 - **Sequential form** for `keras.Sequential` and for a Functional model that is a plain chain (one
   input, one output, each layer called once on the previous layer's output, feeding only the next);
@@ -38,12 +40,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import format_path
+from .naming import object_alias
 from .spec import Spec
 from .spec.base import KspecModel
 from .spec.layers import BUILTIN_LAYER_CLASSES, Layer, parse_layer
+from .spec.layers.ops import KERAS_OPS, Op, key_text
+from .text import cut
 
 #: Keras layer class name -> kspec layer class (the built-in types; plugin layer types are not imported).
-KERAS_LAYER_TYPES: dict[str, type[Layer]] = {cls.keras_class or cls.type_name(): cls for cls in BUILTIN_LAYER_CLASSES}
+KERAS_LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.keras_class or cls.type_name(): cls for cls in BUILTIN_LAYER_CLASSES if not issubclass(cls, Op)
+}
+#: Model classes that may be nested in a model as a layer.
+_NESTED_MODELS = ("Functional", "Sequential", "Model")
 
 #: Model classes whose configuration kspec reads.
 MODEL_CLASSES = ("Sequential", "Functional")
@@ -148,6 +157,7 @@ class _Node:
     refs: list[tuple[str, int]]  # the (layer, node index) of each input tensor
     style: str  # "single", "list" or "positional"
     problem: str | None = None  # why a spec cannot write this call
+    fields: dict[str, Any] = field(default_factory=dict)  # an operation's operands that are not tensors (x2: 3.0)
 
 
 @dataclass
@@ -197,6 +207,14 @@ class _Converter:
                 f"{where}: Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)"
             )
             return None
+        if class_name in _NESTED_MODELS:
+            self.problems.append(
+                f"Model '{keras_name}' ({class_name}), nested in the model as a layer: kspec has no nested models "
+                "(write its layers in the spec; a block can repeat them)"
+            )
+            return None
+        if _is_op(entry):
+            return self.op(entry)
         if cls is None or custom:
             kind = (
                 "a custom layer class"
@@ -232,6 +250,34 @@ class _Converter:
             # Keras writes the backward layer it made itself (a copy of `layer` running backwards): kspec's default.
             del out["backward_layer"]
         return self._validated(out, where)
+
+    def op(self, entry: dict) -> dict | None:
+        """The kspec operation of a serialised `keras.ops` Operation, from its configuration (the operands of its
+        call are added with the call, `_op_call`), or None after recording the problem."""
+        class_name = str(entry.get("class_name"))
+        config = entry["config"]
+        keras_name = config.get("name", entry.get("name", "?"))
+        where = f"Operation '{keras_name}' ({class_name})"
+        cls = KERAS_OPS.get(class_name)
+        if cls is None or entry.get("registered_name") not in (None, class_name):
+            self.problems.append(
+                f"{where}: a keras.ops operation that kspec does not offer (its operations: docs/language.md)"
+            )
+            return None
+        out: dict[str, Any] = {"type": cls.type_name(), "name": self.name(keras_name)}
+        count = len(self.problems)
+        for key, value in config.items():
+            if key == "name":
+                continue
+            if key in cls.keras_fixed and _same(value, cls.keras_fixed[key]):
+                continue
+            if key not in cls.model_fields or key in ("type", "name", "inputs") + cls.operand_fields:
+                self._argument(where, key, value, "kspec does not offer this argument")
+            elif value is None and cls.model_fields[key].is_required():
+                self._argument(where, key, value, "kspec names the axes: Keras's default acts on the batch axis too")
+            else:
+                out[key] = value
+        return out if len(self.problems) == count else None
 
     def _validated(self, out: dict, where: str) -> dict | None:
         from pydantic import ValidationError
@@ -348,8 +394,7 @@ def _same(value: Any, default: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return cut(json.dumps(value, default=str) if not isinstance(value, str) else repr(value), 120)
 
 
 def _is_float32(dtype: Any) -> bool:
@@ -370,10 +415,6 @@ def _valid_name(name: str) -> str:
     if out[0].isdigit():
         out = "_" + out
     return out[:128]
-
-
-def _snake(class_name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
 
 
 # ---- initializers, regularizers, constraints ---------------------------------------------------
@@ -401,7 +442,7 @@ class _ObjectKind:
 
     def name_for(self, class_name: str, config: dict) -> str | None:
         """The kspec name whose Keras object has this configuration, if there is one."""
-        name = _snake(class_name)
+        name = object_alias(class_name)
         if name not in self.names:
             return None
         model = self.types[class_name]
@@ -520,7 +561,8 @@ def _functional(config: dict, conv: _Converter) -> dict:
             continue
         layers[keras_name] = entry
         for index, call in enumerate(entry.get("inbound_nodes") or []):
-            calls[(keras_name, index)] = _call(keras_name, index, call, entry)
+            parse = _op_call if _is_op(entry) else _call
+            calls[(keras_name, index)] = parse(keras_name, index, call, entry)
     output_refs = [(str(o[0]), int(o[1])) for o in _layer_refs(config.get("output_layers"))]
     # Only what the outputs are computed from: Keras also records the operations that compute the masks it
     # propagates (NotEqual, LogicalOr, ... after Embedding(mask_zero) or Masking), which the same layers,
@@ -534,6 +576,8 @@ def _functional(config: dict, conv: _Converter) -> dict:
 
     def ref(layer: str, index: int, where: str) -> str | None:
         if (layer, index) not in node_names:
+            if layer in layers and converted.get(layer) is None:
+                return None  # a layer that cannot be imported (a nested model, ...): reported once, as itself
             conv.problems.append(f"{where}: its input comes from call {index} of '{layer}', which is not in the model")
             return None
         return node_names[(layer, index)]
@@ -548,13 +592,17 @@ def _functional(config: dict, conv: _Converter) -> dict:
             continue
         sources = [ref(layer_name, index, where) for layer_name, index in node.refs]
         kspec_type = layers[node.layer].get("class_name")
-        cls = KERAS_LAYER_TYPES.get(str(kspec_type))
+        cls = None if _is_op(layers[node.layer]) else KERAS_LAYER_TYPES.get(str(kspec_type))
         if cls is not None and len(sources) > 1 and node.style != cls.call_style:
             conv.problems.append(
                 f"{where}: called with its inputs {node.style}, kspec calls {kspec_type} with them as a {cls.call_style}"
             )
         if layer is None or None in sources:
             continue
+        if node.fields:  # an operation with constant operands, checked with them
+            layer = conv._validated({**layer, **node.fields}, where.replace("Layer", "Operation", 1))
+            if layer is None:
+                continue
         if node.index == 0:
             out_nodes.append({**layer, "inputs": sources})
         else:
@@ -621,6 +669,103 @@ def _call(layer: str, index: int, call: Any, entry: dict) -> _Node:
     return _Node("", layer, index, refs, style)  # type: ignore[arg-type]
 
 
+def _is_op(entry: dict) -> bool:
+    """A serialised `keras.ops` Operation (`x + 3.0`, `keras.ops.mean(x)`), not a layer."""
+    return str(entry.get("module") or "").startswith("keras.src.ops")
+
+
+def _op_call(layer: str, index: int, call: Any, entry: dict) -> _Node:
+    """One call of an operation: its tensor operands, and the others (constants, an index) as the fields of the
+    kspec operation (`x + 3.0`: `x2: 3.0`). An operation kspec does not offer is reported once, by `op`; its
+    call gives only the tensors it reads."""
+    if not isinstance(call, dict):
+        return _Node("", layer, index, [], "", "a call in an older Keras format that kspec does not read")
+    args, kwargs = call.get("args") or [], call.get("kwargs") or {}
+    cls = KERAS_OPS.get(str(entry.get("class_name")))
+    extra = sorted(k for k, v in kwargs.items() if v is not None)
+    if cls is None or extra:
+        refs = [r for r in map(_tensor_ref, _flat(args)) if r is not None]
+        problem = f"called with {', '.join(f'{k}={_show(kwargs[k])}' for k in extra)}" if extra else None
+        return _Node("", layer, index, refs, "positional", problem and f"{problem}, which a spec cannot give")
+    fields: dict[str, Any] = {}
+    if cls.call_style == "list":
+        tensors = args[0] if len(args) == 1 and isinstance(args[0], list) else [None]
+    elif cls.operand_fields == ("x1", "x2") and len(args) == 2:
+        tensors = []
+        for name, arg in zip(cls.operand_fields, args):
+            if _is_tensors(arg):
+                tensors.append(arg)
+            else:
+                fields[name] = _constant(arg)
+        if any(value is None for value in fields.values()):
+            problem = (
+                f"called with a constant kspec cannot write ({_show(args)}): a number, or a float32 or int32 tensor"
+            )
+            return _Node("", layer, index, [], "", problem)
+    elif cls.operand_fields == ("key",) and len(args) == 2:
+        tensors, fields["key"] = args[:1], _key(args[1])
+        if fields["key"] is None:
+            return _Node("", layer, index, [], "", f"indexed with {_show(args[1])}, which kspec cannot write")
+    else:
+        tensors = args
+    operands = [_tensor_ref(t) for t in tensors]
+    found = [r for r in operands if r is not None]
+    if not operands or len(found) < len(operands):
+        problem = "called on something other than single-output tensors (a nested structure or a second output)"
+        return _Node("", layer, index, found, "", problem)
+    return _Node("", layer, index, found, "positional", fields=fields)
+
+
+def _flat(value: Any) -> list:
+    return [v for item in value for v in _flat(item)] if isinstance(value, list) else [value]
+
+
+def _constant(value: Any) -> Any:
+    """A constant operand as kspec writes it: a number, or nested lists of a float32 or int32 array."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    config = value.get("config") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or value.get("class_name") not in ("__numpy__", "__tensor__")
+        or not isinstance(config, dict)
+        or config.get("dtype") not in ("float32", "int32")
+        or not isinstance(config.get("value"), list)
+    ):
+        return None
+    kind = float if config["dtype"] == "float32" else int
+
+    def numbers(item: Any) -> Any:
+        if isinstance(item, list):
+            return [numbers(v) for v in item]
+        if kind is float:
+            import numpy as np
+
+            return float(str(np.float32(item)))  # the shortest decimal of the same float32
+        return int(item)
+
+    return numbers(config["value"])
+
+
+def _key(value: Any) -> str | None:
+    """The text of an index (`x[:, 0]`: ":, 0"), or None for one kspec cannot write."""
+    items: list[Any] = []
+    for item in value if isinstance(value, list) else [value]:
+        kind = item.get("class_name") if isinstance(item, dict) else None
+        if item is None or (isinstance(item, int) and not isinstance(item, bool)):
+            items.append(item)
+        elif kind == "__ellipsis__":
+            items.append(Ellipsis)
+        elif kind == "__slice__" and isinstance(item.get("config"), dict):
+            bounds = [item["config"].get(k) for k in ("start", "stop", "step")]
+            if not all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds):
+                return None
+            items.append(slice(*bounds))
+        else:
+            return None
+    return key_text(tuple(items))
+
+
 def _ordered(nodes: list[_Node]) -> list[_Node]:
     """The nodes in a topological order, keeping Keras's order where it is free; each call of a layer after its
     previous calls (a `shares` node after the node it shares)."""
@@ -665,7 +810,8 @@ def _as_sequential(graph: dict) -> dict | None:
     return {"input": first, "layers": layers}
 
 
-#: Placeholder losses by the activation an output ends with (and the metric that fits their labels); else mse.
+#: Placeholder losses by the activation an output ends with (and the metric that fits their labels); else
+#: mean_squared_error.
 _LOSSES = {"softmax": "sparse_categorical_crossentropy", "sigmoid": "binary_crossentropy"}
 
 
@@ -673,20 +819,32 @@ def _training(model: dict) -> dict:
     """Placeholder training: adam; per output, sparse categorical crossentropy after a softmax, binary
     crossentropy after a sigmoid (both with accuracy), else mean squared error."""
     if "layers" in model:
-        nodes = {model["layers"][-1].get("name"): model["layers"][-1]}
-        outputs = list(nodes)
+        layers = model["layers"]
+        names = [layer.get("name") or f"#{i}" for i, layer in enumerate(layers)]
+        nodes = {n: {**layer, "inputs": names[i - 1 : i]} for i, (n, layer) in enumerate(zip(names, layers))}
+        outputs = names[-1:]
     else:
         nodes = {n["name"]: n for n in model["nodes"]}
         outputs = model["outputs"]
 
     def final_activation(name: str) -> Any:
-        node = nodes.get(name) or {}
-        while "shares" in node:
-            node = nodes.get(node["shares"]) or {}
-        return "softmax" if node.get("type") == "Softmax" else node.get("activation")
+        """The activation applied last, looking back through the layers and operations that pass values on."""
+        while name in nodes:
+            inputs = nodes[name].get("inputs") or []
+            node = nodes[name]
+            while "shares" in node:
+                node = nodes.get(node["shares"]) or {}
+            try:
+                layer = parse_layer({k: v for k, v in node.items() if k != "inputs"})
+            except Exception:  # noqa: BLE001 - a node the check refuses, with its own problem
+                return None
+            if layer.value_passing() != "keeps" or len(inputs) != 1:
+                return layer.final_activation()
+            name = inputs[0]
+        return None
 
-    losses = {name: _LOSSES.get(final_activation(name), "mse") for name in outputs}
-    metrics = {name: ["accuracy"] for name, loss in losses.items() if loss != "mse"}
+    losses = {name: _LOSSES.get(final_activation(name), "mean_squared_error") for name in outputs}
+    metrics = {name: ["accuracy"] for name, loss in losses.items() if loss != "mean_squared_error"}
     training: dict[str, Any] = {"optimizer": "adam"}
     if len(outputs) == 1:
         (training["loss"],) = losses.values()

@@ -71,7 +71,7 @@ def _layer_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
     total = inference.total_params
     for n in nodes:
         t = n.layer.layer_type
-        if t in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout") and n.name in inference.outputs:
+        if n.layer.drops_values and n.name in inference.outputs:
             yield _warn(
                 "lint-dropout-last",
                 f"'{n.name}' ({t}) is a model output: predictions would be randomly dropped during training.",
@@ -82,27 +82,26 @@ def _layer_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
         if (
             getattr(n.layer, "use_bias", False)
             and len(following) == 1
-            and following[0].layer.layer_type == "BatchNormalization"
-            and getattr(following[0].layer, "center", True)
+            and following[0].layer.subtracts_mean()
             and n.name not in inference.outputs
         ):
             yield _warn(
                 "lint-bias-before-batchnorm",
-                f"'{n.name}' ({t}) has a bias, but BatchNormalization '{following[0].name}' right after it "
+                f"'{n.name}' ({t}) has a bias, but {following[0].layer_type} '{following[0].name}' right after it "
                 "subtracts the mean: the bias is wasted weights.",
                 n.path + ("use_bias",),
                 hint="Set use_bias: false on the layer before BatchNormalization.",
             )
         if (
-            t == "Dense"
+            n.layer.affine
             and getattr(n.layer, "activation", "x") in (None, "linear")
             and len(following) == 1
-            and following[0].layer.layer_type == "Dense"
+            and following[0].layer.affine
             and n.name not in inference.outputs
         ):
             yield _warn(
                 "lint-no-activation-stack",
-                f"Dense '{n.name}' has no activation and feeds Dense '{following[0].name}': "
+                f"{t} '{n.name}' has no activation and feeds {following[0].layer_type} '{following[0].name}': "
                 "two linear layers in a row are one linear layer with extra weights.",
                 n.path + ("activation",),
                 hint="Add an activation (e.g. activation: relu).",
@@ -115,10 +114,10 @@ def _layer_rules(spec: Spec, inference: Inference) -> Iterator[Diagnostic]:
                 n.path,
                 hint="Add `adapt: true` to compute the statistics from the training data, or give mean and variance.",
             )
-        if t == "Dense" and total >= 1_000_000 and n.params >= 0.8 * total:
+        if n.layer.affine and total >= 1_000_000 and n.params >= 0.8 * total:
             yield _warn(
                 "lint-large-dense",
-                f"Dense '{n.name}' holds {n.params:,} of the model's {total:,} parameters "
+                f"{t} '{n.name}' holds {n.params:,} of the model's {total:,} parameters "
                 f"({100 * n.params / total:.0f}%), usually from flattening a large feature map.",
                 n.path,
                 hint="Pool more before flattening, or use GlobalAveragePooling instead of Flatten.",

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostic, Path, Span
+from .text import cut, int_text
 
 try:  # libyaml: ~20x faster than the pure-Python parser.
     from yaml._yaml import CParser as _Parser
@@ -122,7 +123,7 @@ def _int_literal(value: str) -> int | None:
 
 def _quote(text: str) -> str:
     """At most 80 characters of the document's own text in a message (a key, a tag, a value)."""
-    return text if len(text) <= 80 else text[:77] + "..."
+    return cut(text)
 
 
 def _out_of_range(text: str, path: Path, span: Span | None = None) -> Diagnostic:
@@ -475,12 +476,5 @@ def load_data(data: Any) -> Loaded:
             while where is not None:
                 item, where = where
                 path.append(item)
-            diagnostics.append(_out_of_range(_int_text(value), tuple(reversed(path))))
+            diagnostics.append(_out_of_range(int_text(value), tuple(reversed(path))))
     return Loaded(data, SourceMap(None), diagnostics)
-
-
-def _int_text(value: int) -> str:
-    """The digits of an integer, or how many there are when Python would refuse to write them all."""
-    if value.bit_length() <= 1000:
-        return str(value)
-    return f"{'-' if value < 0 else ''}<about {int(value.bit_length() * math.log10(2)) + 1} digits>"

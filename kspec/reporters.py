@@ -63,6 +63,7 @@ from typing import Any
 
 from .check import Report
 from .diagnostics import POLICIES, Diagnostic
+from .text import shape_str
 
 #: The version of every JSON document (see above).
 JSON_VERSION = 1
@@ -378,7 +379,7 @@ def render_summary(report: Report, *, collapsed: bool = False) -> str:
     title = "Layer or block use (type)" if collapsed and inf.expansion is not None else "Layer (type)"
     rows = [(title, "Output Shape", "Param #")]
     for row in summary_rows(report, collapsed=collapsed):
-        shown = ", ".join(_shape(shape) if shape is not None else "?" for shape in row.shapes) or "(no layers)"
+        shown = ", ".join(shape_str(shape) if shape is not None else "?" for shape in row.shapes) or "(no layers)"
         rows.append((row.label, shown, f"{row.params:,}"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     sep = "-" * (sum(widths) + 6)
@@ -394,8 +395,3 @@ def render_summary(report: Report, *, collapsed: bool = False) -> str:
     if len(inf.outputs) > 1 or (report.spec and not hasattr(report.spec.model, "layers")):
         out.append(f"Outputs: {', '.join(inf.outputs)}")
     return "\n".join(out) + "\n"
-
-
-def _shape(shape: tuple) -> str:
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"

@@ -17,13 +17,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeAliasType
 
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .spec import Spec, validate_data
 from .spec.blocks import BlockUse
 from .spec.layers import LAYER_TYPES
+from .spec.losses import loss_range_policy
 from .spec.model import GraphModel, SequentialModel, SharedNode
-from .spec.training import OPTIMIZER_TYPES
+from .spec.optimizers import optimizer_range_policy
+from .text import cut, digits_of
 
 #: One of pydantic's errors (`ValidationError.errors()`: a `pydantic_core.ErrorDetails`), read only.
 _Error = Mapping[str, Any]
@@ -123,11 +126,16 @@ def _branch_cost(located, idx: list[int], at: Path) -> tuple[int, int]:
     ]
     if len(at_point) < len(idx):
         rank = 0
-    elif all(e["type"].endswith("_type") for e in at_point):
+    elif all(e["type"].endswith("_type") or _kind_mismatch(e) for e in at_point):
         rank = 2
     else:
         rank = 1
     return (rank, len(idx))
+
+
+def _kind_mismatch(err: _Error) -> bool:
+    """A name (a literal) refused for a mapping or a list: the value is of another kind than the branch takes."""
+    return err["type"] in ("literal_error", "enum") and isinstance(err.get("input"), dict | list)
 
 
 def _diagnostic(err: _Error, path: Path, data: Any) -> Diagnostic:
@@ -251,16 +259,9 @@ _TYPE_WORDS = {
 
 
 def _optimizer_policy(path: Path, value: Any, data: Any) -> str | None:
-    """The optimizer-range policy for an optimizer argument out of kspec's bounds that Keras's constructor takes."""
-    if len(path) != 3 or path[:2] != ("training", "optimizer"):
-        return None
-    arguments = data.get("training", {}).get("optimizer") if isinstance(data, dict) else None
-    if not isinstance(arguments, dict) or not isinstance(arguments.get("type"), str):
-        return None
-    cls = OPTIMIZER_TYPES.get(arguments["type"])
-    if cls is None or cls.keras_refuses(str(path[2]), value, arguments):
-        return None
-    return "optimizer-range"
+    """The optimizer-range (or loss-range) policy for an optimizer (or loss) argument out of kspec's bounds that
+    Keras's constructor takes."""
+    return optimizer_range_policy(path, value, data) or loss_range_policy(path, value, data)
 
 
 _BOUNDS = {
@@ -310,7 +311,7 @@ _QUOTE = 80
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _QUOTE else text[: _QUOTE - 3] + "..."
+    return cut(text, _QUOTE)
 
 
 def _show(value: Any) -> str:
@@ -341,7 +342,7 @@ def _compact(value: Any, budget: int = _QUOTE + 1) -> str:
         elif isinstance(v, bool):
             emit("true" if v else "false")
         elif isinstance(v, int) and v.bit_length() > 1000:
-            emit(f"<an integer of about {int(v.bit_length() * 0.30103) + 1} digits>")
+            emit(f"<an integer of about {digits_of(v)} digits>")
         elif isinstance(v, dict):
             emit("{")
             for i, (k, x) in enumerate(v.items()):
@@ -390,7 +391,8 @@ def _collect_tagged(model: type[BaseModel], seen: set) -> None:
     seen.add(model)
     type_field = model.model_fields.get("type")
     if type_field is not None and typing.get_origin(type_field.annotation) is typing.Literal:
-        _TAGGED.setdefault(typing.get_args(type_field.annotation)[0], model)
+        for tag in typing.get_args(type_field.annotation):  # the type, then any aliases Keras knows it by
+            _TAGGED.setdefault(tag, model)
     for f in model.model_fields.values():
         for sub in _models_in(f.annotation):
             _collect_tagged(sub, seen)
@@ -408,6 +410,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
         seen.add(id(a))
         if isinstance(a, type) and issubclass(a, BaseModel):
             out.append(a)
+            continue
+        if isinstance(a, TypeAliasType):  # a union written once in the schema's $defs
+            stack.append(a.__value__)
             continue
         origin = typing.get_origin(a)
         if origin is typing.Annotated:

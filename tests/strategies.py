@@ -41,10 +41,20 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+from typing_extensions import TypeAliasType
 
-from kspec.spec import training as training_schema
 from kspec.spec.objects import ACTIVATIONS as ACTIVATION_NAMES
-from kspec.spec.training import LOSS_ALIASES, LOSS_CLASS_KIND, LOSSES, METRIC_NAMES, OPTIMIZER_NAMES, loss_kind
+from kspec.spec.training import (
+    LOSS_ALIASES,
+    LOSS_CLASS_KIND,
+    LOSSES,
+    METRIC_NAMES,
+    METRIC_TYPES,
+    OPTIMIZER_NAMES,
+    OPTIMIZER_TYPES,
+    loss_kind,
+)
+from tests.draws import extra_run
 
 
 def chance(draw, percent: int) -> bool:
@@ -86,7 +96,7 @@ IMAGE_TYPES = (
        "ZeroPadding2D", "Cropping2D", "UpSampling2D", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
        "Identity", "Permute", "CenterCrop", "Resizing", "Rescaling", "RandomContrast", "RandomFlip",
        "RandomRotation", "RandomTranslation", "RandomZoom", "Softmax", "UnitNormalization", "GaussianDropout",
-       "Normalization", "Volume", "Volume"]
+       "Normalization", "Volume", "Volume"] + ["Extra"] * 20
 )
 
 
@@ -301,6 +311,9 @@ def image_layer(draw, shape):
         return layer, shape
     if t == "Volume":
         return draw(volume_detour(shape))
+    if t == "Extra":  # a layer of a family drawn by tests/draws/
+        run = draw(extra_run(shape))
+        return run[:2] if run is not None else ({"type": "Identity"}, shape)
     if t == "ReLU":
         if chance(draw, 30):
             layer["max_value"] = 6.0
@@ -354,9 +367,17 @@ def volume_detour(draw, shape):
     return [{"type": "Reshape", "target_shape": [h, w, c, 1]}, layer, back], (out[0], out[1], depth)
 
 
+def pick(draw, choices):
+    """One of `choices`, uniformly: `sampled_from` favours the first ones, and the last of a long list (the
+    names of losses, metrics and optimizers) would be drawn too rarely."""
+    return draw(st.randoms(use_true_random=True)).choice(list(choices))
+
+
 LOSS_NAMES = [*LOSSES, *LOSS_ALIASES]
-#: Every loss of the schema: the names, then the classes (drawn as `{type: ...}` configurations).
-ALL_LOSSES = LOSS_NAMES + list(LOSS_CLASS_KIND)
+#: Marks a loss class (drawn as a `{type: ...}` configuration) among the names (a class's name is a name too).
+CLASS = "{type}"
+#: Every loss of the schema: the names, then the classes.
+ALL_LOSSES = LOSS_NAMES + [CLASS + c for c in LOSS_CLASS_KIND]
 #: The losses of a first head: the common ones weighted up (and first, for shrinking), then all of them.
 CLASSIFICATION_LOSSES = ["sparse_categorical_crossentropy"] * 3 + ["categorical_crossentropy", "mse"] + ALL_LOSSES
 SECOND_HEAD_LOSSES = ["mse", "mse", "binary_crossentropy", "sparse_categorical_crossentropy"] + ALL_LOSSES
@@ -364,9 +385,11 @@ SECOND_HEAD_LOSSES = ["mse", "mse", "binary_crossentropy", "sparse_categorical_c
 
 @st.composite
 def loss_value(draw, loss: str):
-    """`loss` as a name, or for a loss class its `{type: ...}` configuration with some arguments drawn."""
-    if loss not in LOSS_CLASS_KIND:
+    """`loss` as a name, or for a loss class (CLASS + its name) its `{type: ...}` configuration with some
+    arguments drawn."""
+    if not loss.startswith(CLASS):
         return loss
+    loss = loss.removeprefix(CLASS)
     config: dict[str, Any] = {"type": loss}
     if "Crossentropy" in loss:
         if chance(draw, 40):
@@ -375,8 +398,23 @@ def loss_value(draw, loss: str):
             config["label_smoothing"] = draw(st.sampled_from([0.1, 0.5]))
         if "Focal" in loss and chance(draw, 30):
             config["gamma"] = draw(st.sampled_from([0.0, 1.0, 3.0, 1.5]))
+        if loss == "BinaryFocalCrossentropy" and chance(draw, 20):
+            config.update(apply_class_balancing=True, alpha=draw(st.sampled_from([0.25, 0.75])))
+    if loss == "SparseCategoricalCrossentropy" and chance(draw, 10):
+        config["ignore_class"] = draw(st.sampled_from([0, 1, -1]))
     if loss == "Huber" and chance(draw, 40):
         config["delta"] = draw(st.sampled_from([0.5, 2.0]))
+    if loss == "CategoricalGeneralizedCrossEntropy" and chance(draw, 40):
+        config["q"] = draw(st.sampled_from([0.1, 0.7, 0.999]))
+    if loss in ("Dice", "Tversky") and chance(draw, 40):
+        config["axis"] = draw(st.sampled_from([-1, 1, [1, -1], 0]))  # the batch axis and the last; 1 may be the last
+    if loss == "Tversky" and chance(draw, 40):
+        config.update(alpha=draw(st.sampled_from([0.0, 0.3, 1.0])), beta=draw(st.sampled_from([0.7, 2.0])))
+    if loss == "Circle" and chance(draw, 40):
+        config.update(gamma=draw(st.sampled_from([1.0, 256.0])), margin=draw(st.sampled_from([0.0, 0.25, 1.0])))
+        config["remove_diagonal"] = draw(st.booleans())
+    if chance(draw, 10):
+        config["reduction"] = draw(st.sampled_from(["sum", "mean", "mean_with_sample_weight", "none", None]))
     return config
 
 
@@ -385,11 +423,16 @@ def dense_head(draw, losses=CLASSIFICATION_LOSSES):
     """The last layer and its loss, drawn to fit each other: class scores (a softmax over 2-10 classes, or
     logits for a `from_logits` loss), sigmoid units for binary losses, a linear regression; now and then any
     activation at all on the head."""
-    loss = draw(loss_value(draw(st.sampled_from(losses))))
+    # now and then the common losses (first in the list: sampled_from favours them); else any, uniformly
+    loss = draw(loss_value(draw(st.sampled_from(losses)) if chance(draw, 30) else pick(draw, losses)))
     kind = _kind(loss)
     logits = isinstance(loss, dict) and loss.get("from_logits", False)
     if kind in ("sparse", "one_hot"):
         head: dict[str, Any] = {"type": "Dense", "units": draw(st.integers(2, 10)), "activation": "softmax"}
+    elif kind == "ctc":  # per-step class logits (on a sequence; elsewhere the loss is refused, as Keras fails)
+        head = {"type": "Dense", "units": draw(st.integers(2, 10))}
+    elif kind == "ids":  # embeddings (Circle reads their cosine similarities)
+        head = {"type": "Dense", "units": draw(st.integers(1, 8))}
     elif kind == "binary":
         head = {"type": "Dense", "units": 1 if not chance(draw, 20) else draw(st.integers(2, 3)), "activation": "sigmoid"}
     else:
@@ -439,6 +482,8 @@ def layer_classes() -> dict[str, type]:
 
 def _members(tp) -> list:
     """The alternatives of a type: Literal values and classes, through Annotated, unions and Optional."""
+    if isinstance(tp, TypeAliasType):  # a union written once in the schema's $defs (InitializerValue, ...)
+        return _members(tp.__value__)
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         return _members(typing.get_args(tp)[0])
@@ -534,8 +579,9 @@ def with_argument_objects(draw, layer: dict, percent: int = ARGUMENT_PERCENT) ->
     fields it does not set yet (see `argument_fields`), and the same for the layers it wraps."""
     classes = layer_classes()
     for value in list(layer.values()):
-        if isinstance(value, dict) and value.get("type") in classes:
-            with_argument_objects(draw, value, percent)
+        for item in value if isinstance(value, list) else [value]:  # a wrapped layer, or a list of them (cells)
+            if isinstance(item, dict) and item.get("type") in classes:
+                with_argument_objects(draw, item, percent)
     for field in argument_fields(layer["type"]):
         if field not in layer and chance(draw, percent):
             layer[field] = draw(argument_object(layer["type"], field))
@@ -568,7 +614,10 @@ def embedding_layer(draw, input_dims: tuple[int, int], output_dims: tuple[int, i
     """An Embedding; now and then one of a vocabulary of one, whose single row an OrthogonalRegularizer
     (mode rows) cannot compare with another (a NaN penalty: refused). Only with it: the property tests feed
     token ids in [0, 5), which a vocabulary below 5 does not cover, so an accepted one would fail for that."""
-    emb = {"type": "Embedding", "input_dim": draw(st.integers(*input_dims)), "output_dim": draw(st.integers(*output_dims))}
+    kind = "ReversibleEmbedding" if chance(draw, 15) else "Embedding"
+    emb = {"type": kind, "input_dim": draw(st.integers(*input_dims)), "output_dim": draw(st.integers(*output_dims))}
+    if kind == "ReversibleEmbedding" and chance(draw, 30):
+        emb["tie_weights"] = False
     if chance(draw, 4):
         emb["input_dim"] = 1
         emb["embeddings_regularizer"] = {"type": "OrthogonalRegularizer"}
@@ -690,10 +739,13 @@ def _one_end(draw, shape: tuple) -> tuple[list[dict], tuple]:
 
 # ---- the training section -----------------------------------------------------------------------
 
-OPTIMIZER_CLASSES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Ftrl", "Lion"]
+#: Every optimizer class that updates weights itself (the wrappers: OPTIMIZER_WRAPPERS).
+OPTIMIZER_CLASSES = list(OPTIMIZER_TYPES)
+OPTIMIZER_WRAPPERS = ["LossScaleOptimizer", "MultiOptimizer"]
 SCHEDULES = ["ExponentialDecay", "InverseTimeDecay", "PolynomialDecay", "PiecewiseConstantDecay", "CosineDecay",
              "CosineDecayRestarts"]
-METRIC_CLASSES = ["TopKCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "AUC", "Precision", "Recall"]
+#: Every metric class.
+METRIC_CLASSES = list(METRIC_TYPES)
 
 
 @st.composite
@@ -721,12 +773,32 @@ def learning_rates(draw):
 
 
 @st.composite
-def optimizers(draw):
+def optimizers(draw, layers: tuple[str, ...] = (), inner: bool = False):
     """An optimizer by name (with Keras's defaults), or a configuration of any class with its learning rate
-    (or schedule) and now and then clipping, weight decay, EMA or gradient accumulation."""
+    (or schedule) and now and then clipping, weight decay, EMA or gradient accumulation; now and then a
+    wrapper: a LossScaleOptimizer around one, or (given the names of layers with weights) a MultiOptimizer
+    with an optimizer for some of them."""
+    wrapper = None if inner else draw(st.sampled_from([None] * 16 + OPTIMIZER_WRAPPERS))
+    if wrapper == "LossScaleOptimizer":
+        config: dict[str, Any] = {"type": wrapper, "inner_optimizer": draw(optimizers(layers, inner=True))}
+        if chance(draw, 40):
+            config.update(initial_scale=draw(st.sampled_from([1.0, 2.0**20])), dynamic_growth_steps=draw(st.integers(1, 3)))
+        return config
+    if wrapper == "MultiOptimizer" and layers:
+        mapped = draw(st.lists(st.sampled_from(layers), min_size=1, max_size=2, unique=True))
+        config = {"type": wrapper, "default_optimizer": draw(optimizers(layers, inner=True)),
+                  "optimizer_map": {name: draw(optimizers(layers, inner=True)) for name in mapped}}
+        if chance(draw, 20):
+            config["loss_scale_factor"] = 4.0
+        return config
+    return draw(_plain_optimizers(layers))
+
+
+@st.composite
+def _plain_optimizers(draw, layers: tuple[str, ...]):
     if not chance(draw, 50):
-        return draw(st.sampled_from(OPTIMIZER_NAMES))
-    config: dict[str, Any] = {"type": draw(st.sampled_from(OPTIMIZER_CLASSES))}
+        return pick(draw, OPTIMIZER_NAMES)
+    config: dict[str, Any] = {"type": pick(draw, OPTIMIZER_CLASSES)}
     if chance(draw, 70):
         config["learning_rate"] = draw(learning_rates())
     if chance(draw, 20):
@@ -735,8 +807,12 @@ def optimizers(draw):
         config["weight_decay"] = 0.01
     if chance(draw, 10):
         config["use_ema"] = True
+        if chance(draw, 30):
+            config["ema_overwrite_frequency"] = 1
     if chance(draw, 10):
         config["gradient_accumulation_steps"] = draw(st.integers(2, 3))
+    if chance(draw, 5):
+        config["loss_scale_factor"] = draw(st.sampled_from([0.5, 128.0]))
     kind = config["type"]
     if kind == "SGD" and chance(draw, 40):
         config.update(momentum=0.9, nesterov=draw(st.booleans()))
@@ -746,6 +822,15 @@ def optimizers(draw):
         config.update(centered=True, momentum=0.5)
     if kind == "Ftrl" and chance(draw, 30):
         config.update(l1_regularization_strength=0.01, l2_regularization_strength=0.01, beta=0.1)
+    if kind == "Adafactor" and chance(draw, 30):
+        config.update(relative_step=False, beta_2_decay=-0.5)
+    if kind == "ScheduleFreeAdamW" and chance(draw, 30):
+        config["warmup_steps"] = draw(st.integers(1, 5))
+    if kind == "Muon" and chance(draw, 40):
+        config.update(nesterov=draw(st.booleans()), ns_steps=draw(st.integers(0, 6)),
+                      rms_rate=draw(st.sampled_from([None, 0.2])), exclude_embeddings=draw(st.booleans()))
+        if layers and chance(draw, 50):
+            config["exclude_layers"] = draw(st.lists(st.sampled_from(layers), min_size=1, max_size=2, unique=True))
     if chance(draw, 40):
         _arguments_at_bounds(draw, config)
     return config
@@ -785,7 +870,7 @@ def optimizer_bounds() -> dict[str, dict[str, tuple[float, ...]]]:
     refuses as it parses (Lion's beta_1 of 1) would never reach inference, where the properties judge a spec."""
     out: dict[str, dict[str, tuple[float, ...]]] = {}
     for name in OPTIMIZER_CLASSES:
-        cls = getattr(training_schema, name)
+        cls = OPTIMIZER_TYPES[name]
         fields = {}
         for field, info in cls.model_fields.items():
             kind, bounds = numeric_bounds(info)
@@ -806,8 +891,11 @@ def _arguments_at_bounds(draw, config: dict) -> None:
     an EMA momentum mostly with `use_ema`; never a second clip (the schema allows one)."""
     table = optimizer_bounds()[config["type"]]
     fields = sorted(table)
-    chosen = [f for f in fields if chance(draw, 20)] or [draw(st.sampled_from(fields))]
-    for field in chosen:
+    clips = [f for f in fields if f in CLIPS]
+    chosen = [f for f in fields if f not in CLIPS and chance(draw, 20)]
+    clip = draw(st.sampled_from([*clips, None])) if clips else None  # one clip at most, each about as often
+    chosen += [clip] if clip else []
+    for field in chosen or [draw(st.sampled_from(fields))]:
         if field in CLIPS and any(config.get(c) is not None for c in CLIPS):
             continue
         config[field] = draw(st.sampled_from(table[field]))
@@ -823,39 +911,122 @@ def optimizer_at_bound(optimizer) -> bool:
     return any(optimizer.get(field) in values for field, values in table.items())
 
 
-#: Metrics that take integer class ids as labels (the others take labels of the output's shape).
+#: Metrics that take integer class ids as labels (the others take labels of the output's shape), under every
+#: name and class; IoU and MeanIoU by default (`sparse_y_true`).
 SPARSE_METRICS = {"sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy", "sparse_categorical_crossentropy",
-                  "SparseTopKCategoricalAccuracy"}
+                  "SparseCategoricalAccuracy", "SparseTopKCategoricalAccuracy", "SparseCategoricalCrossentropy",
+                  "IoU", "MeanIoU"}
+#: Keras's accuracy that fits the loss, under every spelling.
+ANY_ACCURACY = {"accuracy", "acc", "ACC", "Accuracy"}
+#: The label kinds that a metric reads: class ids, or labels of the output's shape. (The label sequences of CTC
+#: and Circle's group ids are read by no metric.)
+METRIC_KINDS = {"sparse", "one_hot", "binary", "regression"}
 
 
-def _fits(metric: str, kind: str | None) -> bool:
-    """Whether the metric fits labels of this loss kind (None: any kind; "mixed": sparse and other outputs)."""
-    if kind is None or metric == "accuracy":
+def _fits(metric: str, kind: str | None, sparse: bool | None = None) -> bool:
+    """Whether the metric fits labels of this loss kind (None: any kind; "mixed": outputs of several kinds, all read
+    by metrics; "unread": one of them is read by none); `sparse` overrides whether the metric reads class ids."""
+    if kind is None:
         return True
-    return kind != "mixed" and (metric in SPARSE_METRICS) == (kind == "sparse")
+    if kind == "mixed":
+        return metric in ANY_ACCURACY
+    if kind not in METRIC_KINDS:
+        return False
+    if metric in ANY_ACCURACY:
+        return True
+    return (metric in SPARSE_METRICS if sparse is None else sparse) == (kind == "sparse")
+
+
+@st.composite
+def metric_config(draw, kind: str) -> dict:
+    """A `{type: kind, ...}` metric with some of its arguments drawn (the required ones always)."""
+    metric: dict[str, Any] = {"type": kind}
+    if "TopK" in kind:
+        metric["k"] = draw(st.integers(1, 5))
+    if kind == "AUC":
+        if chance(draw, 40):
+            metric["curve"] = "PR"
+        if chance(draw, 20):
+            metric["summation_method"] = draw(st.sampled_from(["minoring", "majoring"]))
+        if chance(draw, 20):
+            metric["thresholds"] = [0.25, 0.5, 0.75]
+        if chance(draw, 20):
+            metric["multi_label"] = True
+        if chance(draw, 15):
+            metric["from_logits"] = True
+    if kind in ("Precision", "Recall") and chance(draw, 40):
+        choice = draw(st.sampled_from(["thresholds", "thresholds list", "top_k", "class_id"]))
+        if choice == "thresholds":
+            metric["thresholds"] = 0.3
+        elif choice == "thresholds list":
+            metric["thresholds"] = [0.2, 0.7]
+        elif choice == "top_k":
+            metric["top_k"] = draw(st.integers(1, 3))
+        else:
+            metric["class_id"] = draw(st.integers(0, 2))
+    if kind in ("TruePositives", "TrueNegatives", "FalsePositives", "FalseNegatives") and chance(draw, 30):
+        metric["thresholds"] = draw(st.sampled_from([0.3, [0.1, 0.9]]))
+    at = {"PrecisionAtRecall": "recall", "RecallAtPrecision": "precision", "SensitivityAtSpecificity": "specificity",
+          "SpecificityAtSensitivity": "sensitivity"}
+    if kind in at:
+        metric[at[kind]] = draw(st.sampled_from([0.5, 0.0, 1.0, 0.8]))
+        if chance(draw, 30):
+            metric["num_thresholds"] = draw(st.sampled_from([1, 50]))
+        if chance(draw, 20):
+            metric["class_id"] = draw(st.integers(0, 2))
+    if kind in ("F1Score", "FBetaScore") and chance(draw, 50):
+        metric["average"] = draw(st.sampled_from([None, "micro", "macro", "weighted"]))
+        if chance(draw, 50):
+            metric["threshold"] = draw(st.sampled_from([0.5, 1.0]))
+        if kind == "FBetaScore":
+            metric["beta"] = draw(st.sampled_from([0.5, 2.0]))
+    if kind == "R2Score" and chance(draw, 40):
+        metric["class_aggregation"] = draw(st.sampled_from([None, "variance_weighted_average"]))
+        if chance(draw, 20):
+            metric["num_regressors"] = 1
+    if kind in ("IoU", "MeanIoU", "OneHotIoU", "OneHotMeanIoU"):
+        metric["num_classes"] = draw(st.integers(2, 6))
+        if "Mean" not in kind:
+            metric["target_class_ids"] = sorted({0, draw(st.integers(0, metric["num_classes"] - 1))})
+        if kind in ("IoU", "MeanIoU"):  # class scores, as a classifier's output; ids now and then (refused mostly)
+            metric["sparse_y_pred"] = chance(draw, 10)
+            if chance(draw, 20):
+                metric["sparse_y_true"] = False
+        elif chance(draw, 10):
+            metric["sparse_y_pred"] = True
+        if chance(draw, 20):
+            metric["ignore_class"] = draw(st.sampled_from([0, -1]))
+    if kind == "BinaryIoU" and chance(draw, 40):
+        metric.update(target_class_ids=draw(st.sampled_from([[1], [0], [0, 1]])), threshold=draw(st.sampled_from([0.0, 0.3])))
+    if kind == "BinaryAccuracy" and chance(draw, 30):
+        metric["threshold"] = draw(st.sampled_from([0.0, 0.7]))
+    if kind in ("BinaryCrossentropy", "CategoricalCrossentropy", "SparseCategoricalCrossentropy") and chance(draw, 30):
+        metric["from_logits"] = True
+        if kind != "SparseCategoricalCrossentropy" and chance(draw, 50):
+            metric["label_smoothing"] = 0.1
+    if kind == "SparseCategoricalCrossentropy" and chance(draw, 15):
+        metric["ignore_class"] = 0
+    return metric
 
 
 @st.composite
 def metric_values(draw, kind: str | None = None):
-    """0-2 metrics: names, and now and then a configured one; mostly ones that fit the labels of a loss of
+    """0-5 metrics: names, and now and then a configured one; mostly ones that fit the labels of a loss of
     this kind (sparse or not), now and then any (which kspec refuses by its metric-labels policy)."""
     out: list[Any] = []
     any_metric = chance(draw, 10)
     names = [m for m in METRIC_NAMES if any_metric or _fits(m, kind)]
-    classes = [m for m in METRIC_CLASSES if any_metric or _fits(m, kind)]
-    for _ in range(draw(st.integers(0, 2))):
-        if classes and chance(draw, 25):
-            kind_ = draw(st.sampled_from(classes))
-            metric: dict[str, Any] = {"type": kind_}
-            if "TopK" in kind_:
-                metric["k"] = draw(st.integers(1, 5))
-            if kind_ == "AUC" and chance(draw, 40):
-                metric["curve"] = "PR"
-            if kind_ in ("Precision", "Recall") and chance(draw, 30):
-                metric["thresholds"] = 0.3
+    # IoU and MeanIoU read class ids by default, labels of the output's shape with sparse_y_true: false
+    either = ["IoU", "MeanIoU"] if kind in METRIC_KINDS - {"sparse"} else []
+    classes = [m for m in METRIC_CLASSES if any_metric or _fits(m, kind)] + either
+    for _ in range(pick(draw, range(6))):
+        if classes and pick(draw, range(100)) < 40:
+            metric = draw(metric_config(pick(draw, classes)))
+            if metric["type"] in either and not any_metric:
+                metric["sparse_y_true"] = False
             out.append(metric)
-        else:
-            out.append(draw(st.sampled_from(names)))
+        elif names:
+            out.append(pick(draw, names))
     return out
 
 
@@ -869,16 +1040,17 @@ def per_output(loss) -> bool:
 
 
 @st.composite
-def training_section(draw, loss):
-    """A training section for `loss` (one loss, or a mapping output -> loss): an optimizer, metrics (per
-    output now and then), loss weights for several outputs, a seed."""
-    training: dict[str, Any] = {"optimizer": draw(optimizers()), "loss": loss}
-    if chance(draw, 50):
+def training_section(draw, loss, layers: tuple[str, ...] = ()):
+    """A training section for `loss` (one loss, or a mapping output -> loss): an optimizer (for the layers with
+    these names now and then), metrics (per output now and then), loss weights for several outputs, a seed."""
+    training: dict[str, Any] = {"optimizer": draw(optimizers(layers)), "loss": loss}
+    if chance(draw, 80):
         if per_output(loss) and chance(draw, 50):
             training["metrics"] = {name: draw(metric_values(_kind(one))) for name, one in loss.items()}
         else:  # one list for every output
             kinds = {_kind(one) for one in (loss.values() if per_output(loss) else [loss])}
-            training["metrics"] = draw(metric_values(kinds.pop() if len(kinds) == 1 else "mixed"))
+            mixed = "mixed" if kinds <= METRIC_KINDS else "unread"
+            training["metrics"] = draw(metric_values(kinds.pop() if len(kinds) == 1 else mixed))
     if per_output(loss) and len(loss) > 1 and chance(draw, 30):
         training["loss_weights"] = {name: draw(st.sampled_from([1.0, 0.5, 2.0, 0.0])) for name in loss}
     if chance(draw, 20):
@@ -891,7 +1063,28 @@ def with_training(draw, name: str, model: dict, loss) -> dict:
     """The spec: the model, its layers now and then with argument objects (`with_model_argument_objects`),
     and a training section for the loss."""
     model = with_model_argument_objects(draw, model)
-    return {"kspec": 1, "name": name, "model": model, "training": draw(training_section(loss))}
+    model, layers = _named_weighted_layers(draw, model)
+    return {"kspec": 1, "name": name, "model": model, "training": draw(training_section(loss, layers))}
+
+
+#: Layer types with trainable weights whatever their arguments (an optimizer may name them).
+WEIGHTED_TYPES = frozenset({"Dense", "EinsumDense", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU", "SimpleRNN", "Embedding"})
+
+
+def _named_weighted_layers(draw, model: dict) -> tuple[dict, tuple[str, ...]]:
+    """The names of layers with trainable weights that an optimizer may name: a graph's named nodes of such
+    types; in a sequential model, one such layer that gets a name (the model is copied)."""
+    if "nodes" in model:
+        return model, tuple(n["name"] for n in model["nodes"] if n.get("type") in WEIGHTED_TYPES and "name" in n
+                            and n.get("trainable", True))
+    candidates = [i for i, layer in enumerate(model.get("layers", [])) if layer.get("type") in WEIGHTED_TYPES
+                  and layer.get("trainable", True)]
+    if not candidates or not chance(draw, 20):
+        return model, ()
+    i = draw(st.sampled_from(candidates))
+    layers = list(model["layers"])
+    layers[i] = {**layers[i], "name": layers[i].get("name", "tuned")}
+    return {**model, "layers": layers}, (layers[i]["name"],)
 
 
 @st.composite
@@ -945,10 +1138,10 @@ SEQ3_TYPES = (
     + ["MaxPooling1D", "AveragePooling1D", "TimeDistributed", "Dense", "LayerNormalization", "Dropout",
        "SpatialDropout1D", "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D",
        "UpSampling1D", "Masking", "Conv1DTranspose", "Reshape", "GaussianNoise", "UnitNormalization", "Softmax",
-       "PReLU", "BatchNormalization"]
+       "PReLU", "BatchNormalization"] + ["Extra"] * 12
 )
 SEQ2_TYPES = ["Dense", "Dense", "Dropout", "RepeatVector", "RepeatVector", "LayerNormalization", "BatchNormalization",
-              "Activation", "Reshape", "GaussianDropout", "PReLU"]
+              "Activation", "Reshape", "GaussianDropout", "PReLU"] + ["Extra"] * 6
 
 
 @st.composite
@@ -961,6 +1154,8 @@ def sequence_layer(draw, shape):
     t = draw(st.sampled_from(types))
     T = shape[0] if rank == 2 else None
     F = shape[-1]
+    if t == "Extra":  # a run of layers of a family drawn by tests/draws/ (a list: each takes one input)
+        return draw(extra_run(shape, calls=True))
     if t == "RNN":
         layer = draw(recurrent_layer())
         u = layer["units"]
@@ -1107,8 +1302,14 @@ def sequence_specs(draw):
         model_input = {"shape": [T, F]}
         shape = (T, F)
     for _ in range(draw(st.integers(1, 4))):
-        layer, shape, n_inputs = draw(sequence_layer(shape))
-        layers.append((layer, n_inputs))
+        drawn = draw(sequence_layer(shape))
+        if drawn is None:  # no family drawer fits this shape
+            continue
+        layer, shape, n_inputs = drawn
+        if isinstance(layer, list):  # a run of a family drawer: its last layer takes the tensor n_inputs times
+            layers.extend([(one, 1) for one in layer[:-1]] + [(layer[-1], n_inputs)])
+        else:
+            layers.append((layer, n_inputs))
     ends = chance(draw, PASS_THROUGH_PERCENT)  # the output behind layers that pass the head's values on
     if len(shape) == 2 and chance(draw, 30):
         head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES))  # one prediction per step
@@ -1331,7 +1532,15 @@ def _sequence_op(g: _Graph) -> None:
 def _unary(g: _Graph) -> None:
     draw = g.draw
     x = g.pick()
-    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU", "PReLU"]))
+    kind = draw(st.sampled_from(["LayerNormalization", "BatchNormalization", "Dropout", "Activation", "ReLU", "PReLU"]
+                                + ["Extra"] * 6))
+    if kind == "Extra":  # a run of layers of a family drawn by tests/draws/
+        run = draw(extra_run(g.shapes[x], calls=True)) if g.shapes[x] is not None else None
+        if run is not None:
+            for one in run[0][:-1]:
+                x = g.add(one, [x], None)
+            g.add(run[0][-1], [x] * run[2], run[1])
+        return
     layer: dict[str, Any] = {"type": kind}
     if kind == "PReLU" and g.shapes[x] is not None and len(g.shapes[x]) > 1 and chance(draw, 40):
         layer["shared_axes"] = [1]

@@ -163,3 +163,94 @@ def test_gradient_accumulation_needs_at_least_two_steps():
     report = kspec.check(text.replace("STEPS", "2"))
     model = compile_model(build_model(report.spec, report.inference), report.spec.training)
     assert model.optimizer.gradient_accumulation_steps == 2
+
+
+# ---- operations ----------------------------------------------------------------------------------------------
+
+#: MobileNetV3's hard sigmoid (`ReLU(6.0)(x + 3.0) * (1.0 / 6.0)`) and a slice, in the sequential form.
+OPS_SEQUENTIAL = """\
+kspec: 1
+name: ops_chain
+model:
+  input: {shape: [6]}
+  layers:
+    - {type: Dense, units: 4}
+    - {type: ops.add, x2: 3.0}
+    - {type: ReLU, max_value: 6.0}
+    - {type: ops.multiply, x2: 0.16666666666666666}
+    - {type: ops.get_item, key: ":, 1:3"}
+    - {type: Dense, name: probs, units: 2, activation: softmax}
+training:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: sparse_categorical_crossentropy
+  epochs: 1
+  batch_size: 8
+data:
+  source: {type: synthetic, samples: 16}
+"""
+
+
+def test_a_sequential_spec_with_operations_builds_a_functional_model_with_the_spec_names(tmp_path):
+    """keras.Sequential takes layers only: the operations make Operation nodes of a Functional model, named
+    like the spec's nodes (`add`, `multiply`, `get_item`), which the summary shows, and which load back."""
+    import numpy as np
+
+    model = kspec.build_model(OPS_SEQUENTIAL)
+    assert type(model) is not keras.Sequential and isinstance(model, keras.Model)
+    assert [op.name for op in model.operations] == ["input_layer", "dense", "add", "re_lu", "multiply", "get_item", "probs"]
+    assert [layer.name for layer in model.layers] == ["input_layer", "dense", "re_lu", "probs"]
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "add (Add)" in "\n".join(lines) and "get_item (GetItem)" in "\n".join(lines)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    batch = np.random.default_rng(0).standard_normal((3, 6)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(batch, verbose=0), model.predict(batch, verbose=0), rtol=1e-6)
+    assert [op.name for op in loaded.operations] == [op.name for op in model.operations]
+
+
+def test_operations_are_checked_against_keras_by_output_shape(tmp_path):
+    spec = kspec.load_spec(OPS_SEQUENTIAL)
+    inference = infer(spec)
+    node = next(i for i, n in enumerate(inference.nodes) if n.name == "get_item")
+    tampered = dataclasses.replace(inference.nodes[node], output=Tensor((None, 3)))
+    inference = dataclasses.replace(inference, nodes=[*inference.nodes[:node], tampered, *inference.nodes[node + 1 :]])
+    with pytest.raises(KspecBug, match=r"'get_item', ops.get_item\): Keras's output shape is \(None, 2\)"):
+        build_model(spec, inference)
+
+
+def test_a_run_of_a_spec_with_operations_trains_and_predicts(tmp_path):
+    import numpy as np
+
+    from kspec.train.run import TrainOptions, build_and_train
+
+    path = tmp_path / "ops.yaml"
+    path.write_text(OPS_SEQUENTIAL, encoding="utf-8")
+    result = build_and_train(str(path), TrainOptions(verbose=0, output=str(tmp_path / "run")), echo=lambda m: None)
+    assert result.epochs_done == 1
+    loaded = keras.models.load_model(tmp_path / "run" / "model.keras")
+    assert "get_item" in [op.name for op in loaded.operations]
+    np.savez(tmp_path / "new.npz", x=np.ones((2, 6), "float32"))
+    rows = list(kspec.predict(tmp_path / "run", [str(tmp_path / "new.npz")]))
+    assert len(rows) == 2 and all(hasattr(r, "outputs") for r in rows), rows
+
+
+def test_an_operation_called_again_is_a_new_operation_node_with_the_node_name():
+    """`shares:` of an operation: it has no weights, so a second call is another Operation node, named after the
+    node (also as a model output: no Identity is needed to name it)."""
+    spec = """\
+kspec: 1
+name: again
+model:
+  inputs: [{name: a, shape: [3]}, {name: b, shape: [3]}]
+  nodes:
+    - {name: pa, type: ops.add, x2: 1.0, inputs: a}
+    - {name: pb, shares: pa, inputs: b}
+    - {name: out, type: ops.multiply, inputs: [pa, pb]}
+  outputs: [out, pb]
+training:
+  loss: {out: mse, pb: mse}
+"""
+    model = kspec.build_model(spec)
+    assert [op.name for op in model.operations] == ["a", "b", "pa", "pb", "out"]
+    assert model.output_names == ["out", "pb"]

@@ -29,23 +29,45 @@ L = keras.layers
 
 
 def layer_graph(model) -> list:
-    """Every layer's name and class, with the inputs of each of its calls: the producing layer's name and node
-    index, `input:i` for the model's i-th input (whose name a sequential spec leaves to Keras). The call's
-    positional arguments only: the masks Keras propagates (`mask=`) come from operations it names itself."""
+    """Every layer's and operation's name and class, with the inputs of each of its calls: the producing layer's
+    name and node index, `input:i` for the model's i-th input (whose name a sequential spec leaves to Keras). The
+    call's positional arguments only: the masks Keras propagates (`mask=`) come from operations it names itself.
+    An operation's other arguments (`x + 3.0`: 3.0, an index, a constant array) and configuration too."""
     inputs = {id(t): f"input:{i}" for i, t in enumerate(model.inputs)}
     graph = []
-    for layer in model.layers:
-        if isinstance(layer, L.InputLayer):
+    used = _used(model)
+    for layer in getattr(model, "operations", model.layers):  # a Sequential model has layers only
+        if isinstance(layer, L.InputLayer) or id(layer) not in used:
             continue
         calls = []
         for node in layer._inbound_nodes:
             sources = []
             for t in keras.tree.flatten(node.arguments.args):
+                if not isinstance(t, keras.KerasTensor):
+                    sources.append(repr(np.asarray(t).tolist()) if isinstance(t, np.ndarray) else repr(t))
+                    continue
                 op, index, _ = t._keras_history
                 sources.append(inputs.get(id(t), f"{op.name}:{index}"))
             calls.append(sources)
-        graph.append((layer.name, type(layer).__name__, calls))
+        config = None if isinstance(layer, L.Layer) else layer.get_config()
+        graph.append((layer.name, type(layer).__name__, calls, config))
     return graph
+
+
+def _used(model) -> set[int]:
+    """The operations the outputs are computed from through positional arguments: not the ones Keras adds to
+    compute the masks it propagates (NotEqual after Embedding(mask_zero), ...), which it names itself."""
+    used: set[int] = set()
+    stack = [t._keras_history.operation for t in model.outputs]
+    while stack:
+        operation = stack.pop()
+        if id(operation) in used:
+            continue
+        used.add(id(operation))
+        for node in operation._inbound_nodes:
+            stack.extend(t._keras_history.operation for t in keras.tree.flatten(node.arguments.args)
+                         if isinstance(t, keras.KerasTensor))
+    return used
 
 
 def assert_same_model(original, rebuilt, *, outputs: bool = True) -> None:
@@ -99,6 +121,8 @@ APPLICATIONS = [
     ("InceptionV3", (75, 75, 3)),
     ("Xception", (71, 71, 3)),
     ("NASNetMobile", (32, 32, 3)),
+    ("MobileNetV3Small", (32, 32, 3)),  # operators between layers: x + 3.0, x * (1.0 / 6.0)
+    ("MobileNetV3Large", (32, 32, 3)),
 ]
 
 
@@ -109,7 +133,7 @@ def test_keras_applications_round_trip(app, shape):
     # VGG16 is a plain chain: the sequential form. The others branch: the graph form.
     assert isinstance(spec.model, SequentialModel if app == "VGG16" else GraphModel)
     assert spec.training.loss == "sparse_categorical_crossentropy"  # a softmax output
-    assert len(text.splitlines()) <= len(original.layers) + 16  # one line per layer, and a few more
+    assert len(text.splitlines()) <= len(original.operations) + 16  # one line per layer or operation, and a few more
 
 
 #: Failures the property found, run first every time.
@@ -219,7 +243,7 @@ def test_a_sequential_model_imports_to_the_sequential_form():
     spec, text = round_trip(original)
     assert isinstance(spec.model, SequentialModel)
     assert [layer.name for layer in spec.model.layers] == ["conv", "flat", "out"]
-    assert spec.training.loss == "mse"  # no softmax output
+    assert spec.training.loss == "mean_squared_error"  # no softmax output
 
 
 def test_a_graph_with_two_inputs_and_three_outputs():
@@ -232,7 +256,7 @@ def test_a_graph_with_two_inputs_and_three_outputs():
     ]
     spec, _ = round_trip(keras.Model([a, b], outs, name="three"))
     # The placeholder training: a loss that fits each output, accuracy where it means something.
-    assert spec.training.loss == {"cls": "sparse_categorical_crossentropy", "reg": "mse", "flag": "binary_crossentropy"}
+    assert spec.training.loss == {"cls": "sparse_categorical_crossentropy", "reg": "mean_squared_error", "flag": "binary_crossentropy"}
     assert spec.training.metrics == {"cls": ["accuracy"], "flag": ["accuracy"]}
     assert spec.model.outputs == ["cls", "reg", "flag"]
 
@@ -247,6 +271,41 @@ def test_efficientnet_imagenet_stem():
     h = L.Normalization(mean=[0.5, 0.4, 0.3], variance=[0.2, 0.3, 0.4], invert=True, name="denormalization")(h)
     spec, text = round_trip(keras.Model(x, L.Conv2D(2, 3, name="conv")(h), name="stem"))
     assert "    - {type: Rescaling, name: rescaling_1, scale: [2.08" in text
+
+
+def ops_model():
+    """Operators and keras.ops between layers, as people write them (Keras names the operations itself)."""
+    O = keras.ops  # noqa: E741 - as people write it
+    x = keras.Input((4, 3), name="x")
+    h = L.Dense(3, name="d")(x)
+    a = L.ReLU(6.0, name="relu")(h + 3.0) * (1.0 / 6.0)  # MobileNetV3's hard sigmoid
+    b = 1.0 - abs(a) / 2 + a**2 - O.relu6(-h)
+    c = O.multiply(b, np.array([1.0, 0.5, 0.25], "float32")) + O.mean(b, axis=-1, keepdims=True)
+    d = O.concatenate([c[:, 1:3], O.squeeze(O.expand_dims(c[:, :1], 1), 1)], axis=1)
+    e = O.reshape(O.transpose(d, (0, 2, 1)), (-1, 9))
+    f = O.clip(O.sigmoid(e), 0.0, 1.0) * O.cast(O.max(x, axis=2), "float32")[:, None, 0]
+    return keras.Model(x, L.Dense(2, activation="softmax", name="out")(f), name="ops_model")
+
+
+def test_operators_and_keras_ops_round_trip():
+    """`x + 3.0`, `1.0 - x`, `x[:, 0]`, keras.ops calls: each Operation node becomes the operation type of its
+    keras.ops function, with its constants, and the spec builds the same nodes (names, constants, configs)."""
+    spec, text = round_trip(ops_model())
+    lines = text.splitlines()
+    assert any(line.startswith("    - {type: ops.add, name: add") and "x2: 3.0" in line for line in lines)
+    assert any("type: ops.subtract" in line and "x1: 1.0" in line for line in lines)
+    assert any("type: ops.get_item" in line and "key: ':, 1:3'" in line for line in lines)
+    assert any("type: ops.multiply" in line and "x2: [1.0, 0.5, 0.25]" in line for line in lines)
+    types = {node.type for node in spec.model.nodes}
+    assert {"ops.abs", "ops.true_divide", "ops.power", "ops.negative", "ops.relu6", "ops.mean", "ops.reshape"} <= types
+
+
+def test_a_model_of_operations_alone_keeps_its_sequential_chain():
+    x = keras.Input((6,), name="x")
+    y = keras.ops.get_item(keras.ops.sigmoid(L.Dense(4, name="d")(x) * 2.0), (slice(None), slice(0, 2)))
+    spec, text = round_trip(keras.Model(x, y, name="chain"))
+    assert isinstance(spec.model, SequentialModel)
+    assert spec.training.loss == "binary_crossentropy"  # a sigmoid output, told by the operation
 
 
 def test_inputs_and_outputs_given_as_dicts_become_lists():
@@ -361,6 +420,39 @@ def test_argument_values_kspec_refuses_are_reported():
         kspec.import_model(model)
     (problem,) = refused.value.problems
     assert problem.startswith("Layer 'drop' (Dropout): argument rate=1.0 is not supported: Input should be less than 1")
+
+
+def test_operations_and_nested_models_are_each_reported_once_for_what_they_are():
+    """An operation kspec lacks is named as one (not as a custom layer class), once: not again for its call or
+    for the layers after it; a nested keras.Sequential or Functional model is named as a nested model, and the
+    layers using its output add nothing."""
+    inner = keras.Sequential([L.Dense(4, name="inner_dense")], name="inner")
+    x = keras.Input((4,), name="x")
+    h = inner(L.Dense(4, name="d")(x))
+    h = h // 2.0 + 1.0  # FloorDivide: not a kspec operation; Add: one
+    h = keras.ops.mean(h, axis=None, keepdims=True)  # every axis, the batch axis too
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(keras.Model(x, L.Dense(2, name="out")(h), name="nested"))
+    nested, floor_divide, mean = refused.value.problems  # (Keras numbers the operations' names process-wide)
+    assert nested == (
+        "Model 'inner' (Sequential), nested in the model as a layer: kspec has no nested models (write its layers in "
+        "the spec; a block can repeat them)"
+    )
+    assert floor_divide.startswith("Operation 'floor_divide") and floor_divide.endswith(
+        " (FloorDivide): a keras.ops operation that kspec does not offer (its operations: docs/language.md)"
+    )
+    assert mean.startswith("Operation 'mean") and mean.endswith(
+        " (Mean): argument axis=null is not supported: kspec names the axes: Keras's default acts on the batch axis too"
+    )
+
+
+def test_an_operation_on_the_batch_axis_is_refused_by_the_check():
+    x = keras.Input((4, 3), name="x")
+    y = L.Dense(2, name="out")(keras.ops.transpose(L.Dense(4, name="d")(x), (1, 0, 2)))
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(keras.Model(x, y, name="t"))
+    (problem,) = refused.value.problems
+    assert "moves the batch axis" in problem and "kspec policy" in problem
 
 
 def test_a_subclassed_model_is_refused():

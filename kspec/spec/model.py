@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, model_validator
 
 from .base import KspecModel, Name
 from .blocks import BlockUse
 from .layers import AnyLayer
 from .layers._base import FLOAT_DTYPES, INT_DTYPES, NodeInputs
 
-DType: TypeAlias = Literal[FLOAT_DTYPES + INT_DTYPES + ("bool",)]  # type: ignore[valid-type]
+DType: TypeAlias = Literal[FLOAT_DTYPES + INT_DTYPES + ("bool", "string")]  # type: ignore[valid-type]
 
 
 def _shape_to_tuple(value: Any) -> Any:
@@ -19,14 +19,14 @@ def _shape_to_tuple(value: Any) -> Any:
 InputShape = Annotated[
     tuple[Annotated[int, Field(ge=1)] | None, ...],
     BeforeValidator(_shape_to_tuple),
-    Field(min_length=1, max_length=8),
+    Field(max_length=8),
     WithJsonSchema(
         {
             "type": "array",
-            "minItems": 1,
             "maxItems": 8,
             "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "null"}]},
-            "description": "Shape of one example, without the batch axis; null for a dimension of variable size.",
+            "description": "Shape of one example, without the batch axis; null for a dimension of variable size. "
+            "Empty ([]) for a string input only: one string per example.",
         }
     ),
 ]
@@ -35,9 +35,30 @@ InputShape = Annotated[
 class Input(KspecModel):
     """A model input: `keras.Input(shape=..., dtype=..., name=...)`."""
 
+    # `_shape_fits_dtype`, in the schema.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"dtype": {"not": {"const": "string"}}}},
+            "then": {"properties": {"shape": {"minItems": 1}}},
+        }
+    )
+
     name: Name | None = Field(None, description="The input's name; required in the graph form.")
     shape: InputShape
-    dtype: DType = Field("float32", description="Element type; integer inputs feed Embedding layers.")
+    dtype: DType = Field(
+        "float32",
+        description="Element type; integer inputs feed Embedding layers, string inputs (TensorFlow backend only) the "
+        "text layers (TextVectorization, StringLookup, Hashing, HashedCrossing).",
+    )
+
+    @model_validator(mode="after")
+    def _shape_fits_dtype(self) -> "Input":
+        if not self.shape and self.dtype != "string":
+            raise ValueError(
+                "An input's `shape` needs at least one axis (besides the batch axis); only a string input may have "
+                "`shape: []` (one string per example). Received: shape=[], dtype=" + self.dtype
+            )
+        return self
 
 
 def _layer_kind(value: Any) -> str:

@@ -8,6 +8,7 @@ and compile to Keras's serialised form `{"class_name": ..., "config": ...}`.
 from typing import Annotated, Literal
 
 from pydantic import Field
+from typing_extensions import TypeAliasType
 
 from .base import KspecModel, NonNegativeFloat, PositiveFloat, Seed
 
@@ -47,7 +48,9 @@ ACTIVATIONS = (
     "squareplus",
     "exponential",
 )
-ActivationName = Literal[ACTIVATIONS]  # type: ignore[valid-type]
+#: Activations that normalise over the last axis: over one value, their output is a constant.
+NORMALISING = frozenset({"softmax", "sparsemax", "log_softmax"})
+ActivationName = TypeAliasType("ActivationName", Literal[ACTIVATIONS])  # type: ignore[valid-type]
 Activation = Annotated[
     ActivationName | None,
     Field(description="Activation function by Keras name; null means linear (a(x) = x)."),
@@ -191,8 +194,10 @@ InitializerConfig = Annotated[
     | LecunNormal,
     Field(discriminator="type"),
 ]
+#: One definition in the JSON Schema (`$defs`), referenced by every field: the union is long.
+InitializerValue = TypeAliasType("InitializerValue", Literal[INITIALIZER_NAMES] | InitializerConfig)  # type: ignore[valid-type]
 Initializer = Annotated[
-    Literal[INITIALIZER_NAMES] | InitializerConfig,  # type: ignore[valid-type]
+    InitializerValue,
     Field(description="Initializer by Keras name, or {type: ClassName, ...} with its arguments."),
 ]
 
@@ -242,10 +247,11 @@ class OrthogonalRegularizer(KspecModel):
 
 
 RegularizerConfig = Annotated[L1 | L2 | L1L2 | OrthogonalRegularizer, Field(discriminator="type")]
+# Not "l1_l2": Keras 3 does not resolve that name ("Could not interpret regularizer identifier"); write
+# {type: L1L2, l1: 0.01, l2: 0.01}.
+RegularizerValue = TypeAliasType("RegularizerValue", Literal["l1", "l2"] | RegularizerConfig)
 Regularizer = Annotated[
-    # Not "l1_l2": Keras 3 does not resolve that name ("Could not interpret regularizer identifier"); write
-    # {type: L1L2, l1: 0.01, l2: 0.01}.
-    Literal["l1", "l2"] | RegularizerConfig | None,
+    RegularizerValue | None,
     Field(description="Regularizer by Keras name (factor 0.01), or {type: L1|L2|L1L2|OrthogonalRegularizer, ...}."),
 ]
 
@@ -294,8 +300,11 @@ class UnitNorm(KspecModel):
 
 
 ConstraintConfig = Annotated[MaxNorm | MinMaxNorm | NonNeg | UnitNorm, Field(discriminator="type")]
+ConstraintValue = TypeAliasType(
+    "ConstraintValue", Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | ConstraintConfig
+)
 Constraint = Annotated[
-    Literal["max_norm", "min_max_norm", "non_neg", "unit_norm"] | ConstraintConfig | None,
+    ConstraintValue | None,
     Field(description="Weight constraint by Keras name, or {type: MaxNorm|MinMaxNorm|NonNeg|UnitNorm, ...}."),
 ]
 

@@ -1,5 +1,7 @@
 """Layers with `adapt: true`: adapted to the training split before `fit` (Keras's `layer.adapt()`).
 
+Every layer type whose `adapts()` is true takes part: Normalization's mean and variance, the vocabularies of
+TextVectorization, StringLookup and IntegerLookup (and TF-IDF weights), Discretization's bin boundaries.
 The checker (`kspec.semantics._adapted_layers`) has made sure that each such layer is called once, outside
 any wrapper, and that only layers without trainable weights lie between the model inputs and it: what it
 sees before training is what it sees during training. Its state is saved with the model (`model.keras`).
@@ -33,13 +35,22 @@ def adapt_layers(model: Any, spec: Spec, inference: Any, train: Any) -> list[str
             data = train.x[node.inputs[0]]  # right after a model input: the training arrays themselves
         else:
             feeder = keras.Model([_model_input(model, name) for name in needed], layer.input)
-            data = feeder.predict([train.x[name] for name in needed], batch_size=BATCH, verbose=0)
+            data = feeder.predict(_batches([train.x[name] for name in needed]), verbose=0)
         layer.adapt(np.asarray(data))
         what = ", ".join(f"'{name}'" for name in needed)
         lines.append(
             f"Adapted {node.layer.layer_type} '{node.name}' to the {len(train):,} training examples of {what}."
         )
     return lines
+
+
+def _batches(arrays: list[Any]) -> Any:
+    """The arrays in batches of BATCH, as a tf.data pipeline: string arrays (texts) reach Keras's TensorFlow
+    backend as string tensors only this way (`predict` on a NumPy array of str fails)."""
+    import tensorflow as tf
+
+    features = tuple(arrays) if len(arrays) > 1 else arrays[0]
+    return tf.data.Dataset.from_tensor_slices((features,)).batch(BATCH)
 
 
 def _model_input(model: Any, name: str) -> Any:

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ..text import shape_str
+
 __all__ = [
     "atomic_dir",
     "atomic_path",
@@ -384,13 +386,6 @@ def _label(*lines: str) -> str:
     return '"' + "\\n".join(escaped) + '"'
 
 
-def _shape_str(shape: Sequence[Any] | None) -> str:
-    if shape is None:
-        return "?"
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
 def model_dot(inference: Any, *, title: str) -> str:
     """Graphviz DOT text for the model graph of a kspec `Inference`.
 
@@ -407,14 +402,14 @@ def model_dot(inference: Any, *, title: str) -> str:
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
     for name, tensor in inference.inputs.items():
-        text = [name, "Input", _shape_str(tensor.shape)]
+        text = [name, "Input", shape_str(tensor.shape)]
         if getattr(tensor, "dtype", "float32") != "float32":
             text.append(str(tensor.dtype))
         lines.append(f'  {_dot_str(name)} [label={_label(*text)}, shape=ellipse, fillcolor="#e8f5e9"];')
     for node in inference.nodes:
         layer_type = node.layer.layer_type if node.layer is not None else "?"
         output = node.output.shape if node.output is not None else None
-        text = [node.name, layer_type, _shape_str(output)]
+        text = [node.name, layer_type, shape_str(output)]
         if node.params > 0 and node.shares is None:  # a shared call's weights are counted at its layer
             text.append(f"params: {node.params:,}")
         if node.shares is not None:

@@ -42,6 +42,7 @@ Splits
     are not); with `shuffle: false` the source order is kept. The test examples are the last `test_split` fraction, and the validation
     examples the last `training.validation_split` fraction of the rest, as Keras's
     `validation_split` takes them (`floor(n * (1 - fraction))` examples stay).
+    With `training.validation_data: test` the test split is the validation data too (none without one).
 
 Non-finite values
     NaN, inf and -inf are refused wherever they come from: a CSV cell (any spelling `float` accepts:
@@ -82,6 +83,8 @@ from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from ..text import shape_str
+
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
@@ -103,6 +106,10 @@ __all__ = [
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 TEXT_EXTENSIONS = (".txt",)
 SYNTHETIC_SIZES = (16, 32, 8, 64)
+#: The words of synthetic texts (a string input's random examples).
+SYNTHETIC_WORDS = ("the", "a", "cat", "dog", "sat", "ran", "on", "mat", "big", "red")
+#: How a text_directory's texts reach a string model input: as they are (the model's text layers read them).
+RAW_TEXT = {"kind": "strings", "encoding": "utf-8", "errors": "replace"}
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CLI_FORMS = (
     "'synthetic' or 'synthetic:SAMPLES', 'embedded' or 'embedded:digits', 'keras:NAME' "
@@ -192,6 +199,7 @@ def load_data(
             )
         source = data.source
     source = resolve_source(spec, inference, source)
+    _need_backend(inference)
     ctx = _Context(spec, inference, pathlib.Path(base_dir), seed, source)
     ctx.vocabulary = vocabulary
     if source.type == "synthetic":
@@ -222,28 +230,30 @@ def load_data(
     if spec.training.validation_split > 0:
         fraction = spec.training.validation_split
         pool, validation = _hold_out(pool, fraction, f"`training.validation_split` ({fraction:g})", loaded.title)
+    elif spec.training.validation_data == "test":  # Keras's validation_data: the test split, evaluated each epoch
+        validation = test
     if len(pool) == 0:
         raise DataError(f"{loaded.title} has no training examples: expected at least one, received 0.")
 
     preprocessing = {name: loaded.describe(field_name) for name, field_name in input_fields.items()}
     vocabulary = None
     if loaded.finish is not None:
-        finished = loaded.finish(pool, validation, test)
+        finished = loaded.finish(pool, validation if validation is not test else None, test)
         preprocessing.update(finished)
         for described in finished.values():
-            vocabulary = described["vocabulary"]
+            vocabulary = described.get("vocabulary", vocabulary)
 
     check_split(pool, inference, spec.training, where="training split")
-    if validation is not None:
+    if validation is not None and validation is not test:
         check_split(validation, inference, spec.training, where="validation split")
     if test is not None:
         check_split(test, inference, spec.training, where="test split")
 
     counts = [f"{len(pool):,} train"]
-    if validation is not None:
+    if validation is not None and validation is not test:
         counts.append(f"{len(validation):,} validation")
     if test is not None:
-        counts.append(f"{len(test):,} test")
+        counts.append(f"{len(test):,} test" + (" (also the validation data)" if validation is test else ""))
     description = f"{loaded.title}: {' / '.join(counts)} examples"
     label_names = {
         name: list(loaded.class_names)
@@ -310,6 +320,35 @@ def resolve_source(spec: Spec, inference: Inference, source: Any = None) -> Any:
         if name not in given and name not in update:
             update[name] = fallback
     return source.model_copy(update=update) if update else source
+
+
+def _need_backend(inference: Inference) -> None:
+    """Refuse a backend that the model's inputs or layers do not run on: string inputs exist on Keras's TensorFlow
+    backend only, and a layer may name the backends it runs on (`keras_backends`: the text layers)."""
+    from ..backends import DISPLAY, names
+
+    strings = [name for name, tensor in inference.inputs.items() if tensor.dtype == "string"]
+    needs = [(f"model input '{name}' (dtype string)", ("tensorflow",)) for name in strings[:1]]
+    for node in inference.nodes:
+        layer: Any = node.layer
+        while layer is not None:
+            able = getattr(layer, "keras_backends", None)
+            if able:
+                needs.append((f"layer '{node.name}' ({layer.layer_type})", able))
+            layer = getattr(layer, "layer", None)
+    if not needs:
+        return
+    import keras
+
+    backend = keras.backend.backend()
+    for what, able in needs:
+        if backend not in able:
+            raise DataError(
+                f"The {what} runs on the {names(able)} backend{'s' if len(able) > 1 else ''} only: Keras has string "
+                "tensors on TensorFlow alone, and JAX cannot trace the TensorFlow ops of its lookup and hashing "
+                f"layers (kspec policy string-tensors). This process uses {DISPLAY.get(backend, backend)}; use "
+                f"--backend {able[0]}."
+            )
 
 
 #: what a source setting left out (null) becomes when the model does not imply a value
@@ -615,7 +654,7 @@ def _check_lengths(split: Split, where: str) -> None:
             subject = _subject(split, key, where)
             if not hasattr(array, "shape") or array.ndim == 0:
                 raise DataError(
-                    f"{subject} is a single value of shape {_shape_str(np.shape(array))}, but it needs one entry per "
+                    f"{subject} is a single value of shape {shape_str(np.shape(array))}, but it needs one entry per "
                     "example (an array whose first axis is the examples)."
                 )
             if first is None:
@@ -651,17 +690,26 @@ def _subject(split: Split, key: str, where: str) -> str:
 # ---- checks and adaptation ----------------------------------------------------------------------------------
 
 
-def _shape_str(shape: tuple) -> str:
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
 def _fits(actual: tuple, expected: tuple) -> bool:
     return len(actual) == len(expected) and all(e is None or a == e for a, e in zip(actual, expected))
 
 
 def _is_numeric(array: np.ndarray) -> bool:
     return array.dtype.kind in "biuf"
+
+
+def _adapt_strings(array: np.ndarray, expected: tuple, mismatch: Callable[[str], DataError]) -> np.ndarray:
+    """A string input's examples as an object array of str, with a trailing axis of 1 added where the input has it."""
+    if array.dtype.kind not in "OUS" or (
+        array.dtype.kind == "O" and not all(isinstance(v, (str, bytes)) for v in array.reshape(-1))
+    ):
+        raise mismatch(" A string input takes texts (strings).")
+    adapted = array.astype(object) if array.dtype.kind != "O" else array
+    if len(expected) == array.ndim and expected and expected[-1] == 1:
+        adapted = adapted[..., np.newaxis]
+    if not _fits(adapted.shape[1:], expected):
+        raise mismatch("")
+    return adapted
 
 
 def _non_integral(array: np.ndarray) -> Any:
@@ -741,10 +789,12 @@ def _adapt_input(split: Split, name: str, tensor: Any, inference: Inference, whe
 
     def mismatch(extra: str = "") -> DataError:
         return DataError(
-            f"{_subject(split, key, where)} has examples of shape {_shape_str(array.shape[1:])} and dtype {array.dtype}, "
-            f"but model input '{name}' expects shape {_shape_str(expected)} and dtype {dtype}.{extra}"
+            f"{_subject(split, key, where)} has examples of shape {shape_str(array.shape[1:])} and dtype {array.dtype}, "
+            f"but model input '{name}' expects shape {shape_str(expected)} and dtype {dtype}.{extra}"
         )
 
+    if dtype == "string":
+        return _adapt_strings(array, expected, mismatch)
     if not _is_numeric(array):
         raise mismatch(" Only numeric arrays can be fed to a model input.")
     _refuse_nonfinite(split, key, where, array)
@@ -799,7 +849,7 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     kind = loss_kind(loss) if loss is not None else "regression"
     loss_text = f" with loss {_loss_name(loss)}" if loss is not None else ""
     received = (
-        f"{_subject(split, key, where)} has examples of shape {_shape_str(array.shape[1:])} and dtype {array.dtype}"
+        f"{_subject(split, key, where)} has examples of shape {shape_str(array.shape[1:])} and dtype {array.dtype}"
     )
 
     if not _is_numeric(array):
@@ -816,8 +866,8 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
                 ids = array[..., 0]
         if kind == "sparse" and ids is None:
             raise DataError(
-                f"{received}, but output '{name}'{loss_text} expects integer class ids of shape {_shape_str(ids_shape)} "
-                f"(or {_shape_str(ids_shape + (1,))}) in [0, {classes})."
+                f"{received}, but output '{name}'{loss_text} expects integer class ids of shape {shape_str(ids_shape)} "
+                f"(or {shape_str(ids_shape + (1,))}) in [0, {classes})."
             )
         if ids is not None:
             if ids.dtype.kind == "f":
@@ -852,8 +902,8 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
             return encoded
         if not _fits(array.shape[1:], full):
             raise DataError(
-                f"{received}, but output '{name}'{loss_text} expects one-hot labels of shape {_shape_str(full)} "
-                f"(float), or integer class ids of shape {_shape_str(ids_shape)} (encoded automatically)."
+                f"{received}, but output '{name}'{loss_text} expects one-hot labels of shape {shape_str(full)} "
+                f"(float), or integer class ids of shape {shape_str(ids_shape)} (encoded automatically)."
             )
         cast = _cast(array, np.float32)
         _refuse_nonfinite(split, key, where, array, cast)
@@ -864,9 +914,9 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     if not _fits(array.shape[1:], full) and full and full[-1] == 1 and _fits(array.shape[1:], full[:-1]):
         adapted = array[..., np.newaxis]
     if not _fits(adapted.shape[1:], full):
-        also = f" (or {_shape_str(full[:-1])})" if full and full[-1] == 1 else ""
+        also = f" (or {shape_str(full[:-1])})" if full and full[-1] == 1 else ""
         raise DataError(
-            f"{received}, but output '{name}'{loss_text} expects labels of shape {_shape_str(full)}{also}, "
+            f"{received}, but output '{name}'{loss_text} expects labels of shape {shape_str(full)}{also}, "
             "numeric (cast to float32)."
         )
     cast = _cast(adapted, np.float32)
@@ -995,8 +1045,12 @@ def _csv_source(source: Any, ctx: _Context) -> _Loaded:
                 "one value per column in every row."
             )
     cache: dict[str, np.ndarray] = {}
+    # the fields that feed string model inputs (None: the default, every column the labels leave) keep their text
+    text_fields = {m for n, m in ctx.input_fields(None).items() if ctx.inference.inputs[n].dtype == "string"}
 
-    def column(col: str) -> np.ndarray:
+    def column(col: str, text: bool = False) -> np.ndarray:
+        if text:
+            return np.array([row[header.index(col)] for _, row in body], dtype=object)
         if col not in cache:
             j = header.index(col)
             cells = [row[j] for _, row in body]
@@ -1046,10 +1100,11 @@ def _csv_source(source: Any, ctx: _Context) -> _Loaded:
         cols = columns_of(field_name)
         if cols is None:
             return None
+        text = field_name in text_fields
         if field_name in header:
-            array = column(field_name)
+            array = column(field_name, text)
         else:
-            array = np.stack([column(c) for c in cols], axis=1)
+            array = np.stack([column(c, text) for c in cols], axis=1)
         return _Field(array, None, f"{describe(cols)} of {path.name}")
 
     def rest(label_fields: list[str]) -> str:
@@ -1062,9 +1117,13 @@ def _csv_source(source: Any, ctx: _Context) -> _Loaded:
                 f"{path} has no columns left for the model input once the labels ({', '.join(sorted(used))}) are taken; "
                 "expected feature columns besides the label column."
             )
+        if None in text_fields:
+            text_fields.add(",".join(others))
         return ",".join(others)
 
     def preprocessing(field_name: str) -> dict[str, Any]:
+        if field_name in text_fields:  # read by the model's text layers as they are
+            return dict(RAW_TEXT, columns=columns_of(field_name) or [], delimiter=source.delimiter)
         return {"kind": "columns", "columns": columns_of(field_name) or [], "delimiter": source.delimiter}
 
     return _Loaded(
@@ -1182,6 +1241,9 @@ def _text_directory(source: Any, ctx: _Context) -> _Loaded:
 
         described: dict[str, dict[str, Any]] = {}
         for name in [k for k, v in train.x.items() if v.dtype == object]:
+            if ctx.inference.inputs[name].dtype == "string":  # the model's own text layers read the raw texts
+                described[name] = dict(RAW_TEXT)
+                continue
             try:
                 if ctx.vocabulary is not None:  # a trained run's: new texts get the ids it was trained on
                     layer = keras.layers.TextVectorization(
@@ -1596,7 +1658,7 @@ def _concrete_inference(ctx: _Context) -> Inference:
         result = infer(spec.model_copy(update={"model": new_model}))
         if result.complete and not any(d.severity == "error" for d in result.diagnostics):
             return result
-    shapes = ", ".join(f"'{n}' {_shape_str(t.shape[1:])}" for n, t in inputs.items())
+    shapes = ", ".join(f"'{n}' {shape_str(t.shape[1:])}" for n, t in inputs.items())
     raise DataError(
         f"Synthetic data needs concrete input shapes, but the model inputs have unknown dimensions ({shapes}) and the "
         f"model accepts none of the sizes {', '.join(map(str, SYNTHETIC_SIZES))} for them; give the input shapes in full "
@@ -1617,6 +1679,9 @@ def _synthetic(source: Any, ctx: _Context) -> _Loaded:
             x[name] = rng.standard_normal(shape).astype(np.float32 if dtype == "bfloat16" else dtype)
         elif dtype == "bool":
             x[name] = rng.random(shape) < 0.5
+        elif dtype == "string":  # a few words from a small vocabulary per example
+            words = np.array(SYNTHETIC_WORDS, dtype=object)[rng.integers(0, len(SYNTHETIC_WORDS), shape + (3,))]
+            x[name] = np.array([" ".join(w) for w in words.reshape(-1, 3)], dtype=object).reshape(shape)
         else:
             consumers = _embedding_consumers(ctx.inference, name)
             vocab = min(d for _, d in consumers) if consumers else 5

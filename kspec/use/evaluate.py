@@ -137,6 +137,8 @@ def _preprocessing_of(run: UsableRun, source: Any) -> dict[str, Any]:
 
     interface = read(run.run_dir)
     texts = [i.name for i in interface.inputs if (i.preprocessing or {}).get("kind") == "text"]
+    if not texts and any(i.dtype == "string" for i in interface.inputs):
+        return {}  # the model's own text layers read the texts: nothing to reuse
     if not texts:
         raise RunDirError(
             f"The run in '{run.run_dir}' keeps no text vocabulary (its interface.json has no text input), so texts "
@@ -169,7 +171,12 @@ def _classification_reports(run: UsableRun, model: Any, split: Any, batch: int) 
     if not wanted:
         return {}
     x = next(iter(split.x.values())) if len(split.x) == 1 else dict(split.x)
-    predicted = model.predict(x, batch_size=batch, verbose=0)
+    if any(np.asarray(a).dtype.kind == "O" for a in split.x.values()):  # texts reach Keras as strings via tf.data
+        import tensorflow as tf
+
+        predicted = model.predict(tf.data.Dataset.from_tensor_slices((x,)).batch(batch), verbose=0)
+    else:
+        predicted = model.predict(x, batch_size=batch, verbose=0)
     if not isinstance(predicted, dict):
         predicted = (
             dict(zip(inference.outputs, predicted, strict=True))

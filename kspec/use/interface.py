@@ -9,7 +9,8 @@ they need nothing but the run directory. The file (format "kspec-interface/1"):
       name           the model input's name (a key of the JSON lines `kspec predict -` reads)
       dtype          the dtype model.keras takes ("float32", "int32", ...)
       shape          the shape model.keras takes, batch axis first, null for any size
-      raw            what a person gives: "image" (an image file), "text" (a string) or "numbers"
+      raw            what a person gives: "image" (an image file), "text" (a string; always for a string
+                     input, which the model reads itself) or "numbers"
       value_range    [lo, hi): the ids an integer input feeding an Embedding accepts; else null
       preprocessing  how the training data loader made the model's arrays from raw examples:
                      {"kind": "image", "image_size": [h, w], "color_mode", "channels", "interpolation",
@@ -20,6 +21,8 @@ they need nothing but the run directory. The file (format "kspec-interface/1"):
                       "errors"}: keras.layers.TextVectorization with that vocabulary (one token per line,
                       line i + 1 holding token id i: the padding token "" and "[UNK]" first);
                      {"kind": "columns", "columns": [...], "delimiter"}: CSV columns, in that order;
+                     {"kind": "strings", "encoding", "errors"} (and "columns", "delimiter" from a CSV file): the
+                      texts as they are, for a model input of dtype string (raw "text"): its own layers read them;
                      {"kind": "array", "field"}: an array as it is (npz, Keras datasets, embedded, synthetic)
     outputs        one object per model output, in the model's order:
       name, dtype, shape  as for inputs
@@ -90,7 +93,7 @@ def describe(spec: Spec, inference: Inference, loaded: LoadedData) -> dict[str, 
             rest = {k: v for k, v in pre.items() if k not in ("kind", "vocabulary")}
             pre = {"kind": "text", "vocabulary_file": files[name], "vocabulary_size": len(pre["vocabulary"]), **rest}
         value_range = None
-        if not tensor.dtype.startswith(("float", "bfloat")) and tensor.dtype != "bool":
+        if not tensor.dtype.startswith(("float", "bfloat")) and tensor.dtype not in ("bool", "string"):
             consumers = _embedding_consumers(inference, name)
             if consumers:
                 value_range = [0, min(dim for _, dim in consumers)]
@@ -99,7 +102,9 @@ def describe(spec: Spec, inference: Inference, loaded: LoadedData) -> dict[str, 
                 "name": name,
                 "dtype": tensor.dtype,
                 "shape": list(tensor.shape),
-                "raw": {"image": "image", "text": "text"}.get(pre.get("kind", ""), "numbers"),
+                "raw": "text"
+                if tensor.dtype == "string"
+                else {"image": "image", "text": "text"}.get(pre.get("kind", ""), "numbers"),
                 "value_range": value_range,
                 "preprocessing": pre,
             }
@@ -247,6 +252,11 @@ def _serving_model(
     raws = [entry["raw"] for entry in document["inputs"]]
     if all(raw == "numbers" for raw in raws):
         return None, "The model's inputs are numbers, which model.keras takes as they are; it is the serving model."
+    if all(raw == "numbers" or takes_strings(entry) for raw, entry in zip(raws, document["inputs"])):
+        return (
+            None,
+            "The model takes its texts as strings itself (its own text layers read them); model.keras is the serving model.",
+        )
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -302,6 +312,11 @@ def build_serving(document: dict, loaded: LoadedData, model: Any) -> Any:
     names = [entry["name"] for entry in document["outputs"]]
     outputs = dict(zip(names, result if isinstance(result, (list, tuple)) else [result], strict=True))
     return keras.Model(inputs=inputs, outputs=outputs, name=f"{document['spec']}_serving")
+
+
+def takes_strings(entry: dict) -> bool:
+    """The input (an interface.json entry) is a string model input: the model's own text layers read the texts."""
+    return entry["dtype"] == "string"
 
 
 def text_vectorizer(preprocessing: dict, vocabulary: list[str], *, name: str | None = None) -> Any:

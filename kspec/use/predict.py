@@ -172,7 +172,7 @@ class Predictor:
         if not self.serving:
             try:
                 for inp in interface.inputs:
-                    if inp.raw == "text":
+                    if inp.raw == "text" and inp.dtype != "string":
                         vocabulary = interface.vocabulary(inp.name)
                         self.vectorizers[inp.name] = iface_module.text_vectorizer(inp.preprocessing, vocabulary)
             except RunDirError as exc:
@@ -279,6 +279,12 @@ class Predictor:
         batch: dict[str, Any] = {}
         for inp in self.interface.inputs:
             values = [arrays[inp.name] for arrays in prepared]
+            if inp.raw == "text" and inp.dtype == "string":  # the model's own text layers read the texts
+                import tensorflow as tf
+
+                strings = np.array(values, dtype=object).reshape((len(values),) + tuple(d or 1 for d in inp.shape[1:]))
+                batch[inp.name] = tf.constant(strings, dtype=tf.string)
+                continue
             if inp.raw == "text":
                 strings = np.array(values, dtype=object)
                 batch[inp.name] = strings if self.serving else np.asarray(self.vectorizers[inp.name](strings))

@@ -209,3 +209,127 @@ def test_attention_takes_a_non_float_query_where_the_scores_stay_float(dtype):
     assert layer.apply([Tensor((None, 3, 2), dtype), Tensor((None, 3, 2))]).output.shape == (None, 3, 2)
     with pytest.raises(ShapeError, match="scores feed a softmax"):
         layer.apply([Tensor((None, 3, 2), dtype), Tensor((None, 3, 2), "uint8")])
+
+
+# ---- GroupQueryAttention and AdditiveAttention ------------------------------------------------------
+
+GQA = {"type": "GroupQueryAttention", "head_dim": 2, "num_query_heads": 4, "num_key_value_heads": 2}
+ADD = {"type": "AdditiveAttention"}
+
+
+@pytest.mark.parametrize(
+    "spec, shapes, params",
+    [
+        # query 4 -> (4 heads, 2), key and value 4 -> (2 heads, 2), output (4, 2) -> 4: kernels and biases
+        (GQA, [(5, 4), (6, 4)], (32 + 8) + 2 * (16 + 4) + (32 + 4)),
+        (GQA, [(5, 4), (6, 4), (6, 3)], (32 + 8) + (12 + 4) + (16 + 4) + (32 + 4)),  # a key of its own
+        (GQA, [(None, 4), (None, 4)], (32 + 8) + 2 * (16 + 4) + (32 + 4)),
+        ({**GQA, "use_gate": True, "use_bias": False}, [(5, 4), (6, 4)], 32 + 2 * 16 + 32 + 32),
+        ({**GQA, "dropout": 0.3, "sliding_window": 2, "num_key_value_heads": 1}, [(5, 3), (6, 3)], (24 + 8) + 2 * (6 + 2) + (24 + 3)),
+        (ADD, [(5, 4), (6, 4)], 4),  # one scale per query feature
+        (ADD, [(5, 4), (6, 3), (6, 4)], 4),
+        (ADD, [(5, 1), (6, 4)], 1),  # query and key features broadcast
+        ({**ADD, "use_scale": False, "dropout": 0.2}, [(None, 4), (None, 1)], 0),
+        (ADD, [(2, 5, 4), (2, 6, 4)], 4),  # a leading axis that all three share
+    ],
+)
+def test_gqa_and_additive_attention_match_keras(spec, shapes, params):
+    inferred = check_layer(spec, shapes)
+    assert inferred is not None and inferred.params == params
+
+
+@pytest.mark.parametrize(
+    "spec, shapes",
+    [
+        (GQA, [(5, 4), (6, 3)]),  # the value must have the query's features
+        (GQA, [(5, 4), (6, 4), (7, 4)]),  # key and value lengths differ
+        ({**GQA, "num_query_heads": 3}, [(5, 4), (6, 4)]),  # 2 key/value heads do not divide 3 query heads
+        (GQA, [(4,), (4,)]),  # 2-D
+        (GQA, [(5, None), (6, None)]),  # unknown features
+        (ADD, [(5, None), (6, 4)]),  # the scale needs the query's features
+    ],
+)
+def test_gqa_and_additive_attention_rejected_like_keras(spec, shapes):
+    check_rejected(spec, shapes)
+
+
+@pytest.mark.parametrize(
+    "spec, shapes, dtypes",
+    [
+        (GQA, [(2, 5, 4), (2, 6, 4)], None),  # 4-D: the projections expect 3-D
+        (ADD, [(5, 4), (6, 3)], None),  # query and key features neither equal nor 1
+        ({**ADD, "use_scale": False}, [(5, None), (6, 4)], None),
+        (ADD, [(5, 4), (6, 4)], ["int32", "float32"]),  # TensorFlow adds int32 to float32: refused everywhere
+    ],
+)
+def test_gqa_and_additive_attention_refused_where_keras_fails_when_run(spec, shapes, dtypes):
+    check_refused_when_run(spec, shapes, dtypes, **FAILS)
+
+
+def test_additive_attention_dtypes():
+    """TensorFlow adds the query to the key as they are: other dtypes fail there (JAX and PyTorch promote them,
+    measured on each backend); integers of one dtype take the tanh and train on every backend."""
+    refusal = kspec_refusal(ADD, [(5, 4), (6, 4)], ["float32", "uint8"])
+    assert (refusal.policy, refusal.backends) == ("portability", ("tensorflow",))
+    assert check_layer(ADD, [(5, 4), (6, 4)], ["int32", "int32"]) is not None
+    assert check_layer(ADD, [(5, 4), (6, 4), (6, 4)], ["float16", "int8", "float32"]) is not None  # a numeric value
+    assert kspec_refusal(ADD, [(5, 4), (6, 4)], ["bool", "bool"]).backends == ("tensorflow",)
+
+
+def test_gqa_input_dtypes():
+    """As MultiHeadAttention's projections: PyTorch fails on integers with more than one feature."""
+    refusal = kspec_refusal(GQA, [(5, 4), (6, 4)], ["int32", "float32"])
+    assert (refusal.policy, refusal.backends) == ("portability", ("torch",))
+    check_agrees(GQA, [(5, 4), (6, 4)], ["int32", "float32"])
+    assert check_layer(GQA, [(5, 1), (6, 1)], ["uint8", "uint8"]) is not None
+
+
+def test_gqa_and_additive_attention_policies_and_names():
+    assert kspec_refusal(ADD, [(4,), (4,)]).policy == "attention-batch-mixing"
+    assert (parse_layer(GQA).call_style, parse_layer(ADD).call_style) == ("positional", "list")
+    assert parse_layer(GQA).base_name() == "grouped_query_attention"  # Keras's class is GroupedQueryAttention
+    with pytest.raises(ValidationError):
+        parse_layer({**GQA, "flash_attention": True})
+    with pytest.raises(ValidationError):
+        parse_layer({**ADD, "score_mode": "concat"})  # Keras takes it and ignores it
+
+
+@st.composite
+def gqa_cases(draw):
+    kv_heads = draw(st.integers(1, 2))
+    spec = {**GQA, "head_dim": draw(st.integers(1, 3)), "num_key_value_heads": kv_heads,
+            "num_query_heads": kv_heads * draw(st.integers(1, 2)) + draw(st.sampled_from([0, 0, 0, 1])),
+            "use_bias": draw(st.booleans()), "use_gate": draw(st.booleans())}
+    if draw(st.booleans()):
+        spec["dropout"] = 0.1
+    if draw(st.booleans()):
+        spec["sliding_window"] = draw(st.integers(1, 3))
+    dim, tq, tv = draw(dims), draw(lengths), draw(lengths)
+    shapes = [(tq, dim), (tv, draw(st.sampled_from([dim, dim, dim, draw(dims)])))]
+    if draw(st.booleans()):
+        shapes.append((draw(st.sampled_from([tv, tv, draw(lengths)])), draw(dims)))
+    return spec, shapes
+
+
+@settings(max_examples=12, deadline=None)
+@given(gqa_cases())
+def test_random_group_query_attention_agrees_with_keras(case):
+    check_agrees(*case, **FAILS)
+
+
+@st.composite
+def additive_cases(draw):
+    spec = {**ADD, "use_scale": draw(st.booleans())}
+    tq, tv, dim = draw(lengths), draw(lengths), draw(dims)
+    other = draw(st.sampled_from([dim, dim, 1, draw(dims)]))
+    if draw(st.booleans()):
+        shapes = [(tq, dim), (tv, draw(dims)), (draw(st.sampled_from([tv, draw(lengths)])), other)]
+    else:
+        shapes = [(tq, dim), (tv, other)]
+    return spec, shapes
+
+
+@settings(max_examples=12, deadline=None)
+@given(additive_cases())
+def test_random_additive_attention_agrees_with_keras(case):
+    check_agrees(*case, **FAILS)

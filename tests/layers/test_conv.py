@@ -7,13 +7,15 @@ from pydantic import ValidationError
 
 from kspec.spec.layers import LAYER_TYPES, ShapeError, Tensor, parse_layer
 
-from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, fit_one_step, keras_model
+from .harness import (
+    check_agrees, check_layer, check_refused_when_run, check_rejected, fit_one_step, keras_model, kspec_refusal,
+)
 
 C1, C2, C3 = "Conv1D", "Conv2D", "Conv3D"
-T1, T2 = "Conv1DTranspose", "Conv2DTranspose"
+T1, T2, T3 = "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"
 S1, S2 = "SeparableConv1D", "SeparableConv2D"
 D1, D2 = "DepthwiseConv1D", "DepthwiseConv2D"
-RANK = {C1: 1, C2: 2, C3: 3, T1: 1, T2: 2, S1: 1, S2: 2, D1: 1, D2: 2}
+RANK = {C1: 1, C2: 2, C3: 3, T1: 1, T2: 2, T3: 3, S1: 1, S2: 2, D1: 1, D2: 2}
 
 
 def spec(type_, **kw):
@@ -61,6 +63,10 @@ ACCEPTED = [
     (spec(T2, filters=2, kernel_size=2, strides=5, output_padding=4), (3, 3, 2)),
     (spec(T2, filters=2, kernel_size=[3, 2], dilation_rate=2), (4, 5, 3)),
     (spec(T2, filters=1, kernel_size=3, use_bias=False, activation="sigmoid"), (3, None, 1)),
+    (spec(T3, filters=2, kernel_size=2), (3, 4, 5, 2)),
+    (spec(T3, filters=2, kernel_size=3, strides=[2, 1, 2], output_padding=[1, 0, 1]), (3, 3, 3, 1)),
+    (spec(T3, filters=2, kernel_size=[2, 3, 2], dilation_rate=[1, 2, 1], padding="same"), (3, 3, 3, 1)),
+    (spec(T3, filters=1, kernel_size=2, strides=2, padding="same", output_padding=1), (None, 3, None, 2)),
     (spec(S1, filters=4, kernel_size=3), (10, 3)),
     (spec(S1, filters=4, kernel_size=3, depth_multiplier=2, strides=2, padding="same"), (9, 3)),
     (spec(S1, filters=2, kernel_size=3, strides=2, dilation_rate=2), (12, 2)),  # Keras decomposes this
@@ -105,6 +111,9 @@ REJECTED = [
     (spec(S2, filters=2, kernel_size=2), (4, 4, 4, 3)),
     (spec(D2, kernel_size=2), (4, 4, 4, 3)),
     (spec(D1, kernel_size=2), (4,)),
+    (spec(T3, filters=2, kernel_size=2), (4, 4, 3)),
+    (spec(T3, filters=2, kernel_size=2), (4, 4, 4, None)),
+    (spec(T3, filters=2, kernel_size=3, strides=2, output_padding=[1, 2, 1]), (3, 3, 3, 1)),
     (spec(C2, filters=2, kernel_size=2), (5, 5, None)),  # unknown channels
     (spec(T1, filters=2, kernel_size=2), (5, None)),
     (spec(S1, filters=2, kernel_size=2), (5, None)),
@@ -189,6 +198,8 @@ POLICY = [
     (spec(T1, filters=2, kernel_size=2, padding="same", output_padding=0), (3, 3), "float32"),
     (spec(T1, filters=2, kernel_size=2, padding="same", output_padding=0), (1, 3), "float32"),  # empty output
     (spec(T2, filters=2, kernel_size=[3, 4], strides=2, padding="same", output_padding=[1, 0]), (4, 4, 2), "float32"),
+    (spec(T3, filters=2, kernel_size=2, padding="same", output_padding=0), (3, 3, 3, 1), "float32"),
+    (spec(T3, filters=2, kernel_size=2), (3, 3, 3, 1), "int32"),
 ]
 
 
@@ -208,6 +219,7 @@ def test_refused_because_keras_fails_when_run(spec, shape, dtype):
         (spec(T2, filters=2, kernel_size=4, strides=2, padding="same", output_padding=1), (3, 3, 2)),
         (spec(S2, filters=3, kernel_size=3, strides=2, dilation_rate=2, padding="same"), (7, 7, 2)),
         (spec(D1, kernel_size=3, strides=2, dilation_rate=2, depth_multiplier=2), (9, 2)),
+        (spec(T3, filters=2, kernel_size=3, strides=2, padding="same", dilation_rate=1), (2, 3, 2, 1)),
     ],
 )
 def test_accepted_specs_train_one_step(spec, shape):
@@ -235,7 +247,7 @@ def conv_cases(draw):
         layer["depth_multiplier"] = draw(st.integers(1, 3))
     if type_ in (C1, C2, C3):
         layer["groups"] = draw(st.integers(1, 3))
-    if type_ in (T1, T2):
+    if type_ in (T1, T2, T3):
         layer["output_padding"] = draw(st.one_of(st.none(), axes(st.integers(0, 2))))
     dim = st.one_of(st.none(), st.integers(1, 6 if rank == 3 else 10))
     channels = draw(st.one_of(st.integers(1, 4), st.just(None)) if draw(st.integers(0, 9)) == 0 else st.integers(1, 4))
@@ -249,3 +261,12 @@ def conv_cases(draw):
 def test_property_conv_agrees_with_keras(case):
     spec, shape, dtype = case
     check_agrees(spec, shape, [dtype], **FAILS)
+
+
+def test_integer_inputs_fail_on_the_backends_the_class_names():
+    """Which backends fail on an integer input is a fact of the class (`integer_backends`): JAX runs a plain
+    convolution of integers, every other kind of convolution fails on every backend."""
+    plain = kspec_refusal(spec(C3, filters=2, kernel_size=2), (3, 3, 3, 1), ["int32"])
+    transposed = kspec_refusal(spec(T3, filters=2, kernel_size=2), (3, 3, 3, 1), ["int32"])
+    assert plain is not None and plain.backends == ("tensorflow", "torch")
+    assert transposed is not None and (transposed.backends, transposed.policy) == ((), None)

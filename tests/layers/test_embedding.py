@@ -4,7 +4,7 @@ from pydantic import ValidationError
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_layer, check_rejected
+from .harness import check_layer, check_rejected, check_trains
 
 # The harness feeds integer inputs drawn from [0, 5): every input_dim here is >= 5, since an
 # index out of range fails on CPU (and, silently, gives zeros on GPU).
@@ -77,3 +77,41 @@ def test_invalid_specs_refused_at_parse(spec):
 def test_random_embeddings_agree_with_keras(input_dim, output_dim, shape, dtype, mask_zero, lora_rank):
     spec = {**EMB, "input_dim": input_dim, "output_dim": output_dim, "mask_zero": mask_zero, "lora_rank": lora_rank}
     assert check_layer(spec, shape, [dtype]) is not None
+
+
+# ---- ReversibleEmbedding, LoRA's arguments ------------------------------------------------------
+
+REV = {**EMB, "type": "ReversibleEmbedding"}
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtype, params, non_trainable",
+    [
+        (REV, (6,), "int32", 40, 0),
+        ({**REV, "tie_weights": False, "mask_zero": True}, (None,), "int64", 80, 0),  # the reverse matrix (4, 10)
+        ({**REV, "lora_rank": 2}, (5,), "uint8", 40 + 28, 40),
+    ],
+)
+def test_reversible_embedding_matches_keras(spec, shape, dtype, params, non_trainable):
+    inferred = check_layer(spec, shape, [dtype])
+    assert inferred is not None and (inferred.params, inferred.non_trainable) == (params, non_trainable)
+
+
+def test_reversible_embedding_trains_forwards_with_an_unused_reverse_matrix():
+    assert check_trains({**REV, "tie_weights": False}, (3,), ["int32"])
+    # Keras enables LoRA (locking the weights) before it adds the untied reverse matrix, and fails
+    check_rejected({**REV, "tie_weights": False, "lora_rank": 2}, (5,), ["int32"])
+    for argument in ("reverse_dtype", "logit_soft_cap"):  # they act only in the reverse call
+        with pytest.raises(ValidationError):
+            parse_layer({**REV, argument: None})
+
+
+def test_lora_arguments():
+    """`lora_alpha` alone is ignored by Keras (a policy); Keras regularizes the LoRA factors with the embeddings'
+    regularizer, which must fit them: an OrthogonalRegularizer has no pairs of rows in a factor of one row."""
+    with pytest.raises(ShapeError, match="used only with `lora_rank`"):
+        parse_layer({**EMB, "lora_alpha": 2.0}).apply([Tensor((None, 5), "int32")])
+    orthogonal = {**EMB, "embeddings_regularizer": {"type": "OrthogonalRegularizer"}}
+    with pytest.raises(ShapeError, match="LoRA factor lora_b"):
+        parse_layer({**orthogonal, "lora_rank": 1}).apply([Tensor((None, 5), "int32")])
+    assert check_layer({**orthogonal, "lora_rank": 2}, (5,), ["int32"]) is not None

@@ -4,7 +4,15 @@ from hypothesis import event, given, settings, strategies as st
 
 from kspec.spec.layers import ShapeError, Tensor, parse_layer
 
-from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, check_trains, keras_failure
+from .harness import (
+    check_agrees,
+    check_layer,
+    check_refused_when_run,
+    check_rejected,
+    check_trains,
+    keras_failure,
+    kspec_refusal,
+)
 
 # ---- examples --------------------------------------------------------------------------------
 
@@ -191,3 +199,109 @@ def test_normalization_property_kspec_agrees_with_keras(case, dtype):
 def test_normalization_property_accepted_specs_train(case, dtype):
     spec, shape = case
     event("trained" if check_trains(spec, shape, [dtype]) else "refused")
+
+
+# ---- RMSNormalization and SpectralNormalization --------------------------------------------------
+
+RMS = "RMSNormalization"
+SN = "SpectralNormalization"
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtype, params, non_trainable",
+    [
+        ({"type": RMS}, (3, 4), "float32", 4, 0),
+        ({"type": RMS, "axis": [-2, -1], "epsilon": 1e-5}, (None, 3, 4), "float32", 12, 0),
+        ({"type": RMS, "axis": [2, 1]}, (3, 4), "float16", 12, 0),
+        ({"type": RMS, "axis": 1}, (4,), "bfloat16", 4, 0),
+        ({"type": SN, "layer": {"type": "Dense", "units": 3}}, (4,), "float32", 15 + 3, 3),
+        ({"type": SN, "layer": {"type": "Dense", "units": 3, "activation": "relu"}, "power_iterations": 3}, (5, 4), "float16", 15 + 3, 3),
+        ({"type": SN, "layer": {"type": "Conv2D", "filters": 2, "kernel_size": 2}}, (5, 5, 3), "float32", 26 + 2, 2),
+        ({"type": SN, "layer": {"type": "Conv1DTranspose", "filters": 2, "kernel_size": 2}}, (5, 3), "float32", 14 + 3, 3),
+        ({"type": SN, "layer": {"type": "DepthwiseConv2D", "kernel_size": 2}}, (5, 5, 3), "float32", 15 + 1, 1),
+        ({"type": SN, "layer": {"type": "EinsumDense", "equation": "abc,cde->abde", "output_shape": [5, 3, 2]}}, (5, 4), "float32", 24 + 2, 2),
+    ],
+)
+def test_rms_and_spectral_normalization_match_keras(spec, shape, dtype, params, non_trainable):
+    inferred = check_layer(spec, shape, [dtype])
+    assert inferred is not None and (inferred.params, inferred.non_trainable) == (params, non_trainable)
+    assert inferred.output.dtype == "float32"
+
+
+def test_spectral_normalization_trains():
+    assert check_trains({"type": SN, "layer": {"type": "Dense", "units": 3}}, (4,))
+    assert check_trains({"type": SN, "layer": {"type": "Conv1D", "filters": 2, "kernel_size": 2, "kernel_initializer": "zeros"}}, (5, 3))
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ({"type": RMS}, (3, None)),  # the scale needs the size of the normalized axis
+        ({"type": RMS, "axis": 0}, (3,)),  # the batch axis
+        ({"type": RMS, "axis": 2}, (3,)),  # out of range
+        ({"type": SN, "layer": {"type": "Dense", "units": 3}}, (None,)),  # the wrapped layer refuses it
+    ],
+)
+def test_rms_and_spectral_normalization_rejected_like_keras(spec, shape):
+    check_rejected(spec, shape)
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtype",
+    [
+        ({"type": RMS}, (3, 4), "int32"),  # the output comes back as int32, declared float32
+        ({"type": RMS}, (3, 4), "bool"),
+        ({"type": RMS, "axis": 1}, (4, 8), "float32"),  # the scale (4,) against the last axis (8)
+        ({"type": SN, "layer": {"type": "Dense", "units": 3}}, (4,), "uint8"),  # cast back to uint8
+    ],
+)
+def test_rms_and_spectral_normalization_refused_where_keras_fails_when_run(spec, shape, dtype):
+    check_refused_when_run(spec, shape, [dtype], wrong_dtype=True, train_step=True)
+
+
+def test_spectral_normalization_of_a_lora_layer_fails_in_training():
+    spec = {"type": SN, "layer": {"type": "EinsumDense", "equation": "ab,bc->ac", "output_shape": 3, "lora_rank": 2}}
+    refusal = kspec_refusal(spec, (4,))
+    assert refusal is not None and refusal.field == "layer"
+    assert keras_failure(spec, (4,), train_step=True) is not None
+
+
+def test_rms_normalization_over_other_axes_is_a_policy_where_keras_runs():
+    """Keras multiplies by the scale broadcast against the last axes, whatever `axis` says: where the sizes
+    happen to broadcast it runs, normalizing one axis and scaling another (PyTorch normalizes the last axis)."""
+    spec = {"type": RMS, "axis": 1}
+    refusal = kspec_refusal(spec, (8, 8))
+    assert (refusal.policy, refusal.field) == ("rms-axes", "axis")
+    assert keras_failure(spec, (8, 8), train_step=True) is None
+    assert kspec_refusal({"type": RMS}, (3, 1)).policy == "constant-layer"  # x / |x|: the sign of the input
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        {"type": "LSTM", "units": 2},  # Keras: no attribute 'kernel' nor 'embeddings'
+        {"type": "SeparableConv2D", "filters": 2, "kernel_size": 2},
+        {"type": "BatchNormalization"},
+        {"type": "Embedding", "input_dim": 5, "output_dim": 2},  # Keras takes it: its output is cast back to ints
+        {"type": "Dense", "units": 2, "name": "inner"},  # a wrapped layer is no node of the model
+    ],
+)
+def test_spectral_normalization_wraps_layers_with_a_kernel(layer):
+    with pytest.raises(pydantic.ValidationError):
+        parse_layer({"type": SN, "layer": layer})
+    with pytest.raises(pydantic.ValidationError):  # Keras: `power_iterations` should be greater than zero
+        parse_layer({"type": SN, "layer": {"type": "Dense", "units": 2}, "power_iterations": 0})
+
+
+@st.composite
+def rms_cases(draw):
+    shape = draw(SHAPES)
+    axis = axis_in(len(shape) + 1)
+    return {"type": RMS, "axis": draw(st.one_of(axis, st.lists(axis, min_size=1, max_size=3)))}, shape
+
+
+@settings(max_examples=15, deadline=None)
+@given(case=rms_cases(), dtype=DTYPES)
+def test_rms_normalization_property_kspec_agrees_with_keras(case, dtype):
+    spec, shape = case
+    event("accepted" if check_agrees(spec, shape, [dtype], wrong_dtype=True, train_step=True) else "refused")

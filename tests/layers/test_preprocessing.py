@@ -515,3 +515,28 @@ def _normalization_case(draw):
 @given(case=_normalization_case(), dtype=st.sampled_from(["float32", "float32", "float64", "int32", "uint8", "bool"]))
 def test_property_normalization_agrees_with_keras(case, dtype):
     check_agrees(*case, [dtype], eager=False, runtime_fills=FILLS, **FAILS_FOR_SOME_SIZE)
+
+
+# ---- values passed on -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec, passing",
+    [
+        ({"type": "RandomFlip"}, "keeps"),
+        ({"type": "CenterCrop", "height": 2, "width": 2}, "keeps"),
+        ({"type": "Resizing", "height": 2, "width": 2}, "keeps"),
+        ({"type": "Resizing", "height": 2, "width": 2, "interpolation": "bicubic"}, "noise"),  # overshoots
+        ({"type": "Resizing", "height": 2, "width": 2, "pad_to_aspect_ratio": True, "fill_value": 1.0}, None),
+        ({"type": "RandomRotation", "factor": 0.1}, "keeps"),
+        ({"type": "RandomZoom", "height_factor": 0.1, "fill_mode": "constant"}, "keeps"),  # fills with 0
+        ({"type": "RandomTranslation", "height_factor": 0.1, "width_factor": 0.1, "fill_mode": "constant",
+          "fill_value": 1.0}, None),
+        ({"type": "RandomContrast", "factor": 0.1}, None),
+        ({"type": "Rescaling", "scale": 2.0}, None),
+    ],
+)
+def test_values_passed_on(spec, passing):
+    """What the output checks may look through (`Layer.value_passing`): flips, crops and bilinear or nearest
+    resampling keep values (inputs, averages of them, zeros); a bicubic resize overshoots; other fills are new."""
+    assert parse_layer(spec).value_passing() == passing

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from kspec.compile import build_layer
 from kspec.spec.layers import LAYER_TYPES, ShapeError, Tensor, parse_layer
 
-from .harness import check_layer, check_rejected, kspec_refuses
+from .harness import check_agrees, check_layer, check_refused_when_run, check_rejected, kspec_refuses
 
 LSTM = {"type": "LSTM", "units": 4}
 GRU = {"type": "GRU", "units": 3}
@@ -227,3 +227,171 @@ def test_time_distributed_refuses_an_unknown_number_of_timesteps():
     with pytest.raises(Exception):
         for length in (7, 16, 5):
             model.train_on_batch(rng.standard_normal((2, length, 3)).astype("float32"), np.zeros((2, length, 2), "float32"))
+
+
+# ---- RNN over cells ------------------------------------------------------------------------------
+
+LSTM_CELL = {"type": "LSTMCell", "units": 4}
+GRU_CELL = {"type": "GRUCell", "units": 3}
+SIMPLE_CELL = {"type": "SimpleRNNCell", "units": 2}
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        ({"type": "RNN", "cell": LSTM_CELL}, (5, 3)),
+        ({"type": "RNN", "cell": [LSTM_CELL, {**GRU_CELL, "reset_after": False}, SIMPLE_CELL], "return_sequences": True}, (None, 3)),
+        (
+            {"type": "RNN", "go_backwards": True, "unroll": True,
+             "cell": {"type": "StackedRNNCells", "cells": [{"type": "StackedRNNCells", "cells": [GRU_CELL, LSTM_CELL]}, SIMPLE_CELL]}},
+            (4, 2),
+        ),
+        (
+            {"type": "RNN", "cell": {**LSTM_CELL, "use_bias": False, "activation": None, "kernel_regularizer": "l2",
+                                     "recurrent_constraint": "max_norm", "dropout": 0.2, "recurrent_dropout": 0.3}},
+            (5, 3),
+        ),
+        ({"type": "RNN", "cell": [GRU_CELL], "unroll": True}, (5, 3)),  # a stack of one cell with one state, unrolled
+        ({"type": "Bidirectional", "layer": {"type": "RNN", "cell": [LSTM_CELL, GRU_CELL], "return_sequences": True}, "merge_mode": "sum"}, (5, 3)),
+        ({"type": "Bidirectional", "layer": LSTM, "backward_layer": {"type": "RNN", "cell": {**LSTM_CELL, "units": 4}, "go_backwards": True}}, (5, 3)),
+        ({"type": "TimeDistributed", "layer": {"type": "RNN", "cell": [SIMPLE_CELL, GRU_CELL]}}, (2, 5, 3)),
+    ],
+)
+def test_rnn_over_cells_matches_keras(spec, shape):
+    assert check_layer(spec, shape) is not None
+
+
+def test_rnn_takes_integer_sequences():
+    assert check_layer({"type": "RNN", "cell": [GRU_CELL, {**LSTM_CELL, "dropout": 0.5}]}, (5, 3), ["int32"]) is not None
+
+
+def test_rnn_parameter_counts_are_the_cells():
+    x = [Tensor((None, 5, 3))]
+    lstm = 4 * (4 * (3 + 4) + 4)
+    gru_on_lstm = 3 * 3 * (4 + 3) + 2 * 3 * 3
+    simple_on_gru = 2 * (3 + 2) + 2
+    stacked = parse_layer({"type": "RNN", "cell": [LSTM_CELL, GRU_CELL, SIMPLE_CELL]})
+    assert stacked.cell.layer_type == "StackedRNNCells"  # a list of cells is stacked, as Keras does
+    inferred = stacked.apply(x)
+    assert inferred.params == lstm + gru_on_lstm + simple_on_gru and inferred.output.shape == (None, 2)
+    assert parse_layer({"type": "RNN", "cell": LSTM_CELL}).apply(x).params == parse_layer(LSTM).apply(x).params == lstm
+
+
+def test_cell_arguments_land_on_the_cell_weights():
+    # Keras's orthogonal initializer refuses the rank-1 bias of the second cell
+    spec = {"type": "RNN", "cell": [LSTM_CELL, {**GRU_CELL, "reset_after": False, "bias_initializer": "orthogonal"}]}
+    with pytest.raises(ShapeError, match="`bias_initializer` of layer 'GRUCell'") as info:
+        parse_layer(spec).apply([Tensor((None, 5, 3))])
+    assert info.value.field == "cell"
+    check_rejected(spec, (5, 3))
+    # with reset_after, GRUCell's bias is (2, 3 * units): an orthogonal initializer fits it
+    assert check_layer({"type": "RNN", "cell": {**GRU_CELL, "bias_initializer": "orthogonal"}}, (5, 3)) is not None
+
+
+@pytest.mark.parametrize(
+    "spec, shape",
+    [
+        (LSTM_CELL, (5, 3)),  # a cell alone: Keras calls it on (inputs, states)
+        ({"type": "StackedRNNCells", "cells": [LSTM_CELL, GRU_CELL]}, (5, 3)),
+        ({"type": "TimeDistributed", "layer": GRU_CELL}, (2, 5, 3)),
+        ({"type": "RNN", "cell": LSTM_CELL}, (5,)),
+        ({"type": "RNN", "cell": [LSTM_CELL, GRU_CELL]}, (5, None)),
+    ],
+)
+def test_rnn_and_cells_rejected_like_keras(spec, shape):
+    check_rejected(spec, shape)
+
+
+def test_a_cell_alone_is_refused_clearly():
+    with pytest.raises(ShapeError, match=r"RNN cell.*\{type: RNN, cell: \{type: LSTMCell"):
+        parse_layer(LSTM_CELL).apply([Tensor((None, 5, 3))])
+
+
+@pytest.mark.parametrize(
+    "spec, shape, dtypes, justify",
+    [
+        ({"type": "RNN", "cell": LSTM_CELL}, (0, 3), None, {}),
+        ({"type": "RNN", "cell": LSTM_CELL}, (5, 3, 2), None, {}),  # steps of (batch, 3, 2): the cell's sums fail
+        ({"type": "RNN", "cell": [{**GRU_CELL, "dropout": 0.5}, LSTM_CELL]}, (5, 3), ["int32"], {"in_training": True}),
+        ({"type": "RNN", "cell": [LSTM_CELL], "unroll": True}, (5, 3), None, {}),  # a stack of one with two states
+    ],
+)
+def test_rnn_refused_where_keras_fails_when_run(spec, shape, dtypes, justify):
+    check_refused_when_run(spec, shape, dtypes, **justify)
+
+
+def test_a_stack_of_one_cell_fails_on_jax():
+    # TensorFlow and PyTorch run it; JAX's scan refuses the states' changed structure (and so does any backend's
+    # loop over a mask): the portability policy.
+    with pytest.raises(ShapeError, match="stack of one") as info:
+        parse_layer({"type": "RNN", "cell": [GRU_CELL]}).apply([Tensor((None, 5, 3))])
+    assert info.value.policy == "portability" and info.value.backends == ("jax",) and info.value.field == "cell"
+
+
+def test_an_unrolled_stack_of_one_skips_cells():
+    # the stack's one cell is a stack of two: after the first step, Keras hands it the GRU's state only, so the
+    # LSTM cell is skipped and the output has the GRU's 3 features, not the 4 Keras declares
+    spec = {"type": "RNN", "cell": [{"type": "StackedRNNCells", "cells": [GRU_CELL, LSTM_CELL]}], "unroll": True}
+    with pytest.raises(ShapeError, match="with several states"):
+        parse_layer(spec).apply([Tensor((None, 5, 3))])
+    klayer = build_layer(parse_layer(spec))
+    assert klayer(keras.Input((5, 3))).shape == (None, 4)
+    assert klayer(np.zeros((2, 5, 3), "float32")).shape == (2, 3)
+
+
+def test_an_unrolled_nested_stack_of_one_fails_on_a_batch_of_one():
+    spec = {"type": "RNN", "cell": [{"type": "StackedRNNCells", "cells": [GRU_CELL]}, LSTM_CELL], "unroll": True}
+    with pytest.raises(ShapeError, match="inside another stack"):
+        parse_layer(spec).apply([Tensor((None, 5, 3))])
+    klayer = build_layer(parse_layer(spec))
+    assert klayer(np.zeros((2, 5, 3), "float32")).shape == (2, 4)  # Keras runs it on a batch of 2 ...
+    with pytest.raises(Exception):
+        klayer(np.zeros((1, 5, 3), "float32"))  # ... and fails on a batch of 1
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "RNN", "cell": []},
+        {"type": "RNN", "cell": {"type": "StackedRNNCells", "cells": []}},
+        {"type": "RNN", "cell": {**LSTM_CELL, "name": "inner"}},
+        {"type": "RNN", "cell": [LSTM_CELL, {**GRU_CELL, "inputs": ["x"]}]},
+        {"type": "RNN", "cell": LSTM},  # a layer, not a cell
+        {"type": "RNN", "cell": LSTM_CELL, "return_state": True},
+        {"type": "RNN", "cell": LSTM_CELL, "stateful": True},
+        {**GRU, "stateful": True},
+        {**LSTM_CELL, "return_sequences": True},  # a cell has no loop arguments
+    ],
+)
+def test_rnn_specs_refused_at_parse(spec):
+    with pytest.raises(ValidationError):
+        parse_layer(spec)
+
+
+def test_return_state_and_stateful_are_refused_with_the_reason():
+    with pytest.raises(ValidationError, match="several outputs|one output"):
+        parse_layer({**LSTM, "return_state": True})
+    with pytest.raises(ValidationError, match="fixed batch size"):
+        parse_layer({"type": "RNN", "cell": LSTM_CELL, "stateful": True})
+
+
+def test_rnn_facts():
+    rnn = parse_layer({"type": "RNN", "cell": [LSTM_CELL, {**SIMPLE_CELL, "activation": "relu"}]})
+    assert rnn.recurrent() and rnn.loops_over_tensor_lists() and rnn.final_activation() == "relu"
+    assert not parse_layer({"type": "RNN", "cell": LSTM_CELL, "unroll": True}).loops_over_tensor_lists()
+    assert parse_layer({"type": "Bidirectional", "layer": {"type": "RNN", "cell": GRU_CELL}}).final_activation() == "tanh"
+
+
+def test_stacked_cells_are_built_with_stable_names():
+    klayer = build_layer(parse_layer({"type": "RNN", "cell": [LSTM_CELL, GRU_CELL]}), "seq")
+    assert klayer.cell.name == "seq_cell" and [c.name for c in klayer.cell.cells] == ["cell_0", "cell_1"]
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.data())
+def test_random_rnns_over_cells_agree_with_keras(data):
+    from tests.draws.recurrent import _rnn
+
+    steps = data.draw(st.none() | st.integers(1, 4))
+    layer, _ = _rnn(data.draw, steps)
+    check_agrees(layer, (steps, data.draw(st.integers(1, 4))))

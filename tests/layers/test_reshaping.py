@@ -70,6 +70,13 @@ from .harness import (
         ({"type": "UpSampling2D", "interpolation": "bicubic"}, (4, 5, 2)),
         ({"type": "UpSampling2D", "interpolation": "lanczos3"}, (4, 5, 2)),
         ({"type": "UpSampling2D", "size": [2, 1], "interpolation": "lanczos5"}, (4, 5, 2)),
+        ({"type": "ZeroPadding3D"}, (2, 3, 4, 2)),
+        ({"type": "ZeroPadding3D", "padding": [1, 0, 2]}, (2, None, 4, 1)),
+        ({"type": "ZeroPadding3D", "padding": [[0, 1], 2, [3, 0]]}, (2, 3, 4, 1)),
+        ({"type": "Cropping3D"}, (3, 4, 5, 2)),
+        ({"type": "Cropping3D", "cropping": [[0, 1], [2, 0], 1]}, (2, None, 4, 1)),
+        ({"type": "UpSampling3D"}, (2, 3, 4, 2)),
+        ({"type": "UpSampling3D", "size": [1, 3, 2]}, (2, None, 4, 1)),
     ],
 )
 def test_reshaping_layers_match_keras(spec, shape):
@@ -90,6 +97,7 @@ def test_reshaping_layers_match_keras(spec, shape):
         ({"type": "ZeroPadding2D"}, (4, 5, 3), "float64"),
         ({"type": "UpSampling2D", "interpolation": "bilinear"}, (4, 5, 3), "float16"),
         ({"type": "Masking"}, (4, 5), "float64"),
+        ({"type": "UpSampling3D"}, (2, 2, 2, 1), "float16"),
     ],
 )
 def test_dtypes_match_keras(spec, shape, dtype):
@@ -113,6 +121,10 @@ def test_dtypes_match_keras(spec, shape, dtype):
         ({"type": "Cropping2D", "cropping": 1}, (3, 4)),
         ({"type": "UpSampling1D"}, (3, 4, 5)),
         ({"type": "UpSampling2D"}, (3, 4)),
+        ({"type": "ZeroPadding3D"}, (3, 4, 5)),
+        ({"type": "Cropping3D", "cropping": [0, 2, 0]}, (3, 4, 5, 1)),
+        ({"type": "Cropping3D"}, (3, 4, 5, 1, 1)),
+        ({"type": "UpSampling3D"}, (3, 4, 5)),
     ],
 )
 def test_keras_refusals(spec, shape):
@@ -153,6 +165,10 @@ def test_messages_follow_keras_grammar():
         {"type": "UpSampling2D", "interpolation": "Bilinear"},
         {"type": "Masking", "mask_value": "0"},
         {"type": "UpSampling2D", "data_format": "channels_first"},
+        {"type": "ZeroPadding3D", "padding": [1, 2]},
+        {"type": "Cropping3D", "cropping": [[1, 2], [1, 2], [1, 2, 3]]},
+        {"type": "UpSampling3D", "size": [2, 2]},
+        {"type": "UpSampling3D", "interpolation": "bilinear"},  # UpSampling3D only repeats
     ],
 )
 def test_invalid_arguments_are_refused(spec):
@@ -178,6 +194,9 @@ def test_arguments_are_normalised():
     assert parse_layer({"type": "Cropping1D", "cropping": 3}).cropping == (3, 3)
     assert parse_layer({"type": "UpSampling2D", "size": 3}).size == (3, 3)
     assert parse_layer({"type": "Reshape", "target_shape": [2, -1]}).target_shape == (2, -1)
+    assert parse_layer({"type": "ZeroPadding3D", "padding": [1, 0, 2]}).padding == ((1, 1), (0, 0), (2, 2))
+    assert parse_layer({"type": "Cropping3D"}).cropping == ((1, 1), (1, 1), (1, 1))
+    assert parse_layer({"type": "UpSampling3D", "size": 3}).size == (3, 3, 3)
 
 
 # ---- kspec's policies: refusals of what Keras accepts symbolically -----------------------------
@@ -208,6 +227,9 @@ def test_reshape_of_unknown_dims_must_always_work(spec, shape):
         ({"type": "UpSampling1D"}, (4, 3)),
         ({"type": "UpSampling2D"}, (4, 4, 3)),
         ({"type": "UpSampling2D", "interpolation": "bilinear"}, (4, 4, 3)),
+        ({"type": "ZeroPadding3D"}, (2, 2, 2, 1)),
+        ({"type": "Cropping3D"}, (3, 3, 3, 1)),
+        ({"type": "UpSampling3D"}, (2, 2, 2, 1)),
     ],
 )
 @pytest.mark.parametrize("dtype", ["uint8", "int32", "bool"])
@@ -237,6 +259,9 @@ def test_reshape_of_unknown_dims_that_always_works_is_accepted():
         ({"type": "Cropping2D", "cropping": 1}, (4, 4, 3)),
         ({"type": "UpSampling1D"}, (4, 3)),
         ({"type": "UpSampling2D", "interpolation": "bicubic"}, (4, 4, 3)),
+        ({"type": "ZeroPadding3D", "padding": [1, 0, [0, 2]]}, (2, 3, 2, 2)),
+        ({"type": "Cropping3D", "cropping": [1, 0, 1]}, (3, 3, 3, 2)),
+        ({"type": "UpSampling3D", "size": [2, 1, 2]}, (2, 2, 2, 2)),
     ],
 )
 @pytest.mark.filterwarnings("ignore:.*mask:UserWarning")
@@ -257,12 +282,12 @@ MAYBE_DIM = st.one_of(DIM, DIM, DIM, st.none())
 
 @st.composite
 def _pair_arg(draw, rank):
-    """int | [a, b] (rank 1); int | [h, w] | [[t, b], [l, r]] (rank 2)."""
+    """int | [a, b] (rank 1); int | [h, w] | [[t, b], [l, r]] (rank 2); likewise with three entries (rank 3)."""
     small = st.integers(0, 4)
     if rank == 1:
         return draw(st.one_of(small, st.lists(small, min_size=2, max_size=2)))
     entry = st.one_of(small, st.lists(small, min_size=2, max_size=2))
-    return draw(st.one_of(small, st.lists(entry, min_size=2, max_size=2)))
+    return draw(st.one_of(small, st.lists(entry, min_size=rank, max_size=rank)))
 
 
 @st.composite
@@ -289,15 +314,15 @@ def _reshape_case(draw):
 def _case(draw):
     kind = draw(
         st.sampled_from(
-            ["Reshape", "Permute", "RepeatVector", "Masking", "ZeroPadding1D", "ZeroPadding2D",
-             "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D"]
+            ["Reshape", "Permute", "RepeatVector", "Masking", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+             "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]
         )
     )
     if kind == "Reshape":
         return draw(_reshape_case())
     # Mostly the layer's own rank, sometimes another one.
     natural = {"Permute": draw(st.integers(1, 4)), "RepeatVector": 1, "Masking": draw(st.integers(0, 3))}
-    rank = natural.get(kind, 2 if kind.endswith("1D") else 3)
+    rank = natural[kind] if kind in natural else int(kind[-2]) + 1
     if draw(st.integers(0, 5)) == 0:
         rank = draw(st.integers(0, 4))
     shape = tuple(draw(st.lists(MAYBE_DIM, min_size=rank, max_size=rank)))
@@ -309,11 +334,13 @@ def _case(draw):
     elif kind == "Masking":
         spec = {"type": kind, "mask_value": draw(st.sampled_from([0.0, 1.0, -2.5]))}
     elif kind.startswith("ZeroPadding"):
-        spec = {"type": kind, "padding": draw(_pair_arg(1 if kind.endswith("1D") else 2))}
+        spec = {"type": kind, "padding": draw(_pair_arg(int(kind[-2])))}
     elif kind.startswith("Cropping"):
-        spec = {"type": kind, "cropping": draw(_pair_arg(1 if kind.endswith("1D") else 2))}
+        spec = {"type": kind, "cropping": draw(_pair_arg(int(kind[-2])))}
     elif kind == "UpSampling1D":
         spec = {"type": kind, "size": draw(st.integers(1, 3))}
+    elif kind == "UpSampling3D":
+        spec = {"type": kind, "size": draw(st.one_of(st.integers(1, 2), st.lists(st.integers(1, 3), min_size=3, max_size=3)))}
     else:
         size = draw(st.one_of(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=2, max_size=2)))
         interpolation = draw(st.sampled_from(["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"]))

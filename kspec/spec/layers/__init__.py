@@ -10,22 +10,27 @@ outside this list.
 
 from typing import Annotated, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from .. import plugins
 from . import (
     activation,
     attention,
+    audio,
+    augmentation,
     conv,
+    convrecurrent,
     core,
     embedding,
     merge,
     normalization,
+    ops,
     pooling,
     preprocessing,
     recurrent,
     regularization,
     reshaping,
+    text,
 )
 from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
 
@@ -42,6 +47,11 @@ BUILTIN_LAYER_CLASSES: tuple[type[Layer], ...] = (
     + recurrent.LAYERS
     + attention.LAYERS
     + preprocessing.LAYERS
+    + augmentation.LAYERS
+    + audio.LAYERS
+    + convrecurrent.LAYERS
+    + text.LAYERS
+    + ops.LAYERS
 )
 
 PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
@@ -49,7 +59,8 @@ PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
 )
 LAYER_CLASSES: tuple[type[Layer], ...] = BUILTIN_LAYER_CLASSES + PLUGIN_LAYER_CLASSES
 
-LAYER_TYPES: dict[str, type[Layer]] = {cls.type_name(): cls for cls in LAYER_CLASSES}
+#: Every layer type by name, Keras's aliases (`MaxPool2D`, `Convolution2D`) included.
+LAYER_TYPES: dict[str, type[Layer]] = {name: cls for cls in LAYER_CLASSES for name in cls.type_names()}
 
 AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a union of a tuple)
 
@@ -64,7 +75,8 @@ def parse_layer(data: object) -> Layer:
     """Validate one layer mapping (strict). Raises pydantic.ValidationError."""
     global _adapter
     if _adapter is None:
-        _adapter = TypeAdapter(AnyLayer)
+        # The models' regex engine (kspec.spec.base), for the shared definitions (`LayerName`) built here too.
+        _adapter = TypeAdapter(AnyLayer, config=ConfigDict(regex_engine="python-re"))
     return _adapter.validate_python(data)
 
 

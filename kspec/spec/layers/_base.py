@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from math import prod
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from typing_extensions import TypeAliasType
 
+from ...naming import base_name
+from ...text import shape_str
 from ..base import REF_PATTERN, KspecModel, Name, Ref, to_keras_value
 from ..objects import fit_problem
 
@@ -100,11 +103,6 @@ def autocast(dtype: str) -> str:
     return "float32" if dtype in FLOAT_DTYPES else dtype
 
 
-def shape_str(shape: Shape) -> str:
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
 def _str_or_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -118,17 +116,32 @@ NodeInputs = Annotated[
 ]
 
 
+# `name` and `inputs` are written once in the JSON Schema's `$defs` and referenced by every layer type.
+LayerName = TypeAliasType(
+    "LayerName",
+    Annotated[
+        Name | None,
+        Field(
+            description="The layer's name in Keras. Required in the graph form; generated in the sequential form when absent."
+        ),
+    ],
+)
+LayerInputs = TypeAliasType(
+    "LayerInputs",
+    Annotated[
+        NodeInputs | None,
+        Field(
+            description="Graph form only: the input or node names this layer is applied to, in order (one name or a list)."
+        ),
+    ],
+)
+
+
 class Layer(KspecModel):
     """Fields every layer has. `type` (the discriminator) is declared by each layer class."""
 
-    name: Name | None = Field(
-        default=None,
-        description="The layer's name in Keras. Required in the graph form; generated in the sequential form when absent.",
-    )
-    inputs: NodeInputs | None = Field(
-        default=None,
-        description="Graph form only: the input or node names this layer is applied to, in order (one name or a list).",
-    )
+    name: LayerName = None
+    inputs: LayerInputs = None
 
     # Class-level facts about the layer type.
     min_inputs: ClassVar[int] = 1
@@ -147,6 +160,8 @@ class Layer(KspecModel):
     #: The layer acts in training only (augmentation, dropout, noise): at inference it passes its input on
     #: unchanged, so a model for inference only (an export) leaves it out.
     training_only: ClassVar[bool] = False
+    #: The layer reads string tensors (the text layers); every other layer refuses them (the `string-tensors` policy).
+    accepts_strings: ClassVar[bool] = False
     #: Fields that are not Keras constructor arguments.
     _non_keras_fields: ClassVar[frozenset[str]] = frozenset({"type", "name", "inputs"})
 
@@ -161,10 +176,27 @@ class Layer(KspecModel):
             return super().__getattr__(name)  # type: ignore[misc]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def base_name(self) -> str:
+        """The base of the name Keras gives an unnamed layer of this type (`max_pooling2d`), numbered `_1`, `_2`
+        ... after the first; kspec names unnamed layers the same way."""
+        return base_name(self.layer_type)
+
     @classmethod
     def type_name(cls) -> str:
         """The layer type, the `type` value that names this class in a spec."""
         return cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+
+    @classmethod
+    def type_names(cls) -> tuple[str, ...]:
+        """Every `type` value that names this class: its type, then the aliases Keras knows it by
+        (`type: Literal["MaxPooling2D", "MaxPool2D"]`); an alias is read as the type itself."""
+        return cls.model_fields["type"].annotation.__args__  # type: ignore[union-attr]
+
+    @field_validator("type", check_fields=False)
+    @classmethod
+    def _canonical_type(cls, value: str) -> str:
+        # A Keras alias (`MaxPool2D`, `Convolution2D`) is normalised to the type once, here.
+        return cls.type_name()
 
     @classmethod
     def keras_layer_class(cls) -> Any:
@@ -198,6 +230,43 @@ class Layer(KspecModel):
         wrapped = getattr(self, "layer", None)
         return isinstance(wrapped, Layer) and wrapped.loops_over_tensor_lists()
 
+    #: What the layer does to a Keras mask that comes with its input (from `Embedding(mask_zero=True)` or
+    #: `Masking`): "passes" it on, or "ends" it (consumes or drops it: pooling over the steps, Flatten, Reshape,
+    #: Concatenate, Dot). A layer whose arguments decide it overrides `ends_mask`.
+    mask_passing: ClassVar[str] = "passes"
+    #: Keras fails (or masks the wrong axis) when the layer gets a masked input: Softmax adds the (batch, steps)
+    #: mask to its (batch, steps, features) input (the `masked-softmax` policy).
+    fails_on_mask: ClassVar[bool] = False
+    #: The layer zeroes or rescales random values in training (dropout): a model output behind it would be
+    #: dropped at random (`lint-dropout-last`).
+    drops_values: ClassVar[bool] = False
+    #: The layer computes an affine map of its input, then its activation (Dense, EinsumDense): two in a row
+    #: without an activation between them are one affine map (`lint-no-activation-stack`), and one that holds most
+    #: of a large model's parameters is worth a look (`lint-large-dense`).
+    affine: ClassVar[bool] = False
+
+    def makes_mask(self) -> bool:
+        """The layer makes a Keras mask that the layers after it get (Embedding with `mask_zero`, Masking)."""
+        return False
+
+    def ends_mask(self) -> bool:
+        """No mask is left after this layer (`mask_passing`; a recurrent layer returning its last step only, or a
+        wrapper of one)."""
+        if self.mask_passing == "ends":
+            return True
+        wrapped = getattr(self, "layer", None)
+        return isinstance(wrapped, Layer) and wrapped.recurrent() and wrapped.ends_mask()
+
+    def subtracts_mean(self) -> bool:
+        """The layer subtracts its input's mean per channel (BatchNormalization with `center`): a bias added just
+        before it is wasted (`lint-bias-before-batchnorm`)."""
+        return False
+
+    def constant_on_equal_inputs(self) -> str | None:
+        """What the layer always outputs when all its inputs are one tensor (Subtract: "0"), or None: the
+        constant-layer policy refuses such a call."""
+        return None
+
     def inert_until_loaded(self) -> bool:
         """The layer does nothing until weights are loaded into it (a Normalization with neither statistics nor
         `adapt: true` divides by one): the lint `lint-inert-normalization` says so."""
@@ -217,6 +286,13 @@ class Layer(KspecModel):
     def apply(self, inputs: list[Tensor]) -> Inferred:
         """`infer`, then what every layer shares: each initializer, regularizer and constraint must fit the weight
         it lands on, and the activity regularizer the output. Raises ShapeError."""
+        if not self.accepts_strings and any(t.dtype == "string" for t in inputs):
+            raise ShapeError(
+                f"Layer '{self.layer_type}' does not take strings (kspec policy: only the text layers TextVectorization, "
+                "StringLookup, Hashing and HashedCrossing read string tensors; turn the strings into numbers with one "
+                f"of them first). Received: dtypes={[t.dtype for t in inputs]}",
+                policy="string-tensors",
+            )
         inferred = self.infer(inputs)
         check_arguments(self, inferred)
         return inferred

@@ -13,7 +13,7 @@ fail when another runs it (portability policy); each was measured on all three
 layer tests keep examples).
 """
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -173,6 +173,7 @@ class Softmax(_Activation):
     """
 
     type: Literal["Softmax"]
+    fails_on_mask: ClassVar[bool] = True
     axis: Axes = Field(
         -1,
         validate_default=True,

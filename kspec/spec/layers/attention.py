@@ -1,6 +1,6 @@
-"""Attention layers: MultiHeadAttention and (Luong-style) Attention.
+"""Attention layers: MultiHeadAttention, GroupQueryAttention, (Luong-style) Attention and AdditiveAttention.
 
-Both take the inputs `[query, value]` or `[query, value, key]` (the key defaults
+Each takes the inputs `[query, value]` or `[query, value, key]` (the key defaults
 to the value). Keras computes their symbolic output shape without checking the
 inputs against each other; the rules here add the checks whose failure would
 only show when the layer runs (kspec promises that an accepted spec runs).
@@ -15,7 +15,7 @@ from pydantic import Field
 
 from ..base import IntList, PositiveInt, Rate, Seed
 from ..objects import Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, autocast, shape_str
 
 # built at run time: to a type checker, any value
 _OutputShape: Any = IntList(minimum=1, nullable=True)
@@ -66,7 +66,24 @@ class _AttentionBase(Layer):
         return query.rank
 
 
-class MultiHeadAttention(_AttentionBase):
+class _ProjectedAttention(_AttentionBase):
+    """Attention that projects its inputs with dense (EinsumDense) layers: any numeric input, called positionally."""
+
+    call_style: ClassVar[str] = "positional"
+    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+
+    def _portable_dtype(self, name: str, t: Tensor) -> None:
+        # TensorFlow and JAX promote integers and booleans in the projections; PyTorch's einsum fails on them
+        # unless the input has a single feature (then it promotes them too)
+        if t.shape[-1] != 1:
+            self.refuse_on(
+                t,
+                "P",
+                f" for its {name} (the projections of integers or booleans with more than one feature fail on PyTorch)",
+            )
+
+
+class MultiHeadAttention(_ProjectedAttention):
     """Multi-head attention (Vaswani et al. 2017). Called as `layer(query, value)` or `layer(query, value, key)`.
 
     Input shapes: query `(batch, <query dims>, query_dim)`, value `(batch, <key dims>, value_dim)`,
@@ -80,18 +97,6 @@ class MultiHeadAttention(_AttentionBase):
     """
 
     type: Literal["MultiHeadAttention"]
-    call_style: ClassVar[str] = "positional"
-    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
-
-    def _portable_dtype(self, name: str, t: Tensor) -> None:
-        # TensorFlow and JAX promote integers and booleans in the projections; PyTorch's einsum fails on them
-        # unless the input has a single feature (then it promotes them too)
-        if t.shape[-1] != 1:
-            self.refuse_on(
-                t,
-                "P",
-                f" for its {name} (the projections of integers or booleans with more than one feature fail on PyTorch)",
-            )
 
     num_heads: PositiveInt = Field(description="Number of attention heads.")
     key_dim: PositiveInt = Field(description="Size of each attention head for query and key.")
@@ -210,7 +215,124 @@ class MultiHeadAttention(_AttentionBase):
         return Inferred.with_weights(Tensor(query.shape[:-1] + tuple(out_tail), "float32"), weights)
 
 
-class Attention(_AttentionBase):
+class GroupQueryAttention(_ProjectedAttention):
+    """Grouped-query attention (Ainslie et al. 2023): `num_query_heads` query heads share `num_key_value_heads`
+    key and value heads. Called as `layer(query, value)` or `layer(query, value, key)`.
+
+    Input shapes: query `(batch, Tq, dim)`, value `(batch, Tv, dim)` (the query's features), key
+    `(batch, Tv, key_dim)`; all 3-D. Output shape: the query's.
+    Parameters: query projection to `num_query_heads` heads and key and value projections to
+    `num_key_value_heads` heads of `head_dim` (plus a gate on the query with `use_gate`), and an output
+    projection back to the query's features, each with a bias if `use_bias`.
+    `flash_attention` is omitted: the TensorFlow backend refuses it.
+    """
+
+    type: Literal["GroupQueryAttention"]
+
+    head_dim: PositiveInt = Field(description="Size of each attention head.")
+    num_query_heads: PositiveInt = Field(description="Number of query attention heads.")
+    num_key_value_heads: PositiveInt = Field(
+        description="Number of key and value attention heads; must divide `num_query_heads`."
+    )
+    dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
+    use_bias: bool = Field(True, description="Whether the dense projections use bias vectors.")
+    sliding_window: PositiveInt | None = Field(
+        None,
+        description="If set, each query step attends only to the key steps less than this distance away "
+        "(a banded mask).",
+    )
+    kernel_initializer: Initializer = Field("glorot_uniform", description="Initializer for the projection kernels.")
+    bias_initializer: Initializer = Field("zeros", description="Initializer for the projection biases.")
+    kernel_regularizer: Regularizer = Field(None, description="Regularizer applied to the projection kernels.")
+    bias_regularizer: Regularizer = Field(None, description="Regularizer applied to the projection biases.")
+    activity_regularizer: Regularizer = Field(
+        None, description="Regularizer applied to the projections' outputs and the layer's output."
+    )
+    kernel_constraint: Constraint = Field(None, description="Constraint applied to the projection kernels.")
+    bias_constraint: Constraint = Field(None, description="Constraint applied to the projection biases.")
+    use_gate: bool = Field(
+        False, description="If true, gate the attention output with a sigmoid projection of the query (per head)."
+    )
+    seed: Seed | None = Field(None, description="Random seed for dropout.")
+
+    def base_name(self) -> str:
+        """Keras names an unnamed one after its class, GroupedQueryAttention (`keras.layers.GroupQueryAttention`)."""
+        return "grouped_query_attention"
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        query, value, key = self._split(inputs)
+        if self.num_query_heads % self.num_key_value_heads:
+            raise ShapeError(
+                "`num_query_heads` must be divisible by `num_key_value_heads`. Received: "
+                f"num_query_heads={self.num_query_heads}, num_key_value_heads={self.num_key_value_heads}",
+                field="num_key_value_heads",
+            )
+        shapes = f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
+        if not query.rank == value.rank == key.rank == 3:
+            raise ShapeError(
+                "Layer 'GroupQueryAttention' expects query, value and key of rank 3: (batch, steps, features). "
+                f"Received: {shapes}"
+            )
+        if query.shape[-1] != value.shape[-1]:
+            raise ShapeError(
+                "The last dimension of `query_shape` and `value_shape` must be equal, but are "
+                f"{query.shape[-1]}, {value.shape[-1]}. Received: {shapes}"
+            )
+        if value.shape[1:-1] != key.shape[1:-1]:
+            raise ShapeError(
+                f"All dimensions of `value` and `key`, except the last one, must be equal. Received: {shapes}"
+            )
+        features = self.need_known(query, -1, "last dimension of the query")
+        key_features = self.need_known(key, -1, "last dimension of the key")
+        q_heads, kv_heads, size = self.num_query_heads, self.num_key_value_heads, self.head_dim
+
+        def dense(kernel: tuple[int, ...], bias: tuple[int, ...]) -> Weights:
+            """One projection (an EinsumDense): its kernel, and its bias with `use_bias`."""
+            return (("kernel", kernel),) + ((("bias", bias),) if self.use_bias else ())
+
+        weights = dense((features, q_heads, size), (q_heads, size)) + dense(
+            (key_features, kv_heads, size), (kv_heads, size)
+        )
+        if self.use_gate:
+            weights += dense((features, q_heads, size), (q_heads, size))
+        weights += dense((features, kv_heads, size), (kv_heads, size))  # the value has the query's features
+        weights += dense((q_heads, size, features), (features,))
+        return Inferred.with_weights(Tensor(query.shape, "float32"), weights)
+
+
+class _ScoredAttention(_AttentionBase):
+    """Attention without projections (Attention, AdditiveAttention): scores of the query against the key, softmaxed
+    over the key's steps, weight the value's steps. Called on a list: `layer([query, value])` or
+    `layer([query, value, key])`."""
+
+    call_style: ClassVar[str] = "list"
+
+    dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
+    seed: Seed | None = Field(None, description="Random seed for dropout.")
+
+    #: Any numeric query and key, as long as the scores are floats; a numeric value.
+    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+
+    def _check_steps(self, query: Tensor, value: Tensor, key: Tensor) -> str:
+        """The inputs' ranks and steps agree; returns the inputs' shapes, in words, for later messages."""
+        rank = self._need_same_rank(query, value, key, 2)
+        if rank == 2:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' on rank-2 inputs (batch, dim) attends across the examples of the batch "
+                "(kspec policy: each example's output would depend on the others'); give each example a sequence "
+                f"axis, (batch, steps, dim). Received: query_shape={shape_str(query.shape)}",
+                policy="attention-batch-mixing",
+            )
+        shapes = f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
+        for axis in range(1, rank - 2):
+            if not query.shape[axis] == key.shape[axis] == value.shape[axis]:
+                raise ShapeError(f"Query, value and key must agree on axis {axis}. Received: {shapes}")
+        if key.shape[-2] != value.shape[-2]:
+            raise ShapeError(f"Key and value must have the same number of timesteps (axis -2). Received: {shapes}")
+        return shapes
+
+
+class Attention(_ScoredAttention):
     """Dot-product attention (Luong-style). Called on a list: `layer([query, value])` or `layer([query, value, key])`.
 
     Input shapes: query `(batch, Tq, dim)`, value `(batch, Tv, value_dim)`, key `(batch, Tv, dim)`
@@ -220,18 +342,12 @@ class Attention(_AttentionBase):
     """
 
     type: Literal["Attention"]
-    call_style: ClassVar[str] = "list"
 
     use_scale: bool = Field(False, description="If true, learn a scalar that scales the attention scores.")
     score_mode: Literal["dot", "concat"] = Field(
         "dot",
         description='How the scores are computed from query and key: "dot" product, or "concat" (sum of tanh(query + key)).',
     )
-    dropout: Rate = Field(0.0, description="Dropout rate on the attention scores, in [0, 1).")
-    seed: Seed | None = Field(None, description="Random seed for dropout.")
-
-    #: Any numeric query and key, as long as the scores (query times key) are floats; a numeric value.
-    _input_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)
@@ -242,20 +358,7 @@ class Attention(_AttentionBase):
             self.refuse_on(key, "TP" if signed else "TJP", " for its key or its query (their scores feed a softmax)")
         if value.dtype == "bool":
             raise ShapeError(f"Layer 'Attention' expects a numeric value. Received: value.dtype={value.dtype}")
-        rank = self._need_same_rank(query, value, key, 2)
-        if rank == 2:
-            raise ShapeError(
-                "Layer 'Attention' on rank-2 inputs (batch, dim) attends across the examples of the batch (kspec "
-                "policy: each example's output would depend on the others'); give each example a sequence axis, "
-                f"(batch, steps, dim). Received: query_shape={shape_str(query.shape)}",
-                policy="attention-batch-mixing",
-            )
-        shapes = f"query_shape={shape_str(query.shape)}, value_shape={shape_str(value.shape)}, key_shape={shape_str(key.shape)}"
-        for axis in range(1, rank - 2):
-            if not query.shape[axis] == key.shape[axis] == value.shape[axis]:
-                raise ShapeError(f"Query, value and key must agree on axis {axis}. Received: {shapes}")
-        if key.shape[-2] != value.shape[-2]:
-            raise ShapeError(f"Key and value must have the same number of timesteps (axis -2). Received: {shapes}")
+        shapes = self._check_steps(query, value, key)
         q, k = query.shape[-1], key.shape[-1]
         if self.score_mode == "dot" and q != k:
             raise ShapeError(
@@ -274,4 +377,41 @@ class Attention(_AttentionBase):
         return Inferred.with_weights(Tensor(query.shape[:-1] + (value.shape[-1],), "float32"), weights)
 
 
-LAYERS = (MultiHeadAttention, Attention)
+class AdditiveAttention(_ScoredAttention):
+    """Additive attention (Bahdanau-style). Called on a list: `layer([query, value])` or `layer([query, value, key])`.
+
+    The scores are `sum(scale * tanh(query + key))` over the features, for each query step against each key step.
+    Input shapes: query `(batch, Tq, dim)`, value `(batch, Tv, value_dim)`, key `(batch, Tv, dim)` (more leading
+    axes are allowed if all three agree on them); query and key features must be equal, or one of them 1.
+    Output shape: `(batch, Tq, value_dim)`.
+    Parameters: `scale`, one per query feature, with `use_scale`.
+    """
+
+    type: Literal["AdditiveAttention"]
+
+    use_scale: bool = Field(True, description="If true, learn a scale for each query feature that weighs the scores.")
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        query, value, key = self._split(inputs)
+        query_dtype, key_dtype = autocast(query.dtype), autocast(key.dtype)
+        if query_dtype != key_dtype or query_dtype == "bool":
+            # TensorFlow adds the query to the key as they are (JAX and PyTorch promote them)
+            raise ShapeError(
+                "Layer 'AdditiveAttention' adds its query to its key, so they need the same dtype (floating-point "
+                f"ones count as float32), other than bool. Received: query.dtype={query.dtype}, key.dtype={key.dtype}",
+                backends=("tensorflow",),
+            )
+        shapes = self._check_steps(query, value, key)
+        q, k = query.shape[-1], key.shape[-1]
+        if not (q == k or q == 1 or k == 1):
+            raise ShapeError(
+                "Layer 'AdditiveAttention' adds its query to its key, so their last dimensions must be equal or 1 "
+                f"(broadcast). Received: {shapes}"
+            )
+        weights: Weights = ()
+        if self.use_scale:  # one scale per query feature
+            weights = (("scale", (self.need_known(query, -1, "last dimension of the query"),)),)
+        return Inferred.with_weights(Tensor(query.shape[:-1] + (value.shape[-1],), "float32"), weights)
+
+
+LAYERS = (MultiHeadAttention, GroupQueryAttention, Attention, AdditiveAttention)

@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1D/2D/3D, Conv1D/2DTranspose, SeparableConv1D/2D, DepthwiseConv1D/2D.
+"""Convolution layers: Conv1D/2D/3D, Conv1D/2D/3DTranspose, SeparableConv1D/2D, DepthwiseConv1D/2D.
 
 Channels-last only (kspec has no `data_format`: channels-first convolutions do
 not run on CPU in TensorFlow). The families share their work through private
@@ -46,7 +46,8 @@ Dilation2: Any = _window(2, _DILATION)
 Dilation3: Any = _window(3, _DILATION)
 OutputPadding1: Any
 OutputPadding2: Any
-OutputPadding1, OutputPadding2 = (
+OutputPadding3: Any
+OutputPadding1, OutputPadding2, OutputPadding3 = (
     Annotated[
         IntTuple(n, minimum=0, nullable=True),
         Field(
@@ -54,7 +55,7 @@ OutputPadding1, OutputPadding2 = (
             "stride along that axis; null infers the output size from the input size and strides."
         ),
     ]
-    for n in (1, 2)
+    for n in (1, 2, 3)
 )
 
 _SAME = '"valid": no padding; "same": zero-pad evenly so that the output size is ceil(input size / strides)'
@@ -84,7 +85,7 @@ BiasConstraint = Annotated[Constraint, Field(description="Constraint on the bias
 # ---- shared work ------------------------------------------------------------------------------
 #
 # A layer class is its family base (Keras's leading arguments, in Keras's order, with placeholders
-# for the per-rank fields), plus mixins listed before it: `_Rank1`/`_Rank2` narrow the per-rank
+# for the per-rank fields), plus mixins listed before it: `_Rank1`/`_Rank2`/`_Rank3` narrow the per-rank
 # fields to the rank, `_KernelAndBias` adds the trailing arguments of the one-kernel convolutions.
 # Pydantic orders the fields by where they are first declared, base classes first (the reversed
 # MRO), so listed before the family base, the mixins keep Keras's argument order: the schema,
@@ -98,6 +99,8 @@ class _Conv(Layer):
     rank: ClassVar[int]
     #: Whether Keras refuses `strides > 1` together with `dilation_rate > 1`.
     refuses_strided_dilation: ClassVar[bool] = True
+    #: The Keras backends that fail on an integer input, where the others run it; empty: every backend fails.
+    integer_backends: ClassVar[tuple[str, ...]] = ()
 
     if TYPE_CHECKING:
         kernel_size: tuple[int, ...]
@@ -117,13 +120,10 @@ class _Conv(Layer):
                 code="value",
             )
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
-        # JAX runs a plain convolution of integers (it promotes them); every other backend and kind of
-        # convolution fails when run (tests/test_backends.py measures each)
-        plain = self.layer_type in ("Conv1D", "Conv2D", "Conv3D")
         self.need_float(
             x,
             ": the convolution of an integer tensor with a float kernel fails when run",
-            backends=("tensorflow", "torch") if plain else (),
+            backends=self.integer_backends,
         )
         return x, self.need_known(x, -1, "channel dimension")
 
@@ -167,6 +167,15 @@ class _Rank2(_Conv):
     dilation_rate: Dilation2 = (1, 1)
 
 
+class _Rank3(_Conv):
+    """Three spatial axes: the window arguments are three ints each."""
+
+    rank: ClassVar[int] = 3
+    kernel_size: Kernel3
+    strides: Strides3 = (1, 1, 1)
+    dilation_rate: Dilation3 = (1, 1, 1)
+
+
 class _KernelAndBias(Layer):
     """The trailing arguments of the convolutions with one kernel (regular and transposed)."""
 
@@ -186,6 +195,10 @@ class _KernelAndBias(Layer):
 
 class _BaseConv(_Conv):
     """Keras's `BaseConv`: `activation(conv(inputs, kernel) + bias)`, optionally grouped."""
+
+    # JAX runs a plain convolution of integers (it promotes them); every other backend and kind of
+    # convolution fails when run (tests/test_backends.py measures each)
+    integer_backends: ClassVar[tuple[str, ...]] = ("tensorflow", "torch")
 
     filters: Filters
     kernel_size: tuple[int, ...]  # narrowed to `rank` ints by each layer class; so are the tuples below
@@ -223,7 +236,7 @@ class Conv1D(_Rank1, _KernelAndBias, _BaseConv):
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, new_steps, filters)`.
     """
 
-    type: Literal["Conv1D"]
+    type: Literal["Conv1D", "Convolution1D"]
     padding: CausalPadding = "valid"  # type: ignore[assignment]  # Conv1D alone adds "causal"
 
 
@@ -233,21 +246,17 @@ class Conv2D(_Rank2, _KernelAndBias, _BaseConv):
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, new_height, new_width, filters)`.
     """
 
-    type: Literal["Conv2D"]
+    type: Literal["Conv2D", "Convolution2D"]
 
 
-class Conv3D(_KernelAndBias, _BaseConv):
+class Conv3D(_Rank3, _KernelAndBias, _BaseConv):
     """3D convolution (e.g. spatial convolution over volumes).
 
     Input shape: `(batch, dim1, dim2, dim3, channels)`.
     Output shape: `(batch, new_dim1, new_dim2, new_dim3, filters)`.
     """
 
-    type: Literal["Conv3D"]
-    rank: ClassVar[int] = 3  # the only 3-D convolution: it narrows its window arguments itself
-    kernel_size: Kernel3
-    strides: Strides3 = (1, 1, 1)
-    dilation_rate: Dilation3 = (1, 1, 1)
+    type: Literal["Conv3D", "Convolution3D"]
 
 
 # ---- transposed convolution -------------------------------------------------------------------
@@ -312,7 +321,7 @@ class Conv1DTranspose(_Rank1, _KernelAndBias, _BaseConvTranspose):
     `steps * strides + max(dilated_kernel_size - strides, 0)` ("valid").
     """
 
-    type: Literal["Conv1DTranspose"]
+    type: Literal["Conv1DTranspose", "Convolution1DTranspose"]
     output_padding: OutputPadding1 = None
 
 
@@ -323,8 +332,20 @@ class Conv2DTranspose(_Rank2, _KernelAndBias, _BaseConvTranspose):
     each spatial axis computed as in Conv1DTranspose.
     """
 
-    type: Literal["Conv2DTranspose"]
+    type: Literal["Conv2DTranspose", "Convolution2DTranspose"]
     output_padding: OutputPadding2 = None
+
+
+class Conv3DTranspose(_Rank3, _KernelAndBias, _BaseConvTranspose):
+    """3D transposed convolution (sometimes called deconvolution).
+
+    Input shape: `(batch, dim1, dim2, dim3, channels)`.
+    Output shape: `(batch, new_dim1, new_dim2, new_dim3, filters)`, each spatial axis computed as in
+    Conv1DTranspose.
+    """
+
+    type: Literal["Conv3DTranspose", "Convolution3DTranspose"]
+    output_padding: OutputPadding3 = None
 
 
 # ---- separable and depthwise convolution ------------------------------------------------------
@@ -374,7 +395,7 @@ class SeparableConv1D(_Rank1, _BaseSeparableConv):
     Input shape: `(batch, steps, channels)`. Output shape: `(batch, new_steps, filters)`.
     """
 
-    type: Literal["SeparableConv1D"]
+    type: Literal["SeparableConv1D", "SeparableConvolution1D"]
 
 
 class SeparableConv2D(_Rank2, _BaseSeparableConv):
@@ -383,7 +404,7 @@ class SeparableConv2D(_Rank2, _BaseSeparableConv):
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, new_height, new_width, filters)`.
     """
 
-    type: Literal["SeparableConv2D"]
+    type: Literal["SeparableConv2D", "SeparableConvolution2D"]
 
 
 class _BaseDepthwiseConv(_Conv):
@@ -441,6 +462,7 @@ LAYERS = (
     Conv3D,
     Conv1DTranspose,
     Conv2DTranspose,
+    Conv3DTranspose,
     SeparableConv1D,
     SeparableConv2D,
     DepthwiseConv1D,

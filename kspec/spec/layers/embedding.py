@@ -1,4 +1,8 @@
-"""Embedding: turns integer indices into dense vectors of fixed size."""
+"""Embedding and ReversibleEmbedding: turn integer indices into dense vectors of fixed size.
+
+ReversibleEmbedding is called forwards only: its reverse call (`reverse=True`, a projection of vectors back to
+logits over the vocabulary with the transposed table) is a call argument, which a spec cannot give.
+"""
 
 from typing import Literal
 
@@ -7,6 +11,7 @@ from pydantic import Field
 from ..base import PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights
+from .core import lora_weights
 
 
 class Embedding(Layer):
@@ -46,6 +51,9 @@ class Embedding(Layer):
         description="Scale of the LoRA update (`lora_alpha / lora_rank`); null means `lora_rank`. Used only with `lora_rank`.",
     )
 
+    def makes_mask(self) -> bool:
+        return self.mask_zero
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         if x.dtype not in INT_DTYPES:
@@ -54,18 +62,46 @@ class Embedding(Layer):
                 f"truncating floats). Expected one of {', '.join(INT_DTYPES)}. Received: dtype={x.dtype}",
                 policy="embedding-integer-input",
             )
-        if self.lora_rank is not None and self.embeddings_constraint is not None:
-            raise ShapeError(
-                "Lora is incompatible with embedding constraints: remove the `embeddings_constraint` argument "
-                f"or `lora_rank`. Received: lora_rank={self.lora_rank}, embeddings_constraint={self.embeddings_constraint!r}",
-                field="lora_rank",
-            )
-        weights: Weights = (("embeddings", (self.input_dim, self.output_dim)),)
-        frozen = 0
-        if self.lora_rank is not None:  # the table is frozen; two low-rank factors train
-            weights += (("lora_a", (self.input_dim, self.lora_rank)), ("lora_b", (self.lora_rank, self.output_dim)))
-            frozen = self.input_dim * self.output_dim
+        table = (self.input_dim, self.output_dim)
+        lora, frozen = lora_weights(self, "embeddings", table)  # the table is frozen; two low-rank factors train
+        weights: Weights = (("embeddings", table),) + self._more_weights() + lora
         return Inferred.with_weights(Tensor(x.shape + (self.output_dim,), "float32"), weights, frozen)
 
+    def _more_weights(self) -> Weights:
+        return ()
 
-LAYERS = (Embedding,)
+
+class ReversibleEmbedding(Embedding):
+    """An Embedding that Keras can also call in reverse, to project vectors back to logits over the vocabulary;
+    kspec calls it forwards only, as an Embedding.
+
+    Input shape: `(batch, ...)` of integer indices in `[0, input_dim)`.
+    Output shape: `(batch, ..., output_dim)`, float32.
+    Parameters: as Embedding's, plus an `(output_dim, input_dim)` matrix for the reverse projection with
+    `tie_weights: false` (which the forward call leaves untrained; Keras fails to add it with LoRA).
+
+    The reverse call (`reverse=True`) is a call argument, which a spec cannot give; `reverse_dtype` and
+    `logit_soft_cap` act only in it, and are omitted.
+    """
+
+    type: Literal["ReversibleEmbedding"]  # type: ignore[assignment]
+    tie_weights: bool = Field(
+        True,
+        description="Whether the reverse projection uses the transposed embeddings (true) or a matrix of its own "
+        "(false: an extra `(output_dim, input_dim)` weight, unused by the forward call).",
+    )
+
+    def _more_weights(self) -> Weights:
+        if self.tie_weights:
+            return ()
+        if self.lora_rank is not None:
+            raise ShapeError(
+                "Layer 'ReversibleEmbedding' cannot untie its reverse matrix with LoRA: Keras enables LoRA, which "
+                "locks the layer's weights, before it adds the reverse matrix, and then fails to add it. Received: "
+                f"tie_weights=False, lora_rank={self.lora_rank}",
+                field="tie_weights",
+            )
+        return (("reverse_embeddings", (self.output_dim, self.input_dim)),)
+
+
+LAYERS = (Embedding, ReversibleEmbedding)

@@ -108,6 +108,9 @@ class Subtract(_Elementwise):
     type: Literal["Subtract"]
     max_inputs: ClassVar[int] = 2
 
+    def constant_on_equal_inputs(self) -> str | None:
+        return "0"
+
 
 class Multiply(_Elementwise):
     """Multiplies a list of inputs element-wise. Input shapes: broadcastable. Output shape: the broadcast shape."""
@@ -150,6 +153,7 @@ class Concatenate(_Merge):
     """
 
     type: Literal["Concatenate"]
+    mask_passing: ClassVar[str] = "ends"
     axis: int = Field(-1, description="Concatenation axis; negative values count from the end. Not the batch axis.")
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
@@ -199,6 +203,7 @@ class Dot(_Merge):
     """
 
     type: Literal["Dot"]
+    mask_passing: ClassVar[str] = "ends"
     max_inputs: ClassVar[int] = 2
     axes: AxesPair = Field(
         description=(

@@ -1,14 +1,22 @@
-"""Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization.
+"""Normalization layers: BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization,
+RMSNormalization, and the wrapper SpectralNormalization.
 
-Each keeps its input's shape and returns float32 (the layer's compute dtype).
-The weights (gamma, beta, moving statistics) have one entry per element of
-the normalized axis or axes, so those axes must have a known size; the batch
-axis (axis 0) never has one.
+Each keeps its input's shape and returns float32 (the layer's compute dtype);
+SpectralNormalization returns what the layer it wraps returns. The weights
+(gamma, beta, moving statistics, RMSNormalization's scale) have one entry per
+element of the normalized axis or axes, so those axes must have a known size;
+the batch axis (axis 0) never has one.
 
 Dtypes: BatchNormalization takes any input. LayerNormalization and
 GroupNormalization cast their result back to the input's dtype, so with
 weights they need a floating-point input (on integers gamma and beta never
-get a gradient). UnitNormalization's square root needs a floating-point input.
+get a gradient); RMSNormalization and SpectralNormalization cast it back too,
+and always have weights. UnitNormalization's square root needs a
+floating-point input.
+
+SpectralNormalization wraps a layer with a kernel (Dense, EinsumDense, a
+convolution) and divides that kernel by its largest singular value at each
+training step; it adds one non-trainable vector.
 """
 
 from typing import Annotated, Any, Literal
@@ -18,6 +26,9 @@ from pydantic import Field, model_validator
 from ..base import Axes, ExactInt, KspecModel, PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
+from .conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D
+from .core import Dense, EinsumDense
+from .recurrent import _UNNAMED, _refuse_wrapped_name, _wrapped_infer
 
 Momentum = Annotated[float, Field(ge=0, le=1)]
 
@@ -115,6 +126,9 @@ class BatchNormalization(_Affine):
     renorm_momentum: Momentum = Field(
         0.99, description="Renorm only: momentum of the renorm moving mean and stddev, in [0, 1]."
     )
+
+    def subtracts_mean(self) -> bool:
+        return self.center
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -225,4 +239,119 @@ class UnitNormalization(Layer):
         return Inferred(Tensor(x.shape, "float32"))
 
 
-LAYERS = (BatchNormalization, LayerNormalization, GroupNormalization, UnitNormalization)
+class RMSNormalization(Layer):
+    """Root mean square normalization (Zhang and Sennrich 2019): `x * rsqrt(mean(x**2, axis) + epsilon) * scale`.
+
+    Input shape: any rank, floating point, with known sizes on `axis`, which must be the last axes (Keras
+    multiplies by the scale broadcast against the last axes). Output shape: same as input.
+    Weights: `scale`, shaped like the normalized axes.
+    """
+
+    type: Literal["RMSNormalization"]
+    axis: Axes = Field(
+        -1,
+        validate_default=True,
+        description="The axis or axes to normalize over: the last axis, or the last few; negative values count from "
+        "the end.",
+    )
+    epsilon: PositiveFloat = Field(1e-6, description="Small float added to the mean square to avoid dividing by zero.")
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        if x.dtype not in FLOAT_DTYPES:  # Keras declares float32, but the result comes back in the input's dtype
+            raise ShapeError(
+                "Layer 'RMSNormalization' casts its output back to the input's dtype, so on dtype "
+                f"{x.dtype} its scale gets no gradient and the output is not the float32 Keras declares: expected "
+                f"a floating-point input. Received: dtype={x.dtype}"
+            )
+        axes = sorted(self.normalize_axes(self.axis, x))
+        shown = self.axis[0] if len(self.axis) == 1 else list(self.axis)
+        sizes = tuple(_known_dims(self, x, axes, shown))
+        if axes != list(range(x.rank - len(axes), x.rank)):
+            # the scale, shaped like the axes, is broadcast against the last axes (and PyTorch's rms_norm
+            # normalizes the last ones): it fails unless the sizes happen to broadcast, and then means another thing
+            last = x.shape[x.rank - len(sizes) :]
+            fails = any(s != d and 1 not in (s, d) and d is not None for s, d in zip(sizes, last))
+            raise ShapeError(
+                "Layer 'RMSNormalization' normalizes over the last axes only: Keras multiplies its output by the "
+                "scale, shaped like the axes of `axis`, broadcast against the input's last axes"
+                + ("" if fails else " (kspec policy: with these sizes Keras runs it, with another meaning)")
+                + f". Received: axis={shown}, input_shape={shape_str(x.shape)}",
+                field="axis",
+                policy=None if fails else "rms-axes",
+            )
+        self.refuse_constant(x, axes, "the sign of the input (a zero gradient)")
+        return Inferred.with_weights(Tensor(x.shape, "float32"), (("scale", sizes),))
+
+
+#: The layers SpectralNormalization can wrap: those with a `kernel` in Keras. (Keras also wraps an Embedding, by its
+#: `embeddings`, but casts the output to the input's dtype, the integer indices': it never trains.)
+KernelLayer = Annotated[
+    Dense
+    | EinsumDense
+    | Conv1D
+    | Conv2D
+    | Conv3D
+    | Conv1DTranspose
+    | Conv2DTranspose
+    | DepthwiseConv1D
+    | DepthwiseConv2D,
+    Field(discriminator="type"),
+]
+
+
+class SpectralNormalization(Layer):
+    """Divides the kernel of the wrapped layer by its spectral norm (its largest singular value, estimated by power
+    iteration) at each training step, then applies the layer (Miyato et al. 2018).
+
+    Input shape: the wrapped layer's, floating point. Output shape: the wrapped layer's.
+    Parameters: the wrapped layer's, and a non-trainable `vector_u` of shape `(1, kernel.shape[-1])`.
+    The wrapped layer must not use LoRA: its kernel is then computed, and the wrapper cannot update it.
+    """
+
+    type: Literal["SpectralNormalization"]
+    layer: KernelLayer = Field(
+        description="The layer whose kernel is normalized: Dense, EinsumDense or a convolution (Conv1D/2D/3D, "
+        "Conv1D/2DTranspose, DepthwiseConv1D/2D), without `name` or `inputs`.",
+        json_schema_extra=_UNNAMED,
+    )
+    power_iterations: PositiveInt = Field(1, description="Number of power iterations per training step.")
+
+    @model_validator(mode="after")
+    def _inner_layer_is_not_a_node(self) -> "SpectralNormalization":
+        _refuse_wrapped_name("SpectralNormalization", "layer", self.layer)
+        return self
+
+    def final_activation(self) -> str | None:
+        return self.layer.final_activation()
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        if x.dtype not in FLOAT_DTYPES:  # Keras declares float32, but the result comes back in the input's dtype
+            raise ShapeError(
+                "Layer 'SpectralNormalization' casts the output of the layer it wraps to the input's dtype, so on "
+                f"dtype {x.dtype} nothing trains and the output is not the float32 Keras declares: expected a "
+                f"floating-point input. Received: dtype={x.dtype}"
+            )
+        if getattr(self.layer, "lora_rank", None) is not None:
+            raise ShapeError(
+                "Layer 'SpectralNormalization' cannot wrap a layer with LoRA: its kernel is then computed from the "
+                f"frozen one and the low-rank factors, and the wrapper cannot update it in training. Received: "
+                f"layer.lora_rank={self.layer.lora_rank}",
+                field="layer",
+            )
+        inner = _wrapped_infer(self.layer, [x], "layer")
+        kernel = inner.weights[0][1]  # the `kernel` of Keras's layer: each type that KernelLayer lists has it first
+        vector_u = (1, kernel[-1])
+        weights = tuple((f"layer.{role}", shape) for role, shape in inner.weights) + (("vector_u", vector_u),)
+        return Inferred(inner.output, inner.params + kernel[-1], inner.non_trainable + kernel[-1], weights)
+
+
+LAYERS = (
+    BatchNormalization,
+    LayerNormalization,
+    GroupNormalization,
+    UnitNormalization,
+    RMSNormalization,
+    SpectralNormalization,
+)

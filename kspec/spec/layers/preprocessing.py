@@ -1,5 +1,6 @@
 """Preprocessing layers: Rescaling, Normalization, and the image layers Resizing, CenterCrop, RandomFlip,
-RandomRotation, RandomZoom, RandomTranslation, RandomContrast.
+RandomRotation, RandomZoom, RandomTranslation, RandomContrast; the bases of the image layers, shared with the
+augmentation family (`augmentation.py`).
 
 Channels-last only (kspec has no `data_format`). None of these layers has trainable weights (Normalization without
 `mean` keeps its mean and variance as non-trainable weights).
@@ -17,6 +18,10 @@ and boolean images are accepted, except where Keras fails when run eagerly:
 RandomContrast (in training), and Resizing of any non-float image: Keras declares
 float32 but returns the integer dtype (in TensorFlow's `fit` and `predict` it
 returns float32), and a convolution after it then fails, on PyTorch in `fit` too.
+
+Values passed on (`Layer.passes_values`): flips, crops and the affine transforms keep values (each output value is
+an input value, an average of them, or a fill of 0), unless they fill with another constant; a bicubic or Lanczos
+resize overshoots ("noise").
 """
 
 from math import prod
@@ -63,7 +68,8 @@ class _FactorPair:
 
 _SignedFactor: Any = _factor(-1.0, 1.0)
 _ZoomFactor: Any = _factor(-1.0, 1.0, low_open=True)
-_ContrastFactor: Any = _factor(0.0, 1.0)
+#: A factor in [0, 1]; a single number f means (0, f).
+_UnitFactor: Any = _factor(0.0, 1.0)
 
 
 def _check_range(value: tuple[float, float]) -> tuple[float, float]:
@@ -75,6 +81,9 @@ def _check_range(value: tuple[float, float]) -> tuple[float, float]:
         )
     return value
 
+
+#: `[low, high]`, the range of the pixel values (low < high).
+ValueRange = Annotated[tuple[float, float], BeforeValidator(list_to_tuple), AfterValidator(_check_range)]
 
 # Keras casts these to float32 first (Resizing, which resizes the input's own dtype, takes floats only).
 _ANY_DTYPE = FLOAT_DTYPES + INT_DTYPES + ("bool",)
@@ -310,13 +319,34 @@ def _shown(value: Any) -> Any:
 
 
 class _ImageLayer(Layer):
-    """A layer on a batch of images `(batch, height, width, channels)`; output float32."""
+    """A layer on a batch of images `(batch, height, width, channels)`; output float32.
+
+    Subclasses state what else Keras needs: `channels` (the channel counts it can process), `float_only` (why an
+    integer or boolean image is refused), `_check_image` (sizes it cannot process), `_output_size` and
+    `_output_dtype`.
+    """
+
+    #: The channel counts Keras can process; None: any.
+    channels: ClassVar[tuple[int, ...] | None] = None
+    #: Why an integer or boolean image is refused (after "expects a floating-point input"); None: it is accepted.
+    float_only: ClassVar[str | None] = None
 
     def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
         return height, width
 
+    def _output_dtype(self, x: Tensor) -> str:
+        return "float32"
+
     def _check_dtype(self, x: Tensor) -> None:
         _need_dtype(self, x)
+        if self.float_only is not None:
+            self.need_float(x, self.float_only)
+
+    def _needed_channels(self) -> tuple[int, ...] | None:
+        return self.channels
+
+    def _check_image(self, x: Tensor) -> None:
+        """ShapeError where Keras fails on images of this size (rank, dtype and channels are checked already)."""
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -329,8 +359,18 @@ class _ImageLayer(Layer):
             )
         self.need_rank(x, 4, what=" (batch, height, width, channels)")
         self._check_dtype(x)
+        channels = self._needed_channels()
+        if channels is not None:
+            expected = " or ".join(str(c) for c in channels)
+            self.need_known(x, 3, f"number of channels (Keras processes {expected} only)")
+            if x.shape[3] not in channels:
+                raise ShapeError(
+                    f"Layer '{self.layer_type}' expects images with {expected} channels, found {x.shape[3]}. "
+                    f"Received: input_shape={shape_str(x.shape)}"
+                )
+        self._check_image(x)
         height, width = self._output_size(x.shape[1], x.shape[2])
-        return Inferred(Tensor((x.shape[0], height, width, x.shape[3]), "float32"))
+        return Inferred(Tensor((x.shape[0], height, width, x.shape[3]), self._output_dtype(x)))
 
 
 class Resizing(_ImageLayer):
@@ -348,6 +388,12 @@ class Resizing(_ImageLayer):
                 "properties": {"crop_to_aspect_ratio": {"const": True}, "pad_to_aspect_ratio": {"const": True}},
             }
         }
+    )
+
+    # On integers Keras declares float32 but returns the integer dtype, which the next layers then get (a
+    # convolution after it fails when run); Lanczos interpolation and padding fail outright.
+    float_only: ClassVar[str | None] = (
+        ": on integers Keras declares float32 but returns the integer dtype. Cast it first, e.g. with a Rescaling layer"
     )
 
     type: Literal["Resizing"]
@@ -382,14 +428,10 @@ class Resizing(_ImageLayer):
             )
         return self
 
-    def _check_dtype(self, x: Tensor) -> None:
-        # On integers Keras declares float32 but returns the integer dtype, which the next layers then get (a
-        # convolution after it fails when run); Lanczos interpolation and padding fail outright.
-        self.need_float(
-            x,
-            ": on integers Keras declares float32 but returns the integer dtype. Cast it first, e.g. "
-            "with a Rescaling layer",
-        )
+    def value_passing(self) -> str | None:
+        if self.pad_to_aspect_ratio and self.fill_value != 0:
+            return None  # a new value where it pads
+        return "keeps" if self.interpolation in ("bilinear", "nearest") else "noise"  # bicubic, Lanczos overshoot
 
     def _output_size(self, height: Dim, width: Dim) -> tuple[Dim, Dim]:
         return self.height, self.width
@@ -403,6 +445,8 @@ class CenterCrop(_ImageLayer):
     Input shape: `(batch, height, width, channels)`. Output shape: `(batch, height, width, channels)`
     with the layer's height and width.
     """
+
+    passes_values: ClassVar[str | None] = "keeps"  # a crop; a smaller image is resized (bilinear)
 
     type: Literal["CenterCrop"]
     height: PositiveInt = Field(description="Height of the output images.")
@@ -428,6 +472,8 @@ class RandomFlip(_RandomImageLayer):
 
     Input shape: `(batch, height, width, channels)`. Output shape: same as input.
     """
+
+    passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["RandomFlip"]
     mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = Field(
@@ -455,6 +501,10 @@ class _AffineRandomLayer(_RandomImageLayer):
     fill_mode: FillMode = "reflect"
     interpolation: Interpolation = "bilinear"
     fill_value: FillValue = 0.0
+
+    def value_passing(self) -> str | None:
+        # nearest or bilinear interpolation: input values or averages of them; a constant fill other than 0 is new
+        return None if self.fill_mode == "constant" and self.fill_value != 0 else "keeps"
 
 
 class RandomRotation(_AffineRandomLayer):
@@ -512,17 +562,18 @@ class RandomContrast(_RandomImageLayer):
     Input shape: `(batch, height, width, channels)`. Output shape: same as input.
     """
 
+    float_only: ClassVar[str | None] = (
+        " (Keras fails on an integer image in training). Cast it first, e.g. with a Rescaling layer"
+    )
+
     type: Literal["RandomContrast"]
-    factor: _ContrastFactor = Field(
+    factor: _UnitFactor = Field(
         description="Contrast range, in [0, 1]: [a, b] draws the contrast factor from [1 - a, 1 + b]. "
         "A single number f means [0, f] (Keras's normalisation): the contrast is only increased, up to 1 + f.",
     )
-    value_range: Annotated[tuple[float, float], BeforeValidator(list_to_tuple), AfterValidator(_check_range)] = Field(
+    value_range: ValueRange = Field(
         (0.0, 255.0), description="[low, high] range of the pixel values; the output is clipped to it."
     )
-
-    def _check_dtype(self, x: Tensor) -> None:
-        self.need_float(x, " (Keras fails on an integer image in training). Cast it first, e.g. with a Rescaling layer")
 
 
 LAYERS = (

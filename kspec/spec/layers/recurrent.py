@@ -1,22 +1,29 @@
-"""Recurrent layers: LSTM, GRU, SimpleRNN, and the wrappers Bidirectional and TimeDistributed.
+"""Recurrent layers: LSTM, GRU, SimpleRNN; RNN, which runs a cell (SimpleRNNCell, LSTMCell, GRUCell, or a
+StackedRNNCells of several) over the timesteps; and the wrappers Bidirectional and TimeDistributed.
 
-kspec v1 policies (a layer has exactly one output tensor, and every accepted
-spec must build and train one step on CPU):
-- `return_state` and `stateful` are omitted; `return_sequences` is kept.
+kspec policies (a layer has exactly one output tensor, and every accepted spec must build and train one
+step on CPU):
+- `return_state: true` is refused: it makes a layer return its last states as more outputs. `stateful: true`
+  is refused: it needs a fixed batch size, and kspec models take batches of any size (Keras refuses it on a
+  dynamic batch size). `return_sequences` is kept.
 - `use_cudnn` accepts `"auto"` or `false`: `true` fails without a GPU.
-- A recurrent layer needs a 3-D input `(batch, timesteps, features)` with a
-  known, non-zero number of features and a non-zero number of timesteps.
-- Inner layers of wrappers (`layer`, `backward_layer`) carry no `name` or `inputs`.
+- A recurrent layer needs a 3-D input `(batch, timesteps, features)` with a known, non-zero number of
+  features and a non-zero number of timesteps.
+- Cells are nested objects, not graph nodes: they live in RNN's `cell` (one cell, a list of cells, which Keras
+  stacks, or an explicit StackedRNNCells). A cell alone in a model is refused: Keras calls a cell on one
+  timestep and its states, never on a tensor alone. A StackedRNNCells of one cell is refused where Keras
+  mishandles its states (JAX and masked loops fail; unrolled loops fail or skip cells): give the cell itself.
+- Inner layers of wrappers (`layer`, `backward_layer`) and cells carry no `name` or `inputs`.
 """
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from ..base import PositiveInt, Rate, Seed
 from ..objects import Activation, Constraint, Initializer, Regularizer
-from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
+from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, check_arguments, shape_str
 
 #: `_refuse_wrapped_name`, in the schema: the wrapped layer's `name` and `inputs` are absent or null.
 _UNNAMED: JsonDict = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
@@ -31,36 +38,134 @@ def _refuse_wrapped_name(wrapper: str, field: str, layer: Any) -> None:
         )
 
 
-# ---- LSTM, GRU, SimpleRNN ----------------------------------------------------------------------
+def _inner_field(exc: ShapeError, field: str) -> ShapeError:
+    """A nested layer's or cell's refusal, pointing at the field of the outer layer that holds it."""
+    if exc.field is not None:
+        exc.field = field
+    return exc
+
+
+# ---- arguments shared by the recurrent layers, the cells and ConvLSTM ---------------------------
+
+
+def _refuse_return_state(value: Any) -> Any:
+    if value is True:
+        raise ValueError(
+            "Argument `return_state` is not supported: it makes the layer return its last states as further "
+            "outputs, and a kspec layer has one output (use `return_sequences: true` for the output at every "
+            "timestep). Received: return_state=True"
+        )
+    return value
+
+
+def _refuse_stateful(value: Any) -> Any:
+    if value is True:
+        raise ValueError(
+            "Argument `stateful` is not supported: a stateful layer needs a fixed batch size, and kspec models "
+            "take batches of any size (Keras refuses `stateful=True` on a dynamic batch size). "
+            "Received: stateful=True"
+        )
+    return value
+
 
 RecurrentActivation = Annotated[Activation, Field(description="Activation function of the gates; null means linear.")]
+UnitForgetBias = Annotated[bool, Field(description="If true, add 1 to the bias of the forget gate at initialization.")]
+Unroll = Annotated[
+    bool,
+    Field(
+        description="If true, unroll the loop (faster for short sequences, more memory). Needs a known number of "
+        "timesteps."
+    ),
+]
 UseCudnn = Annotated[
     Literal["auto", False],
     Field(description="Whether to use cuDNN when available: 'auto' or false. true is refused: it fails without a GPU."),
 ]
 
 
-class _RNN(Layer):
-    """Arguments shared by the three recurrent layers (Keras's `RNN` plus its cell's arguments)."""
+class SequenceLoop(Layer):
+    """Keras's `RNN` arguments: what every layer that runs a loop over the timesteps shares."""
 
-    units: PositiveInt = Field(description="Dimensionality of the output space (and of the recurrent state).")
+    return_sequences: bool = Field(
+        False,
+        description="Whether to return the whole output sequence `(batch, timesteps, ...)` or only the last "
+        "output `(batch, ...)`.",
+    )
+    return_state: Annotated[Literal[False], BeforeValidator(_refuse_return_state)] = Field(
+        False,
+        description="Always false: returning the last states too would give the layer several outputs, and a "
+        "kspec layer has one.",
+    )
+    go_backwards: bool = Field(
+        False, description="If true, process the input sequence backwards and return the reversed sequence."
+    )
+    stateful: Annotated[Literal[False], BeforeValidator(_refuse_stateful)] = Field(
+        False,
+        description="Always false: a stateful layer needs a fixed batch size, and kspec models take batches of "
+        "any size.",
+    )
+
+    def recurrent(self) -> bool:
+        return True
+
+    def ends_mask(self) -> bool:
+        return not self.return_sequences  # the last step only: no steps left to mask
+
+    def loops_over_tensor_lists(self) -> bool:
+        """The loop's steps are TensorList ops (TensorListReserve, -SetItem, -Stack) unless it is unrolled."""
+        return not getattr(self, "unroll", False)
+
+    def _steps(self, x: Tensor, *, unroll: bool) -> None:
+        """Refuses an empty time axis, and an unknown one when the loop is unrolled."""
+        if x.shape[1] == 0:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' needs at least one timestep. Received: input_shape={shape_str(x.shape)}"
+            )
+        if unroll and x.shape[1] is None:
+            raise ShapeError(
+                "Cannot unroll a RNN if the time dimension is undefined: give the input a known number of "
+                f"timesteps, or set `unroll` to false. Received: input_shape={shape_str(x.shape)}",
+                field="unroll",
+                backends=("tensorflow",),  # JAX and PyTorch unroll over the steps of each batch they are given
+            )
+
+    def _sequence_input(self, x: Tensor, *, unroll: bool) -> int:
+        """The number of features of a `(batch, timesteps, features)` input; refuses other inputs."""
+        self.need_rank(x, 3)
+        if x.dtype not in FLOAT_DTYPES + INT_DTYPES + ("bool",):
+            raise ShapeError(
+                f"Layer '{self.layer_type}' expects a numeric (floating-point, integer or boolean) input. "
+                f"Received: dtype={x.dtype}"
+            )
+        features = self.need_known(x, -1, "feature dimension")
+        if features == 0:
+            raise ShapeError(
+                f"Layer '{self.layer_type}' needs at least one feature. Received: input_shape={shape_str(x.shape)}"
+            )
+        self._steps(x, unroll=unroll)
+        return features
+
+
+class GateArguments(Layer):
+    """The arguments of a recurrent cell's transformations (shared with ConvLSTM's convolutional cell)."""
+
     activation: Activation = Field("tanh", description="Activation function of the cell output; null means linear.")
     use_bias: bool = Field(True, description="Whether the layer uses a bias vector.")
     kernel_initializer: Initializer = Field(
-        "glorot_uniform", description="Initializer for the `kernel` matrix (the transformation of the inputs)."
+        "glorot_uniform", description="Initializer for the `kernel` weights (the transformation of the inputs)."
     )
     recurrent_initializer: Initializer = Field(
-        "orthogonal", description="Initializer for the `recurrent_kernel` matrix (the transformation of the state)."
+        "orthogonal",
+        description="Initializer for the `recurrent_kernel` weights (the transformation of the state).",
     )
     bias_initializer: Initializer = Field("zeros", description="Initializer for the bias vector.")
-    kernel_regularizer: Regularizer = Field(None, description="Regularizer applied to the `kernel` matrix.")
+    kernel_regularizer: Regularizer = Field(None, description="Regularizer applied to the `kernel` weights.")
     recurrent_regularizer: Regularizer = Field(
-        None, description="Regularizer applied to the `recurrent_kernel` matrix."
+        None, description="Regularizer applied to the `recurrent_kernel` weights."
     )
     bias_regularizer: Regularizer = Field(None, description="Regularizer applied to the bias vector.")
-    activity_regularizer: Regularizer = Field(None, description="Regularizer applied to the output of the layer.")
-    kernel_constraint: Constraint = Field(None, description="Constraint applied to the `kernel` matrix.")
-    recurrent_constraint: Constraint = Field(None, description="Constraint applied to the `recurrent_kernel` matrix.")
+    kernel_constraint: Constraint = Field(None, description="Constraint applied to the `kernel` weights.")
+    recurrent_constraint: Constraint = Field(None, description="Constraint applied to the `recurrent_kernel` weights.")
     bias_constraint: Constraint = Field(None, description="Constraint applied to the bias vector.")
     dropout: Rate = Field(
         0.0, description="Fraction of the units to drop for the transformation of the inputs, in [0, 1)."
@@ -69,17 +174,21 @@ class _RNN(Layer):
         0.0, description="Fraction of the units to drop for the transformation of the recurrent state, in [0, 1)."
     )
     seed: Seed | None = Field(None, description="Random seed for dropout.")
-    return_sequences: bool = Field(
-        False,
-        description="Whether to return the whole output sequence `(batch, timesteps, units)` or only the last output `(batch, units)`.",
-    )
-    go_backwards: bool = Field(
-        False, description="If true, process the input sequence backwards and return the reversed sequence."
-    )
-    unroll: bool = Field(
-        False,
-        description="If true, unroll the loop (faster for short sequences, more memory). Needs a known number of timesteps.",
-    )
+
+    def _dropout_input(self, x: Tensor) -> None:
+        """The dropout mask is float: multiplying integer inputs by it fails on every backend."""
+        if self.dropout > 0:
+            self.need_float(x, " when `dropout` is above 0 (its float mask cannot multiply integers)", field="dropout")
+
+
+class _Units(Layer):
+    """A cell's first argument (a base of its own, so that it comes first in the schema, as in Keras)."""
+
+    units: PositiveInt = Field(description="Dimensionality of the output space (and of the recurrent state).")
+
+
+class _Cell(GateArguments, _Units):
+    """A cell's arguments and weights, and one timestep: shared by the cells and the layers made of one."""
 
     #: Number of weight blocks of the cell (LSTM: 4 gates, GRU: 3, SimpleRNN: 1).
     _gates: ClassVar[int] = 1
@@ -87,42 +196,53 @@ class _RNN(Layer):
     def _bias_shape(self) -> tuple[int, ...]:
         return (self._gates * self.units,)
 
-    def infer(self, inputs: list[Tensor]) -> Inferred:
-        (x,) = inputs
-        self.need_rank(x, 3)
-        if x.dtype not in FLOAT_DTYPES + INT_DTYPES + ("bool",):
-            raise ShapeError(
-                f"Layer '{self.layer_type}' expects a numeric (floating-point, integer or boolean) input. Received: dtype={x.dtype}"
-            )
-        if self.dropout > 0:  # the dropout mask is float: multiplying integer inputs by it fails on every backend
-            self.need_float(x, " when `dropout` is above 0 (its float mask cannot multiply integers)", field="dropout")
-        features = self.need_known(x, -1, "feature dimension")
-        batch, steps = x.shape[0], x.shape[1]
-        if features == 0 or steps == 0:
-            raise ShapeError(
-                f"Layer '{self.layer_type}' needs at least one timestep and one feature. "
-                f"Received: input_shape={shape_str(x.shape)}"
-            )
-        if self.unroll and steps is None:
-            raise ShapeError(
-                "Cannot unroll a RNN if the time dimension is undefined: give the input a known number of "
-                f"timesteps, or set `unroll` to false. Received: input_shape={shape_str(x.shape)}",
-                field="unroll",
-                backends=("tensorflow",),  # JAX and PyTorch unroll over the steps of each batch they are given
-            )
-        u = self.units
+    def _step(self, x: Tensor) -> Inferred:
+        """One timestep: the input `(batch, features)` to the output `(batch, units)`, and the cell's weights."""
+        self._dropout_input(x)
+        features, u = x.shape[-1], self.units
+        assert features is not None  # the layers running the cell need a known feature dimension
         weights: Weights = (("kernel", (features, self._gates * u)), ("recurrent", (u, self._gates * u)))
         if self.use_bias:
             weights += (("bias", self._bias_shape()),)
-        shape = (batch, steps, u) if self.return_sequences else (batch, u)
-        return Inferred.with_weights(Tensor(shape, "float32"), weights)
+        return Inferred.with_weights(Tensor((x.shape[0], u), "float32"), weights)
 
-    def recurrent(self) -> bool:
-        return True
 
-    def loops_over_tensor_lists(self) -> bool:
-        """The loop's steps are TensorList ops (TensorListReserve, -SetItem, -Stack) unless it is unrolled."""
-        return not self.unroll
+class _LSTMGates(_Cell):
+    recurrent_activation: RecurrentActivation = "sigmoid"
+    unit_forget_bias: UnitForgetBias = True
+
+    _gates: ClassVar[int] = 4
+
+
+class _GRUGates(_Cell):
+    recurrent_activation: RecurrentActivation = "sigmoid"
+    reset_after: bool = Field(
+        True, description="Apply the reset gate after the matrix multiplication (true, cuDNN-compatible) or before it."
+    )
+
+    _gates: ClassVar[int] = 3
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        # with reset_after, one row of input biases and one of recurrent biases
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+
+# ---- LSTM, GRU, SimpleRNN ----------------------------------------------------------------------
+
+
+class _RNN(SequenceLoop, _Cell):
+    """A recurrent layer with its own cell: Keras's `RNN` plus the cell's arguments."""
+
+    activity_regularizer: Regularizer = Field(None, description="Regularizer applied to the output of the layer.")
+    unroll: Unroll = False
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        features = self._sequence_input(x, unroll=self.unroll)
+        step = self._step(Tensor((x.shape[0], features), x.dtype))
+        u = self.units
+        shape = (x.shape[0], x.shape[1], u) if self.return_sequences else (x.shape[0], u)
+        return Inferred.with_weights(Tensor(shape, "float32"), step.weights)
 
 
 class SimpleRNN(_RNN):
@@ -136,7 +256,7 @@ class SimpleRNN(_RNN):
     type: Literal["SimpleRNN"]
 
 
-class LSTM(_RNN):
+class LSTM(_LSTMGates, _RNN):
     """Long Short-Term Memory layer (Hochreiter 1997).
 
     Input shape: 3-D `(batch, timesteps, features)`.
@@ -145,14 +265,10 @@ class LSTM(_RNN):
     """
 
     type: Literal["LSTM"]
-    recurrent_activation: RecurrentActivation = "sigmoid"
-    unit_forget_bias: bool = Field(True, description="If true, add 1 to the bias of the forget gate at initialization.")
     use_cudnn: UseCudnn = "auto"
 
-    _gates: ClassVar[int] = 4
 
-
-class GRU(_RNN):
+class GRU(_GRUGates, _RNN):
     """Gated Recurrent Unit (Cho et al. 2014).
 
     Input shape: 3-D `(batch, timesteps, features)`.
@@ -162,22 +278,238 @@ class GRU(_RNN):
     """
 
     type: Literal["GRU"]
-    recurrent_activation: RecurrentActivation = "sigmoid"
-    reset_after: bool = Field(
-        True, description="Apply the reset gate after the matrix multiplication (true, cuDNN-compatible) or before it."
-    )
     use_cudnn: UseCudnn = "auto"
 
-    _gates: ClassVar[int] = 3
 
-    def _bias_shape(self) -> tuple[int, ...]:
-        # with reset_after, one row of input biases and one of recurrent biases
-        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+# ---- cells, and RNN ----------------------------------------------------------------------------
+
+
+def _not_a_layer(cell: Layer, x: Tensor) -> ShapeError:
+    return ShapeError(
+        f"Layer '{cell.layer_type}' is an RNN cell: it computes one timestep from an input and the previous "
+        "states, so Keras cannot call it on a tensor alone. Use it as the `cell` of an RNN layer: "
+        f"{{type: RNN, cell: {{type: {cell.layer_type}, ...}}}}. Received: input_shape={shape_str(x.shape)}"
+    )
+
+
+class _OneCell(_Cell):
+    """A cell: one timestep, run over the timesteps by the RNN layer that holds it."""
+
+    def step(self, x: Tensor) -> Inferred:
+        """One timestep: the input `(batch, features)` to the output `(batch, units)`, and the cell's weights;
+        each initializer, regularizer and constraint of the cell must fit the weight it lands on."""
+        inferred = self._step(x)
+        check_arguments(self, inferred)
+        return inferred
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        raise _not_a_layer(self, inputs[0])
+
+
+class SimpleRNNCell(_OneCell):
+    """The cell of SimpleRNN (one timestep), for the `cell` of an RNN layer.
+
+    `output = activation(inputs @ kernel + state @ recurrent_kernel + bias)`; only inside an RNN layer (or a
+    StackedRNNCells). Step input `(batch, features)`, output `(batch, units)`.
+    Parameters: `units * (features + units) + units` (bias).
+    """
+
+    type: Literal["SimpleRNNCell"]
+
+
+class LSTMCell(_LSTMGates, _OneCell):
+    """The cell of LSTM (one timestep), for the `cell` of an RNN layer.
+
+    Only inside an RNN layer (or a StackedRNNCells). Step input `(batch, features)`, output
+    `(batch, units)`. Parameters: `4 * (units * (features + units) + units)` (the last term with `use_bias`).
+    """
+
+    type: Literal["LSTMCell"]
+
+
+class GRUCell(_GRUGates, _OneCell):
+    """The cell of GRU (one timestep), for the `cell` of an RNN layer.
+
+    Only inside an RNN layer (or a StackedRNNCells). Step input `(batch, features)`, output
+    `(batch, units)`. Parameters: `3 * units * (features + units)` plus a bias of `3 * units`, or `6 * units`
+    with `reset_after`.
+    """
+
+    type: Literal["GRUCell"]
+
+
+AnyCell = Annotated[
+    "SimpleRNNCell | LSTMCell | GRUCell | StackedRNNCells",
+    Field(discriminator="type", description="An RNN cell, without `name` or `inputs`."),
+]
+_CellItem = Annotated[AnyCell, Field(json_schema_extra=_UNNAMED)]
+
+
+class StackedRNNCells(Layer):
+    """Several cells run as one, for the `cell` of an RNN layer: each cell's output is the next cell's input.
+
+    Only inside an RNN layer (or another StackedRNNCells); an RNN given a list of cells stacks them in one. A
+    stack of one cell is refused where Keras mishandles its states (see `RNN._refuse_stacks_of_one`).
+    Step output: the last cell's. Parameters: those of the cells, each built on the output size of the one
+    before (the first on the input's features).
+    """
+
+    type: Literal["StackedRNNCells"]
+    cells: list[_CellItem] = Field(
+        min_length=1, description="The cells, in order: the first takes the layer's input at each timestep."
+    )
+
+    @model_validator(mode="after")
+    def _cells_are_not_nodes(self) -> "StackedRNNCells":
+        for cell in self.cells:
+            _refuse_wrapped_name("StackedRNNCells", "cells", cell)
+        return self
+
+    def keras_kwargs(self) -> dict[str, Any]:
+        """Keras takes the cells as built layers: each is built here, by its class and arguments, named by its
+        place in the stack (unnamed, Keras would number it from a process-wide counter)."""
+        return {
+            "cells": [
+                type(cell).keras_layer_class()(**cell.keras_kwargs(), name=f"cell_{i}")
+                for i, cell in enumerate(self.cells)
+            ]
+        }
+
+    def final_activation(self) -> str | None:
+        return self.cells[-1].final_activation()
+
+    def step(self, x: Tensor) -> Inferred:
+        """One timestep through every cell in turn (see `_OneCell.step`)."""
+        params = non_trainable = 0
+        weights: Weights = ()
+        for i, cell in enumerate(self.cells):
+            inferred = cell.step(x)
+            params, non_trainable = params + inferred.params, non_trainable + inferred.non_trainable
+            weights += tuple((f"cells.{i}.{role}", shape) for role, shape in inferred.weights)
+            x = inferred.output
+        return Inferred(x, params, non_trainable, weights)
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        raise _not_a_layer(self, inputs[0])
+
+
+# `cells` refers to the class itself: resolved here, with the class's own configuration (`KspecModel`'s
+# regex engine), rather than in whichever union first meets it.
+StackedRNNCells.model_rebuild()
+
+
+class _CellField(Layer):
+    """RNN's first argument (a base of its own, so that it comes first in the schema, as in Keras)."""
+
+    cell: _CellItem | list[_CellItem] = Field(
+        description="The cell run at each timestep: one cell, or a list of cells (stacked: each cell's output is "
+        "the next cell's input).",
+    )
+
+
+class RNN(SequenceLoop, _CellField):
+    """Runs a cell over the timesteps of a sequence: Keras's base recurrent layer.
+
+    `cell` is one cell (`{type: LSTMCell, units: 8}`), a list of cells (stacked in a StackedRNNCells, as
+    Keras does), or an explicit StackedRNNCells. The cells' initializers, regularizers and constraints land on
+    their own weights.
+
+    Input shape: 3-D `(batch, timesteps, features)`.
+    Output shape: `(batch, timesteps, size)` with `return_sequences`, else `(batch, size)`, where `size` is the
+    (last) cell's `units`.
+    Parameters: those of the cell(s).
+    """
+
+    type: Literal["RNN"]
+    unroll: Unroll = False
+    zero_output_for_mask: bool = Field(
+        False,
+        description="With a mask and `return_sequences`: output zeros at masked timesteps (true) or repeat the "
+        "last unmasked output (false). Bidirectional sets it to `return_sequences`.",
+    )
+
+    @field_validator("cell", mode="after")
+    @classmethod
+    def _stacked(cls, cell: Any) -> Any:
+        """A list of cells is a StackedRNNCells, as Keras's RNN makes it."""
+        return StackedRNNCells(type="StackedRNNCells", cells=cell) if isinstance(cell, list) else cell
+
+    @model_validator(mode="after")
+    def _cell_is_not_a_node(self) -> "RNN":
+        _refuse_wrapped_name("RNN", "cell", self.cell)
+        return self
+
+    @property
+    def the_cell(self) -> "SimpleRNNCell | LSTMCell | GRUCell | StackedRNNCells":
+        """The cell (a list of cells is a StackedRNNCells once validated)."""
+        assert not isinstance(self.cell, list)
+        return self.cell
+
+    def final_activation(self) -> str | None:
+        return self.the_cell.final_activation()
+
+    def _refuse_stacks_of_one(self, cell: Layer, nested: bool = False) -> None:
+        """Keras's StackedRNNCells unwraps the states of a stack of one cell after each step (its list of one
+        becomes the cell's own states), so the next step gets states of another structure: JAX's loop, and any
+        loop over a mask, refuse that; an unrolled loop hands the next step the wrong states, and fails or
+        silently skips cells, unless the stack is the layer's cell and its one cell has one state."""
+        if not isinstance(cell, StackedRNNCells):
+            return
+        if len(cell.cells) == 1:
+            where = "a StackedRNNCells of one cell (or a list of one cell)"
+            hint = f"Give the cell itself rather than a stack of one. Received: cell={_shown_cell(self.the_cell)}"
+            if not self.unroll:
+                raise ShapeError(
+                    f"Layer 'RNN' over {where}: Keras changes the structure of the stack's states after the first "
+                    f"step, which a loop over a mask and JAX's loop refuse. {hint}",
+                    field="cell",
+                    backends=("jax",),
+                )
+            if nested or _state_count(cell.cells[0]) > 1:
+                raise ShapeError(
+                    f"Layer 'RNN' unrolled over {where}{' inside another stack' if nested else ' with several states'}: "
+                    "Keras changes the structure of the stack's states after the first step, so the next step gets "
+                    f"the wrong states and fails, or silently skips cells (for some batch sizes). {hint}",
+                    field="cell",
+                )
+        for inner in cell.cells:
+            self._refuse_stacks_of_one(inner, nested=True)
+
+    def infer(self, inputs: list[Tensor]) -> Inferred:
+        (x,) = inputs
+        features = self._sequence_input(x, unroll=self.unroll)
+        self._refuse_stacks_of_one(self.the_cell)
+        try:
+            step = self.the_cell.step(Tensor((x.shape[0], features), x.dtype))
+        except ShapeError as exc:
+            raise _inner_field(exc, "cell") from None
+        (size,) = step.output.shape[1:]
+        shape = (x.shape[0], x.shape[1], size) if self.return_sequences else (x.shape[0], size)
+        # the cells check their own arguments: the layer has none of its own to fit
+        weights = tuple((f"cell.{role}", s) for role, s in step.weights)
+        return Inferred(Tensor(shape, "float32"), step.params, step.non_trainable, weights)
+
+
+def _state_count(cell: Layer) -> int:
+    """How many state tensors a cell carries from one step to the next (an LSTM cell: h and c)."""
+    if isinstance(cell, StackedRNNCells):
+        return sum(_state_count(inner) for inner in cell.cells)
+    return 2 if isinstance(cell, LSTMCell) else 1
+
+
+def _shown_cell(cell: Layer) -> str:
+    """A cell as written in a spec, by its types: `[LSTMCell, [GRUCell]]` for stacks."""
+    if isinstance(cell, StackedRNNCells):
+        return "[" + ", ".join(_shown_cell(inner) for inner in cell.cells) + "]"
+    return cell.layer_type
 
 
 RecurrentLayer = Annotated[
-    LSTM | GRU | SimpleRNN,
-    Field(discriminator="type", description="A recurrent layer (LSTM, GRU or SimpleRNN), without `name` or `inputs`."),
+    LSTM | GRU | SimpleRNN | RNN,
+    Field(
+        discriminator="type",
+        description="A recurrent layer (LSTM, GRU, SimpleRNN or RNN), without `name` or `inputs`.",
+    ),
 ]
 
 
@@ -190,9 +522,7 @@ def _wrapped_infer(layer: Layer, inputs: list[Tensor], where: str) -> Inferred:
     try:
         return layer.apply(inputs)
     except ShapeError as exc:
-        if exc.field is not None:
-            exc.field = where
-        raise
+        raise _inner_field(exc, where) from None
 
 
 class Bidirectional(Layer):
@@ -216,7 +546,7 @@ class Bidirectional(Layer):
     backward_layer: RecurrentLayer | None = Field(
         None,
         description="The recurrent layer run backwards (it must set `go_backwards: true`, and match `layer`'s "
-        "`return_sequences` and `units`); default: a copy of `layer` with `go_backwards` flipped.",
+        "`return_sequences` and output size); default: a copy of `layer` with `go_backwards` flipped.",
         json_schema_extra=_UNNAMED,
     )
 
@@ -253,15 +583,16 @@ class Bidirectional(Layer):
                 f"{backward.return_sequences} for backward layer",
                 field="backward_layer",
             )
-        if forward.units != backward.units:
-            # Keras accepts this but declares the output with the forward layer's size only.
-            raise ShapeError(
-                "Forward layer and backward layer must have the same `units` (Keras infers the output shape "
-                f"from the forward layer). Received: {forward.units} for forward layer and {backward.units} for backward layer",
-                field="backward_layer",
-            )
         fwd = _wrapped_infer(forward, inputs, "layer")
         bwd = _wrapped_infer(backward, inputs, "backward_layer" if self.backward_layer is not None else "layer")
+        if fwd.output.shape[-1] != bwd.output.shape[-1]:
+            # Keras accepts this but declares the output with the forward layer's size only.
+            raise ShapeError(
+                "Forward layer and backward layer must have the same `units` (output size): Keras infers the output "
+                f"shape from the forward layer. Received: {fwd.output.shape[-1]} for forward layer and "
+                f"{bwd.output.shape[-1]} for backward layer",
+                field="backward_layer",
+            )
         shape = fwd.output.shape
         if self.merge_mode == "concat":
             last = shape[-1]
@@ -339,4 +670,15 @@ class TimeDistributed(Layer):
         return Inferred(Tensor(shape, "float32"), child.params, child.non_trainable, weights)
 
 
-LAYERS = (LSTM, GRU, SimpleRNN, Bidirectional, TimeDistributed)
+LAYERS = (
+    LSTM,
+    GRU,
+    SimpleRNN,
+    RNN,
+    SimpleRNNCell,
+    LSTMCell,
+    GRUCell,
+    StackedRNNCells,
+    Bidirectional,
+    TimeDistributed,
+)

@@ -1,4 +1,5 @@
-"""Reshaping layers: Reshape, Permute, RepeatVector, Masking, ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
+"""Reshaping layers: Reshape, Permute, RepeatVector, Masking, ZeroPadding1D/2D/3D, Cropping1D/2D/3D,
+UpSampling1D/2D/3D.
 
 Channels-last only (kspec has no `data_format`). None of these layers has weights.
 
@@ -26,7 +27,9 @@ from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
 # built at run time: to a type checker, any value
 _NonNegativePair: Any = IntTuple(2, minimum=0)
 _Pairs2: Any = IntPairs(2)
+_Pairs3: Any = IntPairs(3)
 _Pair: Any = IntTuple(2)
+_Triple: Any = IntTuple(3)
 
 Dim = int | None
 
@@ -84,6 +87,7 @@ class Reshape(Layer):
     passes_values: ClassVar[str | None] = "keeps"
 
     type: Literal["Reshape"]
+    mask_passing: ClassVar[str] = "ends"
     target_shape: TargetShape
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
@@ -189,6 +193,9 @@ class Masking(Layer):
     type: Literal["Masking"]
     mask_value: float = Field(0.0, description="A timestep whose values all equal this one is masked.")
 
+    def makes_mask(self) -> bool:
+        return True
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         _need_float(self, x)
@@ -262,6 +269,25 @@ class ZeroPadding2D(_ZeroPadding):
         return self.padding
 
 
+class ZeroPadding3D(_ZeroPadding):
+    """Pads the three spatial axes of a volume with zeros.
+
+    Input shape: `(batch, dim1, dim2, dim3, channels)`.
+    Output shape: `(batch, dim1 + before1 + after1, dim2 + before2 + after2, dim3 + before3 + after3, channels)`.
+    """
+
+    type: Literal["ZeroPadding3D"]
+    padding: _Pairs3 = Field(
+        ((1, 1), (1, 1), (1, 1)),
+        description="Zeros to add: an int (the same on every side), [pad1, pad2, pad3] (symmetric), or "
+        "[[before1, after1], [before2, after2], [before3, after3]].",
+    )
+    rank: ClassVar[int] = 3
+
+    def _per_axis(self) -> tuple:
+        return self.padding
+
+
 class _Cropping(_Spatial):
     passes_values: ClassVar[str | None] = "keeps"
 
@@ -315,6 +341,25 @@ class Cropping2D(_Cropping):
         return self.cropping
 
 
+class Cropping3D(_Cropping):
+    """Crops the three spatial axes of a volume.
+
+    Input shape: `(batch, dim1, dim2, dim3, channels)`.
+    Output shape: `(batch, dim1 - start1 - end1, dim2 - start2 - end2, dim3 - start3 - end3, channels)`.
+    """
+
+    type: Literal["Cropping3D"]
+    cropping: _Pairs3 = Field(
+        ((1, 1), (1, 1), (1, 1)),
+        description="Elements to remove: an int (the same on every side), [crop1, crop2, crop3] (symmetric), or "
+        "[[start1, end1], [start2, end2], [start3, end3]].",
+    )
+    rank: ClassVar[int] = 3
+
+    def _per_axis(self) -> tuple:
+        return self.cropping
+
+
 class _UpSampling(_Spatial):
     passes_values: ClassVar[str | None] = "keeps"
 
@@ -361,6 +406,23 @@ class UpSampling2D(_UpSampling):
         return self.size
 
 
+class UpSampling3D(_UpSampling):
+    """Repeats each element `size[i]` times along spatial axis i of a volume.
+
+    Input shape: `(batch, dim1, dim2, dim3, channels)`.
+    Output shape: `(batch, dim1 * size[0], dim2 * size[1], dim3 * size[2], channels)`.
+    """
+
+    type: Literal["UpSampling3D"]
+    size: _Triple = Field(
+        (2, 2, 2), description="Upsampling factors: an int (every axis) or [factor1, factor2, factor3]."
+    )
+    rank: ClassVar[int] = 3
+
+    def _per_axis(self) -> tuple:
+        return self.size
+
+
 LAYERS = (
     Reshape,
     Permute,
@@ -368,8 +430,11 @@ LAYERS = (
     Masking,
     ZeroPadding1D,
     ZeroPadding2D,
+    ZeroPadding3D,
     Cropping1D,
     Cropping2D,
+    Cropping3D,
     UpSampling1D,
     UpSampling2D,
+    UpSampling3D,
 )
