@@ -8,7 +8,6 @@ document. A spec argument may be `-` (stdin) everywhere (`read_spec`).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -201,9 +200,9 @@ def validate(paths: tuple[str, ...], fmt: str, overrides: tuple[str, ...], stric
 )
 def schema(output: str | None) -> None:
     """Print the JSON Schema (draft 2020-12) of the spec language."""
-    from .spec import json_schema
+    from .spec import json_schema_text
 
-    text = json.dumps(json_schema(), indent=2, sort_keys=False) + "\n"
+    text = json_schema_text()
     if output:
         _atomic_write(Path(output), text)
     else:

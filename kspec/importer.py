@@ -5,10 +5,14 @@ memory, the text of a `.json` file, or the `config.json` member of a `.keras` ar
 Nothing in a model file is deserialised: no Keras object is created from it, so no code it holds
 (a Lambda's bytecode, a custom class) can run, which is stricter than Keras's `safe_mode=True`, and
 a file is imported without building its model. Only layer classes of kspec's closed set
-(`keras.layers` classes, not registered or custom ones) and the Operations of its operation types (the nodes
-`x + 3.0`, `x[:, 0]` and `keras.ops` calls make: `Add` becomes `{type: ops.add, x2: 3.0}`) are mapped;
-everything else is reported, once: a nested model as a nested model, an Operation kspec lacks as an operation.
+(`keras.layers` classes, not registered or custom ones; the few classes Keras defines in `keras.applications`,
+from their own modules) and the Operations of its operation types (the nodes `x + 3.0`, `x[:, 0]` and `keras.ops`
+calls make: `Add` becomes `{type: ops.add, x2: 3.0}`) are mapped; everything else is reported, once: a subclassed
+model nested as a layer as a nested model, an Operation kspec lacks as an operation.
 
+- **Nested models** (a keras.Sequential or Functional model called as a layer) are inlined: their layers take their
+  place in the graph (an inner name the outer graph has becomes `<model>_<name>`); a model called on several inputs
+  gives its layers as many calls, so the later calls are `shares:` nodes of the first (`_inline_models`).
 - **Sequential form** for `keras.Sequential` and for a Functional model that is a plain chain (one
   input, one output, each layer called once on the previous layer's output, feeding only the next);
   **graph form** otherwise, with `shares:` nodes for the second and later calls of a layer.
@@ -31,6 +35,7 @@ anything else is an unsupported argument).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -51,9 +56,6 @@ from .text import cut
 KERAS_LAYER_TYPES: dict[str, type[Layer]] = {
     cls.keras_class or cls.type_name(): cls for cls in BUILTIN_LAYER_CLASSES if not issubclass(cls, Op)
 }
-#: Model classes that may be nested in a model as a layer.
-_NESTED_MODELS = ("Functional", "Sequential", "Model")
-
 #: Model classes whose configuration kspec reads.
 MODEL_CLASSES = ("Sequential", "Functional")
 
@@ -198,20 +200,21 @@ class _Converter:
         keras_name = config.get("name", entry.get("name", "?"))
         where = f"Layer '{keras_name}' ({class_name})"
         cls = KERAS_LAYER_TYPES.get(class_name)
-        custom = entry.get("registered_name") not in (None, class_name) or entry.get("module") not in (
-            None,
-            "keras.layers",
-        )
+        module = getattr(cls, "keras_module", "keras.layers")  # a keras.applications class: its own module
+        custom = entry.get("registered_name") not in (None, class_name) or entry.get("module") not in (None, module)
         if class_name == "Lambda":
             self.problems.append(
                 f"{where}: Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)"
             )
             return None
-        if class_name in _NESTED_MODELS:
-            self.problems.append(
-                f"Model '{keras_name}' ({class_name}), nested in the model as a layer: kspec has no nested models "
-                "(write its layers in the spec; a block can repeat them)"
+        if _is_model(entry):  # one that `_inline_models` left: it cannot be inlined
+            why = (
+                "not inlined, as the Sequential model around it has no input shape"
+                if class_name in MODEL_CLASSES
+                else "a subclassed model (its call is Python code); kspec takes the layers of nested keras.Sequential "
+                "and Functional models"
             )
+            self.problems.append(f"Model '{keras_name}' ({class_name}), nested in the model as a layer: {why}")
             return None
         if _is_op(entry):
             return self.op(entry)
@@ -307,6 +310,8 @@ class _Converter:
                 return self._object(value, key, where, _CONSTRAINTS)
             if value.get("module") == "keras.layers" or key in ("layer", "backward_layer"):
                 return self.layer(value, where, wrapped=True)
+        if isinstance(value, list) and value and all(_is_keras_layer(v) for v in value):  # StackedRNNCells' cells
+            return [self.layer(v, where, wrapped=True) for v in value]
         if key == "activation" or key.endswith("_activation"):
             if value == "linear" and cls.model_fields[key].default is None:
                 return None
@@ -372,6 +377,10 @@ def _import_keras_quietly() -> None:
     from .train import import_quietly
 
     import_quietly("keras")
+
+
+def _is_keras_layer(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("module") == "keras.layers" and isinstance(value.get("config"), dict)
 
 
 def _reversed(layer: Any) -> Any:
@@ -547,6 +556,7 @@ def _sequential(config: dict, conv: _Converter) -> dict:
 
 
 def _functional(config: dict, conv: _Converter) -> dict:
+    config = _inline_models(config, conv)
     entries = [e for e in config.get("layers") or [] if isinstance(e, dict)]
     inputs: dict[str, dict | None] = {}
     layers: dict[str, dict] = {}
@@ -648,13 +658,16 @@ def _call(layer: str, index: int, call: Any, entry: dict) -> _Node:
             "", layer, index, [], "", "a call in an older Keras format that kspec does not read (save it with Keras 3)"
         )
     args, kwargs = call.get("args") or [], dict(call.get("kwargs") or {})
-    # What Keras records for a plain call: `training=False` for layers whose call takes it (a model called in fit
-    # or predict passes its own `training` to every layer instead), and `mask`: None, or the mask Keras propagates
-    # from the layer before (computed by ops such as NotEqual), which it propagates again when the same layers
-    # are rebuilt. (A mask passed by hand is not told apart from a propagated one.) Anything else is an
-    # argument of the call that a spec cannot give.
+    # What Keras records for a plain call: `training=False` for layers whose call takes it (or the default of the
+    # call's `training`: True for the augmentation layers; a model called in fit or predict passes its own
+    # `training` to every layer instead), and `mask`: None, or the mask Keras propagates from the layer before
+    # (computed by ops such as NotEqual), which it propagates again when the same layers are rebuilt. (A mask
+    # passed by hand is not told apart from a propagated one.) Anything else is an argument of the call that a
+    # spec cannot give.
     if kwargs.get("mask") is None or _is_tensors(kwargs["mask"]):
         kwargs.pop("mask", None)
+    if kwargs.get("training") is True and _training_default(str(entry.get("class_name"))) is True:
+        del kwargs["training"]
     extra = sorted(k for k, v in kwargs.items() if v is not None and not (k == "training" and v is False))
     if extra:
         shown = ", ".join(f"{k}={_show(kwargs[k])}" for k in extra)
@@ -667,6 +680,17 @@ def _call(layer: str, index: int, call: Any, entry: dict) -> _Node:
         problem = "called on something other than single-output layer tensors (constants, nested structures or a layer's second output)"
         return _Node("", layer, index, [r for r in refs if r is not None], "", problem)
     return _Node("", layer, index, refs, style)  # type: ignore[arg-type]
+
+
+@functools.cache
+def _training_default(class_name: str) -> Any:
+    """The default of `training` in the call of the Keras class of a kspec layer type (None if it has none)."""
+    cls = KERAS_LAYER_TYPES.get(class_name)
+    if cls is None:
+        return None
+    _import_keras_quietly()
+    parameter = inspect.signature(cls.keras_layer_class().call).parameters.get("training")
+    return None if parameter is None else parameter.default
 
 
 def _is_op(entry: dict) -> bool:
@@ -764,6 +788,186 @@ def _key(value: Any) -> str | None:
         else:
             return None
     return key_text(tuple(items))
+
+
+# ---- nested models -------------------------------------------------------------------------------
+
+
+def _is_model(entry: dict) -> bool:
+    """A model nested in the model as a layer: keras.Sequential, Functional, or a subclassed model (Keras writes
+    a `compile_config` for models only)."""
+    return entry.get("class_name") in MODEL_CLASSES or "compile_config" in entry
+
+
+def _entry_name(entry: dict) -> str:
+    return str(entry.get("name", (entry.get("config") or {}).get("name")))
+
+
+def _has_input(config: dict) -> bool:
+    """A Sequential model's configuration says its input shape."""
+    layers = config.get("layers") or []
+    first = layers[0] if layers and isinstance(layers[0], dict) else {}
+    return first.get("class_name") == "InputLayer" or bool(config.get("build_input_shape"))
+
+
+def _history(name: str, node: int, tensor: int) -> dict:
+    """A serialised KerasTensor: the output `tensor` of call `node` of layer `name`."""
+    return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, node, tensor]}}
+
+
+def _chain_config(config: dict, name: str) -> dict:
+    """A Sequential model's configuration as a Functional model's: each layer called on the previous one's output."""
+    layers = [e for e in config.get("layers") or [] if isinstance(e, dict)]
+    if layers and layers[0].get("class_name") == "InputLayer":
+        first = layers.pop(0)
+    else:
+        first = {"class_name": "InputLayer", "config": {"batch_shape": config.get("build_input_shape")}}
+    previous = str((first.get("config") or {}).get("name") or f"{name}_input")
+    entries = [{**first, "name": previous, "config": {**(first.get("config") or {}), "name": previous}}]
+    for entry in layers:
+        layer = _entry_name(entry)
+        entries.append({**entry, "name": layer, "inbound_nodes": [{"args": [_history(previous, 0, 0)], "kwargs": {}}]})
+        previous = layer
+    return {
+        **config,
+        "layers": entries,
+        "input_layers": [[entries[0]["name"], 0, 0]],
+        "output_layers": [[previous, 0, 0]],
+    }
+
+
+def _map_tensors(value: Any, fn: Any) -> Any:
+    """`value` with each serialised KerasTensor replaced by `fn(name, node, tensor)` of its history."""
+    if isinstance(value, list):
+        return [_map_tensors(v, fn) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("class_name") == "__keras_tensor__":
+        history = (value.get("config") or {}).get("keras_history")
+        if isinstance(history, list) and len(history) == 3 and all(isinstance(h, int) for h in history[1:]):
+            return fn(str(history[0]), history[1], history[2])
+        return value
+    return {k: _map_tensors(v, fn) for k, v in value.items()}
+
+
+def _tensors_of(value: Any) -> list:
+    """The serialised KerasTensors of a call's argument, in order (a tensor, or a list or dict of them)."""
+    if isinstance(value, list):
+        return [t for v in value for t in _tensors_of(v)]
+    if isinstance(value, dict) and value.get("class_name") != "__keras_tensor__":
+        return [t for v in value.values() for t in _tensors_of(v)]
+    return [value]
+
+
+@dataclass
+class _Inlined:
+    """A nested model's layers, inlined: each inner layer under its name in the outer graph, called once per call
+    of the model (`k`), on what that call fed the model's inputs."""
+
+    inner: dict  # its configuration, with the models nested in it inlined in turn
+    names: dict[str, str]  # inner layer name -> name in the outer graph
+    feeds: list[dict[str, Any]]  # per call of the model: inner input name -> the tensor the call gave it
+    calls: dict[str, int] = field(default_factory=dict)  # inner layer name -> its calls in the model
+
+    def __post_init__(self) -> None:
+        self.calls = {_entry_name(e): len(e.get("inbound_nodes") or []) for e in self.inner.get("layers") or []}
+
+    def tensor(self, name: str, node: int, index: int, call: int) -> Any:
+        """The outer graph's tensor for the inner tensor (name, node, index) in the model's call `call`."""
+        if name in self.feeds[call]:
+            return self.feeds[call][name]
+        return _history(self.names.get(name, name), call * self.calls.get(name, 1) + node, index)
+
+    def output(self, index: int, call: int) -> Any:
+        """The tensor of the model's output `index` in its call `call`."""
+        refs = _layer_refs(self.inner.get("output_layers"))
+        if not 0 <= call < len(self.feeds) or not 0 <= index < len(refs):
+            return _history("?", call, index)  # not in the model: reported when read
+        name, node, tensor = refs[index]
+        return self.tensor(str(name), node, tensor, call)
+
+
+def _inline_models(config: dict, conv: _Converter) -> dict:
+    """The Functional model's configuration with each nested keras.Sequential or Functional model replaced by its
+    layers: a model called once becomes its layers, called on the model's inputs; a model called several times
+    becomes its layers called as many times (their later calls are `shares` nodes). An inner layer keeps its name
+    unless the outer graph has it, then it is `<model>_<name>`. A subclassed model is left (and reported)."""
+    entries = [e for e in config.get("layers") or [] if isinstance(e, dict)]
+    nested = [e for e in entries if e.get("class_name") in MODEL_CLASSES and isinstance(e.get("config"), dict)]
+    if not nested:
+        return config
+    taken = {_entry_name(e) for e in entries}
+    models: dict[str, _Inlined] = {}
+    for entry in nested:
+        model = _entry_name(entry)
+        where = f"Model '{model}' ({entry['class_name']}), nested in the model as a layer"
+        if entry["config"].get("trainable", True) is not True:
+            conv.problems.append(f"{where}: trainable=False is not supported (a spec's layers are trainable)")
+        inner = entry["config"] if entry["class_name"] == "Functional" else _chain_config(entry["config"], model)
+        inner = _inline_models(inner, conv)
+        inputs = [str(r[0]) for r in _layer_refs(inner.get("input_layers"))]
+        feeds = []
+        for call in entry.get("inbound_nodes") or []:
+            args = call.get("args") or [] if isinstance(call, dict) else []
+            kwargs = dict(call.get("kwargs") or {}) if isinstance(call, dict) else {}
+            if kwargs.get("mask") is None or _is_tensors(kwargs["mask"]):
+                kwargs.pop("mask", None)
+            extra = sorted(k for k, v in kwargs.items() if v is not None and not (k == "training" and v is False))
+            given = _tensors_of(args[0] if len(args) == 1 else args)
+            if extra:
+                shown = ", ".join(f"{k}={_show(kwargs[k])}" for k in extra)
+                conv.problems.append(f"{where}: called with {shown}, which a spec cannot give")
+            elif len(given) != len(inputs) or not all(_tensor_ref(t) for t in given):
+                conv.problems.append(
+                    f"{where}: called on {len(given)} value(s) where it takes {len(inputs)} single-output tensor(s)"
+                )
+            feeds.append(dict(zip(inputs, given)))
+        names: dict[str, str] = {}
+        for inner_entry in inner.get("layers") or []:
+            name = _entry_name(inner_entry)
+            if inner_entry.get("class_name") == "InputLayer":
+                continue
+            new, n = (name, 0) if name not in taken else (f"{model}_{name}", 0)
+            while new in taken:
+                n += 1
+                new = f"{model}_{name}_{n}"
+            taken.add(new)
+            names[name] = new
+        models[model] = _Inlined(inner, names, feeds)
+
+    def outer(name: str, node: int, index: int) -> Any:
+        return models[name].output(index, node) if name in models else _history(name, node, index)
+
+    out: list[dict] = []
+    for entry in entries:
+        model = _entry_name(entry)
+        if model not in models:
+            out.append({**entry, "inbound_nodes": _map_tensors(entry.get("inbound_nodes") or [], outer)})
+            continue
+        inlined = models[model]
+        for inner_entry in inlined.inner.get("layers") or []:
+            if inner_entry.get("class_name") == "InputLayer":
+                continue
+            calls = []
+            for k in range(len(inlined.feeds)):
+                for node in inner_entry.get("inbound_nodes") or []:
+                    calls.append(_map_tensors(node, lambda n, j, t, k=k, m=inlined: m.tensor(n, j, t, k)))
+            new = inlined.names[_entry_name(inner_entry)]
+            renamed = {**(inner_entry.get("config") or {}), "name": new}
+            out.append({**inner_entry, "name": new, "config": renamed, "inbound_nodes": _map_tensors(calls, outer)})
+
+    def output(ref: list) -> list:
+        name, node, index = str(ref[0]), ref[1], ref[2]
+        if name not in models:
+            return ref
+        # Keras numbers a Functional model's calls in `output_layers` from 1: its own node (inputs to outputs) is 0.
+        shift = 1 if next(e for e in nested if _entry_name(e) == name)["class_name"] == "Functional" else 0
+        tensor = models[name].output(index, node - shift)
+        history = (tensor.get("config") or {}).get("keras_history") if isinstance(tensor, dict) else None
+        return list(history) if isinstance(history, list) else ["?", node, index]  # a bad call, reported
+
+    outputs = [output(ref) for ref in _layer_refs(config.get("output_layers"))]
+    return {**config, "layers": out, "output_layers": outputs}
 
 
 def _ordered(nodes: list[_Node]) -> list[_Node]:
@@ -873,8 +1077,13 @@ def spec_document_of(model: Any, *, name: str | None = None) -> dict:
         )
     if config.get("trainable", True) is not True:
         conv.problems.append("The model: trainable=False is not supported (a spec's model is trainable)")
-    if class_name == "Sequential":
+    if class_name == "Sequential" and not (
+        any(_is_model(e) for e in config.get("layers") or [] if isinstance(e, dict)) and _has_input(config)
+    ):
         body = _sequential(config, conv)
+    elif class_name == "Sequential":  # a nested model in it: its layers inlined in the graph, as a chain if they are
+        graph = _functional(_chain_config(config, model_name), conv)
+        body = (_as_sequential(graph) if not conv.problems else None) or graph
     else:
         graph = _functional(config, conv)
         body = (_as_sequential(graph) if not conv.problems else None) or graph

@@ -184,6 +184,7 @@ def _apply(result: Inference, info: NodeInfo, tensors: list[Tensor | None]) -> N
     try:
         inferred = info.layer.apply(list(tensors))  # type: ignore[arg-type]
         _refuse_constant(info, inferred.output)
+        _refuse_ids_out_of_range(result, info)
         _refuse_masked_softmax(result, info)
     except ShapeError as exc:
         where = info.path if info.shares is not None or exc.field is None else info.path + (exc.field,)
@@ -242,6 +243,31 @@ def output_end(inference: Inference, name: str) -> OutputEnd | None:
         noise = layer.layer_type if passing == "noise" else noise
         node = inference.node(node.inputs[0]) if len(node.inputs) == 1 else None
     return None
+
+
+def _refuse_ids_out_of_range(result: Inference, info: NodeInfo) -> None:
+    """The lookup-ids policy: an embedding whose input ids come from a lookup, hashing or discretization layer
+    (through layers that keep values: Flatten, Reshape, ...) takes every id that layer can produce."""
+    rows = info.layer.reads_ids_below()
+    if rows is None or len(info.inputs) != 1:
+        return
+    node = result.node(info.inputs[0])
+    while node is not None and node.layer is not None:
+        bound = node.layer.ids_below()
+        if bound is not None:
+            if bound > rows:
+                raise ShapeError(
+                    f"Layer '{info.layer.layer_type}' takes ids in [0, {rows}), but its input comes from "
+                    f"{node.layer.layer_type} '{node.name}', whose ids run up to {bound - 1} (kspec policy: an id out "
+                    f"of range fails on TensorFlow, and on other backends reads another row or zeros). Received: "
+                    f"input_dim={rows}",
+                    field="input_dim",
+                    policy="lookup-ids",
+                )
+            return
+        if node.layer.value_passing() != "keeps" or len(node.inputs) != 1:
+            return
+        node = result.node(node.inputs[0])
 
 
 def _refuse_constant(info: NodeInfo, output: Tensor) -> None:

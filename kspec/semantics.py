@@ -66,6 +66,8 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
             out.extend(training_checks.unreduced_loss(name, loss, path))
             end = output_end(inference, name)
             out.extend(training_checks.loss_range(name, loss, end, path))
+            if not fits:  # the loss reads this output's shape: then its values
+                out.extend(training_checks.unit_embeddings(name, loss, inference, path))
             out.extend(training_checks.probability_output(name, loss, end, path))
 
     # Metrics: each fits the labels of its output's loss.

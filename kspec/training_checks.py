@@ -201,6 +201,33 @@ def loss_range(output: str, loss: Any, end: OutputEnd | None, path: Path) -> lis
     ]
 
 
+def unit_embeddings(output: str, loss: Any, inference: Inference, path: Path) -> list[Diagnostic]:
+    """Circle reads the products of the embeddings as cosine similarities: the output must have unit L2 norm."""
+    if loss_kind(loss) != "ids":
+        return []
+    node, tensor = inference.node(output), inference.tensor(output)
+    layer = node.layer if node is not None else None
+    if tensor is None or (
+        layer is not None
+        and layer.layer_type == "UnitNormalization"
+        and any(a % tensor.rank == tensor.rank - 1 for a in layer.axis)
+    ):
+        return []
+    made = "an input" if layer is None else f"layer {layer.layer_type}"
+    return [
+        Diagnostic(
+            "loss",
+            f"Loss '{loss_name(loss)}' reads output '{output}' as L2-normalised embeddings (it takes their products as "
+            f"cosine similarities), but the output comes from {made}, not from a UnitNormalization over its last "
+            "axis: with norms above 1 the loss clips every distance to 0 and has no gradient, so the model does not "
+            "train.",
+            path,
+            hint="End the output with {type: UnitNormalization}.",
+            policy="loss-output-range",
+        )
+    ]
+
+
 def probability_output(output: str, loss: Any, end: OutputEnd | None, path: Path) -> list[Diagnostic]:
     """A loss that reads probabilities needs an output in [0, 1]."""
     if not loss_reads_probabilities(loss) or end is None:

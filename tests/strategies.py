@@ -431,7 +431,7 @@ def dense_head(draw, losses=CLASSIFICATION_LOSSES):
         head: dict[str, Any] = {"type": "Dense", "units": draw(st.integers(2, 10)), "activation": "softmax"}
     elif kind == "ctc":  # per-step class logits (on a sequence; elsewhere the loss is refused, as Keras fails)
         head = {"type": "Dense", "units": draw(st.integers(2, 10))}
-    elif kind == "ids":  # embeddings (Circle reads their cosine similarities)
+    elif kind == "ids":  # embeddings (Circle reads their cosine similarities: `normalised` adds a UnitNormalization)
         head = {"type": "Dense", "units": draw(st.integers(1, 8))}
     elif kind == "binary":
         head = {"type": "Dense", "units": 1 if not chance(draw, 20) else draw(st.integers(2, 3)), "activation": "sigmoid"}
@@ -444,6 +444,12 @@ def dense_head(draw, losses=CLASSIFICATION_LOSSES):
     if head.get("activation", "") is None:
         del head["activation"]
     return head, loss
+
+
+def normalised(draw, loss) -> bool:
+    """Whether an output trained with `loss` gets a UnitNormalization after its head: Circle's embeddings,
+    mostly (without it, the loss-output-range policy refuses the spec)."""
+    return _kind(loss) == "ids" and not chance(draw, 20)
 
 
 #: How often (%) an output ends in layers that pass the head's values on (`pass_through_end`), with any loss.
@@ -1104,6 +1110,8 @@ def image_specs(draw):
     ends = chance(draw, PASS_THROUGH_PERCENT)  # the output behind layers that pass the head's values on
     head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES))
     layers.append(head)
+    if normalised(draw, loss):
+        layers.append({"type": "UnitNormalization"})
     if ends:
         layers.extend(draw(pass_through_end((head["units"],)))[0])
     return draw(with_training("image_model", {"input": model_input, "layers": layers}, loss))
@@ -1324,6 +1332,8 @@ def sequence_specs(draw):
             layers.append(({"type": reduce, "units": draw(st.integers(1, 6))} if reduce in ("LSTM", "GRU") else {"type": reduce}, 1))
         head, loss = draw(dense_head(ALL_LOSSES if ends else CLASSIFICATION_LOSSES + ["binary_crossentropy"]))
         layers.append((head, 1))
+        if normalised(draw, loss):
+            layers.append(({"type": "UnitNormalization"}, 1))
         out = (head["units"],)
     if ends:
         layers.extend((layer, 1) for layer in draw(pass_through_end(out))[0])
@@ -1613,6 +1623,8 @@ def graph_specs(draw):
         else:
             name = g.add(head, [joined], (head["units"],))
             heads.append(name)
+            if normalised(draw, loss):
+                name = g.add({"type": "UnitNormalization"}, [name], (head["units"],))
             if ends:
                 for layer in draw(pass_through_end((head["units"],)))[0]:
                     name = g.add(layer, [name], None)

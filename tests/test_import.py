@@ -4,8 +4,10 @@ which, given the original's weights, computes the same outputs."""
 
 from __future__ import annotations
 
+import gc
 import json
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -70,17 +72,44 @@ def _used(model) -> set[int]:
     return used
 
 
-def assert_same_model(original, rebuilt, *, outputs: bool = True) -> None:
+def leaf_layers(model) -> list:
+    """The model's layers but its inputs, with each nested model's layers in its place (its own, recursively)."""
+    return [
+        leaf for layer in model.layers if not isinstance(layer, L.InputLayer)
+        for leaf in (leaf_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    ]
+
+
+def nests_models(model) -> bool:
+    return any(isinstance(layer, keras.Model) for layer in model.layers)
+
+
+def outputs_of(model, batch) -> list:
+    """The model's outputs on a batch, in inference (a plain call: no compiled predict function to trace)."""
+    with warnings.catch_warnings():  # a model whose inputs are a list of one, given the tensor
+        warnings.filterwarnings("ignore", "The structure of `inputs` doesn't match", UserWarning)
+        got = model(batch, training=False)
+    return [keras.ops.convert_to_numpy(t) for t in (got if isinstance(got, (list, tuple)) else [got])]
+
+
+def assert_same_model(original, rebuilt, *, outputs: bool = True, names: dict | None = None) -> None:
     """Same topology, layer configurations, parameter counts and, with the original's weights copied in by
-    layer name, the same outputs (unless `outputs` is false)."""
-    assert layer_graph(rebuilt) == layer_graph(original)
-    for layer in original.layers:
-        if isinstance(layer, L.InputLayer):
-            continue
-        twin = rebuilt.get_layer(layer.name)
-        # The whole configuration, with nothing excluded: name, trainable, dtype policy, every argument
-        # (initializers, regularizers and constraints as Keras serialises them).
-        assert twin.get_config() == layer.get_config(), layer.name
+    layer name, the same outputs (unless `outputs` is false). A model that nests models is compared with its
+    nested models' layers in their place (the import inlines them): the same layers, by name (`names`: the
+    names the import gave those it renamed), with the same configurations and outputs."""
+    names = names or {}  # id(original layer) -> its name in the import, where it was renamed
+    if not nests_models(original):
+        assert layer_graph(rebuilt) == layer_graph(original)
+    else:
+        imported = sorted(names.get(id(layer), layer.name) for layer in leaf_layers(original))
+        # (An output made by a shared layer's later call is named by an Identity layer of kspec's.)
+        kept = [layer.name for layer in leaf_layers(rebuilt) if layer.name in imported or not isinstance(layer, L.Identity)]
+        assert sorted(kept) == imported
+    for layer in leaf_layers(original):
+        twin = rebuilt.get_layer(names.get(id(layer), layer.name))
+        # The whole configuration, with nothing excluded: name (or the one the import gave it), trainable, dtype
+        # policy, every argument (initializers, regularizers and constraints as Keras serialises them).
+        assert {**twin.get_config(), "name": layer.name} == layer.get_config(), layer.name
         assert twin.count_params() == layer.count_params(), layer.name
         twin.set_weights(layer.get_weights())
         if isinstance(twin, L.Normalization):
@@ -91,13 +120,11 @@ def assert_same_model(original, rebuilt, *, outputs: bool = True) -> None:
     rng = np.random.default_rng(0)
     batch = [rng.standard_normal((2,) + tuple(t.shape[1:])).astype("float32") for t in original.inputs]
     batch = batch if len(batch) > 1 else batch[0]
-    expected = original.predict(batch, verbose=0)
-    got = rebuilt.predict(batch, verbose=0)
-    for a, b in zip(expected if isinstance(expected, list) else [expected], got if isinstance(got, list) else [got]):
+    for a, b in zip(outputs_of(original, batch), outputs_of(rebuilt, batch), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
 
 
-def round_trip(original, source=None):
+def round_trip(original, source=None, *, names: dict | None = None):
     """Import (from the model itself, or `source`), check the written text reads back as the same spec, build it."""
     spec = kspec.import_model(original if source is None else source)
     text = spec_text(spec)
@@ -105,35 +132,77 @@ def round_trip(original, source=None):
     assert report.ok, [d.message for d in report.diagnostics]
     assert report.spec == spec
     rebuilt = kspec.build_model(text)
-    assert_same_model(original, rebuilt)
+    assert_same_model(original, rebuilt, names=names)
     return spec, text
 
 
 # ---- Keras Applications -----------------------------------------------------------------------
 
-#: The smallest input each application takes (with weights=None), to keep the test fast; 10 classes.
+#: Every model of keras.applications, at the smallest input it takes with weights=None (32, or 75 and 71; a few
+#: seconds each), 10 classes.
 APPLICATIONS = [
-    ("VGG16", (32, 32, 3)),
-    ("ResNet50", (32, 32, 3)),
-    ("MobileNetV2", (32, 32, 3)),
-    ("EfficientNetB0", (32, 32, 3)),
-    ("DenseNet121", (32, 32, 3)),
-    ("InceptionV3", (75, 75, 3)),
-    ("Xception", (71, 71, 3)),
-    ("NASNetMobile", (32, 32, 3)),
-    ("MobileNetV3Small", (32, 32, 3)),  # operators between layers: x + 3.0, x * (1.0 / 6.0)
-    ("MobileNetV3Large", (32, 32, 3)),
+    ("ConvNeXtTiny", 32),  # nested Sequential models, LayerScale, `inputs + x`
+    ("ConvNeXtSmall", 32),
+    ("ConvNeXtBase", 32),
+    ("ConvNeXtLarge", 32),
+    ("ConvNeXtXLarge", 32),
+    ("DenseNet121", 32),
+    ("DenseNet169", 32),
+    ("DenseNet201", 32),
+    ("EfficientNetB0", 32),
+    ("EfficientNetB1", 32),
+    ("EfficientNetB2", 32),
+    ("EfficientNetB3", 32),
+    ("EfficientNetB4", 32),
+    ("EfficientNetB5", 32),
+    ("EfficientNetB6", 32),
+    ("EfficientNetB7", 32),
+    ("EfficientNetV2B0", 32),
+    ("EfficientNetV2B1", 32),
+    ("EfficientNetV2B2", 32),
+    ("EfficientNetV2B3", 32),
+    ("EfficientNetV2S", 32),
+    ("EfficientNetV2M", 32),
+    ("EfficientNetV2L", 32),
+    ("InceptionResNetV2", 75),  # CustomScaleLayer
+    ("InceptionV3", 75),
+    ("MobileNet", 32),
+    ("MobileNetV2", 32),
+    ("MobileNetV3Small", 32),  # operators between layers: x + 3.0, x * (1.0 / 6.0)
+    ("MobileNetV3Large", 32),
+    ("NASNetMobile", 32),
+    ("NASNetLarge", 32),
+    ("ResNet50", 32),
+    ("ResNet101", 32),
+    ("ResNet152", 32),
+    ("ResNet50V2", 32),
+    ("ResNet101V2", 32),
+    ("ResNet152V2", 32),
+    ("VGG16", 32),
+    ("VGG19", 32),
+    ("Xception", 71),
 ]
 
 
-@pytest.mark.parametrize("app, shape", APPLICATIONS)
-def test_keras_applications_round_trip(app, shape):
-    original = getattr(keras.applications, app)(weights=None, input_shape=shape, classes=10)
-    spec, text = round_trip(original)
-    # VGG16 is a plain chain: the sequential form. The others branch: the graph form.
-    assert isinstance(spec.model, SequentialModel if app == "VGG16" else GraphModel)
-    assert spec.training.loss == "sparse_categorical_crossentropy"  # a softmax output
-    assert len(text.splitlines()) <= len(original.operations) + 16  # one line per layer or operation, and a few more
+def test_every_application_is_listed():
+    assert sorted(app for app, _ in APPLICATIONS) == sorted(n for n in dir(keras.applications) if n[0].isupper())
+
+
+@pytest.mark.parametrize("app, size", APPLICATIONS)
+def test_keras_applications_round_trip(app, size):
+    original = getattr(keras.applications, app)(weights=None, input_shape=(size, size, 3), classes=10)
+    try:
+        spec, text = round_trip(original)
+        # VGG and MobileNet are plain chains: the sequential form. The others branch: the graph form.
+        assert isinstance(spec.model, SequentialModel if app in ("VGG16", "VGG19", "MobileNet") else GraphModel)
+        assert spec.training.loss == "sparse_categorical_crossentropy"  # a softmax output
+        operations = [o for o in original.operations if not isinstance(o, L.Layer)]
+        # One line per layer or operation, and a few more.
+        assert len(text.splitlines()) <= len(leaf_layers(original)) + len(operations) + 16
+    finally:
+        original = None
+        keras.backend.clear_session()  # the large ones hold hundreds of MB each
+        gc.collect()
 
 
 #: Failures the property found, run first every time.
@@ -149,6 +218,19 @@ FOUND = [
          {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 3, "return_sequences": True}},
          {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
      "training": {"optimizer": "sgd", "loss": "mse"}},
+    # Keras records `training=True`, its call's default, on a plain call of an augmentation layer.
+    {"kspec": 1, "name": "image_model",
+     "model": {"input": {"shape": [4, 4, 1]}, "layers": [{"type": "RandomContrast", "factor": 0.2}, {"type": "ops.relu"},
+                                                         {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 1}]},
+     "training": {"optimizer": "adam", "loss": "mse"}},
+    # StackedRNNCells: its `cells` are a list of serialised layers.
+    {"kspec": 1, "name": "sequence_model",
+     "model": {"input": {"shape": [1], "dtype": "int32"}, "layers": [
+         {"type": "Embedding", "input_dim": 5, "output_dim": 1},
+         {"type": "Bidirectional", "layer": {"type": "RNN", "unroll": True, "return_sequences": True,
+                                             "cell": [{"type": "SimpleRNNCell", "units": 1, "use_bias": False}]}},
+         {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
+     "training": {"optimizer": "adam", "loss": "mse"}},
 ]
 
 
@@ -156,6 +238,8 @@ FOUND = [
 @given(valid_specs())
 @example(FOUND[0])
 @example(FOUND[1])
+@example(FOUND[2])
+@example(FOUND[3])
 def test_property_models_kspec_builds_import_back(spec):
     """Every layer type and argument kspec offers survives the trip: a model built from a spec kspec accepts
     imports to a spec that builds the same model (the same outputs where every input size is known; integer
@@ -422,21 +506,31 @@ def test_argument_values_kspec_refuses_are_reported():
     assert problem.startswith("Layer 'drop' (Dropout): argument rate=1.0 is not supported: Input should be less than 1")
 
 
+class Net(keras.Model):
+    """A subclassed model: its call is Python code."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = L.Dense(4)
+
+    def call(self, x):
+        return self.dense(x)
+
+
 def test_operations_and_nested_models_are_each_reported_once_for_what_they_are():
     """An operation kspec lacks is named as one (not as a custom layer class), once: not again for its call or
-    for the layers after it; a nested keras.Sequential or Functional model is named as a nested model, and the
-    layers using its output add nothing."""
-    inner = keras.Sequential([L.Dense(4, name="inner_dense")], name="inner")
+    for the layers after it; a nested subclassed model is named as a nested model, and the layers using its
+    output add nothing."""
     x = keras.Input((4,), name="x")
-    h = inner(L.Dense(4, name="d")(x))
+    h = Net(name="inner")(L.Dense(4, name="d")(x))
     h = h // 2.0 + 1.0  # FloorDivide: not a kspec operation; Add: one
     h = keras.ops.mean(h, axis=None, keepdims=True)  # every axis, the batch axis too
     with pytest.raises(UnsupportedModel) as refused:
         kspec.import_model(keras.Model(x, L.Dense(2, name="out")(h), name="nested"))
     nested, floor_divide, mean = refused.value.problems  # (Keras numbers the operations' names process-wide)
     assert nested == (
-        "Model 'inner' (Sequential), nested in the model as a layer: kspec has no nested models (write its layers in "
-        "the spec; a block can repeat them)"
+        "Model 'inner' (Net), nested in the model as a layer: a subclassed model (its call is Python code); kspec "
+        "takes the layers of nested keras.Sequential and Functional models"
     )
     assert floor_divide.startswith("Operation 'floor_divide") and floor_divide.endswith(
         " (FloorDivide): a keras.ops operation that kspec does not offer (its operations: docs/language.md)"
@@ -444,6 +538,169 @@ def test_operations_and_nested_models_are_each_reported_once_for_what_they_are()
     assert mean.startswith("Operation 'mean") and mean.endswith(
         " (Mean): argument axis=null is not supported: kspec names the axes: Keras's default acts on the batch axis too"
     )
+
+
+def test_an_operator_between_two_tensors_is_reported_once():
+    """`a // b` (an operation kspec lacks) feeding `+` (one it has, made by Keras as an `Add` Operation with two
+    positional tensors): one problem, the FloorDivide; the `+` is neither a custom layer nor a positional call of
+    the Add merge layer."""
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
+    y = (a // b) + b
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(keras.Model([a, b], L.Dense(1, name="out")(y), name="ops"))
+    (problem,) = refused.value.problems
+    assert "(FloorDivide): a keras.ops operation that kspec does not offer" in problem
+    # The same `+` on supported operands imports, as ops.add of two tensors.
+    spec, _ = round_trip(keras.Model([a, b], L.Dense(1, name="out")(a * 2.0 + b), name="ops"))
+    assert {"ops.add", "ops.multiply"} <= {node.type for node in spec.model.nodes}
+
+
+def tower(name: str = "tower", *, functional: bool = True):
+    """A small tower: a Functional model (or a keras.Sequential one) of two Dense layers."""
+    if not functional:
+        return keras.Sequential([keras.Input((5,)), L.Dense(4, activation="relu", name=f"{name}_hidden"),
+                                 L.Dense(3, name=f"{name}_out")], name=name)
+    x = keras.Input((5,), name=f"{name}_in")
+    h = L.Dense(4, activation="relu", name=f"{name}_hidden")(x)
+    return keras.Model(x, L.Dense(3, name=f"{name}_out")(h), name=name)
+
+
+def test_a_problem_inside_a_shared_nested_model_names_no_call_that_does_not_exist():
+    """A nested Functional model called twice, its second call an output of the model (Keras numbers a Functional
+    model's calls from 1 in `output_layers`): the layer it cannot take is reported once, and nothing else."""
+    x = keras.Input((5,), name="tin")
+    inner = keras.Model(x, L.Lambda(lambda t: t * 2.0, name="twice")(L.Dense(3, name="d")(x)), name="inner")
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(keras.Model([a, b], [inner(a), inner(b)], name="twice_called"))
+    assert refused.value.problems == [
+        "Layer 'twice' (Lambda): Lambda layers hold Python code; a spec cannot name code (use a kspec layer type)"
+    ]
+
+
+def test_a_nested_model_called_with_arguments_a_spec_cannot_give():
+    a = keras.Input((5,), name="a")
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(keras.Model(a, tower()(a, training=True), name="trained"))
+    assert refused.value.problems == [
+        "Model 'tower' (Functional), nested in the model as a layer: called with training=true, which a spec cannot give"
+    ]
+
+
+# ---- nested models ------------------------------------------------------------------------------
+
+
+def test_an_augmentation_sequential_inside_a_functional_model_is_inlined():
+    """keras.io's image classifiers: the augmentation is a keras.Sequential called first (inactive in inference)."""
+    augment = keras.Sequential([L.RandomFlip("horizontal", name="flip"), L.RandomRotation(0.1, name="rotate")],
+                               name="augment")
+    x = keras.Input((8, 8, 3), name="image")
+    h = L.Rescaling(1.0 / 255, name="rescale")(augment(x))
+    h = L.GlobalAveragePooling2D(name="pool")(L.Conv2D(4, 3, activation="relu", name="conv")(h))
+    original = keras.Model(x, L.Dense(2, activation="softmax", name="probs")(h), name="classifier")
+    spec, text = round_trip(original)
+    assert isinstance(spec.model, SequentialModel)  # a chain, once inlined
+    assert [layer.name for layer in spec.model.layers] == ["flip", "rotate", "rescale", "conv", "pool", "probs"]
+
+
+def test_augmentation_layers_called_in_a_functional_model():
+    """Keras records `training=True` on their plain calls (the default of their call): not an argument."""
+    x = keras.Input((8, 8, 3), name="image")
+    h = L.RandomContrast(0.2, name="contrast")(L.RandomFlip(name="flip")(x))
+    original = keras.Model(x, L.Dense(2, name="out")(keras.ops.relu(h)), name="augmented")
+    spec, _ = round_trip(original)
+    assert [node.type for node in spec.model.layers][:2] == ["RandomFlip", "RandomContrast"]
+
+
+def test_a_sequential_model_that_starts_with_a_nested_sequential():
+    augment = keras.Sequential([L.RandomFlip(name="flip"), L.GaussianNoise(0.1, name="noise")], name="augment")
+    original = keras.Sequential([keras.Input((6, 6, 1)), augment, L.Flatten(name="flat"), L.Dense(2, name="out")],
+                                name="seq")
+    spec, _ = round_trip(original)
+    assert isinstance(spec.model, SequentialModel)
+    assert [layer.name for layer in spec.model.layers] == ["flip", "noise", "flat", "out"]
+
+
+def test_an_encoder_and_a_decoder_chained_keep_unique_names():
+    """Two Functional models chained (an autoencoder); both have a layer named 'hidden': the second one's is
+    renamed after its model."""
+    def half(name, units_in, units_out):
+        x = keras.Input((units_in,), name=f"{name}_in")
+        h = L.Dense(4, activation="relu", name="hidden")(x)
+        return keras.Model(x, L.Dense(units_out, name=f"{name}_out")(h), name=name)
+
+    encoder, decoder = half("encoder", 6, 2), half("decoder", 2, 6)
+    x = keras.Input((6,), name="x")
+    original = keras.Model(x, decoder(encoder(x)), name="autoencoder")
+    spec, _ = round_trip(original, names={id(decoder.get_layer("hidden")): "decoder_hidden"})
+    assert [layer.name for layer in spec.model.layers] == ["hidden", "encoder_out", "decoder_hidden", "decoder_out"]
+
+
+@pytest.mark.parametrize("functional", [True, False])
+def test_a_tower_called_on_two_inputs_shares_its_layers(functional):
+    """A siamese model: one tower, called on two inputs, shares its layers (the second call's are `shares` nodes),
+    with the tower's parameters counted once."""
+    shared = tower(functional=functional)
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    distance = L.Subtract(name="diff")([shared(a), shared(b)])
+    original = keras.Model([a, b], L.Dense(1, activation="sigmoid", name="same")(distance), name="siamese")
+    spec, _ = round_trip(original)
+    shares = [(n.name, n.shares, n.inputs) for n in spec.model.nodes if isinstance(n, SharedNode)]
+    assert shares == [("tower_hidden_call1", "tower_hidden", ["b"]), ("tower_out_call1", "tower_out", ["tower_hidden_call1"])]
+    assert kspec.check(spec_text(spec)).inference.total_params == original.count_params()
+
+
+def test_the_calls_of_a_nested_functional_model_as_the_outputs():
+    """Keras numbers a nested Functional model's calls from 1 in the outputs (its own node is 0), from 0 in the
+    calls of layers: both read as the model's first and second call."""
+    shared = tower()
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    original = keras.Model([a, b], [shared(a), shared(b)], name="two_outputs")
+    spec, _ = round_trip(original)
+    assert spec.model.outputs == ["tower_out", "tower_out_call1"]
+
+
+def test_models_nested_two_deep_and_a_nested_output_that_is_its_input():
+    inner = tower("inner")
+    x = keras.Input((5,), name="mid_in")
+    middle = keras.Model(x, [L.Dense(5, name="mid_dense")(inner(x)), x], name="middle")  # also returns its input
+    a = keras.Input((5,), name="a")
+    y, same = middle(a)
+    original = keras.Model(a, L.Add(name="sum")([y, same]), name="outer")
+    spec, _ = round_trip(original)
+    assert [n.name for n in spec.model.nodes] == ["inner_hidden", "inner_out", "mid_dense", "sum"]
+    assert spec.model.nodes[-1].inputs == ["mid_dense", "a"]
+
+
+def test_a_nested_model_of_two_inputs_called_on_a_list():
+    p, q = keras.Input((3,), name="p"), keras.Input((2,), name="q")
+    joined = L.Concatenate(name="join")([p, q])
+    inner = keras.Model([p, q], L.Dense(2, name="mix")(joined), name="mixer")
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    spec, _ = round_trip(keras.Model([a, b], L.Dense(1, name="out")(inner([a, b])), name="two_inputs"))
+    assert [(n.name, n.inputs) for n in spec.model.nodes] == [("join", ["a", "b"]), ("mix", ["join"]), ("out", ["mix"])]
+
+
+def test_a_sequential_without_an_input_shape_around_a_nested_model():
+    original = keras.Sequential([keras.Sequential([L.Dense(2, name="inner_dense")], name="inner"), L.Dense(1, name="out")],
+                                name="unbuilt")
+    with pytest.raises(UnsupportedModel) as refused:
+        kspec.import_model(original)
+    assert refused.value.problems == [
+        "The Sequential model has no input shape: build it, or start it with keras.Input(shape=...)",
+        "Model 'inner' (Sequential), nested in the model as a layer: not inlined, as the Sequential model around it "
+        "has no input shape",
+    ]
+
+
+def test_a_nested_keras_application_imports_as_its_layers():
+    """keras.io's transfer learning: an application without its top, called inside a small model."""
+    base = keras.applications.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), include_top=False,
+                                               include_preprocessing=False)
+    x = keras.Input((32, 32, 3), name="image")
+    h = L.GlobalAveragePooling2D(name="pool")(base(x))
+    original = keras.Model(x, L.Dense(3, activation="softmax", name="probs")(h), name="transfer")
+    round_trip(original)
 
 
 def test_an_operation_on_the_batch_axis_is_refused_by_the_check():

@@ -14,7 +14,7 @@ import kspec
 from kspec.spec.layers import LAYER_CLASSES
 from kspec.spec.objects import ACTIVATIONS, INITIALIZER_NAMES
 from kspec.spec.training import LOSS_ALIASES, LOSS_CLASS_KIND, LOSSES, METRIC_NAMES, OPTIMIZER_NAMES
-from tests.draws import extra_run
+from tests.draws import DRAWERS, extra_run
 from tests.stats import record
 from tests.strategies import (
     KINDS,
@@ -109,16 +109,23 @@ def _family_types() -> Counter:
     """Every type the family drawers draw, each drawer run on tracked shapes of every rank it takes."""
     seen: Counter = Counter()
     shapes = [(8,), (6, 4), (None, 4), (12, 10, 3), (9, 9, 1), (6, 6, 4, 2)]  # vectors, sequences, images, volumes
+    for drawer in DRAWERS:  # each drawer on its own: a new drawer does not change what the others draw here
+        fitting = [s for s in shapes if len(s) in drawer.ranks and not (drawer.known and None in s)]
+        if fitting:
+            _draw_each(drawer, fitting, seen)
+    return seen
 
-    @settings(max_examples=3000, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.sampled_from(shapes).flatmap(lambda shape: extra_run(shape, calls=True)))
-    def draw(run):
-        for layer in run[0] if run is not None else []:
+
+def _draw_each(drawer, shapes: list, seen: Counter) -> None:
+    @settings(max_examples=30 * len(drawer.types), derandomize=True, database=None, phases=[Phase.generate],
+              deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from(shapes), st.data())
+    def draw(shape, data):
+        layers, _ = data.draw(st.composite(lambda d: drawer.fn(d, shape))())
+        for layer in layers:
             _walk(layer, seen)
 
     draw()
-    return seen
 
 
 #: Layer types that take string tensors only: the families above have numeric inputs, so these are drawn by the

@@ -817,3 +817,55 @@ def test_other_keras_warnings_become_notes(tmp_path):
         warnings.warn("Something odd happened.", UserWarning, stacklevel=1)
         warnings.warn("old API", DeprecationWarning, stacklevel=1)
     assert notes == ["Keras warned: Something odd happened."]
+
+
+# ---- labels of the losses that read no class per output: Circle's group ids, CTC's label sequences ----------
+
+
+CIRCLE_SPEC = """
+kspec: 1
+name: digits_circle
+model:
+  input: {name: image, shape: [8, 8, 1]}
+  layers:
+    - {type: Flatten}
+    - {type: Dense, units: 16}
+    - {type: UnitNormalization}
+training: {optimizer: adam, loss: circle, epochs: 1, batch_size: 64, seed: 1}
+data: {source: {type: embedded, name: digits}, test_split: 0.2}
+"""
+
+CTC_SPEC = """
+kspec: 1
+name: steps_ctc
+model:
+  input: {name: x, shape: [6, 3]}
+  layers:
+    - {type: LSTM, units: 4, return_sequences: true}
+    - {type: Dense, units: 5}
+training: {optimizer: adam, loss: ctc, epochs: 1, batch_size: 8, seed: 1}
+"""
+
+
+def test_circle_trains_on_the_class_ids_as_group_ids(tmp_path):
+    """Circle reads one group id per example: the digits' class ids are taken as they are, and the loss falls."""
+    result = train(write(tmp_path / "circle.yaml", CIRCLE_SPEC), epochs=3, output=str(tmp_path / "run"))
+    losses = result.history["loss"]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+
+
+def test_ctc_trains_on_label_sequences_and_refuses_ids_beyond_its_classes(tmp_path):
+    spec = write(tmp_path / "ctc.yaml", CTC_SPEC)
+    result = train(spec, data="synthetic", output=str(tmp_path / "run"))
+    assert math.isfinite(result.history["loss"][0])
+    x = np.zeros((16, 6, 3), "float32")
+    npz = tmp_path / "seq.npz"
+    for labels, expected in (
+        (np.full((16, 2), 7), "holds the class id 7, but output 'dense' has 5 classes"),
+        (np.ones((16, 7)), "a label sequence of 7 cannot be aligned to fewer steps"),
+        (np.ones(16), "expects one sequence of class ids per example"),
+    ):
+        np.savez(npz, x=x, y=labels)
+        with pytest.raises(DataError, match=expected):
+            train(spec, data=str(npz), output=str(tmp_path / "bad"))
+        assert not (tmp_path / "bad").exists()

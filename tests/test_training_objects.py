@@ -438,6 +438,7 @@ def _one_output(head: list[dict], training: dict, shape=(6, 3)) -> dict:
 
 
 DENSE4 = [{"name": "o", "type": "Dense", "units": 4, "inputs": "flat"}]
+UNIT4 = [{"name": "e", "type": "Dense", "units": 4, "inputs": "flat"}, {"name": "o", "type": "UnitNormalization", "inputs": "e"}]
 SOFTMAX4 = [{"name": "o", "type": "Dense", "units": 4, "activation": "softmax", "inputs": "flat"}]
 SIGMOID3 = [{"name": "o", "type": "Dense", "units": 3, "activation": "sigmoid", "inputs": "flat"}]
 STEPS4 = [{"name": "o", "type": "Dense", "units": 4, "inputs": "x"}]
@@ -517,10 +518,11 @@ def test_ctc_and_circle_train_on_outputs_made_for_them() -> None:
 def test_policy_refusals() -> None:
     cases = [
         ({"loss": {"type": "Tversky", "alpha": 0.0, "beta": 0.0}}, SIGMOID3, "loss-range", ("training", "loss", "beta")),
-        ({"loss": {"type": "Circle", "gamma": 0.0}}, DENSE4, "loss-range", ("training", "loss", "gamma")),
+        ({"loss": {"type": "Circle", "gamma": 0.0}}, UNIT4, "loss-range", ("training", "loss", "gamma")),
+        ({"loss": "circle"}, DENSE4, "loss-output-range", ("training", "loss")),
         ({"loss": {"type": "Huber", "delta": -1.0}}, DENSE4, "loss-range", ("training", "loss", "delta")),
         ({"loss": "ctc", "metrics": ["accuracy"]}, STEPS4, "metric-labels", ("training", "metrics", 0)),
-        ({"loss": "circle", "metrics": ["mse"]}, DENSE4, "metric-labels", ("training", "metrics", 0)),
+        ({"loss": "circle", "metrics": ["mse"]}, UNIT4, "metric-labels", ("training", "metrics", 0)),
         ({"loss": "sparse_categorical_crossentropy", "metrics": [{"type": "OneHotIoU", "num_classes": 4,
           "target_class_ids": [0]}]}, SOFTMAX4, "metric-labels", ("training", "metrics", 0)),
         ({"loss": "categorical_crossentropy", "metrics": [{"type": "MeanIoU", "num_classes": 4, "sparse_y_pred": False}]},

@@ -1,5 +1,6 @@
 """The spec language v1: pydantic models are the single source of truth; the JSON Schema is generated from them."""
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -61,6 +62,24 @@ def json_schema() -> dict[str, Any]:
     return out
 
 
+def json_schema_text() -> str:
+    """The JSON Schema as published (`schema/kspec.schema.json`): compact JSON with each key of the root and each
+    definition of `$defs` on a line of its own, so that a definition is found (and a change to it shown) by its
+    name. Indented, the same schema would be 60% larger."""
+
+    def compact(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    lines = []
+    for key, value in json_schema().items():
+        if key == "$defs":
+            defs = ",\n".join(f"    {compact(name)}:{compact(definition)}" for name, definition in value.items())
+            lines.append('  "$defs":{\n' + defs + "\n  }")
+        else:
+            lines.append(f"  {compact(key)}:{compact(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 __all__ = [
     "Block",
     "BlockUse",
@@ -74,6 +93,7 @@ __all__ = [
     "KspecModel",
     "Name",
     "json_schema",
+    "json_schema_text",
     "validate_data",
     "SCHEMA_ID",
 ]

@@ -50,7 +50,40 @@ class KspecJsonSchema(GenerateJsonSchema):
       constraints go to `propertyNames` and the value schema applies to every key.
     - Numbers: kspec refuses NaN and infinity (`allow_inf_nan=False`; YAML's `.inf`, JSON's `1e400`),
       so a number without a bound of its own is bounded by the largest double, +-FLOAT_MAX.
+    - Lengths of lists: pydantic writes the length bounds of a list behind a validator (`BeforeValidator`,
+      then `Field(max_length=...)`) as `minLength`/`maxLength`, which JSON Schema applies to strings only;
+      here they are `minItems`/`maxItems`.
+
+    And small, for editors to load (each shared piece written once in `$defs`, with its description):
+
+    - Fields have no `title`: pydantic's would be the key itself, capitalised ("Batch Size"); editors show
+      the key and the field's `description`. A model keeps its title, its class name.
+    - A field (or type) marked `shared("Name")` is written once, as the definition `Name`, and each use
+      refers to it (`$ref`, beside the use's own `default`): for fields many models have alike (every
+      optimizer's `clipnorm`), whose Python annotations stay plain.
+    - A shared value that many fields take or null (`RegularizerValue | None`) is a reference to one
+      definition `OptionalRegularizerValue` (the value or null), not `anyOf: [value, null]` in each field.
     """
+
+    #: The shared definitions (type aliases, types marked `shared`) whose `X | None` is a reference to `OptionalX`.
+    NULLABLE_SHARED = ("ActivationName", "ConstantOperand", "ConstraintValue", "RegularizerValue", "Seed")
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+    def generate(self, schema: Any, mode: Any = "validation") -> dict[str, Any]:
+        json_schema = _array_lengths(super().generate(schema, mode=mode))
+        hoisted: dict[str, Any] = {}
+        json_schema = _hoist_shared(json_schema, hoisted)
+        used: set[str] = set()
+        json_schema = _nullable_refs(json_schema, self.NULLABLE_SHARED, used)
+        hoisted = _nullable_refs(hoisted, self.NULLABLE_SHARED, used)
+        hoisted.update({f"Optional{name}": {"anyOf": [{"$ref": f"#/$defs/{name}"}, {"type": "null"}]} for name in used})
+        defs = json_schema.setdefault("$defs", {})
+        if hoisted.keys() & defs.keys():
+            raise ValueError(f"Shared schemas named like definitions: {sorted(hoisted.keys() & defs.keys())}")
+        json_schema["$defs"] = dict(sorted({**defs, **hoisted}.items()))
+        return json_schema
 
     def dict_schema(self, schema: Any) -> dict[str, Any]:
         json_schema = super().dict_schema(schema)
@@ -68,6 +101,69 @@ class KspecJsonSchema(GenerateJsonSchema):
         if not {"minimum", "exclusiveMinimum"} & json_schema.keys():
             json_schema["minimum"] = -FLOAT_MAX
         return json_schema
+
+
+def _array_lengths(node: Any) -> Any:
+    """`node` with the `minLength`/`maxLength` of each array schema made `minItems`/`maxItems`."""
+    if isinstance(node, list):
+        return [_array_lengths(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _array_lengths(v) for k, v in node.items()}
+    if node.get("type") == "array":
+        for length, items in (("minLength", "minItems"), ("maxLength", "maxItems")):
+            if length in node:
+                node[items] = node.pop(length)
+    return node
+
+
+#: The key that `shared` puts in a schema, replaced by a `$ref` in the published schema.
+_SHARED = "$kspec-shared"
+
+
+def shared(name: str) -> dict[str, Any]:
+    """`json_schema_extra` for a field, or an annotated type, that many models have alike: the JSON Schema holds
+    its schema once, as the definition `name` (with the description), and a `$ref` to it where it is used."""
+    return {_SHARED: name}
+
+
+def _hoist_shared(node: Any, defs: dict[str, Any]) -> Any:
+    """`node` with each schema marked by `shared` moved to `defs` and replaced by a `$ref` to it, beside the use's
+    `default` and, where it has one of its own, its `description`; the uses of a name must agree otherwise."""
+    if isinstance(node, list):
+        return [_hoist_shared(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _hoist_shared(v, defs) for k, v in node.items()}
+    name = node.pop(_SHARED, None)
+    if name is None:
+        return node
+    use = {k: v for k, v in node.items() if k == "default"}
+    definition = {k: v for k, v in node.items() if k != "default"}
+    known = defs.setdefault(name, definition)
+    if known != definition:
+        if {**known, "description": None} != {**definition, "description": None}:
+            raise ValueError(f"The uses of the shared schema {name!r} differ: {known} and {definition}")
+        if "description" in definition:
+            use["description"] = definition["description"]
+    return {"$ref": f"#/$defs/{name}", **use}
+
+
+def _nullable_refs(node: Any, names: tuple[str, ...], used: set[str]) -> Any:
+    """`node` with each `anyOf: [{$ref: X}, {type: null}]` of an X in `names` made `$ref: OptionalX` (the names
+    met are added to `used`)."""
+    if isinstance(node, list):
+        return [_nullable_refs(v, names, used) for v in node]
+    if not isinstance(node, dict):
+        return node
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and branches[1] == {"type": "null"}:
+        name = branches[0].get("$ref", "").removeprefix("#/$defs/") if set(branches[0]) == {"$ref"} else ""
+        if name in names:
+            used.add(name)
+            rest = {k: v for k, v in node.items() if k != "anyOf"}
+            return {"$ref": f"#/$defs/Optional{name}", **rest}
+    return {k: _nullable_refs(v, names, used) for k, v in node.items()}
 
 
 #: The largest double. (An integer beyond it, where a float goes, is rounded to it by kspec up to
@@ -116,7 +212,10 @@ PositiveInt = Annotated[int, Field(ge=1)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
-Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="Random seed, for reproducible results.")]
+Seed = Annotated[
+    int,
+    Field(ge=0, le=2**31 - 1, description="Random seed, for reproducible results.", json_schema_extra=shared("Seed")),
+]
 # Probability of dropping a unit. 1.0 is refused by policy: it zeroes everything and divides by zero.
 Rate = Annotated[float, Field(ge=0, lt=1)]
 

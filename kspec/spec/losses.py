@@ -16,10 +16,11 @@ import functools
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from typing_extensions import TypeAliasType
 
 from ..diagnostics import PolicyError
 from .aliases import canonical_name
-from .base import KspecModel, NonNegativeFloat, PositiveFloat
+from .base import KspecModel, NonNegativeFloat, PositiveFloat, shared
 
 #: What a loss reads as labels:
 #: sparse      integer class ids, shaped like the output without its last axis (the classes);
@@ -56,6 +57,7 @@ class _Loss(KspecModel):
         description="How the per-example losses become one number: sum_over_batch_size (or mean) divides their sum "
         "by their number, sum sums them, mean_with_sample_weight divides by the sum of the sample weights; "
         "none (or null) keeps them: only TensorFlow trains then (refused: a spec trains on every backend).",
+        json_schema_extra=shared("Reduction"),
     )
 
     @classmethod
@@ -461,10 +463,14 @@ LossConfig = Annotated[
     | CTC,
     Field(discriminator="type"),
 ]
-Loss = Annotated[
-    LossName | LossConfig,
-    Field(description="Loss by Keras name, or {type: CategoricalCrossentropy, from_logits: true, ...}."),
-]
+# Written once in the JSON Schema's `$defs`: a loss goes for the whole model or for each output.
+Loss = TypeAliasType(
+    "Loss",
+    Annotated[
+        LossName | LossConfig,
+        Field(description="Loss by Keras name, or {type: CategoricalCrossentropy, from_logits: true, ...}."),
+    ],
+)
 
 
 def loss_class(loss: Any) -> type[_Loss]:

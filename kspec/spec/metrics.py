@@ -18,6 +18,7 @@ import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
+from typing_extensions import TypeAliasType
 
 from .aliases import canonical_name
 from .base import KspecModel, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
@@ -718,10 +719,11 @@ MetricConfig = Annotated[
     | TruePositives,
     Field(discriminator="type"),
 ]
-Metric = Annotated[
-    MetricName | MetricConfig,
-    Field(description="Metric by Keras name, or {type: AUC, ...}."),
-]
+# Written once in the JSON Schema's `$defs`: metrics go for every output or for each output.
+Metric = TypeAliasType(
+    "Metric",
+    Annotated[MetricName | MetricConfig, Field(description="Metric by Keras name, or {type: AUC, ...}.")],
+)
 
 
 def metric_object(metric: Any) -> _Metric | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from typing_extensions import TypeAliasType
 
-from .base import KspecModel, NonNegativeFloat, PositiveFloat, Seed
+from .base import KspecModel, NonNegativeFloat, PositiveFloat, Seed, shared
 
 # `glu` halves the last axis and `threshold` needs arguments: neither fits the
 # `activation=` argument of a layer whose output shape is its `units`. Use the
@@ -76,7 +76,11 @@ INITIALIZER_NAMES = (
 )
 
 InitializerSeed = Annotated[
-    Seed | None, Field(description="Random seed, for reproducible initial values; null means unseeded.")
+    Seed | None,
+    Field(
+        description="Random seed, for reproducible initial values; null means unseeded.",
+        json_schema_extra=shared("InitializerSeed"),
+    ),
 ]
 
 

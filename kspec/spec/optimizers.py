@@ -10,11 +10,12 @@ A name is any spelling `keras.optimizers.get` takes for an optimizer that needs 
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+from typing_extensions import TypeAliasType
 
 from ..diagnostics import PolicyError
 from .aliases import canonical_name
-from .base import KspecModel, Name, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from .base import KspecModel, Name, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, shared
 
 
 class ExponentialDecay(KspecModel):
@@ -118,7 +119,10 @@ Schedule = Annotated[
 ]
 LearningRate = Annotated[
     PositiveFloat | Schedule,
-    Field(description="A fixed learning rate, or a schedule {type: ExponentialDecay, ...}."),
+    Field(
+        description="A fixed learning rate, or a schedule {type: ExponentialDecay, ...}.",
+        json_schema_extra=shared("LearningRate"),
+    ),
 ]
 
 # ---- optimizers --------------------------------------------------------------------------------
@@ -130,45 +134,71 @@ def _both_set(a: str, b: str) -> dict:
     return {"required": [a, b], "properties": {a: {"not": {"type": "null"}}, b: {"not": {"type": "null"}}}}
 
 
-class _Optimizer(KspecModel):
-    # `_one_clip`, in the schema: no two of the clip arguments set (non-null).
-    model_config = ConfigDict(
-        json_schema_extra={"not": {"anyOf": [_both_set(a, b) for i, a in enumerate(_CLIPS) for b in _CLIPS[i + 1 :]]}}
-    )
+class _OneClip:
+    """`_Optimizer._one_clip` in the JSON Schema: no two of the clip arguments set (non-null). Written once on each
+    union of optimizers (the places an optimizer goes), not in the definition of each optimizer.
 
+    The union has a title: yaml-language-server heads the hover of a field without a title of its own with the
+    closest title above the schema that matched it, and for a clip argument that is this rule, inside the union."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> Any:
+        json_schema = handler(core_schema)
+        json_schema["not"] = {"anyOf": [_both_set(a, b) for i, a in enumerate(_CLIPS) for b in _CLIPS[i + 1 :]]}
+        json_schema["title"] = "Optimizer"
+        return json_schema
+
+
+class _Optimizer(KspecModel):
+    # `_one_clip` is in the schema of the unions of optimizers (`_OneClip`).
+
+    # Every optimizer has these arguments alike: each is written once in the JSON Schema (`shared`).
     weight_decay: NonNegativeFloat | None = Field(
         None,
         description="Decoupled weight decay: each step, weights shrink by learning_rate * weight_decay * weight; null for none.",
+        json_schema_extra=shared("WeightDecay"),
     )
     clipnorm: PositiveFloat | None = Field(
-        None, description="Clip each weight's gradient so that its norm is at most this."
+        None,
+        description="Clip each weight's gradient so that its norm is at most this.",
+        json_schema_extra=shared("ClipNorm"),
     )
-    clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient value to [-clipvalue, clipvalue].")
+    clipvalue: PositiveFloat | None = Field(
+        None,
+        description="Clip each gradient value to [-clipvalue, clipvalue].",
+        json_schema_extra=shared("ClipValue"),
+    )
     global_clipnorm: PositiveFloat | None = Field(
-        None, description="Clip all gradients together so that their global norm is at most this."
+        None,
+        description="Clip all gradients together so that their global norm is at most this.",
+        json_schema_extra=shared("GlobalClipNorm"),
     )
     use_ema: bool = Field(
         False,
         description="Keep an exponential moving average (EMA) of the weights and overwrite the weights with it at the end of fit.",
+        json_schema_extra=shared("UseEma"),
     )
     ema_momentum: Annotated[float, Field(ge=0, le=1)] = Field(
         0.99,
         description="EMA momentum, used with use_ema: new_average = ema_momentum * old_average + (1 - ema_momentum) * value.",
+        json_schema_extra=shared("EmaMomentum"),
     )
     ema_overwrite_frequency: PositiveInt | None = Field(
         None,
         description="With use_ema, overwrite the weights with their moving average every this many steps (and at the "
         "end of fit); null: only at the end of fit.",
+        json_schema_extra=shared("EmaOverwriteFrequency"),
     )
     loss_scale_factor: PositiveFloat | None = Field(
         None,
         description="Multiply the loss by this before computing the gradients, and divide the gradients by it "
         "(static loss scaling, for float16); null for none.",
+        json_schema_extra=shared("LossScaleFactor"),
     )
     # Keras refuses 1 ("must be an integer > 1"): null is the way to update every step.
     gradient_accumulation_steps: Annotated[int, Field(ge=2)] | None = Field(
         None,
         description="Update the weights every this many steps (at least 2), with the average of the gradients since the last update; null updates every step.",
+        json_schema_extra=shared("GradientAccumulationSteps"),
     )
 
     @classmethod
@@ -544,11 +574,16 @@ PlainOptimizerConfig = Annotated[
     SGD | Adam | AdamW | RMSprop | Adagrad | Adadelta | Adamax | Nadam | Ftrl | Lion | Lamb | Adafactor
     | ScheduleFreeAdamW | Muon,
     Field(discriminator="type"),
+    _OneClip(),
 ]  # fmt: skip
-PlainOptimizer = Annotated[
-    OptimizerName | PlainOptimizerConfig,
-    Field(description="An optimizer by Keras name with its defaults, or {type: Adam, learning_rate: ..., ...}."),
-]
+# Written once in the JSON Schema's `$defs` and referenced by each place of a wrapper that holds an optimizer.
+PlainOptimizer = TypeAliasType(
+    "PlainOptimizer",
+    Annotated[
+        OptimizerName | PlainOptimizerConfig,
+        Field(description="An optimizer by Keras name with its defaults, or {type: Adam, learning_rate: ..., ...}."),
+    ],
+)
 
 
 class _Wrapper(KspecModel):
@@ -633,6 +668,7 @@ OptimizerConfig = Annotated[
     SGD | Adam | AdamW | RMSprop | Adagrad | Adadelta | Adamax | Nadam | Ftrl | Lion | Lamb | Adafactor
     | ScheduleFreeAdamW | Muon | LossScaleOptimizer | MultiOptimizer,
     Field(discriminator="type"),
+    _OneClip(),
 ]  # fmt: skip
 Optimizer = Annotated[
     OptimizerName | OptimizerConfig,

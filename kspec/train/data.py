@@ -840,6 +840,49 @@ def _adapt_input(split: Split, name: str, tensor: Any, inference: Inference, whe
     return adapted
 
 
+def _sequence_or_group_ids(
+    split: Split, name: str, full: tuple, kind: str, array: np.ndarray, received: str, loss_text: str, where: str
+) -> np.ndarray:
+    """Circle's labels: one integer group id per example (shape () or (1,)). CTC's: a sequence of class ids per
+    example (shape (L,)), padded with the blank 0, each id below the output's number of classes (its last axis)."""
+    key = f"labels.{name}"
+    if kind == "ids":
+        ids = array[..., 0] if array.ndim == 2 and array.shape[1] == 1 else array
+        if ids.ndim != 1:
+            raise DataError(f"{received}, but output '{name}'{loss_text} expects one integer group id per example.")
+        what = "integer group ids"
+    else:
+        ids = array
+        if ids.ndim != 2:
+            raise DataError(
+                f"{received}, but output '{name}'{loss_text} expects one sequence of class ids per example, shape "
+                "(L,) (padded with the blank 0)."
+            )
+        what = "integer class ids"
+    if ids.dtype.kind == "f":
+        bad = _non_integral(ids)
+        if bad is not None:
+            raise DataError(
+                f"{received}, but output '{name}'{loss_text} expects {what}; the value {bad!r} is not an integer."
+            )
+    if kind == "ctc" and ids.size:
+        classes = full[-1]
+        steps = full[0] if len(full) > 1 else None
+        valid = (ids >= 0) & (ids < classes) if classes is not None else ids >= 0
+        if not valid.all():
+            bad = ids.reshape(-1)[int(np.argmin(valid.reshape(-1)))]
+            raise DataError(
+                f"{_subject(split, key, where)} holds the class id {int(bad)}, but output '{name}' has {classes} "
+                f"classes (0 is the blank): class ids must be in [0, {classes})."
+            )
+        if steps is not None and ids.shape[1] > steps:
+            raise DataError(
+                f"{received}, but output '{name}'{loss_text} has {steps} steps: a label sequence of "
+                f"{ids.shape[1]} cannot be aligned to fewer steps (CTC needs at least as many steps as labels)."
+            )
+    return ids.astype(np.int32)
+
+
 def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -> np.ndarray:
     from ..spec.training import loss_kind
 
@@ -855,6 +898,8 @@ def _adapt_labels(split: Split, name: str, tensor: Any, loss: Any, where: str) -
     if not _is_numeric(array):
         raise DataError(f"{received}, but output '{name}'{loss_text} needs numeric labels.")
     _refuse_nonfinite(split, key, where, array)
+    if kind in ("ids", "ctc"):
+        return _sequence_or_group_ids(split, name, full, kind, array, received, loss_text, where)
     if kind in ("sparse", "one_hot"):
         classes = full[-1] if full else None
         ids_shape = full[:-1]
@@ -1701,6 +1746,10 @@ def _synthetic(source: Any, ctx: _Context) -> _Loaded:
             classes = full[-1]
             ids = rng.integers(0, classes, (n,) + full[:-1]).astype(np.int32)
             y[name] = ids if kind == "sparse" else np.eye(classes, dtype=np.float32)[ids]
+        elif kind == "ids":  # Circle: a few groups, so that a batch has examples of one group and of others
+            y[name] = rng.integers(0, 4, (n,)).astype(np.int32)
+        elif kind == "ctc":  # one label per sequence, never the blank 0
+            y[name] = rng.integers(1, max(full[-1], 2), (n, 1)).astype(np.int32)
         elif kind == "binary":
             y[name] = rng.integers(0, 2, (n,) + full).astype(np.float32)
         else:

@@ -422,3 +422,51 @@ def test_empty_shape_is_for_strings_only():
     assert [d.message for d in kspec.check(spec("string")).errors] == []
     errors = kspec.check(spec("int32")).errors
     assert errors and "only a string input" in errors[0].message
+
+
+def _lookup_then_embedding(first: dict, dtype: str, shape: list, input_dim: int) -> dict:
+    return {
+        "kspec": 1,
+        "name": "m",
+        "model": {
+            "input": {"shape": shape, "dtype": dtype},
+            "layers": [first, {"type": "Flatten"}, {"type": "Embedding", "input_dim": input_dim, "output_dim": 2},
+                       {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}],
+        },
+        "training": {"loss": "mse"},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "first, dtype, shape, batch, enough",
+    [
+        ({"type": "StringLookup", "vocabulary": ["a", "b", "c", "d", "e"]}, "string", [3], [["e", "a", "b"]], 6),
+        ({"type": "IntegerLookup", "vocabulary": [7, 8, 9]}, "int32", [2], [[9, 7]], 4),
+        ({"type": "Hashing", "num_bins": 10}, "int32", [3], [[1, 2, 3]], 10),
+        ({"type": "Discretization", "bin_boundaries": [0.0, 1.0, 2.0]}, "float32", [2], [[5.0, 0.5]], 4),
+        ({"type": "TextVectorization", "vocabulary": ["a", "b", "c"], "output_sequence_length": 3}, "string", [],
+         ["c a b"], 5),
+    ],
+)  # fmt: skip
+def test_embedding_takes_every_id_of_its_lookup(first, dtype, shape, batch, enough):
+    """The lookup-ids policy: an Embedding after a lookup takes every id the lookup can produce. One too few
+    rows: kspec refuses, and TensorFlow fails on a batch that holds the largest id; enough: both run."""
+    import kspec
+
+    small = kspec.check(_lookup_then_embedding(first, dtype, shape, enough - 1))
+    assert [(d.policy, d.path[-1]) for d in small.errors] == [("lookup-ids", "input_dim")], small.errors
+    assert f"ids run up to {enough - 1}" in small.errors[0].message
+    x = np.array(batch, dtype=object if dtype == "string" else dtype)
+    fits = kspec.check(_lookup_then_embedding(first, dtype, shape, enough))
+    assert fits.ok, [d.message for d in fits.errors]
+    model = kspec.build_model(fits.spec)
+    assert tuple(model(x).shape) == (1, 1)
+    # The model with one row too few, built by hand as kspec would: TensorFlow refuses the largest id.
+    layers = [build_layer(n.layer, n.name) for n in fits.inference.nodes]
+    layers[2] = keras.layers.Embedding(enough - 1, 2)
+    inp = keras.Input(tuple(shape), dtype=dtype)
+    out = inp
+    for layer in layers:
+        out = layer(out)
+    with pytest.raises(Exception, match="indices|not in"):
+        keras.Model(inp, out)(x)

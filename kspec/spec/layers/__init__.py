@@ -11,10 +11,12 @@ outside this list.
 from typing import Annotated, Union
 
 from pydantic import ConfigDict, Field, TypeAdapter
+from typing_extensions import TypeAliasType
 
 from .. import plugins
 from . import (
     activation,
+    applications,
     attention,
     audio,
     augmentation,
@@ -52,6 +54,7 @@ BUILTIN_LAYER_CLASSES: tuple[type[Layer], ...] = (
     + convrecurrent.LAYERS
     + text.LAYERS
     + ops.LAYERS
+    + applications.LAYERS
 )
 
 PLUGIN_LAYER_CLASSES: tuple[type[Layer], ...] = plugins.load_layers(
@@ -62,7 +65,11 @@ LAYER_CLASSES: tuple[type[Layer], ...] = BUILTIN_LAYER_CLASSES + PLUGIN_LAYER_CL
 #: Every layer type by name, Keras's aliases (`MaxPool2D`, `Convolution2D`) included.
 LAYER_TYPES: dict[str, type[Layer]] = {name: cls for cls in LAYER_CLASSES for name in cls.type_names()}
 
-AnyLayer = Annotated[Union[LAYER_CLASSES], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a union of a tuple)
+# Written once in the JSON Schema's `$defs` (as `AnyLayer`) and referenced by every place that holds a layer.
+AnyLayer = TypeAliasType(
+    "AnyLayer",
+    Annotated[Union[LAYER_CLASSES], Field(discriminator="type")],  # type: ignore[valid-type]  # noqa: UP007 (a union of a tuple)
+)
 
 # Wrapper layers (TimeDistributed) name `AnyLayer` as a forward reference in their module;
 # models are built lazily (defer_build), so it is enough that the name resolves there.

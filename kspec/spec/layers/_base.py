@@ -214,6 +214,15 @@ class Layer(KspecModel):
         """Output tensor and parameter counts for these inputs; raises ShapeError."""
         raise NotImplementedError(f"{type(self).__name__}.infer")
 
+    def ids_below(self) -> int | None:
+        """Where this layer's output is integer ids (a lookup's indices, hash bins), the bound they stay under:
+        ids in [0, n). None where it is not ids, or the bound is not known before the data is seen."""
+        return None
+
+    def reads_ids_below(self) -> int | None:
+        """Where this layer reads its input as ids (an embedding's rows), how many it takes: ids in [0, n)."""
+        return None
+
     def value_passing(self) -> str | None:
         """What this layer does to the values it passes on (`passes_values`); a layer whose arguments decide it
         overrides this."""

@@ -223,7 +223,12 @@ def key_text(items: tuple[KeyItem, ...]) -> str:
     return ", ".join(one(i) for i in items)
 
 
-Key = Annotated[str, Field(pattern=KEY_PATTERN, max_length=256), AfterValidator(lambda t: key_text(parse_key(t)))]
+def _canonical_key(text: str) -> str:
+    """The key written the one way kspec writes it (a named function: the validator cache pickles it)."""
+    return key_text(parse_key(text))
+
+
+Key = Annotated[str, Field(pattern=KEY_PATTERN, max_length=256), AfterValidator(_canonical_key)]
 
 
 class OpsGetItem(_ShapeOp):

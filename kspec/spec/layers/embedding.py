@@ -54,6 +54,9 @@ class Embedding(Layer):
     def makes_mask(self) -> bool:
         return self.mask_zero
 
+    def reads_ids_below(self) -> int | None:
+        return self.input_dim
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         if x.dtype not in INT_DTYPES:

@@ -300,6 +300,12 @@ class _Lookup(Layer):
     def adapts(self) -> bool:
         return self.adapt
 
+    def ids_below(self) -> int | None:
+        if self.output_mode != "int" or getattr(self, "invert", False):
+            return None
+        depth = self._depth()
+        return self.max_tokens if depth is None and self.adapt else depth
+
     def _need_state(self) -> None:
         if self.vocabulary is None and not self.adapt:
             raise ShapeError(
@@ -565,6 +571,9 @@ class Hashing(Layer):
     )
     sparse: SparseField = False
 
+    def ids_below(self) -> int | None:
+        return self.num_bins if self.output_mode == "int" else None
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         _need_dtypes(self, x, NUMERIC + (STRING,), "numeric or strings")
@@ -612,6 +621,9 @@ class HashedCrossing(Layer):
         "int", description="'int': a bin index per example; 'one_hot': a one-hot vector of the bin."
     )
     sparse: SparseField = False
+
+    def ids_below(self) -> int | None:
+        return self.num_bins if self.output_mode == "int" else None
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         first, second = inputs
@@ -703,6 +715,11 @@ class Discretization(Layer):
     )
     sparse: SparseField = False
     adapt: AdaptField = False
+
+    def ids_below(self) -> int | None:
+        if self.output_mode != "int":
+            return None
+        return len(self.bin_boundaries) + 1 if self.bin_boundaries is not None else self.num_bins
 
     @model_validator(mode="after")
     def _bins(self) -> "Discretization":
