@@ -93,6 +93,10 @@ def main() -> None:
     keras_s = statistics.median(w for w, _ in keras)
     keras_mb = max(m for _, m in keras)
     python_s = statistics.median(w for w, _ in python)
+    schema_kb = (ROOT / "schema" / "kspec.schema.json").stat().st_size / 1000
+    from kspec.spec.layers import BUILTIN_LAYER_CLASSES
+
+    layer_types = len(BUILTIN_LAYER_CLASSES)
     print(f"spec: {SPEC.relative_to(ROOT)}   python {sys.version.split()[0]}   cpus {os.cpu_count()}")
     print(f"{'measurement':<46}{'value':>12}{'target':>14}{'ratio':>10}")
     rows = [
@@ -103,6 +107,8 @@ def main() -> None:
         ("peak RSS, kspec validate", f"{cold_mb:.1f} MB", "< 100 MB", f"{100 / cold_mb:.2f}x"),
         ("peak RSS, keras build", f"{keras_mb:.1f} MB", "", ""),
         ("in-process kspec.check (best of 3)", f"{best:,.0f}/s", ">= 2,000/s", f"{best / 2000:.2f}x"),
+        ("published JSON Schema (schema/)", f"{schema_kb:.0f} KB", "<= 400 KB", f"{400 / schema_kb:.2f}x"),
+        ("layer types (Keras aliases not counted)", f"{layer_types}", "", ""),
     ]
     for name, value, target, ratio in rows:
         print(f"{name:<46}{value:>12}{target:>14}{ratio:>10}")

@@ -380,6 +380,15 @@ def test_every_example_spec_exports_to_every_format_of_its_backend(spec, tmp_pat
         pytest.skip("the in-process tests need the TensorFlow backend")
     run = train(spec, tmp_path / "run")
     formats = list(TF_FORMATS)
+    if spec.stem == "text_vectorization":  # a string input: refused, with the reason, before any work
+        with pytest.raises(ExportError) as err:
+            export_run(run, formats, echo=lambda _: None)
+        assert err.value.exit_code == 2 and str(err.value) == (
+            "The model's input 'text' is of dtype string; exports take numeric inputs (float16, float32, float64, "
+            "int8, int16, int32, int64, uint8, bool). Export the model without its text preprocessing."
+        )
+        assert not (run / "export").exists()
+        return
     if spec.stem == "text_classifier":  # an LSTM's loop: LiteRT without the Flex delegate cannot run it
         with pytest.raises(ExportError) as err:
             export_run(run, formats, echo=lambda _: None)

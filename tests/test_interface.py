@@ -288,7 +288,7 @@ def test_csv_regression_interface(table: Path) -> None:
             "kind": "regression",
             "class_names": None,
             "activation": "linear",
-            "loss": "mse",
+            "loss": "mean_squared_error",  # the spec's `mse`, normalised to Keras's canonical name
         }
     ]
     # nothing to put in front of the model: no serving.keras, and the note says why

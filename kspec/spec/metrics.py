@@ -17,7 +17,7 @@ import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import TypeAliasType
 
 from .aliases import canonical_name
@@ -384,6 +384,14 @@ class SpecificityAtSensitivity(_AtValue):
 
 class AUC(_Metric):
     """Area under the ROC or precision-recall curve."""
+
+    # `num_labels` only with `multi_label: true` (the model validator says it in Keras's words).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["num_labels"], "properties": {"num_labels": {"not": {"type": "null"}}}},
+            "then": {"required": ["multi_label"], "properties": {"multi_label": {"const": True}}},
+        }
+    )
 
     type: Literal["AUC"]
     num_thresholds: Annotated[int, Field(ge=2)] = Field(
