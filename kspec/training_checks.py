@@ -237,6 +237,21 @@ def probability_output(output: str, loss: Any, end: OutputEnd | None, path: Path
     # finite loss from them); the focal factor (1 - p) ** gamma of the binary focal loss takes them unclipped
     # (NaN for a fractional gamma)
     scaled = end.scaled and not cls.tolerates_scaling
+    padded = next((t for t in end.after if t.startswith("ZeroPadding")), None) if cls.labels != "binary" else None
+    if padded is not None and activation in PROBABILITY_ACTIVATIONS and not scaled and end.noise is None:
+        return [
+            Diagnostic(
+                "loss",
+                f"Loss '{name}' reads output '{output}' as class probabilities, but the output ends with {end}: the "
+                f"classes that {padded} adds always have probability 0, so a label that names one gives a clipped "
+                "loss with no gradient (crossentropy) or a NaN gradient (a power of the probability): the model "
+                f"trains wrong or not at all. Received: activation={activation}",
+                path,
+                hint=f"Pad before the {activation}, or leave the padding out: every class of the output must be one "
+                "the model can predict.",
+                policy="probability-output",
+            )
+        ]
     if activation in PROBABILITY_ACTIVATIONS and not scaled and end.noise is None:
         return []
     kind = "sigmoid" if cls.labels == "binary" else "softmax"

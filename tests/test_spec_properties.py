@@ -743,6 +743,19 @@ EXPLICIT["sequence"] += [
 ]
 
 
+EXPLICIT["image"] += [
+    # found by an exploring run: classes added by a ZeroPadding after the softmax always have probability 0; a
+    # label there gives GCE a NaN gradient, and the LossScaleOptimizer skips every step. Refused by policy
+    # (probability-output)
+    {"kspec": 1, "name": "image_model", "model": {"input": {"shape": [17, 19, 3]}, "layers": [
+        {"type": "Conv2D", "kernel_size": 5, "padding": "valid", "filters": 1, "use_bias": False, "kernel_constraint": "max_norm"},
+        {"type": "Conv2D", "kernel_size": [2, 4], "strides": [2, 2], "padding": "valid", "filters": 8, "activation": "log_sigmoid"},
+        {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 8, "activation": "softmax"},
+        {"type": "Reshape", "target_shape": [1, 1, 1, -1]}, {"type": "ZeroPadding3D", "padding": 1}, {"type": "Flatten"}]},
+     "training": {"optimizer": {"type": "LossScaleOptimizer", "inner_optimizer": "RMSprop", "initial_scale": 1.0,
+                                "dynamic_growth_steps": 1},
+                  "loss": {"type": "CategoricalGeneralizedCrossEntropy"}}},
+]
 EXPLICIT["sequence"] += [
     # found by the properties: Circle on embeddings offset by a constant (norms far above 1): Keras clips every
     # distance to 0 and nothing trains; refused by policy (loss-output-range: Circle reads unit-norm embeddings)
