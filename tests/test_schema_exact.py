@@ -584,6 +584,9 @@ _LSTM = {"type": "LSTM", "units": 2}
 @example(("regression", _with_layer({"type": "BatchNormalization", "renorm": True, "renorm_clipping": {"rmin": 2.0, "rmax": 1.0}})))
 @example(("regression", _with_layer({"type": "RandomContrast", "factor": 0.5, "value_range": [1.0, 0.0]})))
 @example(("regression", _with_layer({"type": "Permute", "dims": [1, 1]})))
+# found by test_whole_documents_drawn_from_the_schema: the key's pattern took \x1c and \x85 as spaces (Python's
+# `\s`), which int() refuses
+@example(("regression", _with_layer({"type": "ops.get_item", "key": "\x85\x1c0"})))
 # found by test_definitions_drawn_from_the_schema[training]: the schema took AUC's num_labels without multi_label
 @example(("regression", _with_training(loss="mse", metrics=[{"type": "AUC", "num_labels": 3}])))
 @example(("regression", _with_training(loss="mse", metrics=[{"type": "AUC", "num_labels": 3, "multi_label": True}])))

@@ -183,7 +183,9 @@ class OpsReshape(_ShapeOp):
 # ---- indexing -------------------------------------------------------------------------------------
 
 _INDEX = r"-?[0-9]{1,9}"
-_ITEM = rf"\s*(?:\.\.\.|None|{_INDEX}|(?:{_INDEX})?\s*:\s*(?:{_INDEX})?(?:\s*:\s*(?:{_INDEX})?)?)\s*"
+# Spaces only around the parts (not `\s`: Python's `re` takes the separators \x1c-\x1f and \x85 as spaces there,
+# which int() refuses, and JSON Schema's regexes have yet another set).
+_ITEM = rf" *(?:\.\.\.|None|{_INDEX}|(?:{_INDEX})? *: *(?:{_INDEX})?(?: *: *(?:{_INDEX})?)?) *"
 _ITEMS = rf"{_ITEM}(?:,{_ITEM}){{0,15}}"
 KEY_PATTERN = rf"^(?:\[{_ITEMS}\]|{_ITEMS}){END}"
 
