@@ -102,6 +102,7 @@ def check(
     strict: bool = False,
     param_budget: int = DEFAULT_PARAM_BUDGET,
     overrides: Sequence[Override] = (),
+    memory_budget: int | None = None,
 ) -> Report:
     """Check a spec (a path, YAML/JSON text, or loaded data). Never raises on a bad spec.
 
@@ -112,6 +113,8 @@ def check(
     overridden value (or about a key only an override made) comes from the option, not the file: its
     `file` is the option (`--set training.epochs=0`) and it has no line or column. Other diagnostics
     that only appear with the overrides keep their place in the file and get a note naming them.
+    `memory_budget` (bytes; None: no budget) refuses a spec whose training step needs more memory
+    than that by the estimate of `kspec.cost.training_memory` (code `memory-budget`).
     The report carries every diagnostic, the typed spec and the inference (shapes, parameter
     counts) when it got that far.
     """
@@ -130,7 +133,7 @@ def check(
         loaded = Loaded(limited.data, loaded.source_map)
         diagnostics.extend(problems + limited.diagnostics)
     if loaded.ok and not diagnostics:
-        diagnostics.extend(_check_data(report, loaded.data, param_budget))
+        diagnostics.extend(_check_data(report, loaded.data, param_budget, memory_budget))
     diagnostics = _fold_instantiations(diagnostics)
     if strict:
         diagnostics = [replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics]
@@ -148,11 +151,11 @@ def check(
                 n if _origin(n.path, set_paths, original) else _place_note(n, loaded.source_map) for n in d.notes
             )
             placed.append(replace(d, file=label, span=None, notes=notes))
-    report.diagnostics = _note_overrides(placed, file, original, options, strict, param_budget)
+    report.diagnostics = _note_overrides(placed, file, original, options, strict, param_budget, memory_budget)
     return report
 
 
-def _check_data(report: Report, data: Any, param_budget: int) -> list[Diagnostic]:
+def _check_data(report: Report, data: Any, param_budget: int, memory_budget: int | None = None) -> list[Diagnostic]:
     """Parse, infer, semantics and lints of loaded data, filling the report's spec and inference."""
     spec, diagnostics = parse(data)
     report.spec = spec
@@ -161,7 +164,7 @@ def _check_data(report: Report, data: Any, param_budget: int) -> list[Diagnostic
         report.inference = inference
         diagnostics = diagnostics + problems
         if inference is not None and not has_errors(problems):
-            diagnostics += check_semantics(spec, inference, param_budget=param_budget)
+            diagnostics += check_semantics(spec, inference, param_budget=param_budget, memory_budget=memory_budget)
             diagnostics += lint(spec, inference)
     return diagnostics
 
@@ -306,13 +309,14 @@ def _note_overrides(
     options: list[tuple[str, str]],
     strict: bool,
     param_budget: int,
+    memory_budget: int | None = None,
 ) -> list[Diagnostic]:
     """Each diagnostic in the file that the overrides brought about (one the file alone does not give) gets a
     note naming the options in effect."""
     own = [i for i, d in enumerate(diagnostics) if d.file == file and d.code != "override"]
     if not own or any(d.code == "override" for d in diagnostics):
         return diagnostics
-    alone = _check_data(Report(file), original, param_budget)
+    alone = _check_data(Report(file), original, param_budget, memory_budget)
     before = {(d.code, "error" if strict else d.severity, d.path, d.message) for d in alone}
     labels = [label for _, label in options]
     shown = ", ".join(labels[:NOTE_OVERRIDES])

@@ -63,6 +63,34 @@ def format_option(*choices: str) -> Callable[[F], F]:
     )
 
 
+class _Size(click.ParamType):
+    """A size in bytes as a user writes it (`kspec.cost.parse_size`): 16GiB, 80GB, 512MiB, 1000000."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        from .cost import parse_size
+
+        try:
+            return parse_size(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def memory_budget_option(command: F) -> F:
+    """`--memory-budget SIZE`: refuse a spec whose training step needs more memory (`kspec.cost`)."""
+    return click.option(
+        "--memory-budget",
+        type=_Size(),
+        default=None,
+        help="Refuse a spec whose training step needs more memory than this, by kspec's estimate (weights, "
+        "gradients, optimizer slots, activations at the batch size): 16GiB, 80GB, 512MiB or bytes. No budget "
+        "by default.",
+    )(command)
+
+
 def set_option(command: F) -> F:
     """`--set KEY=VALUE`, repeatable (the parameter `overrides`): a spec field, validated like the file."""
     return click.option(
@@ -159,7 +187,15 @@ def main() -> None:
     show_default=True,
     help="Refuse models with more parameters than this.",
 )
-def validate(paths: tuple[str, ...], fmt: str, overrides: tuple[str, ...], strict: bool, param_budget: int) -> None:
+@memory_budget_option
+def validate(
+    paths: tuple[str, ...],
+    fmt: str,
+    overrides: tuple[str, ...],
+    strict: bool,
+    param_budget: int,
+    memory_budget: int | None,
+) -> None:
     """Check spec files (or directories of them, or - for stdin) without TensorFlow.
 
     Exit status: 0 all valid, 1 some invalid, 2 usage or I/O error.
@@ -183,7 +219,16 @@ def validate(paths: tuple[str, ...], fmt: str, overrides: tuple[str, ...], stric
             io_error = True
             continue
         sources[name] = text
-        reports.append(check(text, file=name, strict=strict, param_budget=param_budget, overrides=overrides))
+        reports.append(
+            check(
+                text,
+                file=name,
+                strict=strict,
+                param_budget=param_budget,
+                overrides=overrides,
+                memory_budget=memory_budget,
+            )
+        )
     out = render_json(reports) if fmt == "json" else render_text(reports, sources)
     click.echo(out, nl=False)
     if io_error:
@@ -217,14 +262,17 @@ def schema(output: str | None) -> None:
 @click.option(
     "--collapsed", is_flag=True, help="One row per layer or block use, as written, instead of every expanded layer."
 )
-def summary(spec: str, fmt: str, overrides: tuple[str, ...], param_budget: int, collapsed: bool) -> None:
+@memory_budget_option
+def summary(
+    spec: str, fmt: str, overrides: tuple[str, ...], param_budget: int, collapsed: bool, memory_budget: int | None
+) -> None:
     """Print the layer table (name, type, output shape, parameters) from static inference.
 
     SPEC is a file or - (stdin). Exit status: 0 printed, 1 invalid spec, 2 usage or I/O error.
     """
     from .reporters import render_summary, summary_json
 
-    report, _ = check_spec(spec, fmt, param_budget=param_budget, overrides=overrides)
+    report, _ = check_spec(spec, fmt, param_budget=param_budget, overrides=overrides, memory_budget=memory_budget)
     if fmt == "json":
         emit_json(summary_json(report, collapsed=collapsed))
     else:
@@ -266,6 +314,12 @@ def summary(spec: str, fmt: str, overrides: tuple[str, ...], param_budget: int, 
     "--progress/--no-progress",
     default=None,
     help="Progress bars (default: when the output is a terminal; otherwise one line per epoch).",
+)
+@click.option(
+    "--skip-bad-examples",
+    is_flag=True,
+    help="A streamed source's bad examples (an image that does not decode, a NaN, a label out of range) are counted, "
+    "reported and skipped instead of stopping training.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final result.")
 @click.option(
@@ -309,6 +363,7 @@ def summary(spec: str, fmt: str, overrides: tuple[str, ...], param_budget: int, 
     type=click.IntRange(min=1),
     help="Split the CPU into this many logical devices (to try a distribution on a machine without GPUs).",
 )
+@memory_budget_option
 def build_and_train(
     spec: str,
     fmt: str,
@@ -321,6 +376,7 @@ def build_and_train(
     resume,
     overrides,
     progress,
+    skip_bad_examples,
     quiet,
     backend,
     distribution,
@@ -329,6 +385,7 @@ def build_and_train(
     process_id,
     join_timeout,
     cpu_devices,
+    memory_budget,
 ) -> None:
     """Build the model of SPEC (a file, or - for stdin), train it on its data and write a run directory.
 
@@ -381,6 +438,8 @@ def build_and_train(
         cluster=Cluster(coordinator, num_processes, process_id, join_timeout),
         cpu_devices=cpu_devices,
         spec_text=spec_text,
+        skip_bad_examples=skip_bad_examples,
+        memory_budget=memory_budget,
     )
     echo = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     try:

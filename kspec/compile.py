@@ -7,7 +7,11 @@
   building, Keras's output shape and parameter counts of every layer call are compared with the
   checker's static inference; any difference is a kspec bug and raises `KspecBug`.
 - `compile_model(model, training)`: `model.compile` from the `training` section (`kspec.keras_objects`, which
-  builds the optimizer, losses and metrics).
+  builds the optimizer, losses and metrics), with its `jit_compile`.
+- `training.precision`: the layers are built under that Keras dtype policy (set for the build, then restored),
+  and each model output is computed in float32 (the mixed-precision guide's float32 output layer): the layer or
+  operation that makes an output computes in float32. The model's own policy is the mixed one, so under
+  mixed_float16 `model.compile` wraps the optimizer in a LossScaleOptimizer (unless the spec's is one).
 
 Only classes of `keras.layers`, `keras.optimizers`, `keras.losses`, `keras.metrics` and
 `keras.callbacks` whose names are in the closed sets of `kspec.spec` are instantiated; a spec can
@@ -16,15 +20,19 @@ never name Python code.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
+from . import keras_objects
 from .diagnostics import format_path
 from .infer import Inference, infer
-from .keras_objects import auto_steps_per_execution, compile_model
+from .keras_objects import auto_steps_per_execution
 from .spec import Spec
 from .spec.layers import Layer, shape_str
 from .spec.layers.ops import Op
+from .spec.training import Training
 
 __all__ = [
     "KspecBug",
@@ -35,6 +43,7 @@ __all__ = [
     "build_model",
     "call_layer",
     "compile_model",
+    "dtype_policy",
 ]
 
 
@@ -96,68 +105,140 @@ def call_layer(layer: Layer, keras_layer: Any, tensors: list) -> Any:
     return keras_layer(list(tensors))
 
 
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras's global dtype policy set to `name` inside the block, and restored after it (also on an error): the
+    layers and models made inside take it, and nothing leaks to a later build in the process."""
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
 def build_model(spec: Spec, inference: Inference | None = None, *, file: str | None = None) -> Any:
-    """The Keras model for a validated Spec, checked against the static inference.
+    """The Keras model for a validated Spec, checked against the static inference, built under the dtype policy
+    of `training.precision` (the layer or operation that makes each output computes in float32).
 
     Raises `KspecBug` when Keras's shapes or parameter counts differ from kspec's, and
     `ValueError` when the inference has errors (check the spec first: `kspec.load_spec`).
     """
-    import keras
-
     inference = inference or infer(spec)
     if inference.diagnostics or not inference.complete:
         first = inference.diagnostics[0].message if inference.diagnostics else "incomplete inference"
         raise ValueError(f"The spec has errors; check it with `kspec validate` first. First error: {first}")
+    precision = spec.training.precision
+    with dtype_policy(precision):
+        built: list[tuple[Any, Any, Any]] = []  # (node, keras layer, output tensor)
+        model = _build(spec, inference, built, mixed=precision != "float32")
+    assert_agrees(model, built, inference, file=file, output_dtypes=precision != "float32")
+    return model
 
-    built: list[tuple[Any, Any, Any]] = []  # (node, keras layer, output tensor)
+
+def _build(spec: Spec, inference: Inference, built: list[tuple[Any, Any, Any]], *, mixed: bool) -> Any:
+    """The model, under the global dtype policy; with `mixed`, the layers that make outputs are built under
+    float32, an operation that makes one gets its floating-point inputs in float32, and a shared layer's
+    later call that is an output ends in a float32 Identity."""
+    import keras
+
+    outputs_at = set(inference.outputs) if mixed else set()
+
+    def make(node: Any) -> Any:
+        if node.name not in outputs_at:
+            return build_layer(node.layer, node.name)
+        with dtype_policy("float32"):
+            return build_layer(node.layer, node.name)
+
     # keras.Sequential takes layers only: a sequential spec with an operation builds a Functional model.
     if inference.sequential and not any(isinstance(node.layer, Op) for node in inference.nodes):
         ((name, tensor),) = inference.inputs.items()
         layers = [keras.Input(shape=tensor.shape[1:], dtype=tensor.dtype, name=name)]
         for node in inference.nodes:
-            layers.append(build_layer(node.layer, node.name))
+            layers.append(make(node))
         model = keras.Sequential(layers, name=spec.name)
         for node, klayer in zip(inference.nodes, model.layers):
             built.append((node, klayer, klayer.output))
-    else:
-        tensors: dict[str, Any] = {
-            name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name) for name, t in inference.inputs.items()
-        }
-        keras_layers: dict[str, Any] = {}
-        for node in inference.nodes:
-            if node.shares is not None:
-                klayer = keras_layers[node.shares]
-                if isinstance(klayer, OpCall):  # an operation called again: a new node, with this node's name
-                    klayer = OpCall(klayer.op, node.name)
-            else:
-                klayer = keras_layers[node.name] = build_layer(node.layer, node.name)
-            tensors[node.name] = call_layer(node.layer, klayer, [tensors[r] for r in node.inputs])
-            built.append((node, klayer, tensors[node.name]))
-        outputs = []
-        for name in inference.outputs:
-            output = inference.node(name)
-            if output is not None and output.shares is not None and not isinstance(output.layer, Op):
-                # Keras names an output after the layer that made it, so a shared layer's later call would be
-                # known by the first call's name (the loss, metrics and labels are keyed by the node's name); an
-                # operation's second call is a new Operation, with the node's name already
-                outputs.append(keras.layers.Identity(name=name)(tensors[name]))
-            else:
-                outputs.append(tensors[name])
-        inputs = [tensors[name] for name in inference.inputs]
-        if inference.sequential:  # one input, taken as keras.Sequential takes it (a tensor, not a list of one)
-            (single,) = inputs
-            model = keras.Model(inputs=single, outputs=outputs[0], name=spec.name)
+        return model
+    tensors: dict[str, Any] = {
+        name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name) for name, t in inference.inputs.items()
+    }
+    keras_layers: dict[str, Any] = {}
+    for node in inference.nodes:
+        if node.shares is not None:
+            klayer = keras_layers[node.shares]
+            if isinstance(klayer, OpCall):  # an operation called again: a new node, with this node's name
+                klayer = OpCall(klayer.op, node.name)
         else:
-            model = keras.Model(inputs=inputs, outputs=outputs, name=spec.name)
-    assert_agrees(model, built, inference, file=file)
-    return model
+            klayer = keras_layers[node.name] = make(node)
+        inputs = [tensors[r] for r in node.inputs]
+        if isinstance(klayer, OpCall) and node.name in outputs_at:
+            inputs = [_float32(t) for t in inputs]
+        tensors[node.name] = call_layer(node.layer, klayer, inputs)
+        built.append((node, klayer, tensors[node.name]))
+    outputs = []
+    for name in inference.outputs:
+        output = inference.node(name)
+        if output is not None and output.shares is not None and not isinstance(output.layer, Op):
+            # Keras names an output after the layer that made it, so a shared layer's later call would be
+            # known by the first call's name (the loss, metrics and labels are keyed by the node's name); an
+            # operation's second call is a new Operation, with the node's name already
+            identity = keras.layers.Identity(name=name, dtype="float32" if mixed else None)
+            outputs.append(identity(tensors[name]))
+        else:
+            outputs.append(tensors[name])
+    inputs = [tensors[name] for name in inference.inputs]
+    if inference.sequential:  # one input, taken as keras.Sequential takes it (a tensor, not a list of one)
+        (single,) = inputs
+        return keras.Model(inputs=single, outputs=outputs[0], name=spec.name)
+    return keras.Model(inputs=inputs, outputs=outputs, name=spec.name)
+
+
+def _float32(tensor: Any) -> Any:
+    """A half-precision tensor cast to float32 (an unnamed Operation node, as `x + 3.0` makes); others as they are."""
+    import keras
+
+    if keras.backend.standardize_dtype(tensor.dtype) in ("float16", "bfloat16"):
+        return keras.ops.cast(tensor, "float32")
+    return tensor
+
+
+def compile_model(
+    model: Any, training: Training, *, steps_per_execution: int | None = None, jit_compile: Any = None
+) -> Any:
+    """`model.compile` from the training section (`kspec.keras_objects.compile_model`), with its `jit_compile`
+    (or this one). Loss scaling is Keras's: under a mixed_float16 model policy (`build_model` gives the model the
+    spec's precision) `model.compile` wraps the optimizer in a LossScaleOptimizer unless it is one already."""
+    return keras_objects.compile_model(
+        model,
+        training,
+        steps_per_execution=steps_per_execution,
+        jit_compile=training.jit_compile if jit_compile is None else jit_compile,
+    )
 
 
 def assert_agrees(
-    model: Any, built: list[tuple[Any, Any, Any]], inference: Inference, *, file: str | None = None
+    model: Any,
+    built: list[tuple[Any, Any, Any]],
+    inference: Inference,
+    *,
+    file: str | None = None,
+    output_dtypes: bool = False,
 ) -> None:
-    """Every layer call's output shape and every layer's parameter counts equal kspec's; else `KspecBug`."""
+    """Every layer call's output shape and every layer's parameter counts equal kspec's; with `output_dtypes`
+    (a mixed precision, whose outputs are cast to float32), every model output's dtype too; else `KspecBug`."""
     problems = []
+    if output_dtypes:
+        import keras
+
+        for name, tensor in zip(inference.outputs, model.outputs):
+            got = keras.backend.standardize_dtype(tensor.dtype)
+            inferred = inference.output_tensors[name]
+            want = inferred.dtype if inferred is not None else got
+            if got != want:
+                problems.append(f"output '{name}': Keras's dtype is {got}, kspec inferred {want}")
     for node, klayer, output in built:
         where = f"{file + ': ' if file else ''}{format_path(node.path)} ('{node.name}', {node.layer_type})"
         got = tuple(output.shape)

@@ -49,9 +49,11 @@ CODES: dict[str, str] = {
     "loss": "The loss does not fit the model's output or the training section.",
     "data": "The data section does not fit the model.",
     "param-budget": "The model has more parameters than the budget allows.",
+    "memory-budget": "A training step needs more memory than `--memory-budget` allows (the estimate of kspec.cost).",
     "adapt": "A layer with `adapt: true` that cannot be adapted to the training data before training.",
     "callback": "A callback that cannot work with the rest of the training section.",
     "metric": "A metric that does not fit its output's labels or predictions.",
+    "precision": "`training.precision` does not fit the model or the optimizer: a layer Keras cannot run in that dtype, or a loss-scaling argument it would ignore.",
     # lints (warnings)
     "lint-softmax-from-logits": "A loss with from_logits=true after a softmax/sigmoid output.",
     "lint-dropout-last": "Dropout as the model's last layer.",
@@ -62,6 +64,7 @@ CODES: dict[str, str] = {
     "lint-metric-regression": "Accuracy as the metric of a regression loss.",
     "lint-monitor-without-validation": "A callback monitors a val_ quantity, but there is no validation data.",
     "lint-inert-normalization": "A Normalization with neither statistics nor `adapt: true`: it divides by one.",
+    "lint-precision": "Half precision or XLA settings that Keras runs, but not as asked: values float16 or bfloat16 cannot hold (infinity, NaN, rounding), or `jit_compile: true` on a layer Keras cannot compile with XLA.",
 }
 
 

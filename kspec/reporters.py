@@ -30,13 +30,19 @@ exit 2). `exit_code` is the process's exit status. `diagnostics` is empty unless
 
 `kspec summary --format json` (on success; on failure the error object above, with the diagnostics):
     {"version": 1, "command": "summary", "ok": true, "file": str, "name": str, "collapsed": bool,
-     "layers": [{"name", "type", "block", "repeat", "shares", "output_shapes", "params"}, ...],
-     "totals": {"params": int, "trainable": int, "non_trainable": int}, "outputs": [str, ...],
-     "diagnostics": [Diagnostic, ...]}
+     "layers": [{"name", "type", "block", "repeat", "shares", "output_shapes", "params", "flops",
+                 "activation_bytes"}, ...],
+     "totals": {"params": int, "trainable": int, "non_trainable": int, "flops": int, "activation_bytes": int,
+                "training_memory": {"total", "weights", "gradients", "optimizer", "activations", "inputs",
+                                    "batch_size": int, "precision": str, "optimizer_slots": int}},
+     "outputs": [str, ...], "diagnostics": [Diagnostic, ...]}
 One row per input (`type` "InputLayer") and layer call, in order; with `--collapsed`, one per layer or block use
 as written (a block use: `type` "block", `block` its name, `repeat` its repetitions, `params` those of every
 layer it expanded to). `output_shapes` is a list of shapes (one per output), each a list with null for an unknown
 size (the batch axis first); `shares` names the layer whose weights a call shares (its `params` is then 0).
+`flops` (forward floating-point operations, a multiply-add counted as 2) and `activation_bytes` (the output's
+bytes) are per example (`kspec.cost`), null where a size is unknown; the totals add up the known ones, and
+`training_memory` is the estimate of a training step's bytes at the spec's batch size and precision.
 `diagnostics` holds the warnings.
 
 `kspec build-and-train --format json` (progress and notes on stderr):
@@ -62,6 +68,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .check import Report
+from .cost import Cost, MemoryEstimate, cost, format_bytes, format_flops, tensor_bytes, training_memory
 from .diagnostics import POLICIES, Diagnostic
 from .text import shape_str
 
@@ -216,7 +223,8 @@ def error_message(report: Report) -> str:
 def summary_json(report: Report, *, collapsed: bool = False) -> dict[str, Any]:
     """`kspec summary --format json` of a report with an inference."""
     inf = report.inference
-    assert inf is not None
+    assert inf is not None and report.spec is not None
+    costs, memory = _costs(report)
     return json_document(
         "summary",
         True,
@@ -232,6 +240,8 @@ def summary_json(report: Report, *, collapsed: bool = False) -> dict[str, Any]:
                 "shares": r.shares,
                 "output_shapes": [list(shape) if shape is not None else None for shape in r.shapes],
                 "params": r.params,
+                "flops": r.flops,
+                "activation_bytes": r.activation_bytes,
             }
             for r in summary_rows(report, collapsed=collapsed)
         ],
@@ -239,6 +249,19 @@ def summary_json(report: Report, *, collapsed: bool = False) -> dict[str, Any]:
             "params": inf.total_params,
             "trainable": inf.trainable_params,
             "non_trainable": inf.non_trainable_params,
+            "flops": costs.flops,
+            "activation_bytes": costs.activation_bytes,
+            "training_memory": {
+                "total": memory.total,
+                "weights": memory.weights,
+                "gradients": memory.gradients,
+                "optimizer": memory.optimizer,
+                "activations": memory.activations,
+                "inputs": memory.inputs,
+                "batch_size": memory.batch_size,
+                "precision": memory.precision,
+                "optimizer_slots": memory.slots,
+            },
         },
         outputs=list(inf.outputs),
         diagnostics=[d.to_json() for d in report.diagnostics],
@@ -333,6 +356,9 @@ class SummaryRow:
     block: str | None = None
     repeat: int | None = None
     shares: str | None = None
+    #: Forward FLOPs and output bytes per example (`kspec.cost`); None where unknown.
+    flops: int | None = None
+    activation_bytes: int | None = None
 
     @property
     def label(self) -> str:
@@ -347,25 +373,69 @@ def summary_rows(report: Report, *, collapsed: bool = False) -> list[SummaryRow]
     """The rows of the layer table, from static inference (see `render_summary`)."""
     inf = report.inference
     assert inf is not None
-    rows = [SummaryRow(name, "InputLayer", (t.shape,), 0) for name, t in inf.inputs.items()]
+    costs = _costs(report)[0]
+    rows = [
+        SummaryRow(name, "InputLayer", (t.shape,), 0, flops=0, activation_bytes=tensor_bytes(t))
+        for name, t in inf.inputs.items()
+    ]
     if collapsed and inf.expansion is not None:
         for use in inf.expansion.uses:
             members = [inf.node(n) for n in use.nodes]
             params = sum(m.params for m in members if m is not None and m.shares is None)
             shapes = tuple(t.shape if t is not None else None for t in map(inf.tensor, use.outputs))
+            parts = [costs.node(m.name) if m is not None else None for m in members]
+            flops = _sum([p.flops if p is not None else None for p in parts])
+            held = _sum([p.activation_bytes if p is not None else None for p in parts])
             if use.block is None:
                 node = members[0]
                 kind = node.layer.layer_type if node is not None and node.layer is not None else "?"
                 shares = node.shares if node is not None else None
-                rows.append(SummaryRow(use.name, kind, shapes, params, shares=shares or None))
+                rows.append(
+                    SummaryRow(
+                        use.name, kind, shapes, params, shares=shares or None, flops=flops, activation_bytes=held
+                    )
+                )
             else:
-                rows.append(SummaryRow(use.name, "block", shapes, params, block=use.block, repeat=use.repeat))
+                rows.append(
+                    SummaryRow(
+                        use.name,
+                        "block",
+                        shapes,
+                        params,
+                        block=use.block,
+                        repeat=use.repeat,
+                        flops=flops,
+                        activation_bytes=held,
+                    )
+                )
         return rows
-    for n in inf.nodes:
+    for n, c in zip(inf.nodes, costs.nodes):
         kind = n.layer.layer_type if n.layer is not None else "?"
         shape = n.output.shape if n.output else None
-        rows.append(SummaryRow(n.name, kind, (shape,), n.params if n.shares is None else 0, shares=n.shares or None))
+        params = n.params if n.shares is None else 0
+        rows.append(
+            SummaryRow(
+                n.name,
+                kind,
+                (shape,),
+                params,
+                shares=n.shares or None,
+                flops=c.flops,
+                activation_bytes=c.activation_bytes,
+            )
+        )
     return rows
+
+
+def _sum(values: list[int | None]) -> int | None:
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def _costs(report: Report) -> tuple[Cost, MemoryEstimate]:
+    """The per-example cost of the report's inference and the estimate of a training step's memory."""
+    assert report.inference is not None and report.spec is not None
+    memory = training_memory(report.spec, report.inference)
+    return cost(report.inference, memory.precision), memory
 
 
 def render_summary(report: Report, *, collapsed: bool = False) -> str:
@@ -377,21 +447,30 @@ def render_summary(report: Report, *, collapsed: bool = False) -> str:
     inf = report.inference
     assert inf is not None
     title = "Layer or block use (type)" if collapsed and inf.expansion is not None else "Layer (type)"
-    rows = [(title, "Output Shape", "Param #")]
+    rows = [(title, "Output Shape", "Param #", "FLOPs", "Act. mem")]
     for row in summary_rows(report, collapsed=collapsed):
         shown = ", ".join(shape_str(shape) if shape is not None else "?" for shape in row.shapes) or "(no layers)"
-        rows.append((row.label, shown, f"{row.params:,}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    sep = "-" * (sum(widths) + 6)
+        flops = format_flops(row.flops) if row.flops is not None else "?"
+        held = format_bytes(row.activation_bytes) if row.activation_bytes is not None else "?"
+        rows.append((row.label, shown, f"{row.params:,}", flops, held))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    sep = "-" * (sum(widths) + 12)
     out = [f'Model: "{report.spec.name if report.spec else "?"}"', sep]
     for i, r in enumerate(rows):
-        out.append(f"{r[0]:<{widths[0]}}   {r[1]:<{widths[1]}}   {r[2]:>{widths[2]}}")
+        out.append(
+            f"{r[0]:<{widths[0]}}   {r[1]:<{widths[1]}}   {r[2]:>{widths[2]}}   {r[3]:>{widths[3]}}   {r[4]:>{widths[4]}}"
+        )
         if i == 0:
             out.append(sep)
     out.append(sep)
     out.append(f"Total params: {inf.total_params:,}")
     out.append(f"Trainable params: {inf.trainable_params:,}")
     out.append(f"Non-trainable params: {inf.non_trainable_params:,}")
+    costs, memory = _costs(report)
+    unknown = f" (without {len(costs.unknown)} layer(s) of unknown size)" if costs.unknown else ""
+    out.append(f"Forward FLOPs per example: {format_flops(costs.flops)}{unknown}")
+    out.append(f"Activation memory per example: {format_bytes(costs.activation_bytes)}{unknown}")
+    out.append(f"Training step memory: {format_bytes(memory.total)} ({memory.parts()}){unknown}")
     if len(inf.outputs) > 1 or (report.spec and not hasattr(report.spec.model, "layers")):
         out.append(f"Outputs: {', '.join(inf.outputs)}")
     return "\n".join(out) + "\n"

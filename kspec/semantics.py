@@ -13,13 +13,16 @@ from typing import Any
 from . import training_checks
 from .diagnostics import Diagnostic, Path, did_you_mean
 from .infer import Inference, output_end, upstream
+from .precision import check_precision
 from .spec import Spec
 from .spec.losses import loss_kind, loss_name
 
 DEFAULT_PARAM_BUDGET = 2_000_000_000
 
 
-def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEFAULT_PARAM_BUDGET) -> list[Diagnostic]:
+def check_semantics(
+    spec: Spec, inference: Inference, *, param_budget: int = DEFAULT_PARAM_BUDGET, memory_budget: int | None = None
+) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     outputs = inference.outputs
     tensors = inference.output_tensors
@@ -137,6 +140,7 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
     # The optimizer's layers, the callbacks and the validation data against the rest.
     out.extend(training_checks.optimizer_layers(spec, inference))
     out.extend(training_checks.loss_scaling(spec, inference))
+    out.extend(check_precision(spec, inference))
     out.extend(training_checks.callbacks_fit(spec))
     out.extend(training_checks.validation_data_fits(spec))
 
@@ -154,7 +158,33 @@ def check_semantics(spec: Spec, inference: Inference, *, param_budget: int = DEF
                 policy="param-budget",
             )
         )
+    if memory_budget is not None:
+        out.extend(_memory_budget(spec, inference, memory_budget))
     return out
+
+
+def _memory_budget(spec: Spec, inference: Inference, budget: int) -> list[Diagnostic]:
+    """The estimate of a training step's memory (`kspec.cost.training_memory`) against `--memory-budget`."""
+    from .cost import format_bytes, training_memory
+
+    estimate = training_memory(spec, inference)
+    if estimate.total <= budget:
+        return []
+    unknown = (
+        f"; the activations of {len(estimate.unknown)} layer(s) of unknown size are left out"
+        if estimate.unknown
+        else ""
+    )
+    return [
+        Diagnostic(
+            "memory-budget",
+            f"A training step needs an estimated {format_bytes(estimate.total)} ({estimate.parts()}){unknown}, more "
+            f"than the memory budget of {format_bytes(budget)}; kspec refuses it before anything allocates.",
+            ("training", "batch_size") if estimate.activations > estimate.total // 2 else ("model",),
+            hint="Lower training.batch_size, use a mixed precision (training.precision), make the model smaller, "
+            "or raise `--memory-budget`.",
+        )
+    ]
 
 
 def _adapted_layers(inference: Inference) -> list[Diagnostic]:

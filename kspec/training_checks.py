@@ -504,7 +504,9 @@ def callbacks_fit(spec: Spec) -> list[Diagnostic]:
 
 
 #: Sources that have no test split of their own: `validation_data: test` needs `data.test_split` with them.
-NO_OWN_TEST_SPLIT = frozenset({"csv", "image_directory", "text_directory", "embedded", "synthetic"})
+NO_OWN_TEST_SPLIT = frozenset(
+    {"csv", "parquet", "tfrecord", "image_directory", "text_directory", "embedded", "synthetic"}
+)
 
 
 def validation_data_fits(spec: Spec) -> list[Diagnostic]:

@@ -66,7 +66,14 @@ def _epoch_examples(result) -> dict[str, list[str]]:
         return [hashlib.sha1(row.tobytes()).hexdigest()[:16] for x, _ in ds.take(steps) for row in np.asarray(x)]
 
     distribution = keras.distribution.distribution()
-    mine = distribution.distribute_dataset(pipeline()) if distribution is not None else pipeline()
+    if getattr(loaded.train, "streamed", False) and result.runtime.process_count > 1:
+        # a streamed source: each process reads its own share of the files (what the session builds for fit)
+        runtime = result.runtime
+        mine = loaded.train.dataset(batch_size=batch // runtime.process_count, shuffle=True, seed=spec.training.seed,
+                                    drop_remainder=True, repeat=True,
+                                    shard=(runtime.process_count, runtime.process_index))
+    else:
+        mine = distribution.distribute_dataset(pipeline()) if distribution is not None else pipeline()
     return {"global": digests(pipeline()), "mine": digests(mine)}
 
 

@@ -120,7 +120,11 @@ def test_summary_table_matches_keras_layout() -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == 'Model: "mnist_cnn"'
-    assert any(line.startswith("conv2d (Conv2D)") and line.endswith("320") and "(None, 26, 26, 32)" in line for line in lines)
+    # name, shape, parameters, then forward FLOPs (26*26*32 * (2*9 + 2) with the bias and relu) and the output's bytes
+    assert any(
+        line.startswith("conv2d (Conv2D)") and line.endswith("320   432.6K   84.5 KiB") and "(None, 26, 26, 32)" in line
+        for line in lines
+    )
     assert any(line.startswith("max_pooling2d_1 (MaxPooling2D)") and "(None, 5, 5, 64)" in line for line in lines)
     assert "Total params: 34,826" in lines
     assert "Non-trainable params: 0" in lines

@@ -72,21 +72,39 @@ def test_summary_json_is_the_layer_table():
         "file": str(MNIST),
         "name": "mnist_cnn",
         "collapsed": False,
-        "totals": {"params": 34826, "trainable": 34826, "non_trainable": 0},
+        "totals": {
+            "params": 34826,
+            "trainable": 34826,
+            "non_trainable": 0,
+            "flops": 4961746,
+            "activation_bytes": 158376,
+            "training_memory": {
+                "total": 58432672,
+                "weights": 139304,
+                "gradients": 139304,
+                "optimizer": 278608,
+                "activations": 57468928,
+                "inputs": 406528,
+                "batch_size": 128,
+                "precision": "float32",
+                "optimizer_slots": 2,
+            },
+        },
         "outputs": ["dense"],
         "diagnostics": [],
     }
-    rows = [(r["name"], r["type"], r["output_shapes"], r["params"]) for r in doc["layers"]]
+    rows = [(r["name"], r["type"], r["output_shapes"], r["params"], r["flops"], r["activation_bytes"]) for r in doc["layers"]]
     assert rows == [
-        ("input_layer", "InputLayer", [[None, 28, 28, 1]], 0),
-        ("conv2d", "Conv2D", [[None, 26, 26, 32]], 320),
-        ("max_pooling2d", "MaxPooling2D", [[None, 13, 13, 32]], 0),
-        ("conv2d_1", "Conv2D", [[None, 11, 11, 64]], 18496),
-        ("max_pooling2d_1", "MaxPooling2D", [[None, 5, 5, 64]], 0),
-        ("flatten", "Flatten", [[None, 1600]], 0),
-        ("dropout", "Dropout", [[None, 1600]], 0),
-        ("dense", "Dense", [[None, 10]], 16010),
+        ("input_layer", "InputLayer", [[None, 28, 28, 1]], 0, 0, 3136),
+        ("conv2d", "Conv2D", [[None, 26, 26, 32]], 320, 432640, 86528),
+        ("max_pooling2d", "MaxPooling2D", [[None, 13, 13, 32]], 0, 16224, 21632),
+        ("conv2d_1", "Conv2D", [[None, 11, 11, 64]], 18496, 4476032, 30976),
+        ("max_pooling2d_1", "MaxPooling2D", [[None, 5, 5, 64]], 0, 4800, 6400),
+        ("flatten", "Flatten", [[None, 1600]], 0, 0, 6400),
+        ("dropout", "Dropout", [[None, 1600]], 0, 0, 6400),
+        ("dense", "Dense", [[None, 10]], 16010, 32050, 40),
     ]
+    assert sum(r["flops"] for r in doc["layers"]) == doc["totals"]["flops"]
     assert all(r["block"] is None and r["repeat"] is None and r["shares"] is None for r in doc["layers"])
 
 
@@ -117,6 +135,8 @@ training: {loss: sparse_categorical_crossentropy}
     use = doc["layers"][1]
     assert (use["name"], use["type"], use["block"], use["repeat"]) == ("hidden", "block", "dense_relu", 2)
     assert (use["output_shapes"], use["params"]) == ([[None, 8]], 4 * 8 + 8 + 8 * 8 + 8)
+    # the FLOPs of the layers the use expanded to: each Dense's multiply-adds, bias and relu
+    assert use["flops"] == (2 * 4 * 8 + 8 + 8) + (2 * 8 * 8 + 8 + 8)
 
 
 def test_summary_failure_gives_validate_s_diagnostics():

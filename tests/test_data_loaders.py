@@ -213,10 +213,11 @@ def test_csv_default_features_and_label(tmp_path):
     write_csv(tmp_path, "a,label,b,c\n1,0,2,3\n4,1,5,6\n7,1,8,9.5\n")
     spec, inf = build(CSV_SPEC, n=3)
     data = load_data(spec, inf, base_dir=tmp_path)
-    order = np.argsort(data.train.x["input_layer"][:, 0])
-    np.testing.assert_array_equal(data.train.x["input_layer"][order], np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9.5]], np.float32))
-    np.testing.assert_array_equal(data.train.y["dense"][order], [0, 1, 1])
-    assert data.train.y["dense"].dtype == np.int32 and data.description == "t.csv: 3 train examples"
+    train = data.train.arrays()  # streamed: read on demand
+    order = np.argsort(train.x["input_layer"][:, 0])
+    np.testing.assert_array_equal(train.x["input_layer"][order], np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9.5]], np.float32))
+    np.testing.assert_array_equal(train.y["dense"][order], [0, 1, 1])
+    assert train.y["dense"].dtype == np.int32 and data.description == "t.csv: 3 train examples (streamed)"
 
 
 def test_csv_preprocessing_names_the_columns_of_each_input_and_output(tmp_path):
@@ -244,8 +245,8 @@ def test_csv_preprocessing_names_the_columns_of_each_input_and_output(tmp_path):
 def test_csv_globs_lists_and_single_columns(tmp_path, field, n):
     write_csv(tmp_path, "px0,c,px1,y\n1,2,3,0\n4,5,6,1\n")
     spec, inf = build(CSV_SPEC + f"  inputs: {{input_layer: '{field}'}}\n  labels: {{dense: y}}\n", n=n)
-    data = load_data(spec, inf, base_dir=tmp_path, seed=0)
-    x = data.train.x["input_layer"][np.argsort(data.train.y["dense"])]
+    train = load_data(spec, inf, base_dir=tmp_path, seed=0).train.arrays()
+    x = train.x["input_layer"][np.argsort(train.y["dense"])]
     expected = {"px*": [[1, 3], [4, 6]], "c, px1": [[2, 3], [5, 6]], "c": [[2], [5]]}[field]
     np.testing.assert_array_equal(x, np.array(expected, np.float32))
 
@@ -256,7 +257,7 @@ def test_csv_non_numeric_cell_names_row_and_column(tmp_path):
     with pytest.raises(DataError) as err:
         load_data(spec, inf, base_dir=tmp_path)
     assert message(err) == (
-        f"Row 2 (line 3) of {tmp_path / 't.csv'}, column 'b', holds 'x7', which is not a number; "
+        f"Row 2 (line 3) of {tmp_path / 't.csv'} holds 'x7' in column 'b', which is not a number; "
         "every column used as an input or a label must be numeric."
     )
 
@@ -292,10 +293,11 @@ def test_image_directory_sizes_from_the_model_and_class_ids(tmp_path):
     spec, inf = small_cnn("{type: image_directory, path: imgs}")
     data = load_data(spec, inf, base_dir=tmp_path, seed=0)
     assert data.class_names == ["cats", "dogs", "emus"]
-    assert data.train.x["image"].shape == (6, 6, 6, 1) and data.train.x["image"].dtype == np.float32
-    assert sorted(data.train.y["label"].tolist()) == [0, 0, 0, 1, 1, 2]
-    assert 0 <= data.train.x["image"].min() and data.train.x["image"].max() <= 255
-    assert data.description == f"image directory {tmp_path / 'imgs'}: 6 train examples"
+    train = data.train.arrays()  # streamed: read on demand
+    assert train.x["image"].shape == (6, 6, 6, 1) and train.x["image"].dtype == np.float32
+    assert sorted(train.y["label"].tolist()) == [0, 0, 0, 1, 1, 2]
+    assert 0 <= train.x["image"].min() and train.x["image"].max() <= 255
+    assert data.description == f"image directory {tmp_path / 'imgs'}: 6 train examples (streamed)"
     assert data.label_names == {"label": ["cats", "dogs", "emus"]} and data.label_columns == {}
     assert data.preprocessing == {
         "image": {
@@ -353,14 +355,15 @@ def test_text_directory_vocabulary_from_training_texts_only(tmp_path):
             (root / label / f"{i}.txt").write_text(t)
     spec, inf = text_spec("{type: text_directory, path: texts}", test=0.2, shuffle="false")
     data = load_data(spec, inf, base_dir=tmp_path, seed=0)
-    assert data.description == f"text directory {root}: 4 train / 2 test examples"
+    assert data.description == f"text directory {root}: 4 train / 2 test examples (streamed)"
     assert data.class_names == ["neg", "pos"]
-    assert data.train.x["input_layer"].shape == (4, 10) and data.train.x["input_layer"].dtype == np.int32
+    train, test = data.train.arrays(), data.test.arrays()  # streamed: read on demand
+    assert train.x["input_layer"].shape == (4, 10) and train.x["input_layer"].dtype == np.int32
     assert "zebra" not in data.vocabulary and "bad" in data.vocabulary  # adapted on the 4 training texts
     vocab = data.vocabulary
-    np.testing.assert_array_equal(data.test.x["input_layer"][1][:3], [1, 1, vocab.index("good")])  # OOV = 1
-    assert data.test.y["dense"].tolist() == [[1.0], [1.0]] and data.test.y["dense"].dtype == np.float32
-    assert data.train.x["input_layer"].max() < 50
+    np.testing.assert_array_equal(test.x["input_layer"][1][:3], [1, 1, vocab.index("good")])  # OOV = 1
+    assert test.y["dense"].tolist() == [[1.0], [1.0]] and test.y["dense"].dtype == np.float32
+    assert train.x["input_layer"].max() < 50
     assert data.label_names == {"dense": ["neg", "pos"]}
     assert data.preprocessing == {
         "input_layer": {
@@ -400,7 +403,7 @@ def test_text_preprocessing_vectorises_new_texts_like_the_loader(tmp_path):
         vocabulary=settings["vocabulary"][2:],  # without the padding and OOV tokens, which Keras adds back
     )
     assert layer.get_vocabulary() == settings["vocabulary"]
-    row = data.train.x["input_layer"][0]
+    row = data.train.arrays().x["input_layer"][0]
     np.testing.assert_array_equal(np.asarray(layer(["Bad, AWFUL film!"]))[0], row)
 
 

@@ -150,6 +150,58 @@ def test_two_workers_on_loopback_train_like_one_process(tmp_path):
     assert Counter(s0["mine"]) + Counter(s1["mine"]) == Counter(s0["global"])
 
 
+STREAMED = """
+kspec: 1
+name: streamed_images
+model:
+  input: {name: image, shape: [8, 8, 3]}
+  layers:
+    - {type: Rescaling, scale: 0.004}
+    - {type: Flatten}
+    - {type: Dense, name: label, units: 2, activation: softmax}
+training:
+  optimizer: {type: Adam, learning_rate: 0.01}
+  loss: sparse_categorical_crossentropy
+  batch_size: 16
+data:
+  source: {type: image_directory, path: imgs}
+"""
+
+
+def test_two_workers_stream_an_image_directory_each_reading_its_own_files(tmp_path):
+    """A streamed source under two JAX processes: each process reads its own half of the files (no example is read
+    by both in an epoch, and together they read every one), both finish with the same weights."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / "imgs" / f"c{c}").mkdir(parents=True)
+        for i in range(32):  # 64 images: 4 global batches of 16 (8 per process) per epoch
+            pixels = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8) // (1 + c)
+            (tmp_path / "imgs" / f"c{c}" / f"{i}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(STREAMED)
+    port = _free_port()
+    workers = [tmp_path / "w0", tmp_path / "w1"]
+    for w in workers:
+        w.mkdir()
+    results = _run_all(
+        [WORKER + [str(spec), str(workers[i]), str(tmp_path / "run"), "multi-worker", f"127.0.0.1:{port}", "2", str(i)]
+         for i in (0, 1)],
+        timeout=420, env=_env(),
+    )
+    for r in results:
+        assert r.returncode == 0, r.stdout[-4000:]
+    w0, w1 = (np.load(workers[i] / f"weights-{i}.npz") for i in (0, 1))
+    for key in w0.files:
+        assert np.array_equal(w0[key], w1[key]), f"weights differ between the workers: {key}"
+    s0, s1 = (json.loads((workers[i] / f"shard-{i}.json").read_text()) for i in (0, 1))
+    assert len(s0["mine"]) == len(s1["mine"]) == 32
+    assert not set(s0["mine"]) & set(s1["mine"])  # no example read by both
+    assert Counter(s0["mine"]) + Counter(s1["mine"]) == Counter(s0["global"])  # together, every example once
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "complete"
+
+
 def test_multi_worker_needs_a_backend_that_can(tmp_path):
     """multi-worker on TensorFlow or PyTorch, and mirrored on PyTorch, are refused before any training, with
     the reason and the backend to use (exit 2, no run directory)."""

@@ -51,6 +51,10 @@ CASES: dict[str, str] = {
     "unknown-block": SEQ.replace("{type: Dense, units: 1}", "{block: dense_block}")
     + "blocks:\n  dense_blocks: {layers: [{type: Dense, units: 1}]}\n",
     "adapt": SEQ.replace("{type: Dense, units: 1}", "{type: Dense, units: 2}\n    - {type: Normalization, adapt: true}\n    - {type: Dense, units: 1}"),
+    "precision": SEQ.replace("shape: [4]", "shape: [4, 4, 4, 2]").replace(
+        "{type: Dense, units: 1}", "{type: MaxPooling3D, pool_size: 2}\n    - {type: Flatten}\n    - {type: Dense, units: 1}"
+    )
+    + "  precision: mixed_float16\n",
     "expression": SEQ.replace("{type: Dense, units: 1}", "{block: d, width: 3}")
     + "blocks:\n  d:\n    params: {width: int}\n    layers: [{type: Dense, units: \"${width // 0}\"}]\n",
 }
@@ -61,7 +65,7 @@ def test_every_code_has_a_case() -> None:
     from tests.test_overrides import CODE_CASES as OVERRIDES
 
     assert OVERRIDES  # the `override` code: tests/test_overrides.py
-    missing = set(CODES) - set(CASES) - set(LINTS) - {"io-error", "override"}
+    missing = set(CODES) - set(CASES) - set(LINTS) - {"io-error", "override", "memory-budget"}  # memory-budget: tests/test_cost.py
     assert missing == set()
 
 

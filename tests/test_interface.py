@@ -153,7 +153,8 @@ def loader_arrays(run_dir: Path):
     report = check(str(run_dir / "spec.yaml"))
     loaded = load_data(report.spec, report.inference, base_dir=run_dir, seed=report.spec.training.seed)
     splits = [s for s in (loaded.train, loaded.validation, loaded.test) if s is not None]
-    return {name: np.concatenate([s.x[name] for s in splits]) for name in loaded.train.x}, loaded
+    splits = [s.arrays() if getattr(s, "streamed", False) else s for s in splits]  # a streamed split, read here
+    return {name: np.concatenate([s.x[name] for s in splits]) for name in splits[0].x}, loaded
 
 
 def model_outputs(run_dir: Path, arrays: dict) -> np.ndarray:

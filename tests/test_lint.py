@@ -29,6 +29,10 @@ CASES = {
         shape="[128, 128, 3]",
     ),
     "lint-metric-regression": spec("    - {type: Dense, units: 1}\n", "  loss: mse\n  metrics: [accuracy]\n"),
+    "lint-precision": spec(
+        "    - {type: UnitNormalization}\n    - {type: Dense, units: 3, activation: softmax}\n",
+        "  loss: sparse_categorical_crossentropy\n  precision: mixed_float16\n",
+    ),
     "lint-monitor-without-validation": spec(
         "    - {type: Dense, units: 3, activation: softmax}\n",
         "  loss: sparse_categorical_crossentropy\n  callbacks: [{type: EarlyStopping, monitor: val_loss}]\n",

@@ -61,7 +61,7 @@ def refusal(tmp_path, text: str) -> str:
 def test_a_csv_nan_cell_names_row_line_and_column(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,label\n1,2,0\n3,NaN,1\n")
     assert refusal(tmp_path, CSV_SPEC) == (
-        f"Row 2 (line 3) of {tmp_path / 't.csv'}, column 'b', holds 'NaN', which is not a finite number; every "
+        f"Row 2 (line 3) of {tmp_path / 't.csv'} holds 'NaN' in column 'b', which is not a finite number; every "
         "column used as an input or a label must hold finite numbers (NaN, inf and -inf cannot be trained on)."
     )
 
@@ -69,7 +69,7 @@ def test_a_csv_nan_cell_names_row_line_and_column(tmp_path):
 def test_a_csv_inf_cell_names_row_line_and_column(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,label\n\n1,2,0\n-inf,4,1\n")  # the blank line counts as a line
     assert refusal(tmp_path, CSV_SPEC) == (
-        f"Row 2 (line 4) of {tmp_path / 't.csv'}, column 'a', holds '-inf', which is not a finite number; every "
+        f"Row 2 (line 4) of {tmp_path / 't.csv'} holds '-inf' in column 'a', which is not a finite number; every "
         "column used as an input or a label must hold finite numbers (NaN, inf and -inf cannot be trained on)."
     )
 
@@ -78,7 +78,7 @@ def test_a_csv_inf_cell_names_row_line_and_column(tmp_path):
 def test_every_spelling_of_a_non_finite_csv_cell_is_refused(tmp_path, cell):
     (tmp_path / "t.csv").write_text(f"a,b,label\n1,2,0\n3,4,{cell}\n")
     assert refusal(tmp_path, CSV_SPEC).startswith(
-        f"Row 2 (line 3) of {tmp_path / 't.csv'}, column 'label', holds {cell!r}, which is not a finite number;"
+        f"Row 2 (line 3) of {tmp_path / 't.csv'} holds {cell!r} in column 'label', which is not a finite number;"
     )
 
 

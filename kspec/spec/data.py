@@ -6,7 +6,7 @@ live in `kspec.train` (they need TensorFlow); this module only describes them.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import IntTuple, KspecModel, Name, PositiveInt, Seed
 
@@ -36,7 +36,9 @@ class CsvSource(KspecModel):
     """A CSV file with a header row; columns map to inputs and labels."""
 
     type: Literal["csv"]
-    path: DataPath = Field(description="The CSV file; relative paths are relative to the spec file.")
+    path: DataPath = Field(
+        description="The CSV file, or a glob of CSV shards with the same header (data/part-*.csv); relative paths are relative to the spec file."
+    )
     delimiter: Annotated[str, Field(min_length=1, max_length=1)] = Field(
         ",", description="Character separating the columns."
     )
@@ -69,6 +71,64 @@ class TextDirectorySource(KspecModel):
     )
 
 
+class ParquetSource(KspecModel):
+    """Parquet files (a columnar table, read with pyarrow), streamed row group by row group; columns map to inputs and
+    labels. A field is a column (a number, or a list of numbers: one array per row), several comma-separated numeric
+    columns, or a glob of them (`pixel_*`)."""
+
+    type: Literal["parquet"]
+    path: DataPath = Field(
+        description="A .parquet file, a directory of them, or a glob of shards (data/part-*.parquet); relative paths are relative to the spec file."
+    )
+
+
+class TFRecordFeature(KspecModel):
+    """One feature of the records (`tf.io.FixedLenFeature`): numbers of a fixed shape, or an encoded image."""
+
+    dtype: Literal["float32", "int64", "image"] = Field(
+        description="float32 or int64: numbers of `shape` (tf.io.FixedLenFeature); image: one encoded image (PNG, JPEG, "
+        "BMP or GIF bytes) decoded to `channels` and resized to `image_size` (values 0..255)."
+    )
+    shape: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="The shape of one example's value ([] a single number); numbers only.",
+    )
+    image_size: _ImageSize = None
+    channels: Literal[1, 3, 4] | None = Field(None, description="image: 1 (grayscale), 3 (rgb) or 4 (rgba); null: 3.")
+
+    @model_validator(mode="after")
+    def _fits_dtype(self):
+        if self.dtype == "image":
+            if self.shape:
+                raise ValueError(
+                    f"An image feature's shape is (image_size, channels); `shape` is for numbers. Received: shape={self.shape}"
+                )
+            if self.image_size is None:
+                raise ValueError("An image feature needs `image_size` ([height, width] every image is resized to).")
+        elif self.image_size is not None or self.channels is not None:
+            raise ValueError(
+                f"`image_size` and `channels` are for image features; a {self.dtype} feature has a `shape`. "
+                f"Received: image_size={self.image_size}, channels={self.channels}"
+            )
+        return self
+
+
+class TFRecordSource(KspecModel):
+    """TFRecord files of `tf.train.Example` records (a file, a directory or a glob of shards), streamed file by file;
+    `features` declares each feature a field can read."""
+
+    type: Literal["tfrecord"]
+    path: DataPath = Field(
+        description="A TFRecord file, a directory of them (*.tfrecord, *.tfrec) or a glob of shards; relative paths are relative to the spec file."
+    )
+    features: dict[Name, TFRecordFeature] = Field(
+        min_length=1,
+        description="Feature name -> its dtype and shape: the fields of each record (tf.io.parse_example).",
+    )
+    compression: Literal["none", "gzip", "zlib"] = Field("none", description="How the files are compressed.")
+
+
 class KerasDatasetSource(KspecModel):
     """A `keras.datasets` dataset, read from the local Keras cache (`~/.keras/datasets`)."""
 
@@ -98,6 +158,8 @@ class SyntheticSource(KspecModel):
 Source = Annotated[
     NpzSource
     | CsvSource
+    | ParquetSource
+    | TFRecordSource
     | ImageDirectorySource
     | TextDirectorySource
     | KerasDatasetSource
@@ -111,7 +173,7 @@ class Data(KspecModel):
     """Training data and how it feeds the model."""
 
     source: Source = Field(
-        description="Where the examples come from: {type: npz|csv|image_directory|text_directory|keras_dataset|embedded|synthetic, ...}."
+        description="Where the examples come from: {type: npz|csv|parquet|tfrecord|image_directory|text_directory|keras_dataset|embedded|synthetic, ...}."
     )
     inputs: dict[Name, str] | None = Field(
         None, description="Model input name -> field (array, column) of the source. Default: the source's features."

@@ -333,6 +333,20 @@ class Training(KspecModel):
         "JAX backend, started with jax.distributed). The batch size stays global. `--distribution` overrides it.",
     )
 
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "float32",
+        description="The Keras dtype policy the layers are built under: float32; mixed_float16 or mixed_bfloat16 "
+        "(weights in float32, computations in float16 or bfloat16). Each model output is computed in float32, and "
+        "mixed_float16 trains with dynamic loss scaling (Keras wraps the optimizer in a LossScaleOptimizer unless "
+        "it is one).",
+    )
+    jit_compile: Literal["auto"] | bool = Field(
+        "auto",
+        description="XLA compilation of the training step (model.compile's jit_compile): auto (Keras decides: on "
+        "TensorFlow, not on a machine with CPUs only), true (compile it where every layer supports XLA; Keras warns "
+        "and runs without it otherwise), false (never).",
+    )
+
     @model_validator(mode="after")
     def _one_validation(self):
         if self.validation_data is not None and self.validation_split > 0:

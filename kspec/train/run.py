@@ -57,6 +57,8 @@ class TrainOptions:
     cluster: Any = None  # runtime.Cluster: how a multi-worker process finds the others
     cpu_devices: int | None = None  # split the CPU into this many logical devices (distribution without GPUs)
     spec_text: str | None = None  # the spec's text when it came from stdin (spec_path is then "-")
+    skip_bad_examples: bool = False  # a streamed source's bad examples are counted and skipped, not fatal
+    memory_budget: int | None = None  # refuse the spec when a training step needs more bytes (`kspec.cost`)
 
 
 @dataclass
@@ -98,7 +100,7 @@ def check_spec(spec_path: str, opts: TrainOptions) -> tuple[Any, str]:
         overrides.append((f"training.seed={opts.seed}", f"--seed {opts.seed}"))
     if opts.distribution is not None:
         overrides.append((f"training.distribution={opts.distribution}", f"--distribution {opts.distribution}"))
-    report = check(text, file=name, overrides=overrides)
+    report = check(text, file=name, overrides=overrides, memory_budget=opts.memory_budget)
     if not report.ok or report.spec is None:
         raise InvalidSpec(report, {name: text})
     return report, text
@@ -144,7 +146,13 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     runtime = _start_runtime(backend, distribution, opts)
     from .data import load_data
 
-    loaded = load_data(spec, inference, base_dir=Path(spec_path).resolve().parent, seed=spec.training.seed)
+    loaded = load_data(
+        spec,
+        inference,
+        base_dir=Path(spec_path).resolve().parent,
+        seed=spec.training.seed,
+        skip_bad=opts.skip_bad_examples,
+    )
     if run_dir is None and runtime.chief:  # a new run: its directory is made only once the spec and the data are good
         run_dir = rundir.create(rundir.new_run_dir(spec.name, opts.output))
         lock.acquire(run_dir)

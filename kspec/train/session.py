@@ -62,6 +62,7 @@ class Session:
                 self.check_finite(checkpointer, history)
                 metrics = self.final_metrics(checkpointer, history, seconds)
                 self.test(model, plan, metrics)
+                self.report_skipped(metrics)
         finally:  # also when training fails or is interrupted: what Keras warned of may say why
             for note in self.notes:
                 self.echo(f"Note: {note}")
@@ -131,8 +132,25 @@ class Session:
     def dataset(self, split: Any, plan: Plan, what: str) -> Any:
         """The tf.data pipeline of a split, or None when it has no whole batch for the replicas."""
         from .data import make_tf_dataset
+        from .data.stream import is_stream
 
         seed = self.spec.training.seed
+        sharded = is_stream(split) and self.runtime.process_count > 1
+        if what == "train" and sharded:
+            # A streamed source under several processes: each reads its own files (its own rows where there are
+            # fewer files than processes), batches of its share of the global batch, and Keras does not shard again
+            # (`distribution.auto_shard_dataset`, turned off by `fit`)
+            initial = int(self.state.get("epochs_done", 0))
+            runtime = self.runtime
+            return split.dataset(
+                batch_size=plan.batch_size // runtime.process_count,
+                shuffle=self.spec.data.shuffle if self.spec.data else True,
+                seed=None if seed is None else seed + initial,
+                single_output_name=plan.single_output,
+                drop_remainder=True,
+                repeat=True,
+                shard=(runtime.process_count, runtime.process_index),
+            )
         if what == "train":
             initial = int(self.state.get("epochs_done", 0))
             return make_tf_dataset(
@@ -153,7 +171,7 @@ class Session:
         # Evaluation runs to the end of the pipeline. (Not a step count: with one, Keras runs whole
         # executions of steps_per_execution steps, more than one pass; a sharded pipeline's end is then
         # found by running out, which Keras warns of: `quiet_end_of_data`.)
-        return make_tf_dataset(
+        dataset = make_tf_dataset(
             split,
             batch_size=batch,
             shuffle=False,
@@ -161,6 +179,11 @@ class Session:
             single_output_name=plan.single_output,
             drop_remainder=plan.whole,
         )
+        if sharded:  # evaluation: each process its part of every global batch, as Keras shards (not turned off)
+            import keras
+
+            dataset = keras.distribution.distribution().distribute_tf_dataset(dataset)
+        return dataset
 
     def fit(self, model: Any, plan: Plan, history: dict[str, list[float]]) -> tuple[Any, float]:
         from .callbacks import Checkpointer, InterruptCheck, NanGuard
@@ -191,9 +214,15 @@ class Session:
             *spec_callbacks(self.spec, self.run_dir),
             InterruptCheck(self.interrupts),
         ]
+        from .data.stream import is_stream
+
+        if is_stream(loaded.train) and self.runtime.process_count > 1:  # each process streams its own share
+            import keras
+
+            keras.distribution.distribution().auto_shard_dataset = False
         started = time.perf_counter()
         if initial_epoch < training.epochs:
-            with quiet_end_of_data(self.runtime):
+            with quiet_end_of_data(self.runtime, self.skipping), self.bad_examples("Training", checkpointer):
                 model.fit(
                     train_ds,
                     validation_data=val_ds,
@@ -206,6 +235,36 @@ class Session:
                 )
         self.interrupts.check()
         return checkpointer, time.perf_counter() - started
+
+    @property
+    def skipping(self) -> bool:
+        """Whether a streamed source skips its bad examples (--skip-bad-examples)."""
+        log = getattr(self.loaded, "log", None)
+        return bool(log is not None and log.skip)
+
+    @contextlib.contextmanager
+    def bad_examples(self, what: str, checkpointer: Any = None) -> Iterator[None]:
+        """A streamed source's bad example, met while `what` ran, stops it with a DataError naming the example
+        (the pipeline raised it inside TensorFlow, which wraps it); the run stays resumable."""
+        log = getattr(self.loaded, "log", None)
+        try:
+            yield
+        except Exception:
+            if log is None or log.error is None:
+                raise
+            from .data import DataError
+
+            done = checkpointer.epochs_done if checkpointer is not None else None
+            kept = ""
+            if self.run_dir is not None and done is not None:
+                kept = (
+                    f" The run directory '{self.run_dir}' keeps {done} complete epoch(s): fix or remove the example and "
+                    f"continue with `kspec build-and-train {self.spec_path} --output {self.run_dir} --resume`."
+                )
+            raise DataError(
+                f"{what} stopped at a bad example. {log.error}{kept} To count and skip such examples instead, pass "
+                "--skip-bad-examples."
+            ) from None
 
     def check_finite(self, checkpointer: Any, history: dict[str, list[float]]) -> None:
         """A loss or weights that became non-finite fail the run; the last finite epoch stays in checkpoint/."""
@@ -241,6 +300,16 @@ class Session:
             metrics["final_epoch"] = {k: v[-1] for k, v in history.items() if v}
         return metrics
 
+    def report_skipped(self, metrics: dict[str, Any]) -> None:
+        """With --skip-bad-examples on a streamed source: how many examples were skipped (training, validation and
+        testing together), and the first few, into metrics.json and said."""
+        log = getattr(self.loaded, "log", None)
+        if log is not None and log.skip:
+            metrics["skipped_examples"] = {"count": log.skipped, "first": list(log.first)}
+            summary = log.summary()
+            if summary:
+                self.echo(summary)
+
     def test(self, model: Any, plan: Plan, metrics: dict[str, Any]) -> None:
         """The spec's metrics on the held-out test split, into `metrics["test"]`."""
         test = self.loaded.test
@@ -249,7 +318,7 @@ class Session:
             self.echo("Test: no held-out split (set data.test_split to hold some examples out).")
             return
         examples = _whole_examples(self.runtime, self.spec.training.batch_size, len(test)) if plan.whole else len(test)
-        with quiet_end_of_data(self.runtime):
+        with quiet_end_of_data(self.runtime, self.skipping), self.bad_examples("Testing"):
             metrics["test"] = {k: float(v) for k, v in model.evaluate(test_ds, verbose=0, return_dict=True).items()}
         metrics["test_examples"] = examples
         of = (
@@ -325,12 +394,13 @@ def _whole_examples(runtime: Any, batch_size: int, examples: int) -> int:
 
 
 @contextlib.contextmanager
-def quiet_end_of_data(runtime: Any) -> Iterator[None]:
+def quiet_end_of_data(runtime: Any, skipping: bool = False) -> Iterator[None]:
     """Under a multi-process JAX distribution Keras shards the pipelines, which loses their length, and
     warns "Your input ran out of data" when an evaluation reaches the end it then finds by running out.
-    That end is expected there (training is an endless stream with a step count and never runs out)."""
+    That end is expected there (training is an endless stream with a step count and never runs out), and where a
+    stream skips bad examples (`skipping`): its length is then unknown until the first epoch ends."""
     with warnings.catch_warnings():
-        if runtime.process_count > 1:
+        if runtime.process_count > 1 or skipping:
             warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
         yield
 

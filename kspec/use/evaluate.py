@@ -73,8 +73,16 @@ def evaluate_run(
     single = run.inference.outputs[0] if len(run.inference.outputs) == 1 else None
     batch = batch_size or spec.training.batch_size
     dataset = make_tf_dataset(split, batch_size=batch, shuffle=False, seed=0, single_output_name=single)
-    metrics = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
-    outputs = _classification_reports(run, model, split, batch)
+    try:
+        metrics = {k: float(v) for k, v in model.evaluate(dataset, verbose=0, return_dict=True).items()}
+        outputs = _classification_reports(run, model, split, batch)
+    except Exception:
+        log = getattr(split, "log", None)  # a streamed split met a bad example (raised inside TensorFlow)
+        if log is None or log.error is None:
+            raise
+        from ..train.data import DataError
+
+        raise DataError(f"Evaluation stopped at a bad example. {log.error}") from None
     result = Evaluation(run.run_dir, description, len(split), metrics, outputs)
     from ..train import artifacts
 
@@ -170,23 +178,16 @@ def _classification_reports(run: UsableRun, model: Any, split: Any, batch: int) 
             wanted.append(name)
     if not wanted:
         return {}
-    x = next(iter(split.x.values())) if len(split.x) == 1 else dict(split.x)
-    if any(np.asarray(a).dtype.kind == "O" for a in split.x.values()):  # texts reach Keras as strings via tf.data
-        import tensorflow as tf
+    from ..train.data.stream import is_stream
 
-        predicted = model.predict(tf.data.Dataset.from_tensor_slices((x,)).batch(batch), verbose=0)
+    if is_stream(split):  # read once more, batch by batch: the predictions and the labels of each batch
+        predicted, label_arrays = _streamed_predictions(model, split, batch, inference.outputs)
     else:
-        predicted = model.predict(x, batch_size=batch, verbose=0)
-    if not isinstance(predicted, dict):
-        predicted = (
-            dict(zip(inference.outputs, predicted, strict=True))
-            if isinstance(predicted, list | tuple)
-            else {inference.outputs[0]: predicted}
-        )
+        predicted, label_arrays = _predictions(model, split, batch, inference.outputs), split.y
     reports = {}
     for name in wanted:
         scores = np.asarray(predicted[name])
-        labels = np.asarray(split.y[name])
+        labels = np.asarray(label_arrays[name])
         if kinds[name] == "binary":
             threshold = 0.0 if _logits(run, name) else 0.5
             pred = (scores.reshape(len(scores), -1)[:, 0] > threshold).astype(np.int64)
@@ -200,6 +201,46 @@ def _classification_reports(run: UsableRun, model: Any, split: Any, batch: int) 
         keep = (true >= 0) & (true < classes)  # an ignore_class label counts for no class
         reports[name] = classification_report(true[keep], pred[keep], classes, run.class_names(name))
     return reports
+
+
+def _predictions(model: Any, split: Any, batch: int, outputs: list[str]) -> dict[str, Any]:
+    """The model's predictions on an in-memory split, by output name."""
+    x = next(iter(split.x.values())) if len(split.x) == 1 else dict(split.x)
+    if any(np.asarray(a).dtype.kind == "O" for a in split.x.values()):  # texts reach Keras as strings via tf.data
+        import tensorflow as tf
+
+        predicted = model.predict(tf.data.Dataset.from_tensor_slices((x,)).batch(batch), verbose=0)
+    else:
+        predicted = model.predict(x, batch_size=batch, verbose=0)
+    if not isinstance(predicted, dict):
+        predicted = (
+            dict(zip(outputs, predicted, strict=True))
+            if isinstance(predicted, list | tuple)
+            else {outputs[0]: predicted}
+        )
+    return predicted
+
+
+def _streamed_predictions(model: Any, split: Any, batch: int, outputs: list[str]) -> tuple[dict, dict]:
+    """The model's predictions on a streamed split and its labels, by output name, gathered batch by batch."""
+    predicted: dict[str, list] = {name: [] for name in outputs}
+    labels: dict[str, list] = {name: [] for name in outputs}
+    for x, y in split.dataset(batch_size=batch, shuffle=False, seed=0):
+        got = model.predict_on_batch(x)
+        got = (
+            dict(zip(outputs, got, strict=True))
+            if isinstance(got, list | tuple)
+            else (got if isinstance(got, dict) else {outputs[0]: got})
+        )
+        ys = y if isinstance(y, dict) else {outputs[0]: y}
+        for name in outputs:
+            predicted[name].append(np.asarray(got[name]))
+            if name in ys:
+                labels[name].append(np.asarray(ys[name]))
+    return (
+        {n: np.concatenate(v) for n, v in predicted.items() if v},
+        {n: np.concatenate(v) for n, v in labels.items() if v},
+    )
 
 
 def _logits(run: UsableRun, name: str) -> bool:

@@ -377,12 +377,21 @@ def _check_model(run_dir: Path, backend: str, formats: list[str]) -> None:
     which LiteRT's builtin kernels lack (they need the Flex delegate, which neither LiteRT's interpreter nor
     TensorFlow's pip package links in) and OpenVINO's front end cannot convert; unrolled, LiteRT runs it, but
     OpenVINO 2026.4 gives the model the unrolled steps' inner tensors as extra outputs."""
-    if backend != "tensorflow" or not {"litert", "openvino"} & set(formats):
+    if backend != "tensorflow" or not {"litert", "openvino", "onnx"} & set(formats):
         return
     from ..check import check
 
     report = check(run_dir / rundir.SPEC)
     if report.inference is None:
+        return
+    if "onnx" in formats and report.spec is not None and report.spec.training.precision == "mixed_bfloat16":
+        raise ExportError(
+            f"Cannot export the run in '{run_dir}' to onnx: it computes in bfloat16 (training.precision: "
+            "mixed_bfloat16), and the ONNX graph tf2onnx makes of it is one ONNX Runtime refuses. Export to "
+            "saved_model, or train with float32 or mixed_float16. Nothing was exported.",
+            2,
+        )
+    if not {"litert", "openvino"} & set(formats):
         return
     layers = [n for n in report.inference.nodes if n.layer is not None]
     problems = []
@@ -626,7 +635,7 @@ def _verify(
     rng = np.random.default_rng(seed)
     batches = [sample_batch(inputs, size, rng) for size in sizes]
     expected = [_keras_outputs(model, inputs, batch) for batch in batches]
-    atol, rtol = _tolerance(expected[0])
+    atol, rtol = _tolerance(expected[0], model)
     output_names = _output_names(model, len(expected[0]))
     comparison = _Comparison(outputs=[{"name": n, "max_abs_diff": 0.0} for n in output_names])
     for size, batch, want in zip(sizes, batches, expected):
@@ -668,9 +677,16 @@ def _output_names(model: Any, count: int) -> list[str]:
     return list(names) if names and len(names) == count else [f"output_{i}" for i in range(count)]
 
 
-def _tolerance(outputs: list[np.ndarray]) -> tuple[float, float]:
-    """The loosest tolerance among the outputs' dtypes (exact for integer outputs)."""
-    pairs = [TOLERANCES.get(str(t.dtype), (0.0, 0.0)) for t in outputs]
+def _tolerance(outputs: list[np.ndarray], model: Any = None) -> tuple[float, float]:
+    """The loosest tolerance among the outputs' dtypes (exact for integer outputs), and among the half-precision
+    dtypes the model's layers compute in (`training.precision`: the outputs are float32, what led to them is not;
+    a loaded model keeps its layers' dtype policies, not its own)."""
+    dtypes = [str(t.dtype) for t in outputs]
+    for layer in getattr(model, "layers", None) or []:
+        compute = str(getattr(layer, "compute_dtype", ""))
+        if compute in ("float16", "bfloat16"):
+            dtypes.append(compute)
+    pairs = [TOLERANCES.get(d, (0.0, 0.0)) for d in dtypes]
     return max(a for a, _ in pairs), max(r for _, r in pairs)
 
 

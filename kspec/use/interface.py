@@ -382,6 +382,7 @@ def _raw_examples(spec: Spec, loaded: LoadedData, document: dict) -> list[tuple[
     )
     step = max(1, len(files) // SERVING_EXAMPLES)
     splits = [s for s in (loaded.train, loaded.validation, loaded.test) if s is not None]
+    streamed = any(getattr(s, "streamed", False) for s in splits)
     vectorizers = {
         e["name"]: text_vectorizer(e["preprocessing"], loaded.preprocessing[e["name"]]["vocabulary"])
         for e in raw_inputs
@@ -401,6 +402,9 @@ def _raw_examples(spec: Spec, loaded: LoadedData, document: dict) -> list[tuple[
                 text = file.read_bytes().decode(pre.get("encoding", "utf-8"), errors=pre.get("errors", "replace"))
                 raw[name] = np.array([text], dtype=object)
                 made[name] = np.asarray(vectorizers[name](raw[name]))[0]
+        if streamed and len(made) == len(document["inputs"]):  # the stream decodes each file as `made` was
+            examples.append((raw, {name: np.asarray(array)[np.newaxis] for name, array in made.items()}))
+            continue
         first = raw_inputs[0]["name"]
         found = next(((s, r) for s in splits if (r := _find_row(s.x[first], made[first])) is not None), None)
         if found is None:

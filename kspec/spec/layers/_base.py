@@ -20,6 +20,7 @@ from ...naming import base_name
 from ...text import shape_str
 from ..base import REF_PATTERN, KspecModel, Name, Ref, to_keras_value
 from ..objects import fit_problem
+from ._cost import elements
 
 Shape = tuple[int | None, ...]
 
@@ -213,6 +214,23 @@ class Layer(KspecModel):
     def infer(self, inputs: list[Tensor]) -> Inferred:
         """Output tensor and parameter counts for these inputs; raises ShapeError."""
         raise NotImplementedError(f"{type(self).__name__}.infer")
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Floating-point operations of a forward pass (inference) per example, as XLA's cost analysis counts
+        them (`kspec.spec.layers._cost`: a multiply-add is 2). The generic rule: 0 for a layer that only moves
+        values (`passes_values == "keeps"`: reshaping, cropping, padding) or acts in training only (dropout,
+        noise, augmentation); one per output value otherwise. The layer families with their own arithmetic
+        (Dense, convolutions, pooling, normalizations, attention, recurrent layers, merges, ops) override it."""
+        if self.training_only or self.passes_values == "keeps":
+            return 0
+        return elements(output.shape)
+
+    def saved_values(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Values per example the layer keeps for the backward pass besides its output: a layer that applies a
+        non-linear activation of its own (`activation` field) keeps the values before it too. Recurrent layers
+        override it (their gates at every timestep)."""
+        activation = getattr(self, "activation", None) if "activation" in type(self).model_fields else None
+        return elements(output.shape) if activation not in (None, "linear") else 0
 
     def ids_below(self) -> int | None:
         """Where this layer's output is integer ids (a lookup's indices, hash bins), the bound they stay under:

@@ -20,12 +20,19 @@ from pydantic import Field
 from ..base import Axes, IntList, NonNegativeFloat
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import Inferred, Layer, ShapeError, Tensor, shape_str
+from ._cost import elements
 
 SharedAxes: Any = IntList(minimum=1, min_items=0)
 
 
 class _Activation(Layer):
     """Shape- and weight-free activations: the output is float32 and shaped like the input."""
+
+    #: FLOPs per value, as XLA counts Keras's implementation (`kspec.spec.layers._cost.ACTIVATION_FLOPS`).
+    flops_per_value: ClassVar[int] = 1
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        return self.flops_per_value * elements(output.shape)
 
     def _check_dtype(self, x: Tensor) -> None:
         """Refuse the input dtypes on which Keras's kernel fails when run. Default: floating point only."""
@@ -83,6 +90,7 @@ class LeakyReLU(_Activation):
     """
 
     type: Literal["LeakyReLU"]
+    flops_per_value: ClassVar[int] = 3
     negative_slope: NonNegativeFloat = Field(0.3, description="Slope of the function for negative inputs.")
 
     def final_activation(self) -> str:
@@ -121,6 +129,10 @@ class PReLU(Layer):
     def _shown_shared(self) -> list[int] | None:
         return None if self.shared_axes is None else list(self.shared_axes)
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A compare, a multiply and a select per value."""
+        return 3 * elements(output.shape)
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         # JAX and PyTorch promote integers to the float alpha (PyTorch has no uint64 kernel)
@@ -157,6 +169,7 @@ class ELU(_Activation):
     """
 
     type: Literal["ELU"]
+    flops_per_value: ClassVar[int] = 3
     alpha: float = Field(1.0, description="Scale of the negative section.")
 
     def final_activation(self) -> str:
@@ -173,6 +186,7 @@ class Softmax(_Activation):
     """
 
     type: Literal["Softmax"]
+    flops_per_value: ClassVar[int] = 4
     fails_on_mask: ClassVar[bool] = True
     axis: Axes = Field(
         -1,

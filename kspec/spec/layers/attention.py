@@ -9,6 +9,7 @@ with another unknown one, as in Keras's own key/value check: kspec cannot know
 that the data will match.
 """
 
+from math import prod
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -16,6 +17,7 @@ from pydantic import Field
 from ..base import IntList, PositiveInt, Rate, Seed
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, autocast, shape_str
+from ._cost import elements
 
 # built at run time: to a type checker, any value
 _OutputShape: Any = IntList(minimum=1, nullable=True)
@@ -47,6 +49,17 @@ class _AttentionBase(Layer):
         query, value = inputs[0], inputs[1]
         key = inputs[2] if len(inputs) == 3 else value
         return query, value, key
+
+    def _sizes(self, inputs: list[Tensor], axes: tuple[int, ...] | None = None) -> tuple[int, int, int, int, int]:
+        """Per example: the query's positions, the key's positions, the score count (each query position
+        against the key positions along the attention `axes`, default every axis between batch and features),
+        and the key's and value's feature sizes."""
+        query, value = inputs[0], inputs[1]
+        key = inputs[2] if len(inputs) == 3 else value
+        if axes is None:
+            axes = tuple(range(1, key.rank - 1))
+        scores = elements(query.shape[:-1]) * prod(key.shape[a] or 1 for a in axes)
+        return elements(query.shape[:-1]), elements(key.shape[:-1]), scores, key.shape[-1] or 1, value.shape[-1] or 1
 
     def _need_same_rank(self, query: Tensor, value: Tensor, key: Tensor, minimum: int) -> int:
         if query.rank < minimum:
@@ -131,6 +144,22 @@ class MultiHeadAttention(_ProjectedAttention):
         False, description="If true, gate the attention output with a sigmoid projection of the query (per head)."
     )
     seed: Seed | None = Field(None, description="Random seed for dropout.")
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The query, key and value projections (a multiply-add per input value, head and head size, and the
+        bias), the query's scaling, the scores (a multiply-add per score, head and key size), their softmax (4 per
+        score), the weighted sum of the values, the gate, and the output projection."""
+        q_len, k_len, scores, key_size, value_size = self._sizes(inputs, self._attention_axes(inputs[0].rank))
+        heads, kd = self.num_heads, self.key_dim
+        vd = self.value_dim or kd
+        q_size, out = inputs[0].shape[-1] or 1, elements(output.shape)
+        bias = self.use_bias
+        count = (2 * q_size + bias) * q_len * heads * kd + (2 * key_size + bias) * k_len * heads * kd
+        count += (2 * value_size + bias) * k_len * heads * vd + q_len * heads * kd
+        count += scores * heads * (2 * kd + 4 + 2 * vd)
+        if self.use_gate:
+            count += (2 * q_size + bias + 4) * q_len * heads * vd
+        return count + 2 * q_len * heads * vd * (out // max(q_len, 1)) + out * bias
 
     def _attention_axes(self, rank: int) -> tuple[int, ...]:
         if self.attention_axes is None:
@@ -259,6 +288,20 @@ class GroupQueryAttention(_ProjectedAttention):
         """Keras names an unnamed one after its class, GroupedQueryAttention (`keras.layers.GroupQueryAttention`)."""
         return "grouped_query_attention"
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """As MultiHeadAttention, with `num_key_value_heads` heads for the keys and values and
+        `num_query_heads` for the queries, scores and output."""
+        q_len, k_len, scores, key_size, value_size = self._sizes(inputs)
+        hq, hkv, hd = self.num_query_heads, self.num_key_value_heads, self.head_dim
+        q_size, out = inputs[0].shape[-1] or 1, elements(output.shape)
+        bias = self.use_bias
+        count = (2 * q_size + bias + 1) * q_len * hq * hd
+        count += (2 * key_size + bias) * k_len * hkv * hd + (2 * value_size + bias) * k_len * hkv * hd
+        count += scores * hq * (4 * hd + 4)
+        if self.use_gate:
+            count += (2 * q_size + bias + 4) * q_len * hq * hd
+        return count + 2 * q_len * hq * hd * (out // max(q_len, 1)) + out * bias
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)
         if self.num_query_heads % self.num_key_value_heads:
@@ -349,6 +392,13 @@ class Attention(_ScoredAttention):
         description='How the scores are computed from query and key: "dot" product, or "concat" (sum of tanh(query + key)).',
     )
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The scores (a multiply-add per score and key size, or for `concat` an add and a multiply-add), their
+        scaling, their softmax (4 per score), and the weighted sum of the values."""
+        _, _, scores, key_size, value_size = self._sizes(inputs)
+        per_score = (2 if self.score_mode == "dot" else 3) * key_size + self.use_scale + 4 + 2 * value_size
+        return scores * per_score
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)
         if query.dtype not in FLOAT_DTYPES and key.dtype not in FLOAT_DTYPES:
@@ -390,6 +440,12 @@ class AdditiveAttention(_ScoredAttention):
     type: Literal["AdditiveAttention"]
 
     use_scale: bool = Field(True, description="If true, learn a scale for each query feature that weighs the scores.")
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The scores (an add, the scale's multiply and a sum per score and key size; the tanh is
+        transcendental), their softmax (4 per score), and the weighted sum of the values."""
+        _, _, scores, key_size, value_size = self._sizes(inputs)
+        return scores * ((2 + self.use_scale) * key_size + 4 + 2 * value_size)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         query, value, key = self._split(inputs)

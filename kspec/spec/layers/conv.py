@@ -11,6 +11,7 @@ dtype. Integer inputs are refused: Keras builds the layer, but the convolution
 of an integer tensor with a float kernel fails when run.
 """
 
+from math import prod
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -19,6 +20,7 @@ from ...shapes import conv_output_length, deconv_output_length
 from ..base import IntTuple, PositiveInt
 from ..objects import Activation, Constraint, Initializer, Regularizer
 from ._base import Inferred, Layer, Shape, ShapeError, Tensor, Weights, shape_str
+from ._cost import activation_flops, elements, transpose_pairs, window_pairs
 
 # ---- field types ------------------------------------------------------------------------------
 
@@ -148,6 +150,16 @@ class _Conv(Layer):
         bias: Weights = (("bias", (channels,)),) if self.use_bias else ()
         return Inferred.with_weights(Tensor((x.shape[0],) + spatial + (channels,), "float32"), kernels + bias)
 
+    def _taps(self, x: Tensor, output: Tensor) -> int:
+        """The (output position, kernel tap) pairs over every spatial axis whose tap reads an input value, not
+        padding (what XLA counts)."""
+        axes = zip(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate, output.shape[1:-1])
+        return prod(window_pairs(n or 1, k, s, d, self.padding, o or 1) for n, k, s, d, o in axes)
+
+    def _bias_and_activation(self, output: Tensor) -> int:
+        out = elements(output.shape)
+        return out * self.use_bias + activation_flops(getattr(self, "activation", None), out)
+
 
 class _Rank1(_Conv):
     """One spatial axis: the window arguments are one int each."""
@@ -228,6 +240,12 @@ class _BaseConv(_Conv):
             )
         kernel = self.kernel_size + (channels // self.groups, self.filters)
         return self._output(x, self._spatial(x), self.filters, (("kernel", kernel),))
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A multiply-add per tap that reads an input value, input channel of the group and filter."""
+        channels = inputs[0].shape[-1] or 1
+        taps = self._taps(inputs[0], output)
+        return 2 * taps * (channels // self.groups) * self.filters + self._bias_and_activation(output)
 
 
 class Conv1D(_Rank1, _KernelAndBias, _BaseConv):
@@ -312,6 +330,13 @@ class _BaseConvTranspose(_Conv):
         )
         return self._output(x, spatial, self.filters, (("kernel", self.kernel_size + (self.filters, channels)),))
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A multiply-add per (input position, tap) pair that lands inside the output, input channel and filter."""
+        x = inputs[0]
+        axes = zip(x.shape[1:-1], self.kernel_size, self.strides, self.dilation_rate, output.shape[1:-1])
+        pairs = prod(transpose_pairs(n or 1, k, s, d, o or 1) for n, k, s, d, o in axes)
+        return 2 * pairs * (x.shape[-1] or 1) * self.filters + self._bias_and_activation(output)
+
 
 class Conv1DTranspose(_Rank1, _KernelAndBias, _BaseConvTranspose):
     """1D transposed convolution (sometimes called deconvolution).
@@ -388,6 +413,13 @@ class _BaseSeparableConv(_Conv):
         )
         return self._output(x, self._spatial(x), self.filters, kernels)
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The depthwise convolution (a multiply-add per tap, channel and multiplier), then the pointwise one."""
+        middle = (inputs[0].shape[-1] or 1) * self.depth_multiplier
+        depthwise = 2 * self._taps(inputs[0], output) * middle
+        pointwise = 2 * elements(output.shape[:-1]) * middle * self.filters
+        return depthwise + pointwise + self._bias_and_activation(output)
+
 
 class SeparableConv1D(_Rank1, _BaseSeparableConv):
     """1D depthwise-separable convolution.
@@ -435,6 +467,10 @@ class _BaseDepthwiseConv(_Conv):
         out_channels = channels * self.depth_multiplier
         kernel = self.kernel_size + (channels, self.depth_multiplier)
         return self._output(x, self._spatial(x), out_channels, (("depthwise", kernel),))
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A multiply-add per tap that reads an input value, channel and multiplier."""
+        return 2 * self._taps(inputs[0], output) * (output.shape[-1] or 1) + self._bias_and_activation(output)
 
 
 class DepthwiseConv1D(_Rank1, _BaseDepthwiseConv):

@@ -11,6 +11,7 @@ from ..base import PositiveFloat, PositiveInt, Rate, Seed, _int_or_list
 from ..objects import ACTIVATIONS, Constraint, Initializer, Regularizer, fit_problem
 from ..objects import Activation as ActivationField
 from ._base import FLOAT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, Weights, autocast, shape_str
+from ._cost import activation_flops, elements
 
 
 class Dense(Layer):
@@ -38,6 +39,11 @@ class Dense(Layer):
         input_dim = self.need_known(x, -1, "last dimension")
         weights = (("kernel", (input_dim, self.units)),) + ((("bias", (self.units,)),) if self.use_bias else ())
         return Inferred.with_weights(Tensor(x.shape[:-1] + (self.units,), "float32"), weights)
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A multiply-add per kernel value and output row, the bias, the activation."""
+        out = elements(output.shape)
+        return 2 * out * (inputs[0].shape[-1] or 1) + out * self.use_bias + activation_flops(self.activation, out)
 
 
 #: `output_shape`: one size or a list of them (null: unknown, or taken from the input), normalised to a tuple.
@@ -244,6 +250,15 @@ class EinsumDense(Layer):
         lora, frozen = lora_weights(self, "kernel", kernel)
         return Inferred.with_weights(Tensor(tuple(declared), "float32"), weights + lora, frozen)
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A multiply-add per output value and value of the contracted subscripts (the kernel's subscripts that
+        are not in the output), the bias, the activation."""
+        _, ker, outs, _ = self.subscripts()
+        kernel = dict(self.infer(inputs).weights)["kernel"]
+        contracted = prod(size for d, size in zip(ker, kernel) if d not in outs)
+        out = elements(output.shape)
+        return 2 * out * contracted + out * (self.bias_axes is not None) + activation_flops(self.activation, out)
+
     def _sized(self, role: str, shape: Shape, x: Tensor) -> tuple[int, ...]:
         """A weight's shape, which Keras needs known (it fails to create the weight otherwise)."""
         sizes = tuple(d for d in shape if d is not None)
@@ -370,6 +385,9 @@ class Activation(Layer):
     type: Literal["Activation"]
     activation: Literal[ACTIVATIONS] = Field(description="Activation function by Keras name.")  # type: ignore[valid-type]
 
+    def saved_values(self, inputs: list[Tensor], output: Tensor) -> int:
+        return 0  # the values before the activation are the previous layer's output, counted there
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         # kspec policy: Keras declares float32, but on integers most activations fail (softmax,
@@ -381,6 +399,9 @@ class Activation(Layer):
                 policy="float-activation",
             )
         return Inferred(Tensor(x.shape, "float32"))
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        return activation_flops(self.activation, elements(output.shape))
 
 
 class Dropout(Layer):

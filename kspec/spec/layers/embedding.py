@@ -11,6 +11,7 @@ from pydantic import Field
 from ..base import PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights
+from ._cost import elements
 from .core import lora_weights
 
 
@@ -53,6 +54,11 @@ class Embedding(Layer):
 
     def makes_mask(self) -> bool:
         return self.mask_zero
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A lookup does no arithmetic on the values; XLA counts one operation per output value (the gather's
+        select) and 6 per id (clamping it into range), which this follows."""
+        return elements(output.shape) + 6 * elements(inputs[0].shape)
 
     def reads_ids_below(self) -> int | None:
         return self.input_dim

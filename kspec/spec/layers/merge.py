@@ -15,6 +15,7 @@ from pydantic import Field
 
 from ..base import IntTuple
 from ._base import FLOAT_DTYPES, Inferred, Layer, Shape, ShapeError, Tensor, shape_str
+from ._cost import elements
 
 MAX_MERGE_INPUTS = 64
 
@@ -54,6 +55,13 @@ class _Merge(Layer):
 
 class _Elementwise(_Merge):
     """Element-wise merges with broadcasting (Keras's `base_merge.Merge`)."""
+
+    #: The merge divides its sum by the number of inputs (Average): one operation more per value.
+    divides: ClassVar[bool] = False
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """One operation per output value for each input after the first (Average: and a division)."""
+        return (len(inputs) - 1 + self.divides) * elements(output.shape)
 
     def _check_dtypes(self, inputs: list[Tensor]) -> None:
         """Dtype rule of the element-wise op: it folds left, pairwise, so the first pair sets the kernel."""
@@ -123,6 +131,7 @@ class Average(_Elementwise):
 
     type: Literal["Average"]
     floats_integers: ClassVar[bool] = True
+    divides: ClassVar[bool] = True
 
     def _check_dtypes(self, inputs: list[Tensor]) -> None:
         if inputs[0].dtype == "bool" and inputs[1].dtype == "bool":  # JAX and PyTorch average booleans
@@ -155,6 +164,9 @@ class Concatenate(_Merge):
     type: Literal["Concatenate"]
     mask_passing: ClassVar[str] = "ends"
     axis: int = Field(-1, description="Concatenation axis; negative values count from the end. Not the batch axis.")
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        return 0
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         self._refuse_integer_result(inputs)
@@ -214,6 +226,14 @@ class Dot(_Merge):
     normalize: bool = Field(
         False, description="Whether to L2-normalize the inputs along the dot-product axes first (cosine similarity)."
     )
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A multiply-add per output value and contracted value (with `normalize`, a square, a sum and a
+        multiply per input value first)."""
+        x = inputs[0]
+        contracted = x.shape[self.axes[0] % x.rank] or 1
+        normalize = 3 * sum(elements(t.shape) for t in inputs) if self.normalize else 0
+        return 2 * elements(output.shape) * contracted + normalize
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         self._refuse_integer_result(inputs)

@@ -26,6 +26,7 @@ from pydantic import Field, model_validator
 from ..base import Axes, ExactInt, KspecModel, PositiveFloat, PositiveInt
 from ..objects import Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, shape_str
+from ._cost import elements
 from .conv import Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Conv3D, DepthwiseConv1D, DepthwiseConv2D
 from .core import Dense, EinsumDense
 from .recurrent import _UNNAMED, _refuse_wrapped_name, _wrapped_infer
@@ -130,6 +131,11 @@ class BatchNormalization(_Affine):
     def subtracts_mean(self) -> bool:
         return self.center
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """At inference, a multiply and an add per value (the statistics and the affine weights fold into one
+        scale and offset per channel, once per batch)."""
+        return 2 * elements(output.shape)
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         if self.renorm_clipping is not None and not self.renorm:
@@ -161,6 +167,11 @@ class LayerNormalization(_Affine):
         validate_default=True,
         description="The axis or axes to normalize over, typically the features axis; negative values count from the end.",
     )
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Per value: its share of the mean and variance (add, subtract, square, add), the normalization and the
+        scale and offset, with the per-row terms: about 9 (as XLA counts them)."""
+        return 9 * elements(output.shape)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -194,6 +205,10 @@ class GroupNormalization(_Affine):
         32, description="Number of groups; must divide the number of channels. -1 means one group per channel."
     )
     axis: int = Field(-1, description="The channels axis; negative values count from the end. Not the batch axis.")
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """As LayerNormalization, over each group, with fewer per-row terms: about 7 per value."""
+        return 7 * elements(output.shape)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -231,6 +246,10 @@ class UnitNormalization(Layer):
         description="The axis or axes along which to normalize; negative values count from the end.",
     )
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A square, a sum and a multiply per value."""
+        return 3 * elements(output.shape)
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         # its square root fails on integers on TensorFlow and JAX; PyTorch promotes them (not uint64)
@@ -255,6 +274,10 @@ class RMSNormalization(Layer):
         "the end.",
     )
     epsilon: PositiveFloat = Field(1e-6, description="Small float added to the mean square to avoid dividing by zero.")
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """A square, a sum, the normalization and the scale per value."""
+        return 4 * elements(output.shape)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
@@ -324,6 +347,10 @@ class SpectralNormalization(Layer):
 
     def final_activation(self) -> str | None:
         return self.layer.final_activation()
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The wrapped layer's (at inference the normalized kernel is read as it is)."""
+        return self.layer.flops(inputs, output)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs

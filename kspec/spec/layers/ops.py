@@ -31,6 +31,7 @@ from pydantic import Field
 
 from ..base import Axes
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Shape, ShapeError, Tensor, shape_str
+from ._cost import ACTIVATION_FLOPS, elements
 from ._opbase import (
     INT32_RANGE,
     MAX_CONSTANT_VALUES,
@@ -72,6 +73,10 @@ class _Unary(Op):
     result: ClassVar[str] = "same"
     #: The Keras activation this function is, where it is one (for the checks of an output's range).
     keras_activation: ClassVar[str | None] = None
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Per value: the function's count (`ACTIVATION_FLOPS`, by its keras.ops name), else 1."""
+        return ACTIVATION_FLOPS.get(self.function, 1) * elements(output.shape)
 
     def final_activation(self) -> str | None:
         return self.keras_activation
@@ -404,6 +409,10 @@ class _Binary(Op):
         None, description="The second operand as a constant (a number, or nested lists), when the input is the first."
     )
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """One operation per output value."""
+        return elements(output.shape)
+
     def result_dtype(self, dtypes: tuple[str, str]) -> str:
         return result_type(*dtypes)
 
@@ -599,6 +608,13 @@ class _Reduction(Op):
     )
     keepdims: bool = Field(False, description="Whether the reduced axes stay, with size 1.")
 
+    #: The reduction divides by the count (a mean): one operation more per output value.
+    divides: ClassVar[bool] = False
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """n - 1 additions or comparisons for each output value made of n input values (a mean: and a division)."""
+        return elements(inputs[0].shape) - (0 if self.divides else elements(output.shape))
+
     def output_dtype(self, dtype: str) -> str:
         return dtype
 
@@ -617,6 +633,7 @@ class OpsMean(_Reduction):
 
     type: Literal["ops.mean"]
     keras_op: ClassVar[str] = "Mean"
+    divides: ClassVar[bool] = True
     passes_values: ClassVar[str | None] = "keeps"
 
     def output_dtype(self, dtype: str) -> str:

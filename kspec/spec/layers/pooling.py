@@ -25,6 +25,7 @@ from ...backends import BACKENDS
 from ...shapes import conv_output_length
 from ..base import IntTuple
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, shape_str
+from ._cost import elements
 
 _WINDOW = "an int (the same for every spatial axis) or one int per spatial axis"
 
@@ -64,6 +65,8 @@ class _BasePooling(Layer):
     """Keras's `BasePooling`: a max or average over a window sliding along each spatial axis."""
 
     passes_values: ClassVar[str | None] = "keeps"
+    #: The layer averages its window (its FLOPs: a division more than a max's comparisons).
+    averages: ClassVar[bool] = False
 
     rank: ClassVar[int]
     #: What goes wrong on a non-float (integer or boolean) input, for the error message.
@@ -98,6 +101,12 @@ class _BasePooling(Layer):
                 )
             spatial.append(length)
         return Inferred(Tensor((x.shape[0],) + tuple(spatial) + (x.shape[-1],), "float32"))
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Per output value, a max of the window's values (size - 1 comparisons) or their average (size - 1
+        additions and a division)."""
+        window = math.prod(self.pool_size)
+        return elements(output.shape) * (window if self.averages else window - 1)
 
 
 class _MaxPooling(_BasePooling):
@@ -148,6 +157,7 @@ class _AveragePooling(_BasePooling):
     int64, not the float32 Keras declares); JAX averages them into float32 (tests/test_backends.py measures it)."""
 
     integer_backends: ClassVar[tuple[str, ...]] = ("tensorflow", "torch")
+    averages: ClassVar[bool] = True
 
 
 class AveragePooling1D(_AveragePooling):
@@ -204,6 +214,13 @@ class _BaseGlobalPooling(Layer):
 
     keepdims: KeepDims = False
 
+    #: The layer averages (its FLOPs: a division more than a max's comparisons).
+    averages: ClassVar[bool] = False
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Per output value, the average (n - 1 additions and a division) or max (n - 1) of its n input values."""
+        return elements(inputs[0].shape) - (0 if self.averages else elements(output.shape))
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs
         self.need_rank(x, self.rank + 2, what=" (batch, spatial axes..., channels)")
@@ -214,6 +231,7 @@ class _BaseGlobalPooling(Layer):
 
 
 class _GlobalAveragePooling(_BaseGlobalPooling):
+    averages: ClassVar[bool] = True
     accepted_dtypes: ClassVar[tuple[str, ...]] = FLOAT_DTYPES + INT_DTYPES + ("bool",)
     expected: ClassVar[str] = "a numeric or boolean input"
 
@@ -390,6 +408,10 @@ class _AdaptivePooling(Layer):
     integer_problem: ClassVar[str] = "fails when run"
 
     output_size: tuple[int, ...]  # narrowed to `rank` ints by each layer class
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """About one operation per input value (each window's values are added or compared)."""
+        return elements(inputs[0].shape)
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs

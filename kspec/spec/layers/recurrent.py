@@ -16,6 +16,7 @@ step on CPU):
 - Inner layers of wrappers (`layer`, `backward_layer`) and cells carry no `name` or `inputs`.
 """
 
+from math import prod
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -24,6 +25,7 @@ from pydantic.config import JsonDict
 from ..base import PositiveInt, Rate, Seed
 from ..objects import Activation, Constraint, Initializer, Regularizer
 from ._base import FLOAT_DTYPES, INT_DTYPES, Inferred, Layer, ShapeError, Tensor, Weights, check_arguments, shape_str
+from ._cost import activation_flops, elements
 
 #: `_refuse_wrapped_name`, in the schema: the wrapped layer's `name` and `inputs` are absent or null.
 _UNNAMED: JsonDict = {"properties": {"name": {"type": "null"}, "inputs": {"type": "null"}}}
@@ -206,6 +208,19 @@ class _Cell(GateArguments, _Units):
             weights += (("bias", self._bias_shape()),)
         return Inferred.with_weights(Tensor((x.shape[0], u), "float32"), weights)
 
+    def _step_flops(self, features: int) -> int:
+        """One timestep: the input and recurrent multiply-adds of every gate, their sum and bias, then the gates'
+        activations and the state updates (LSTM: c = f * c + i * g, h = o * act(c); GRU: the reset, the update
+        h = z * h + (1 - z) * candidate)."""
+        u, gates = self.units, self._gates
+        count = 2 * (features + u) * gates * u + gates * u + self.use_bias * int(prod(self._bias_shape()))
+        recurrent = getattr(self, "recurrent_activation", None)
+        if gates == 4:
+            return count + activation_flops(recurrent, 3 * u) + activation_flops(self.activation, 2 * u) + 4 * u
+        if gates == 3:
+            return count + activation_flops(recurrent, 2 * u) + activation_flops(self.activation, u) + 6 * u
+        return count + activation_flops(self.activation, u)
+
 
 class _LSTMGates(_Cell):
     recurrent_activation: RecurrentActivation = "sigmoid"
@@ -243,6 +258,15 @@ class _RNN(SequenceLoop, _Cell):
         u = self.units
         shape = (x.shape[0], x.shape[1], u) if self.return_sequences else (x.shape[0], u)
         return Inferred.with_weights(Tensor(shape, "float32"), step.weights)
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """One cell step per timestep."""
+        x = inputs[0]
+        return (x.shape[1] or 1) * self._step_flops(x.shape[-1] or 1)
+
+    def saved_values(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The gates and the state of every timestep."""
+        return (inputs[0].shape[1] or 1) * (self._gates + 1) * self.units
 
 
 class SimpleRNN(_RNN):
@@ -562,6 +586,12 @@ class Bidirectional(Layer):
         backward = forward if self.backward_layer is None else self.backward_layer.final_activation()
         return forward if forward == backward else None
 
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """Both directions, then their merge (one operation per output value, none for concat)."""
+        backward = self.backward_layer if self.backward_layer is not None else self.layer
+        halves = self.layer.flops(inputs, output) + backward.flops(inputs, output)
+        return halves + (0 if self.merge_mode == "concat" else elements(output.shape))
+
     def infer(self, inputs: list[Tensor]) -> Inferred:
         forward = self.layer
         backward = (
@@ -629,6 +659,12 @@ class TimeDistributed(Layer):
 
     def final_activation(self) -> str | None:
         return self.layer.final_activation()
+
+    def flops(self, inputs: list[Tensor], output: Tensor) -> int:
+        """The wrapped layer's, on each timestep."""
+        x = inputs[0]
+        step = Tensor((x.shape[0],) + x.shape[2:], x.dtype)
+        return (x.shape[1] or 1) * self.layer.flops([step], Tensor((output.shape[0],) + output.shape[2:], output.dtype))
 
     def infer(self, inputs: list[Tensor]) -> Inferred:
         (x,) = inputs

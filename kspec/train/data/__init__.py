@@ -1,4 +1,5 @@
-"""Data loaders: a spec's `data` section (or a `--data` override) -> NumPy arrays that fit the model.
+"""Data loaders: a spec's `data` section (or a `--data` override) -> examples that fit the model: NumPy arrays, or
+streams read while training (image directories, Parquet, TFRecord).
 
 `load_data(spec, inference, base_dir=...)` reads the source, maps its fields to the model's
 inputs and outputs, holds out the test and validation examples, then checks and adapts every
@@ -12,14 +13,28 @@ Sources and their fields
                     (next to `f` or `f_train`) forms the source's test split. Pickled (object)
                     arrays are refused. Defaults: a one-input model reads `x`, a one-output model
                     `y`; with several inputs/outputs, the field named like the input/output.
-    csv             columns; a field is one column (an array of shape (N,)), several
-                    comma-separated columns or a glob with `*` (shape (N, k), in header order).
-                    Default label: `label`; default features of a one-input model: every column
-                    the labels do not use, in order. Every cell used must be a finite number.
-    image_directory `image` (float32 (N, H, W, C), resized, values 0..255) and `label` (int32
-                    class ids: the sorted sub-directory names). `image_size` / `color_mode` left
-                    out of the source are taken from the model input that `image` feeds when it
-                    is (H, W, C) with C in 1/3/4 (`resolve_source`).
+    csv             a CSV file with a header row, or a glob of shards with the same header
+                    (`data/part-*.csv`), streamed file by file (`csv.CsvStream`). A field is one
+                    column (shape (N,)), several comma-separated columns or a glob with `*`
+                    (shape (N, k), in header order). Default label: `label`; default features of
+                    a one-input model: every column the labels do not use, in order. Columns that
+                    feed a string input keep their text; every other cell used must be a finite
+                    number: a cell that is not, or a row of the wrong length, is a bad example
+                    named by file, row and line. An empty file, a header without rows, a duplicate
+                    column and shards with different headers are refused before training.
+    parquet         (streamed) a file, a directory or a glob of shards with the same columns; a
+                    field is a column (numbers, or lists of numbers: (N, k), reshaped to the model
+                    input's shape when its elements fill it), `a,b,c` or a glob of numeric columns.
+                    A null, NaN, infinity or a list of another length is a bad example of its row.
+    tfrecord        (streamed) a file, a directory or a glob of shards of tf.train.Example records;
+                    `features` declares each field: float32/int64 numbers of a shape, or an
+                    encoded image decoded and resized. The records are counted when listed. A
+                    record that does not parse as declared is a bad example.
+    image_directory (streamed) `image` (float32 (H, W, C), resized, values 0..255) and `label`
+                    (int32 class ids: the sorted sub-directory names). `image_size` / `color_mode`
+                    left out of the source are taken from the model input that `image` feeds when
+                    it is (H, W, C) with C in 1/3/4 (`resolve_source`). An image that does not
+                    decode is a bad example.
     text_directory  `text` and `label`; texts become int32 token ids with Keras's
                     TextVectorization, adapted on the training texts only (not the validation or
                     test texts). `max_tokens` left out: the smallest Embedding `input_dim` fed by
@@ -34,6 +49,15 @@ Sources and their fields
     embedded        `digits`: 1,797 float32 8x8x1 images, values 0..16 (`image`, alias `x`) and
                     int32 labels 0..9 (`label`, alias `y`), shipped in kspec/datasets.
     synthetic       random examples for the model's inputs and losses (mappings do not apply).
+
+Streamed sources (`stream`)
+    Their examples are listed, not read, by `load_data`: each split is a `StreamSplit` whose `dataset` reads,
+    decodes, checks (`check_split`, chunk by chunk) and batches them while training, so memory does not grow with
+    the number of examples. The first examples of each split are read and checked by `load_data` (before any run
+    directory exists). A bad example met later stops the run with a DataError naming its file and row, or, with
+    `skip_bad`, is counted in `LoadedData.log` and left out. Shuffling: the file order (or row-group order) drawn
+    from the seed each epoch, then a bounded buffer for sources with many examples per file. The hold-outs are
+    the examples an in-memory source of the same order would hold out for the seed.
 
 Splits
     The source's own test split is used when it has one (`data.test_split` is then ignored);
@@ -73,7 +97,8 @@ Layout (one concern per module; a source type is one module that registers its l
     cli             source_from_cli: the --data forms
     pipeline        make_tf_dataset: the tf.data pipeline
     files           file helpers the loaders share
-    npz, csv, image_directory, text_directory, keras_dataset, embedded, synthetic: the loaders
+    stream          the streamed sources' interface (Stream), their splits (StreamSplit) and bad-example log
+    npz, csv, parquet, tfrecord, image_directory, text_directory, keras_dataset, embedded, synthetic: the loaders
 """
 
 # The loaders register themselves in LOADERS when imported; a new source type is a new module imported here.
@@ -82,8 +107,10 @@ from . import embedded as embedded
 from . import image_directory as image_directory
 from . import keras_dataset as keras_dataset
 from . import npz as npz
+from . import parquet as parquet
 from . import synthetic as synthetic
 from . import text_directory as text_directory
+from . import tfrecord as tfrecord
 from .checks import _adapt_input as _adapt_input
 from .checks import _adapt_labels as _adapt_labels
 from .checks import _embedding_consumers as _embedding_consumers

@@ -11,7 +11,8 @@ from .files import _count_files
 
 CLI_FORMS = (
     "'synthetic' or 'synthetic:SAMPLES', 'embedded' or 'embedded:digits', 'keras:NAME' "
-    "(mnist, fashion_mnist, cifar10, cifar100, imdb, reuters, boston_housing), a path ending in .npz or .csv, "
+    "(mnist, fashion_mnist, cifar10, cifar100, imdb, reuters, boston_housing), a path ending in .npz, .csv or "
+    ".parquet (a glob of .csv or .parquet shards too), "
     "or a directory with one sub-directory of images (.png .jpg .jpeg .bmp .gif) or of .txt files per class"
 )
 
@@ -24,6 +25,7 @@ def source_from_cli(value: str) -> Any:
         ImageDirectorySource,
         KerasDatasetSource,
         NpzSource,
+        ParquetSource,
         SyntheticSource,
         TextDirectorySource,
     )
@@ -60,6 +62,8 @@ def source_from_cli(value: str) -> Any:
         return NpzSource(type="npz", path=text)
     if lower.endswith(".csv"):
         return CsvSource(type="csv", path=text)
+    if lower.endswith(".parquet"):
+        return ParquetSource(type="parquet", path=text)
     path = pathlib.Path(text)
     if text and path.is_dir():
         images, texts = _count_files(path, IMAGE_EXTENSIONS), _count_files(path, TEXT_EXTENSIONS)

@@ -67,3 +67,5 @@ class LoadedData:
     preprocessing: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: csv only: model output -> the CSV columns that form its labels, in order; empty otherwise.
     label_columns: dict[str, list[str]] = field(default_factory=dict)
+    #: a streamed source's bad examples (`stream.StreamLog`); None for sources read into memory.
+    log: Any = None

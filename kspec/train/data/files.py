@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import pathlib
 
 import numpy as np
@@ -51,3 +52,32 @@ def _count_files(path: pathlib.Path, extensions: tuple[str, ...]) -> int:
         if child.is_dir():
             count += sum(1 for p in child.rglob("*") if p.is_file() and p.name.lower().endswith(extensions))
     return count
+
+
+def _shard_files(given: str, path: pathlib.Path, what: str, suffixes: tuple[str, ...] | None) -> list[pathlib.Path]:
+    """The files of a sharded source: a glob of them (`data/part-*.parquet`), a directory holding files with one of
+    `suffixes` (None: a directory is not accepted), or one file. `what`: "Parquet", "CSV", "TFRecord"."""
+    if any(c in given for c in "*?["):
+        files = sorted(pathlib.Path(p) for p in glob.glob(str(path), recursive=True) if pathlib.Path(p).is_file())
+        if not files:
+            raise DataError(f"The glob '{given}' ({path}) matches no files; expected one or more {what} files.")
+        return files
+    if suffixes is not None and path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes and not p.name.startswith(".")
+        )
+        if not files:
+            kinds = " ".join(f"*{s}" for s in suffixes)
+            raise DataError(f"The directory {path} holds no {kinds} files; expected {what} files.")
+        return files
+    _need_file(path, given, what if what != "CSV" else "csv")
+    return [path]
+
+
+def _describe_columns(cols: list[str]) -> str:
+    """A field's columns for messages: "column 'a'", "columns 'a', 'b'", "12 columns ('px0' ... 'px11')"."""
+    if len(cols) == 1:
+        return f"column '{cols[0]}'"
+    if len(cols) <= 6:
+        return "columns " + ", ".join(f"'{c}'" for c in cols)
+    return f"{len(cols)} columns ('{cols[0]}' ... '{cols[-1]}')"

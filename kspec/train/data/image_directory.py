@@ -1,47 +1,117 @@
-"""image_directory: `image` (decoded, resized, values 0..255) and `label` (the sorted class sub-directories);
+"""image_directory: `image` (decoded, resized, values 0..255) and `label` (the sorted class sub-directories),
+streamed: the files are listed (their labels are their directories) and decoded while training, in parallel;
 `image_size` and `color_mode` left out come from the model input that `image` feeds."""
 
 from __future__ import annotations
 
+import collections
+import itertools
+import pathlib
 from typing import Any
 
 import numpy as np
 
-from .core import IMAGE_EXTENSIONS, DataError
+from .core import IMAGE_EXTENSIONS
 from .files import _class_files
-from .loader import Context, Field, Loaded, Loader, register
+from .loader import Context, Loaded, Loader, register
+from .stream import FieldSpec, Stream, gap_checked
+
+
+class ImageStream(Stream):
+    """One example per image file: `image` float32 (h, w, channels), `label` int32 (the class directory's index)."""
+
+    def __init__(
+        self,
+        path: pathlib.Path,
+        files: list[pathlib.Path],
+        labels: np.ndarray,
+        classes: list[str],
+        image_size: tuple[int, int],
+        color_mode: str,
+    ):
+        self.title = f"image directory {path}"
+        self.files = np.array([str(f) for f in files], dtype=object)
+        self.labels = labels
+        self.count = len(files)
+        self.image_size = image_size
+        self.channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
+        origin_dir = f"{len(classes)} class sub-directories of {path}"
+        h, w = image_size
+        self.fields = {
+            "image": FieldSpec((h, w, self.channels), "float32", f"images from the {origin_dir}, {h}x{w} {color_mode}"),
+            "label": FieldSpec((), "int32", f"class ids from the {origin_dir}"),
+        }
+
+    def where(self, index: int) -> str:
+        return f"The image {self.files[index]}"
+
+    def examples(self, indices: np.ndarray, fields: list[str], *, order_seed: int | None) -> Any:
+        """Decoded in TensorFlow's graph, in parallel. An image TensorFlow cannot read or decode is dropped there
+        (`ignore_errors`) and put back in its place by a gap check, with its problem: the order of each epoch is
+        drawn here (from the seed and the epoch), so the gap check knows which example is missing."""
+        import tensorflow as tf
+
+        channels, (h, w) = self.channels, self.image_size
+        indices = np.asarray(indices, dtype=np.int64)
+        pending: collections.deque[int] = collections.deque()  # this pipeline's examples not yet seen, in order
+        epochs = itertools.count()
+
+        def order() -> Any:
+            ids = indices
+            if order_seed is not None:  # the file order, drawn afresh each epoch from the seed
+                ids = indices[np.random.default_rng([order_seed, next(epochs)]).permutation(len(indices))]
+            pending.clear()
+            pending.extend(ids.tolist())
+            ids = np.append(ids, -1)  # a sentinel: the epoch's end, after which every example not seen is missing
+            yield ids, self.files[np.maximum(ids, 0)].astype(str), self.labels[np.maximum(ids, 0)].astype(np.int32)
+
+        signature = (
+            tf.TensorSpec((None,), tf.int64),
+            tf.TensorSpec((None,), tf.string),
+            tf.TensorSpec((None,), tf.int32),
+        )
+        dataset = tf.data.Dataset.from_generator(order, output_signature=signature).unbatch()
+
+        def decode(index: Any, path: Any, label: Any) -> Any:
+            def read() -> Any:
+                image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+                image.set_shape((None, None, channels))
+                return tf.image.resize(image, (h, w), method="bilinear")
+
+            image = tf.cond(index >= 0, read, lambda: tf.zeros((h, w, channels), tf.float32))
+            out = {"_index": index}
+            if "image" in fields:
+                out["image"] = image
+            if "label" in fields:
+                out["label"] = label
+            return out
+
+        dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return gap_checked(dataset, pending, {f: self.fields[f] for f in fields}, self.problem)
+
+    def problem(self, index: int) -> str:
+        """Why the image `index` could not be read or decoded (TensorFlow's reason)."""
+        from ...use.interface import decode_image
+
+        try:
+            decode_image(pathlib.Path(self.files[index]).read_bytes(), self.channels)
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        except ValueError as exc:
+            return f"cannot be decoded ({exc}); expected a PNG, JPEG, BMP or GIF image"
+        return "could not be read or decoded while training"
 
 
 def _image_directory(source: Any, ctx: Context) -> Loaded:
-    import tensorflow as tf
-
     path = ctx.resolve(source.path)
     classes, files, labels = _class_files(path, source.path, IMAGE_EXTENSIONS, "image directory")
     image_size = tuple(source.image_size)  # resolve_source has filled in what the model implies
-    color_mode = source.color_mode
-    channels = {"grayscale": 1, "rgb": 3, "rgba": 4}[color_mode]
-    images = np.empty((len(files), image_size[0], image_size[1], channels), dtype=np.float32)
-    for i, file in enumerate(files):
-        try:
-            decoded = tf.io.decode_image(tf.io.read_file(str(file)), channels=channels, expand_animations=False)
-        except (tf.errors.OpError, ValueError) as exc:
-            message = (
-                getattr(exc, "message", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            )
-            raise DataError(
-                f"The image {file} cannot be decoded ({message}); expected a PNG, JPEG, BMP or GIF image."
-            ) from None
-        images[i] = tf.image.resize(decoded, image_size, method="bilinear").numpy()
-    origin_dir = f"{len(classes)} class sub-directories of {path}"
-    fields = {
-        "image": Field(images, None, f"images from the {origin_dir}, {image_size[0]}x{image_size[1]} {color_mode}"),
-        "label": Field(labels, None, f"class ids from the {origin_dir}"),
-    }
+    stream = ImageStream(path, files, labels, classes, image_size, source.color_mode)
     decoding = {
         "kind": "image",
         "image_size": [int(image_size[0]), int(image_size[1])],
-        "color_mode": color_mode,
-        "channels": channels,
+        "color_mode": source.color_mode,
+        "channels": stream.channels,
         "interpolation": "bilinear",
         "value_range": [0, 255],  # not rescaled: decoded 8-bit values, resized
         "extensions": list(IMAGE_EXTENSIONS),
@@ -51,14 +121,15 @@ def _image_directory(source: Any, ctx: Context) -> Loaded:
         return dict(decoding) if field_name == "image" else {"kind": "array", "field": field_name}
 
     return Loaded(
-        f"image directory {path}",
-        sorted(fields),
-        fields.get,
+        stream.title,
+        sorted(stream.fields),
+        lambda name: None,
         "image",
         "label",
         class_names=classes,
         class_field="label",
         describe=describe,
+        stream=stream,
     )
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .checks import _check_lengths, check_split
 from .core import DataError, LoadedData, Split
-from .fields import _map_fields
+from .fields import _map_fields, _unknown_field
 from .loader import LOADERS, Context
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,11 +27,13 @@ def load_data(
     source: Any = None,
     seed: int | None = None,
     vocabulary: list[str] | None = None,
+    skip_bad: bool = False,
 ) -> LoadedData:
     """Load, map, split, check and adapt the examples for `spec` (see the package docstring).
 
     `vocabulary` (text_directory): a trained run's own vocabulary (index = token id), used instead of
-    adapting a new one, so that new texts become the token ids the model was trained on."""
+    adapting a new one, so that new texts become the token ids the model was trained on. `skip_bad`: a streamed
+    source's bad examples are counted and skipped (`LoadedData.log`) instead of stopping the run."""
     data = spec.data
     if source is None:
         if data is None:
@@ -46,6 +48,8 @@ def load_data(
     ctx = Context(spec, inference, pathlib.Path(base_dir), seed, source)
     ctx.vocabulary = vocabulary
     loaded = LOADERS[source.type].load(source, ctx)
+    if loaded.stream is not None:
+        return _load_stream(spec, inference, loaded, ctx, seed, skip_bad)
     if loaded.pool is not None:  # the loader mapped its examples itself (synthetic)
         pool, test = loaded.pool, None
         input_fields = {name: name for name in pool.x}
@@ -119,6 +123,105 @@ def load_data(
     )
 
 
+def _load_stream(
+    spec: Spec, inference: Inference, loaded: Any, ctx: Context, seed: int | None, skip_bad: bool
+) -> LoadedData:
+    """A streamed source: the hold-outs by example index (the examples an in-memory source of the same order
+    holds out for the seed), one StreamSplit per split, and the first examples of each read and checked now."""
+    from .stream import StreamLog, StreamSplit
+
+    stream = loaded.stream
+    data = spec.data
+    label_fields = ctx.label_fields(loaded.default_label)
+    input_fields: dict[str, str] = {}
+    for name, mapped in ctx.input_fields(loaded.default_input).items():
+        if mapped is None:
+            assert loaded.rest is not None
+            mapped = loaded.rest(list(label_fields.values()))
+        input_fields[name] = mapped
+    origins: dict[str, str] = {}
+    for section, fields in (("inputs", input_fields), ("labels", label_fields)):
+        for name, field_name in fields.items():
+            if field_name not in stream.fields:
+                explicit = name in (ctx.input_map if section == "inputs" else ctx.label_map)
+                raise _unknown_field(section, name, field_name, loaded, explicit=explicit)
+            origins[f"{section}.{name}"] = stream.fields[field_name].origin
+    n = stream.count
+    order = np.arange(n, dtype=np.int64)
+    shuffle = data.shuffle if data is not None else True
+    if shuffle and n > 1:
+        order = np.random.default_rng(seed).permutation(n)
+    test_split = data.test_split if data is not None else 0.0
+    test = validation = None
+    if test_split > 0:
+        keep = _kept(n, test_split, f"`data.test_split` ({test_split:g})", loaded.title)
+        order, test = order[:keep], np.sort(order[keep:])
+    if spec.training.validation_split > 0:
+        fraction = spec.training.validation_split
+        keep = _kept(len(order), fraction, f"`training.validation_split` ({fraction:g})", loaded.title)
+        order, validation = order[:keep], np.sort(order[keep:])
+    if len(order) == 0:
+        raise DataError(f"{loaded.title} has no training examples: expected at least one, received 0.")
+    log = StreamLog(skip=skip_bad)
+
+    def check(split: Split, where: str) -> None:
+        check_split(split, inference, spec.training, where=where)
+
+    def make(indices: np.ndarray | None, where: str) -> StreamSplit | None:
+        if indices is None:
+            return None
+        return StreamSplit(stream, indices, input_fields, label_fields, origins, where, check, log)
+
+    train = make(np.sort(order), "training split")
+    assert train is not None
+    learned = stream.prepare(train, ctx.vocabulary)  # a text directory's vocabulary, from the training texts
+    validation_split = make(validation, "validation split")
+    test_split_ = make(test, "test split")
+    if validation_split is None and spec.training.validation_data == "test":
+        validation_split = test_split_
+    for split in {id(s): s for s in (train, validation_split, test_split_) if s is not None}.values():
+        split.peek()  # the first examples' shapes, dtypes and values, checked before anything is created
+    counts = [f"{len(train):,} train"]
+    if validation_split is not None and validation_split is not test_split_:
+        counts.append(f"{len(validation_split):,} validation")
+    if test_split_ is not None:
+        also = " (also the validation data)" if validation_split is test_split_ else ""
+        counts.append(f"{len(test_split_):,} test{also}")
+    label_names = {
+        name: list(loaded.class_names)
+        for name, field_name in label_fields.items()
+        if loaded.class_field is not None and field_name == loaded.class_field and loaded.class_names is not None
+    }
+    return LoadedData(
+        train,  # type: ignore[arg-type]
+        validation_split,  # type: ignore[arg-type]
+        test_split_,  # type: ignore[arg-type]
+        f"{loaded.title}: {' / '.join(counts)} examples (streamed)",
+        class_names=loaded.class_names,
+        label_names=label_names,
+        preprocessing={name: learned.get(field) or loaded.describe(field) for name, field in input_fields.items()},
+        vocabulary=next((d["vocabulary"] for d in learned.values() if "vocabulary" in d), None),
+        label_columns={name: loaded.columns(f) for name, f in label_fields.items()} if loaded.columns else {},
+        log=log,
+    )
+
+
+def _kept(n: int, fraction: float, what: str, title: str) -> int:
+    """How many of `n` examples stay when `fraction` is held out (the messages of `_hold_out`)."""
+    keep = int(math.floor(n * (1.0 - fraction)))
+    if keep <= 0:
+        raise DataError(
+            f"{what} leaves no training examples: {title} has {n:,} examples and keeping {1 - fraction:g} of them "
+            "gives 0. Use a smaller fraction or more data."
+        )
+    if keep >= n:
+        raise DataError(
+            f"{what} holds out no examples: {title} has only {n:,} examples left, and {fraction:g} of them rounds "
+            "down to 0. Use a larger fraction or more data, or set it to 0."
+        )
+    return keep
+
+
 def resolve_source(spec: Spec, inference: Inference, source: Any = None) -> Any:
     """The source (default: spec.data.source) with the settings it leaves out taken from the model, written in.
 
@@ -174,15 +277,5 @@ def _need_backend(inference: Inference) -> None:
 
 def _hold_out(pool: Split, fraction: float, what: str, title: str) -> tuple[Split, Split]:
     n = len(pool)
-    keep = int(math.floor(n * (1.0 - fraction)))
-    if keep <= 0:
-        raise DataError(
-            f"{what} leaves no training examples: {title} has {n:,} examples and keeping {1 - fraction:g} of them "
-            "gives 0. Use a smaller fraction or more data."
-        )
-    if keep >= n:
-        raise DataError(
-            f"{what} holds out no examples: {title} has only {n:,} examples left, and {fraction:g} of them rounds "
-            "down to 0. Use a larger fraction or more data, or set it to 0."
-        )
+    keep = _kept(n, fraction, what, title)
     return pool.take(slice(0, keep)), pool.take(slice(keep, n))

@@ -104,6 +104,9 @@ class Loaded:
     #: a field -> how its raw examples become an array (LoadedData.preprocessing); default: an array as stored
     describe: Callable[[str], dict[str, Any]] = lambda field_name: {"kind": "array", "field": field_name}
     columns: Callable[[str], list[str]] | None = None  # csv: a field -> its columns, in order
+    #: a streamed source (image_directory, parquet): its examples are read while training (`stream.Stream`);
+    #: `get` is then unused
+    stream: Any = None
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .core import DataError, Split
+from .core import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
 
 
 def make_tf_dataset(
-    split: Split,
+    split: Any,  # a Split, or a stream.StreamSplit (its own pipeline)
     *,
     batch_size: int,
     shuffle: bool,
@@ -28,6 +28,17 @@ def make_tf_dataset(
     """
     import tensorflow as tf
 
+    from .stream import is_stream
+
+    if is_stream(split):
+        return split.dataset(
+            batch_size=batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            single_output_name=single_output_name,
+            drop_remainder=drop_remainder,
+            repeat=repeat,
+        )
     x: Any = next(iter(split.x.values())) if len(split.x) == 1 else dict(split.x)
     if single_output_name is not None:
         if single_output_name not in split.y:

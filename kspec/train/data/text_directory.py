@@ -1,63 +1,88 @@
 """text_directory: `text` (token ids from Keras's TextVectorization, adapted on the training texts only, or the
-raw texts for a string model input) and `label` (the sorted class sub-directories); `max_tokens` and
-`sequence_length` left out come from the model."""
+raw texts for a string model input) and `label` (the sorted class sub-directories), streamed: the files are listed
+(their labels are their directories) and read while training; `max_tokens` and `sequence_length` left out come
+from the model.
+
+A file is read in TensorFlow's graph as UTF-8; one that is not valid UTF-8 is read again in Python with its
+invalid bytes replaced (U+FFFD), as `kspec predict` reads texts, so that every reader gives the same text.
+"""
 
 from __future__ import annotations
 
+import collections
+import itertools
+import pathlib
 from typing import Any
 
 import numpy as np
 
-from .core import RAW_TEXT, TEXT_EXTENSIONS, DataError, Split
+from .core import RAW_TEXT, TEXT_EXTENSIONS, DataError
 from .files import _class_files
-from .loader import Context, Field, Loaded, Loader, register
+from .loader import Context, Loaded, Loader, register
+from .stream import FieldSpec, Stream, StreamSplit, gap_checked
+
+#: Texts adapted on together (TextVectorization.adapt over the training split, batch by batch).
+ADAPT_BATCH = 256
 
 
-def _text_directory(source: Any, ctx: Context) -> Loaded:
-    path = ctx.resolve(source.path)
-    classes, files, labels = _class_files(path, source.path, TEXT_EXTENSIONS, "text directory")
-    texts = []
-    for file in files:
-        try:
-            texts.append(file.read_bytes().decode("utf-8", errors="replace"))
-        except OSError as exc:
-            raise DataError(f"The text file {file} cannot be read: {exc.strerror or exc}.") from None
-    text_array = np.array(texts, dtype=object)
-    max_tokens, sequence_length = source.max_tokens, source.sequence_length  # see resolve_source
-    origin_dir = f"{len(classes)} class sub-directories of {path}"
-    fields = {
-        "text": Field(text_array, None, f"texts from the {origin_dir}, as token ids"),
-        "label": Field(labels, None, f"class ids from the {origin_dir}"),
-    }
+class TextStream(Stream):
+    """One example per text file: `text` (token ids (sequence_length,) int32, or the raw text for a string model
+    input) and `label` int32 (the class directory's index)."""
 
-    def finish(train: Split, validation: Split | None, test: Split | None) -> dict[str, dict[str, Any]]:
+    def __init__(
+        self,
+        path: pathlib.Path,
+        files: list[pathlib.Path],
+        labels: np.ndarray,
+        classes: list[str],
+        source: Any,
+        raw: bool,
+    ):
+        self.title = f"text directory {path}"
+        self.path = path
+        self.files = np.array([str(f) for f in files], dtype=object)
+        self.labels = labels
+        self.count = len(files)
+        self.raw = raw  # the model's own text layers read the texts
+        self.max_tokens, self.sequence_length = source.max_tokens, source.sequence_length  # see resolve_source
+        self.vectorizer: Any = None  # the adapted TextVectorization (`prepare`); None: raw texts
+        origin_dir = f"{len(classes)} class sub-directories of {path}"
+        text = (
+            FieldSpec((), "string", f"texts from the {origin_dir}")
+            if raw
+            else FieldSpec((int(self.sequence_length),), "int32", f"texts from the {origin_dir}, as token ids")
+        )
+        self.fields = {"text": text, "label": FieldSpec((), "int32", f"class ids from the {origin_dir}")}
+
+    def where(self, index: int) -> str:
+        return f"The text file {self.files[index]}"
+
+    def prepare(self, train: StreamSplit, vocabulary: list[str] | None) -> dict[str, dict[str, Any]]:
+        """The TextVectorization of the token-id texts: a trained run's vocabulary, or adapted on the training texts
+        (read as a stream, never the validation or test texts)."""
+        if self.raw or "text" not in train.input_fields.values():
+            return {"text": dict(RAW_TEXT)} if self.raw else {}
         import keras
 
-        described: dict[str, dict[str, Any]] = {}
-        for name in [k for k, v in train.x.items() if v.dtype == object]:
-            if ctx.inference.inputs[name].dtype == "string":  # the model's own text layers read the raw texts
-                described[name] = dict(RAW_TEXT)
-                continue
-            try:
-                if ctx.vocabulary is not None:  # a trained run's: new texts get the ids it was trained on
-                    layer = keras.layers.TextVectorization(
-                        max_tokens=max_tokens, output_sequence_length=sequence_length, vocabulary=ctx.vocabulary
-                    )
-                else:
-                    layer = keras.layers.TextVectorization(
-                        max_tokens=max_tokens, output_sequence_length=sequence_length
-                    )
-                    layer.adapt(train.x[name].astype(str))
-            except ValueError as exc:
-                raise DataError(
-                    f"The texts of {path} cannot be vectorised with max_tokens={max_tokens} and "
-                    f"sequence_length={sequence_length}: {exc}"
-                ) from None
-            for split in (train, validation, test):
-                if split is not None:
-                    split.x[name] = np.asarray(layer(split.x[name].astype(str))).astype(np.int32)
-            config = layer.get_config()
-            described[name] = {
+        max_tokens, sequence_length = self.max_tokens, self.sequence_length
+        try:
+            if vocabulary is not None:  # a trained run's: new texts get the ids it was trained on
+                layer = keras.layers.TextVectorization(
+                    max_tokens=max_tokens, output_sequence_length=sequence_length, vocabulary=vocabulary
+                )
+            else:
+                layer = keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=sequence_length)
+                texts = self.examples(train.indices, ["text"], order_seed=None)
+                layer.adapt(texts.map(lambda example: example["text"]).batch(ADAPT_BATCH))
+        except ValueError as exc:
+            raise DataError(
+                f"The texts of {self.path} cannot be vectorised with max_tokens={max_tokens} and "
+                f"sequence_length={sequence_length}: {exc}"
+            ) from None
+        self.vectorizer = layer
+        config = layer.get_config()
+        return {
+            "text": {
                 "kind": "text",
                 "vocabulary": [str(t) for t in layer.get_vocabulary()],
                 "max_tokens": int(max_tokens),
@@ -68,17 +93,84 @@ def _text_directory(source: Any, ctx: Context) -> Loaded:
                 "encoding": "utf-8",  # how the files are decoded (then TextVectorization's own utf-8)
                 "errors": "replace",
             }
-        return described
+        }
 
+    def _value(self, text: Any) -> Any:
+        """A text (a string tensor) as the field's value: its token ids once there is a vectorizer."""
+        import tensorflow as tf
+
+        if self.vectorizer is None:
+            return text
+        return tf.cast(self.vectorizer(tf.reshape(text, [1]))[0], tf.int32)  # one text of a batch: always padded
+
+    def examples(self, indices: np.ndarray, fields: list[str], *, order_seed: int | None) -> Any:
+        import tensorflow as tf
+
+        indices = np.asarray(indices, dtype=np.int64)
+        pending: collections.deque[int] = collections.deque()
+        epochs = itertools.count()
+        vectorized = self.vectorizer is not None
+        specs = {f: self.fields[f] for f in fields}
+        if "text" in specs and not vectorized:  # raw texts (a string input, or adapting the vocabulary)
+            specs["text"] = FieldSpec((), "string", specs["text"].origin)
+
+        def order() -> Any:
+            ids = indices
+            if order_seed is not None:  # the file order, drawn afresh each epoch from the seed
+                ids = indices[np.random.default_rng([order_seed, next(epochs)]).permutation(len(indices))]
+            pending.clear()
+            pending.extend(ids.tolist())
+            ids = np.append(ids, -1)  # the sentinel: the epoch's end
+            yield ids, self.files[np.maximum(ids, 0)].astype(str), self.labels[np.maximum(ids, 0)].astype(np.int32)
+
+        signature = (
+            tf.TensorSpec((None,), tf.int64),
+            tf.TensorSpec((None,), tf.string),
+            tf.TensorSpec((None,), tf.int32),
+        )
+        dataset = tf.data.Dataset.from_generator(order, output_signature=signature).unbatch()
+
+        def read(index: Any, path: Any, label: Any) -> dict[str, Any]:
+            def text() -> Any:  # strict UTF-8: a file that is not is read again in Python (`problem`)
+                return tf.strings.unicode_transcode(tf.io.read_file(path), "UTF-8", "UTF-8", errors="strict")
+
+            out = {"_index": index}
+            if "text" in fields:
+                out["text"] = self._value(tf.cond(index >= 0, text, lambda: tf.constant("")))
+            if "label" in fields:
+                out["label"] = label
+            return out
+
+        dataset = dataset.map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return gap_checked(dataset, pending, specs, self.problem)
+
+    def problem(self, index: int) -> tuple[dict[str, Any], str] | str:
+        """A text TensorFlow did not read: not valid UTF-8 (read here with its invalid bytes replaced), or unreadable."""
+        try:
+            data = pathlib.Path(self.files[index]).read_bytes()
+        except OSError as exc:
+            return f"cannot be read ({exc.strerror or exc})"
+        text = data.decode("utf-8", errors="replace")
+        value: Any = text.encode("utf-8")
+        if self.vectorizer is not None:
+            value = np.asarray(self.vectorizer([text]))[0].astype(np.int32)
+        return {"text": value, "label": self.labels[index]}, ""
+
+
+def _text_directory(source: Any, ctx: Context) -> Loaded:
+    path = ctx.resolve(source.path)
+    classes, files, labels = _class_files(path, source.path, TEXT_EXTENSIONS, "text directory")
+    target = ctx.target_of("text", "text")
+    stream = TextStream(path, files, labels, classes, source, raw=target is not None and target.dtype == "string")
     return Loaded(
-        f"text directory {path}",
-        sorted(fields),
-        fields.get,
+        stream.title,
+        sorted(stream.fields),
+        lambda name: None,
         "text",
         "label",
         class_names=classes,
         class_field="label",
-        finish=finish,
+        stream=stream,
     )
 
 
