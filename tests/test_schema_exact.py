@@ -334,6 +334,10 @@ SLOTS: dict[str, tuple[list[type[BaseModel]], Any]] = {
     "callback": (_models(training.Callback), lambda d, v: d["training"].update(callbacks=[v])),
     "data": ([data_spec.Data], lambda d, v: d.update(data=v)),
     "data source": (_models(data_spec.Source), lambda d, v: d.update(data={"source": v})),
+    "tfrecord feature": (
+        [data_spec.TFRecordFeature],
+        lambda d, v: d.update(data={"source": {"type": "tfrecord", "path": "r", "features": {"f": v}}}),
+    ),
     "initializer": (
         _models(objects.InitializerConfig), lambda d, v: d["model"]["layers"][0].update(kernel_initializer=v)
     ),

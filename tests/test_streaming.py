@@ -544,3 +544,64 @@ def test_trains_on_a_parquet_file_larger_than_the_memory_it_may_use(tmp_path):
     done = run_limited(tmp_path, "build-and-train", "spec.yaml", "--output", "run", "--format", "json", "-q")
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "complete"
+
+
+# ---- npz --------------------------------------------------------------------------------------------------
+
+NPZ_SPEC = """
+kspec: 1
+name: streamed_arrays
+model:
+  input: {name: x, shape: [4]}
+  layers:
+    - {type: Dense, units: 8, activation: relu}
+    - {type: Dense, name: y, units: 3, activation: softmax}
+training: {loss: sparse_categorical_crossentropy, metrics: [accuracy], epochs: 2, batch_size: 16, seed: 4}
+data:
+  source: {type: npz, path: d.npz, stream: %(stream)s}
+  shuffle: %(shuffle)s
+  test_split: %(test)s
+"""
+
+
+def test_a_streamed_npz_reads_the_same_examples_as_in_memory_and_its_own_test_split(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 150)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    values = {"shuffle": "true", "test": 0.2}
+    spec, inf = build(NPZ_SPEC % {**values, "stream": "true"})
+    streamed = load_data(spec, inf, base_dir=tmp_path, seed=4)
+    spec, inf = build(NPZ_SPEC % {**values, "stream": "false"})
+    memory = load_data(spec, inf, base_dir=tmp_path, seed=4)
+    assert streamed.description == memory.description + " (streamed)"
+    for name in ("train", "test"):  # the same examples held out, in source order when streamed
+        got, want = getattr(streamed, name).arrays(), getattr(memory, name)
+        pairs = sorted((tuple(r), int(c)) for r, c in zip(got.x["x"].tolist(), got.y["y"].tolist(), strict=True))
+        expected = sorted((tuple(r), int(c)) for r, c in zip(want.x["x"].tolist(), want.y["y"].tolist(), strict=True))
+        assert pairs == expected
+    np.savez(tmp_path / "d.npz", x_train=x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    spec, inf = build(NPZ_SPEC % {**values, "stream": "true"})
+    own = load_data(spec, inf, base_dir=tmp_path, seed=4)
+    assert own.description == "d.npz: 100 train / 50 test examples (streamed)"  # test_split does not apply
+    np.testing.assert_array_equal(own.test.arrays().x["x"], x[100:])
+
+
+def test_a_streamed_npz_names_a_bad_example_in_the_middle_of_the_stream(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    x[130, 2] = np.inf
+    y[170] = 9
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    spec = spec_file(tmp_path, NPZ_SPEC, stream="true", shuffle="false", test=0)
+    with pytest.raises(DataError) as err:
+        train(spec)
+    assert str(err.value).startswith(
+        f"Training stopped at a bad example. Example 130 (counting from 0) of d.npz: `data.inputs.x` (field 'x' of "
+        "d.npz) in the training split holds inf at position [2] of the example, which is not a finite number"
+    )
+    result, _ = train(spec, "skipping", skip_bad_examples=True)
+    skipped = result.metrics["skipped_examples"]
+    assert skipped["count"] == 2
+    assert skipped["first"][1].startswith("Example 170 (counting from 0) of d.npz: ") and "9" in skipped["first"][1]

@@ -6,7 +6,7 @@ live in `kspec.train` (they need TensorFlow); this module only describes them.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from .base import IntTuple, KspecModel, Name, PositiveInt, Seed
 
@@ -30,6 +30,11 @@ class NpzSource(KspecModel):
 
     type: Literal["npz"]
     path: DataPath = Field(description="The .npz file; relative paths are relative to the spec file.")
+    stream: bool | Literal["auto"] = Field(
+        "auto",
+        description="Read the arrays while training, a chunk of rows at a time, instead of into memory; auto: when "
+        "the archive's arrays take more than 1 GiB.",
+    )
 
 
 class CsvSource(KspecModel):
@@ -82,8 +87,21 @@ class ParquetSource(KspecModel):
     )
 
 
+def _feature_forms(schema: dict[str, Any]) -> None:
+    """The schema says what `_fits_dtype` refuses: an image has an `image_size` and no `shape`; numbers have no
+    `image_size` or `channels`."""
+    schema["if"] = {"properties": {"dtype": {"const": "image"}}, "required": ["dtype"]}
+    schema["then"] = {
+        "required": ["image_size"],
+        "properties": {"image_size": {"not": {"type": "null"}}, "shape": {"maxItems": 0}},
+    }
+    schema["else"] = {"properties": {"image_size": {"type": "null"}, "channels": {"type": "null"}}}
+
+
 class TFRecordFeature(KspecModel):
     """One feature of the records (`tf.io.FixedLenFeature`): numbers of a fixed shape, or an encoded image."""
+
+    model_config = ConfigDict(json_schema_extra=_feature_forms)
 
     dtype: Literal["float32", "int64", "image"] = Field(
         description="float32 or int64: numbers of `shape` (tf.io.FixedLenFeature); image: one encoded image (PNG, JPEG, "

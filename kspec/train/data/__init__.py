@@ -13,6 +13,8 @@ Sources and their fields
                     (next to `f` or `f_train`) forms the source's test split. Pickled (object)
                     arrays are refused. Defaults: a one-input model reads `x`, a one-output model
                     `y`; with several inputs/outputs, the field named like the input/output.
+                    Streamed (a chunk of rows at a time) with `stream: true`, or `auto` when the
+                    arrays take more than 1 GiB.
     csv             a CSV file with a header row, or a glob of shards with the same header
                     (`data/part-*.csv`), streamed file by file (`csv.CsvStream`). A field is one
                     column (shape (N,)), several comma-separated columns or a glob with `*`

@@ -43,14 +43,19 @@ def _map_fields(loaded: Loaded, ctx: Context) -> tuple[Split, Split | None, dict
     if not any(has_test.values()):
         return train, None, input_fields, label_fields
     if not all(has_test.values()):
-        with_test = [k for k, v in has_test.items() if v]
-        without = [k for k, v in has_test.items() if not v]
-        raise DataError(
-            f"{loaded.title}: some of the mapped fields have a test part and some do not, so the test split cannot be "
-            f"formed. With a test part: {', '.join(with_test)}; without: {', '.join(without)}. Expected every mapped "
-            "field to have a test part (e.g. x_train with x_test) or none of them."
-        )
+        raise _partial_test(loaded.title, has_test)
     return train, test, input_fields, label_fields
+
+
+def _partial_test(title: str, has_test: dict[str, bool]) -> DataError:
+    """Some mapped fields have a test part (x_test) and some do not: no test split can be formed."""
+    with_test = [k for k, v in has_test.items() if v]
+    without = [k for k, v in has_test.items() if not v]
+    return DataError(
+        f"{title}: some of the mapped fields have a test part and some do not, so the test split cannot be "
+        f"formed. With a test part: {', '.join(with_test)}; without: {', '.join(without)}. Expected every mapped "
+        "field to have a test part (e.g. x_train with x_test) or none of them."
+    )
 
 
 def _unknown_field(section: str, name: str, field_name: str, loaded: Loaded, *, explicit: bool) -> DataError:

@@ -146,6 +146,8 @@ def _load_stream(
                 explicit = name in (ctx.input_map if section == "inputs" else ctx.label_map)
                 raise _unknown_field(section, name, field_name, loaded, explicit=explicit)
             origins[f"{section}.{name}"] = stream.fields[field_name].origin
+    stream.use(sorted(set(input_fields.values()) | set(label_fields.values())))
+    own_test = stream.own_test()  # the source's own test split (then data.test_split does not apply)
     n = stream.count
     order = np.arange(n, dtype=np.int64)
     shuffle = data.shuffle if data is not None else True
@@ -153,7 +155,7 @@ def _load_stream(
         order = np.random.default_rng(seed).permutation(n)
     test_split = data.test_split if data is not None else 0.0
     test = validation = None
-    if test_split > 0:
+    if test_split > 0 and own_test is None:
         keep = _kept(n, test_split, f"`data.test_split` ({test_split:g})", loaded.title)
         order, test = order[:keep], np.sort(order[keep:])
     if spec.training.validation_split > 0:
@@ -177,6 +179,16 @@ def _load_stream(
     learned = stream.prepare(train, ctx.vocabulary)  # a text directory's vocabulary, from the training texts
     validation_split = make(validation, "validation split")
     test_split_ = make(test, "test split")
+    if own_test is not None:
+        test_origins = {
+            f"{section}.{name}": own_test.fields[field_name].origin
+            for section, fields in (("inputs", input_fields), ("labels", label_fields))
+            for name, field_name in fields.items()
+        }
+        everything = np.arange(own_test.count, dtype=np.int64)
+        test_split_ = StreamSplit(
+            own_test, everything, input_fields, label_fields, test_origins, "test split", check, log
+        )
     if validation_split is None and spec.training.validation_data == "test":
         validation_split = test_split_
     for split in {id(s): s for s in (train, validation_split, test_split_) if s is not None}.values():

@@ -110,6 +110,14 @@ class Stream:
         order or, with `order_seed`, in an order drawn from the seed afresh each epoch."""
         raise NotImplementedError
 
+    def use(self, fields: list[str]) -> None:
+        """The fields the model reads, before anything is counted or held out (a source whose fields can have
+        different lengths checks them here and sets `count`)."""
+
+    def own_test(self) -> Stream | None:
+        """The source's own test examples (npz: the `f_test` arrays of every field read), or None."""
+        return None
+
     def prepare(self, train: StreamSplit, vocabulary: list[str] | None) -> dict[str, dict[str, Any]]:
         """Before anything is read for training: learn what the source learns from the training split (a text
         directory's vocabulary; `vocabulary`: a trained run's, reused); field -> its preprocessing."""
