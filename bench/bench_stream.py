@@ -6,9 +6,10 @@
    1.2x the smaller (the examples are streamed: memory depends on the batch and the buffers, not on their number).
 2. Throughput, for the image-directory demo (specs/image_classifier.yaml, 64x64 RGB, batch 32) on 2,000 images:
    the examples per second the input pipeline delivers with the model removed (iterating the training pipeline:
-   listing, decoding and resizing in parallel, checking, batching) against the examples per second that training
-   consumes (`fit` on the same batches held in memory, after an epoch of tracing). Target: the pipeline at least 3x
-   what training consumes.
+   listing, decoding and resizing in parallel, checking, batching) in its first epoch (every image decoded) and in
+   a later one (the decoded images, 98 MB, are kept in memory: stream.CACHE_BYTES), and over the demo's 10 epochs,
+   against the examples per second that training consumes (`fit` on the same batches held in memory, after an
+   epoch of tracing). Target: the pipeline at least 3x what training consumes.
 
 It prints figures and ratios; it does not pass or fail.
 Run: python bench/bench_stream.py [--small 2000] [--large 20000]
@@ -102,12 +103,14 @@ def throughput(workdir: Path, steps: int) -> tuple[float, float]:
     batch = spec.training.batch_size
 
     dataset = loaded.train.dataset(batch_size=batch, shuffle=True, seed=1)
-    for _ in dataset.take(5):  # warm up: threads started, autotuning begun
-        pass
-    started, seen = time.perf_counter(), 0
-    for x, _ in dataset.take(steps):
-        seen += int(x.shape[0])
-    pipeline = seen / (time.perf_counter() - started)
+    epochs = []
+    for _ in range(2):  # the first epoch reads and decodes every image; the next reads them from memory
+        started, seen = time.perf_counter(), 0
+        for x, _ in dataset:
+            seen += int(x.shape[0])
+        epochs.append((seen, time.perf_counter() - started))
+    (n, first), (_, later) = epochs
+    pipeline = (n / first, n / later, 10 * n / (first + 9 * later))  # the demo trains 10 epochs
 
     # what training consumes: the same model fitted on batches already in memory (so that the model alone sets
     # the pace), one epoch to trace, then one timed
@@ -147,12 +150,15 @@ def main() -> None:
         print(f"   {args.small:>6,} images: {small_mib:7.0f} MiB  ({small_s:.0f} s)")
         print(f"   {args.large:>6,} images: {large_mib:7.0f} MiB  ({large_s:.0f} s)")
         print(f"   ratio large/small: {large_mib / small_mib:.2f}x (target <= 1.2x)")
-        pipeline, training = throughput(base / "small", args.steps)
-        print("\n2. specs/image_classifier.yaml on the 64x64 image directory, batch 32")
-        print(f"   input pipeline alone: {pipeline:8.0f} examples/s")
-        print(f"   training consumes:    {training:8.0f} examples/s")
-        print(f"   ratio pipeline/training: {pipeline / training:.2f}x (target >= 3x)")
-        print(json.dumps({"memory_mib": {"small": small_mib, "large": large_mib}, "pipeline": pipeline, "training": training}))
+        (first, later, average), training = throughput(base / "small", args.steps)
+        print(f"\n2. specs/image_classifier.yaml on the 64x64 image directory ({args.small:,} images), batch 32")
+        print(f"   training consumes:                          {training:8.0f} examples/s")
+        print(f"   input pipeline alone, first epoch (decoding): {first:8.0f} examples/s  {first / training:5.2f}x")
+        print(f"   input pipeline alone, later epochs (memory):  {later:8.0f} examples/s  {later / training:5.2f}x")
+        print(f"   over the demo's 10 epochs:                    {average:8.0f} examples/s  {average / training:5.2f}x"
+              " (target >= 3x)")
+        print(json.dumps({"memory_mib": {"small": small_mib, "large": large_mib},
+                          "pipeline": {"first": first, "later": later, "ten_epochs": average}, "training": training}))
 
 
 if __name__ == "__main__":

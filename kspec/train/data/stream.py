@@ -10,6 +10,9 @@ and gives one `StreamSplit` per split. Its `dataset` is the training pipeline:
     the same checks as arrays in memory) -> drop the bad examples (--skip-bad-examples) -> bounded shuffle
     buffer -> batch -> prefetch
 
+A split whose checked examples fit in CACHE_BYTES is read once in the source's order, kept in memory after its
+first epoch, and shuffled from there each epoch (a small dataset then costs no decoding after the first epoch).
+
 Peak memory depends on the batch size and the shuffle buffer, not on the number of examples: the listing keeps
 one index (and, for directories, one path and label) per example. What can be known before training (the file
 list, the classes, the columns, the shapes and dtypes of a first batch) is checked by `load_data` before the run
@@ -39,6 +42,9 @@ CHUNK = 64
 #: and at most BUFFER_BYTES of them.
 BUFFER_EXAMPLES = 10_000
 BUFFER_BYTES = 64 * 2**20
+#: A split whose checked examples take at most this many bytes is kept in memory after its first epoch (read,
+#: decoded and checked once), and shuffled from there; a larger one is read again each epoch.
+CACHE_BYTES = 256 * 2**20
 #: Bad examples described in the report of a run that skips them.
 REPORTED = 5
 
@@ -248,8 +254,11 @@ class StreamSplit:
         sample = self.peek(min(len(self), CHUNK))
         order_seed = (0 if seed is None else seed) if shuffle else None
         indices = self.indices if shard is None else self.stream.shard(self.indices, *shard)
-        examples = self.stream.examples(indices, self.fields, order_seed=order_seed)
-        if shuffle and not self.stream.per_example_units:  # rows of files: a bounded buffer mixes the row groups
+        cached = len(indices) * self.stream.example_bytes(self.fields) <= CACHE_BYTES
+        # read in the source's order when the checked examples are kept after the first epoch (they are shuffled
+        # from memory then); else in an order drawn each epoch, plus a bounded buffer for files of many rows
+        examples = self.stream.examples(indices, self.fields, order_seed=None if cached else order_seed)
+        if shuffle and not cached and not self.stream.per_example_units:
             buffer = max(1, min(BUFFER_EXAMPLES, BUFFER_BYTES // max(1, self.stream.example_bytes(self.fields))))
             examples = examples.shuffle(buffer, seed=order_seed, reshuffle_each_iteration=True)
         names_x, names_y = list(self.input_fields), list(self.label_fields)
@@ -284,7 +293,15 @@ class StreamSplit:
                 return x, ys[names_y.index(single_output_name)]
             return x, (ys[0] if len(ys) == 1 else dict(zip(names_y, ys, strict=True)))
 
-        if self.log.skip:  # bad examples are dropped: checked in chunks, then batched again
+        if cached:  # small enough to keep: checked once (the first epoch), then read from memory, reshuffled
+            dataset = examples.batch(CHUNK).map(check, num_parallel_calls=1, deterministic=True).unbatch()
+            dataset = dataset.filter(lambda *t: t[-1]).cache()
+            if not self.log.skip:
+                dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(indices)))
+            if shuffle:
+                dataset = dataset.shuffle(max(1, len(indices)), seed=order_seed, reshuffle_each_iteration=True)
+            dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        elif self.log.skip:  # bad examples are dropped: checked in chunks, then batched again
             dataset = examples.batch(CHUNK).map(check, num_parallel_calls=1, deterministic=True).unbatch()
             dataset = dataset.filter(lambda *t: t[-1]).batch(batch_size, drop_remainder=drop_remainder)
         else:  # nothing is dropped (a bad example stops the run): each batch is checked as it is, and Keras knows
