@@ -116,6 +116,8 @@ INEXPRESSIBLE = {
     "IoU: target class ids below num_classes": "Target class id ",
     "RandomContrast: value_range low < high": "`value_range` must be [low, high] with low < high",
     "Permute: dims a permutation of 1..n": "Invalid permutation argument `dims` for Permute Layer",
+    "STFTSpectrogram: fft_length >= frame_length": "`fft_length` should be not less than `frame_length`",
+    "Discretization: increasing bin_boundaries": "`bin_boundaries` must increase",
 }
 
 
@@ -588,6 +590,12 @@ _LSTM = {"type": "LSTM", "units": 2}
 @example(("regression", _with_layer({"type": "BatchNormalization", "renorm": True, "renorm_clipping": {"rmin": 2.0, "rmax": 1.0}})))
 @example(("regression", _with_layer({"type": "RandomContrast", "factor": 0.5, "value_range": [1.0, 0.0]})))
 @example(("regression", _with_layer({"type": "Permute", "dims": [1, 1]})))
+# found by an exploring run of test_definitions_drawn_from_the_schema[layer]: fft_length below the default frame_length
+@example(("regression", _with_layer({"type": "STFTSpectrogram", "fft_length": 1})))
+@example(("regression", _with_layer({"type": "Discretization", "bin_boundaries": [0.0, 0.0]})))
+# found by an exploring run of test_mutated_documents: kspec built the list of a trillion OOV tokens to compare
+# with the vocabulary's start (MemoryError); it is now sized by the vocabulary
+@example(("regression", _with_layer({"type": "IntegerLookup", "invert": True, "num_oov_indices": 10**12, "vocabulary": [1, 2, 3]})))
 # found by test_whole_documents_drawn_from_the_schema: the key's pattern took \x1c and \x85 as spaces (Python's
 # `\s`), which int() refuses
 @example(("regression", _with_layer({"type": "ops.get_item", "key": "\x85\x1c0"})))

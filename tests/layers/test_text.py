@@ -470,3 +470,14 @@ def test_embedding_takes_every_id_of_its_lookup(first, dtype, shape, batch, enou
         out = layer(out)
     with pytest.raises(Exception, match="indices|not in"):
         keras.Model(inp, out)(x)
+
+
+def test_a_huge_num_oov_indices_is_checked_without_listing_its_tokens():
+    """kspec compared the vocabulary's start with the list of every OOV token (a trillion: MemoryError, found by an
+    exploring run of the schema-exactness test); that list is now built only when the vocabulary is long enough,
+    and a message names a huge run of OOV tokens instead of listing it."""
+    layer = parse_layer({"type": "IntegerLookup", "invert": True, "num_oov_indices": 10**12, "vocabulary": [1, 2, 3]})
+    assert layer.num_oov_indices == 10**12
+    with pytest.raises(ValidationError) as err:
+        parse_layer({"type": "IntegerLookup", "invert": True, "num_oov_indices": 10**12, "vocabulary": [1, 2, 3], "oov_token": 2})
+    assert "in precisely this order: [] then 1,000,000,000,000 x 2, or not at all." in str(err.value)

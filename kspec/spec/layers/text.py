@@ -258,6 +258,8 @@ class _Lookup(Layer):
 
     def _tokens(self, vocabulary: tuple) -> tuple:
         """The vocabulary without its special tokens, when it starts with exactly them (Keras strips them)."""
+        if self._token_start() > len(vocabulary):  # it cannot start with them (and num_oov_indices may be huge)
+            return vocabulary
         special = tuple(self._special_tokens())
         return vocabulary[len(special) :] if vocabulary[: len(special)] == special else vocabulary
 
@@ -269,9 +271,13 @@ class _Lookup(Layer):
                 "The passed vocabulary has at least one repeated term. Please uniquify your dataset. "
                 f"The repeated terms are: {repeated[:10]}"
             )
-        special = self._special_tokens()
         for token, name, applies in ((self.mask_token, "mask_token", True), (self.oov_token, "oov_token", self.invert)):
             if token is not None and applies and token in tokens:
+                special = (  # Keras lists them all; a huge num_oov_indices is said, not listed
+                    self._special_tokens()
+                    if self._token_start() <= 20
+                    else f"{[self.mask_token] * self._oov_start()} then {self.num_oov_indices:,} x {self.oov_token!r}"
+                )
                 raise ValueError(
                     f"Found reserved {name} {token!r} at an unexpected location in `vocabulary`: include it only at "
                     f"the start of the vocabulary, in precisely this order: {special}, or not at all."
