@@ -13,13 +13,7 @@ def _map_fields(loaded: Loaded, ctx: Context) -> tuple[Split, Split | None, dict
 
     Refuses a float array holding NaN or infinity, naming the example by its index in the source.
     """
-    label_fields = ctx.label_fields(loaded.default_label)
-    input_fields: dict[str, str] = {}
-    for name, mapped in ctx.input_fields(loaded.default_input).items():
-        if mapped is None:
-            assert loaded.rest is not None
-            mapped = loaded.rest(list(label_fields.values()))
-        input_fields[name] = mapped
+    input_fields, label_fields = _mapped_fields(loaded, ctx)
     train = Split({}, {})
     test = Split({}, {})
     has_test: dict[str, bool] = {}
@@ -56,6 +50,19 @@ def _partial_test(title: str, has_test: dict[str, bool]) -> DataError:
         f"formed. With a test part: {', '.join(with_test)}; without: {', '.join(without)}. Expected every mapped "
         "field to have a test part (e.g. x_train with x_test) or none of them."
     )
+
+
+def _mapped_fields(loaded: Loaded, ctx: Context) -> tuple[dict[str, str], dict[str, str]]:
+    """Model input -> field and model output -> field: `data.inputs`/`data.labels`, else the source's defaults (a
+    one-input model's features from `loaded.rest` where the source decides them: csv, parquet, tfrecord)."""
+    label_fields = ctx.label_fields(loaded.default_label)
+    input_fields: dict[str, str] = {}
+    for name, mapped in ctx.input_fields(loaded.default_input).items():
+        if mapped is None:
+            assert loaded.rest is not None
+            mapped = loaded.rest(list(label_fields.values()))
+        input_fields[name] = mapped
+    return input_fields, label_fields
 
 
 def _unknown_field(section: str, name: str, field_name: str, loaded: Loaded, *, explicit: bool) -> DataError:

@@ -4,8 +4,6 @@ streamed: the files are listed (their labels are their directories) and decoded 
 
 from __future__ import annotations
 
-import collections
-import itertools
 import pathlib
 from typing import Any
 
@@ -14,7 +12,7 @@ import numpy as np
 from .core import IMAGE_EXTENSIONS
 from .files import _class_files
 from .loader import Context, Loaded, Loader, register
-from .stream import FieldSpec, Stream, gap_checked
+from .stream import FieldSpec, Stream, file_order, gap_checked
 
 
 class ImageStream(Stream):
@@ -53,24 +51,8 @@ class ImageStream(Stream):
 
         channels, (h, w) = self.channels, self.image_size
         indices = np.asarray(indices, dtype=np.int64)
-        pending: collections.deque[int] = collections.deque()  # this pipeline's examples not yet seen, in order
-        epochs = itertools.count()
 
-        def order() -> Any:
-            ids = indices
-            if order_seed is not None:  # the file order, drawn afresh each epoch from the seed
-                ids = indices[np.random.default_rng([order_seed, next(epochs)]).permutation(len(indices))]
-            pending.clear()
-            pending.extend(ids.tolist())
-            ids = np.append(ids, -1)  # a sentinel: the epoch's end, after which every example not seen is missing
-            yield ids, self.files[np.maximum(ids, 0)].astype(str), self.labels[np.maximum(ids, 0)].astype(np.int32)
-
-        signature = (
-            tf.TensorSpec((None,), tf.int64),
-            tf.TensorSpec((None,), tf.string),
-            tf.TensorSpec((None,), tf.int32),
-        )
-        dataset = tf.data.Dataset.from_generator(order, output_signature=signature).unbatch()
+        pending, dataset = file_order(indices, self.files, self.labels, order_seed)
 
         def decode(index: Any, path: Any, label: Any) -> Any:
             def read() -> Any:

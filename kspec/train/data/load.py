@@ -11,7 +11,7 @@ import numpy as np
 
 from .checks import _check_lengths, check_split
 from .core import DataError, LoadedData, Split
-from .fields import _map_fields, _unknown_field
+from .fields import _map_fields, _mapped_fields, _unknown_field
 from .loader import LOADERS, Context
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,13 +132,7 @@ def _load_stream(
 
     stream = loaded.stream
     data = spec.data
-    label_fields = ctx.label_fields(loaded.default_label)
-    input_fields: dict[str, str] = {}
-    for name, mapped in ctx.input_fields(loaded.default_input).items():
-        if mapped is None:
-            assert loaded.rest is not None
-            mapped = loaded.rest(list(label_fields.values()))
-        input_fields[name] = mapped
+    input_fields, label_fields = _mapped_fields(loaded, ctx)
     origins: dict[str, str] = {}
     for section, fields in (("inputs", input_fields), ("labels", label_fields)):
         for name, field_name in fields.items():

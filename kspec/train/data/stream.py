@@ -321,6 +321,30 @@ class StreamSplit:
         return parts[0] if parts else Split({}, {})
 
 
+def file_order(
+    indices: np.ndarray, files: np.ndarray, labels: np.ndarray, order_seed: int | None
+) -> tuple[collections.deque[int], tf.data.Dataset]:
+    """A source of one example per file: (index, path, label) per example, in index order or, with `order_seed`,
+    in an order drawn afresh each epoch from the seed, then a sentinel of index -1 (the epoch's end); and the
+    pipeline's `pending` examples for `gap_checked`, refilled with each epoch's order as it starts."""
+    import tensorflow as tf
+
+    pending: collections.deque[int] = collections.deque()  # this pipeline's examples not yet seen, in order
+    epochs = itertools.count()
+
+    def order() -> Any:
+        ids = indices
+        if order_seed is not None:
+            ids = indices[np.random.default_rng([order_seed, next(epochs)]).permutation(len(indices))]
+        pending.clear()
+        pending.extend(ids.tolist())
+        ids = np.append(ids, -1)  # the sentinel: after it, every example not seen is missing
+        yield ids, files[np.maximum(ids, 0)].astype(str), labels[np.maximum(ids, 0)].astype(np.int32)
+
+    signature = (tf.TensorSpec((None,), tf.int64), tf.TensorSpec((None,), tf.string), tf.TensorSpec((None,), tf.int32))
+    return pending, tf.data.Dataset.from_generator(order, output_signature=signature).unbatch()
+
+
 def gap_checked(
     dataset: tf.data.Dataset,
     pending: collections.deque[int],

@@ -9,8 +9,6 @@ invalid bytes replaced (U+FFFD), as `kspec predict` reads texts, so that every r
 
 from __future__ import annotations
 
-import collections
-import itertools
 import pathlib
 from typing import Any
 
@@ -19,7 +17,7 @@ import numpy as np
 from .core import RAW_TEXT, TEXT_EXTENSIONS, DataError
 from .files import _class_files
 from .loader import Context, Loaded, Loader, register
-from .stream import FieldSpec, Stream, StreamSplit, gap_checked
+from .stream import FieldSpec, Stream, StreamSplit, file_order, gap_checked
 
 #: Texts adapted on together (TextVectorization.adapt over the training split, batch by batch).
 ADAPT_BATCH = 256
@@ -107,28 +105,12 @@ class TextStream(Stream):
         import tensorflow as tf
 
         indices = np.asarray(indices, dtype=np.int64)
-        pending: collections.deque[int] = collections.deque()
-        epochs = itertools.count()
         vectorized = self.vectorizer is not None
         specs = {f: self.fields[f] for f in fields}
         if "text" in specs and not vectorized:  # raw texts (a string input, or adapting the vocabulary)
             specs["text"] = FieldSpec((), "string", specs["text"].origin)
 
-        def order() -> Any:
-            ids = indices
-            if order_seed is not None:  # the file order, drawn afresh each epoch from the seed
-                ids = indices[np.random.default_rng([order_seed, next(epochs)]).permutation(len(indices))]
-            pending.clear()
-            pending.extend(ids.tolist())
-            ids = np.append(ids, -1)  # the sentinel: the epoch's end
-            yield ids, self.files[np.maximum(ids, 0)].astype(str), self.labels[np.maximum(ids, 0)].astype(np.int32)
-
-        signature = (
-            tf.TensorSpec((None,), tf.int64),
-            tf.TensorSpec((None,), tf.string),
-            tf.TensorSpec((None,), tf.int32),
-        )
-        dataset = tf.data.Dataset.from_generator(order, output_signature=signature).unbatch()
+        pending, dataset = file_order(indices, self.files, self.labels, order_seed)
 
         def read(index: Any, path: Any, label: Any) -> dict[str, Any]:
             def text() -> Any:  # strict UTF-8: a file that is not is read again in Python (`problem`)
