@@ -134,6 +134,8 @@ def check(
         diagnostics.extend(problems + limited.diagnostics)
     if loaded.ok and not diagnostics:
         diagnostics.extend(_check_data(report, loaded.data, param_budget, memory_budget))
+        if report.spec is not None and report.spec.tuning is not None and not has_errors(diagnostics):
+            diagnostics.extend(_check_tuning(report.spec, loaded.data, param_budget, memory_budget))
     diagnostics = _fold_instantiations(diagnostics)
     if strict:
         diagnostics = [replace(d, severity="error") if d.severity == "warning" else d for d in diagnostics]
@@ -167,6 +169,24 @@ def _check_data(report: Report, data: Any, param_budget: int, memory_budget: int
             diagnostics += check_semantics(spec, inference, param_budget=param_budget, memory_budget=memory_budget)
             diagnostics += lint(spec, inference)
     return diagnostics
+
+
+def _check_tuning(spec: Spec, data: Any, param_budget: int, memory_budget: int | None) -> list[Diagnostic]:
+    """The search space (`kspec.tune.space`): each point's spec checked as this one is, budgets included."""
+    from .tune.space import check_objective, check_space
+
+    assert spec.tuning is not None
+
+    def checker(point_data: Any) -> list[Diagnostic]:
+        return _check_data(Report(None), point_data, param_budget, memory_budget)
+
+    return check_objective(spec) + check_space(data, spec.tuning, checker, seed=tuning_seed(spec))
+
+
+def tuning_seed(spec: Spec) -> int:
+    """The seed of a search: `tuning.seed`, else `training.seed`, else 0."""
+    tuning_seed = spec.tuning.seed if spec.tuning is not None else None
+    return tuning_seed if tuning_seed is not None else spec.training.seed or 0
 
 
 def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:

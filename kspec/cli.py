@@ -471,6 +471,92 @@ def build_and_train(
         click.echo(train_line(result))
 
 
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--trials", type=click.IntRange(min=1), help="Trials of the study in all (overrides tuning.trials).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds after which no new trial starts (overrides tuning.timeout).",
+)
+@click.option("-o", "--output", help="The study directory (default: runs/NAME-study); rerunning continues its study.")
+@click.option(
+    "--storage",
+    help="An Optuna storage URL shared by many workers (postgresql://USER:PASSWORD@HOST/DB); default: a SQLite file "
+    "in the study directory.",
+)
+@click.option("--study", "study_name", help="The study's name in the storage (default: the spec's name).")
+@click.option("--backend", type=click.Choice(BACKENDS), help="The Keras backend of every trial.")
+@click.option(
+    "--param-budget",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PARAM_BUDGET,
+    show_default=True,
+    help="A trial's model may have at most this many parameters; larger ones are invalid, never trained.",
+)
+@memory_budget_option
+@set_option
+def tune(spec, trials, timeout, output, storage, study_name, backend, param_budget, memory_budget, overrides) -> None:
+    """Search the space in SPEC's `tuning` section: train trials (each an ordinary run directory under the study
+    directory), pruning poor ones, and write the best spec (best.yaml), every trial (trials.csv), parameter
+    importances and plots into the study directory.
+
+    Every sampled point is checked first and never trained when invalid. Rerunning the same command continues
+    the study; a trial cut short continues its own run. Many workers share one study with the same
+    --storage URL and --study name. Exit status: 0 done, 1 invalid spec or space, 2 usage, storage or I/O
+    error, 130 interrupted.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _terminate_as_interrupt()
+    from .reporters import error_message, tune_header, tune_line, tune_row
+    from .train.run import EXIT_INTERRUPTED, InvalidSpec
+    from .tune import TuneError, TuneOptions
+    from .tune import tune as run
+
+    opts = TuneOptions(
+        trials=trials,
+        timeout=timeout,
+        output=output,
+        storage=storage,
+        study=study_name,
+        backend=backend,
+        memory_budget=memory_budget,
+        param_budget=param_budget,
+        overrides=tuple(overrides),
+    )
+    headed: list[bool] = []
+
+    def row(r: Any) -> None:
+        if not headed:
+            click.echo(tune_header(list(r.params)))
+            headed.append(True)
+        click.echo(tune_row(r))
+
+    from .tune.study import _Interrupted
+
+    try:
+        result = run(spec, opts, echo=lambda msg: click.echo(msg, err=True), row=row)
+    except InvalidSpec as exc:
+        fail("text", "spec", error_message(exc.report), EXIT_INVALID, report=exc.report, sources=exc.sources)
+    except TuneError as exc:
+        fail("text", "tune", str(exc), exc.exit_code)
+    except (_Interrupted, KeyboardInterrupt):
+        fail(
+            "text",
+            "train",
+            "Interrupted. The trial that was running is queued again; rerun the same command to continue the study.",
+            EXIT_INTERRUPTED,
+        )
+    click.echo(tune_line(result, result_metric(spec)))
+
+
+def result_metric(spec_path: str) -> str:
+    from .check import load_spec
+
+    tuning = load_spec(spec_path).tuning
+    return tuning.objective.metric if tuning else "objective"
+
+
 @main.command("import")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option(

@@ -54,6 +54,10 @@ CODES: dict[str, str] = {
     "callback": "A callback that cannot work with the rest of the training section.",
     "metric": "A metric that does not fit its output's labels or predictions.",
     "precision": "`training.precision` does not fit the model or the optimizer: a layer Keras cannot run in that dtype, or a loss-scaling argument it would ignore.",
+    # search spaces (`tuning`, kspec.tune.space)
+    "tuning": "A search-space parameter that cannot work: an empty range, log scale over zero, a path that names nothing, a value the field refuses, a `when` that names nothing.",
+    "tuning-region": "Part of the search space gives an invalid model (kspec tune skips those points; --strict makes this an error).",
+    "tuning-empty": "No point of the search space that kspec checked is a valid spec.",
     # lints (warnings)
     "lint-softmax-from-logits": "A loss with from_logits=true after a softmax/sigmoid output.",
     "lint-dropout-last": "Dropout as the model's last layer.",

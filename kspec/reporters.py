@@ -63,14 +63,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .check import Report
 from .cost import Cost, MemoryEstimate, cost, format_bytes, format_flops, tensor_bytes, training_memory
 from .diagnostics import POLICIES, Diagnostic
-from .text import shape_str
+from .text import cut, shape_str
 
 #: The version of every JSON document (see above).
 JSON_VERSION = 1
@@ -292,6 +292,41 @@ def train_line(result: Any) -> str:
     if result.run_dir is None:
         return f"{line}. Worker {result.runtime.process_index}: the chief (process 0) wrote the run directory."
     return f"{line}. Run directory: {result.run_dir}"
+
+
+#: The live table of `kspec tune`: (heading, width) of the fixed columns; the parameters follow.
+TUNE_COLUMNS = (("trial", 5), ("state", 8), ("objective", 10), ("seconds", 8))
+
+
+def tune_header(params: Sequence[str]) -> str:
+    """The live table's heading line."""
+    cells = [h.rjust(w) if h != "state" else h.ljust(w) for h, w in TUNE_COLUMNS]
+    return "  ".join(cells + ["parameters"])
+
+
+def tune_row(row: Any) -> str:
+    """One trial of the live table: number, state, objective, time, its parameters, and why (invalid, failed)."""
+    value = "" if row.value is None else f"{row.value:.4f}"
+    seconds = "" if row.seconds is None else f"{row.seconds:.1f}"
+    params = ", ".join(f"{k}={v}" for k, v in row.params.items())
+    cells = [str(row.number).rjust(5), row.state.ljust(8), value.rjust(10), seconds.rjust(8), params]
+    line = "  ".join(cells)
+    return line + (f"  [{cut(row.note, 160)}]" if row.note and row.state in ("invalid", "failed") else "")
+
+
+def tune_line(result: Any, metric: str) -> str:
+    """`kspec tune`'s last line: the best trial and where the study's files are."""
+    counts: dict[str, int] = {}
+    for r in result.rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    tally = ", ".join(f"{n} {state}" for state, n in counts.items())
+    if result.best is None:
+        return f"Study '{result.study_name}': {tally}; no trial completed yet. Study directory: {result.study_dir}"
+    return (
+        f"Study '{result.study_name}': {tally}. Best: trial {result.best.number}, {metric} {result.best.value:.4f} "
+        f"({', '.join(f'{k}={v}' for k, v in result.best.params.items())}); best spec: "
+        f"{result.study_dir / 'best.yaml'}"
+    )
 
 
 @dataclass(frozen=True)

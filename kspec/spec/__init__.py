@@ -10,6 +10,7 @@ from .blocks import Block, BlockUse
 from .data import Data
 from .model import AnyModel, GraphModel, Input, SequentialModel, SharedNode
 from .training import Training
+from .tuning import Tuning
 
 SCHEMA_ID = "https://kspec.dev/schema/v1/kspec.schema.json"
 
@@ -28,6 +29,11 @@ class Spec(KspecModel):
         description="How the model is compiled and trained: optimizer, loss, metrics, epochs, callbacks."
     )
     data: Data | None = Field(None, description="Training data; absent means synthetic data shaped like the inputs.")
+    tuning: Tuning | None = Field(
+        None,
+        description="A search space over this spec for `kspec tune`: the parameters that vary, the objective, the "
+        "number of trials; ignored by every other command.",
+    )
 
 
 _validator = None

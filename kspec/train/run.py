@@ -59,6 +59,8 @@ class TrainOptions:
     spec_text: str | None = None  # the spec's text when it came from stdin (spec_path is then "-")
     skip_bad_examples: bool = False  # a streamed source's bad examples are counted and skipped, not fatal
     memory_budget: int | None = None  # refuse the spec when a training step needs more bytes (`kspec.cost`)
+    callbacks: tuple[Any, ...] = ()  # Keras callbacks added to the spec's own (kspec tune's pruning)
+    spec_label: str | None = None  # what diagnostics call a spec given as spec_text (default: <stdin>)
 
 
 @dataclass
@@ -84,7 +86,7 @@ def check_spec(spec_path: str, opts: TrainOptions) -> tuple[Any, str]:
     name: str | None
     text: str | None
     if opts.spec_text is not None:
-        name, text = "<stdin>", opts.spec_text
+        name, text = opts.spec_label or "<stdin>", opts.spec_text
     else:
         name, text, _, io_error = read_source(Path(spec_path))
         if io_error is not None:

@@ -212,6 +212,7 @@ class Session:
             self.guard,
             checkpointer,
             *spec_callbacks(self.spec, self.run_dir),
+            *self.opts.callbacks,
             InterruptCheck(self.interrupts),
         ]
         from .data.stream import is_stream
