@@ -161,7 +161,7 @@ def _plots(rows: list[TrialRow], tuning: Tuning, study_dir: Path, metric: str, m
     fig, ax = plt.subplots(figsize=(7, 4))
     for state, marker in (("complete", "o"), ("pruned", "x")):
         mine = [r for r in scored if r.state == state]
-        ax.scatter([r.number for r in mine], [r.value for r in mine], marker=marker, label=state)
+        ax.scatter([r.number for r in mine], [float(r.value or 0.0) for r in mine], marker=marker, label=state)
     complete = sorted((r for r in scored if r.state == "complete"), key=lambda r: r.number)
     best, line = None, []
     for r in complete:
