@@ -472,7 +472,8 @@ def build_and_train(
 
 
 @main.command()
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
+@format_option()
 @click.option("--trials", type=click.IntRange(min=1), help="Trials of the study in all (overrides tuning.trials).")
 @click.option(
     "--timeout",
@@ -496,22 +497,25 @@ def build_and_train(
 )
 @memory_budget_option
 @set_option
-def tune(spec, trials, timeout, output, storage, study_name, backend, param_budget, memory_budget, overrides) -> None:
+def tune(
+    spec, fmt, trials, timeout, output, storage, study_name, backend, param_budget, memory_budget, overrides
+) -> None:
     """Search the space in SPEC's `tuning` section: train trials (each an ordinary run directory under the study
     directory), pruning poor ones, and write the best spec (best.yaml), every trial (trials.csv), parameter
     importances and plots into the study directory.
 
     Every sampled point is checked first and never trained when invalid. Rerunning the same command continues
     the study; a trial cut short continues its own run. Many workers share one study with the same
-    --storage URL and --study name. Exit status: 0 done, 1 invalid spec or space, 2 usage, storage or I/O
-    error, 130 interrupted.
+    --storage URL and --study name. The table of trials goes to stdout as they finish (stderr with --format
+    json). Exit status: 0 done, 1 invalid spec or space, 2 usage, storage or I/O error, 130 interrupted.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _terminate_as_interrupt()
-    from .reporters import error_message, tune_header, tune_line, tune_row
+    from .reporters import error_message, tune_header, tune_json, tune_line, tune_row
     from .train.run import EXIT_INTERRUPTED, InvalidSpec
     from .tune import TuneError, TuneOptions
     from .tune import tune as run
+    from .tune.study import Interrupted
 
     opts = TuneOptions(
         trials=trials,
@@ -523,38 +527,32 @@ def tune(spec, trials, timeout, output, storage, study_name, backend, param_budg
         memory_budget=memory_budget,
         param_budget=param_budget,
         overrides=tuple(overrides),
+        spec_text=read_spec(spec, fmt)[1] if spec == "-" else None,
     )
+    table = fmt == "json"
     headed: list[bool] = []
 
     def row(r: Any) -> None:
         if not headed:
-            click.echo(tune_header(list(r.params)))
+            click.echo(tune_header(list(r.params)), err=table)
             headed.append(True)
-        click.echo(tune_row(r))
-
-    from .tune.study import _Interrupted
+        click.echo(tune_row(r), err=table)
 
     try:
         result = run(spec, opts, echo=lambda msg: click.echo(msg, err=True), row=row)
     except InvalidSpec as exc:
-        fail("text", "spec", error_message(exc.report), EXIT_INVALID, report=exc.report, sources=exc.sources)
+        fail(fmt, "spec", error_message(exc.report), EXIT_INVALID, report=exc.report, sources=exc.sources)
     except TuneError as exc:
-        fail("text", "tune", str(exc), exc.exit_code)
-    except (_Interrupted, KeyboardInterrupt):
-        fail(
-            "text",
-            "train",
-            "Interrupted. The trial that was running is queued again; rerun the same command to continue the study.",
-            EXIT_INTERRUPTED,
+        fail(fmt, "tune", str(exc), exc.exit_code)
+    except (Interrupted, KeyboardInterrupt):
+        message = (
+            "Interrupted. The trial that was running is queued again; rerun the same command to continue the study."
         )
-    click.echo(tune_line(result, result_metric(spec)))
-
-
-def result_metric(spec_path: str) -> str:
-    from .check import load_spec
-
-    tuning = load_spec(spec_path).tuning
-    return tuning.objective.metric if tuning else "objective"
+        fail(fmt, "train", message, EXIT_INTERRUPTED)
+    if fmt == "json":
+        emit_json(tune_json(result, result.metric))
+    else:
+        click.echo(tune_line(result, result.metric))
 
 
 @main.command("import")

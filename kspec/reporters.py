@@ -20,8 +20,8 @@ Error (a failed command other than `validate`): `"ok": false` and
     "error": {"kind", "message", "exit_code"}, "diagnostics": [Diagnostic, ...]
 `kind` is `usage` (exit 2), `io` (a file that cannot be read, exit 2), `spec` (the spec is invalid, exit 1;
 `diagnostics` says why), `data` (exit 1), `train` (training failed or was interrupted: exit 1, 2 or 130),
-`unsupported` (import: `unsupported` lists what kspec cannot express, exit 1) or `internal` (a kspec bug,
-exit 2). `exit_code` is the process's exit status. `diagnostics` is empty unless the kind is `spec` or `io`.
+`unsupported` (import: `unsupported` lists what kspec cannot express, exit 1), `tune` (the study cannot go on: its
+storage, its objective; exit 1 or 2) or `internal` (a kspec bug, exit 2). `exit_code` is the process's exit status. `diagnostics` is empty unless the kind is `spec` or `io`.
 
 `kspec validate --format json`:
     {"version": 1, "command": "validate", "ok": bool, "files": [
@@ -52,6 +52,16 @@ bytes) are per example (`kspec.cost`), null where a size is unknown; the totals 
 `run_dir` is null on a multi-worker process other than the chief (process 0), which writes nothing. On failure
 the error object, with `"status"`: "invalid" (kind spec or usage), "interrupted" (exit 130) or "failed".
 
+`kspec tune --format json` (the live table of trials and notes on stderr):
+    {"version": 1, "command": "tune", "ok": true, "study": str, "study_dir": str, "objective": str,
+     "best": Trial|null, "best_spec": str|null, "trials": [Trial, ...], "files": [str, ...]}
+    Trial: {"number": int, "state": "complete"|"pruned"|"invalid"|"failed"|"running"|"waiting",
+            "value": float|null, "seconds": float|null, "params": {str: value}, "run_dir": str|null, "note": str|null}
+`params` are the values as Optuna stores them (numbers; a choice's value, or the `type` of a mapping choice);
+`trials` holds every trial of the study (other workers' too); `value` is the objective at the trial's best epoch
+(a pruned trial's too); `note` says why a trial is invalid (its first diagnostic) or failed; `files` are the
+study directory's result files (best.yaml, trials.csv, importances.json, history.png, params.png).
+
 `kspec import --format json`:
     {"version": 1, "command": "import", "ok": true, "name": str, "form": "sequential"|"graph", "layers": int,
      "params": int, "output": str|null, "text": str|null, "diagnostics": [Diagnostic, ...]}
@@ -70,7 +80,7 @@ from typing import Any
 from .check import Report
 from .cost import Cost, MemoryEstimate, cost, format_bytes, format_flops, tensor_bytes, training_memory
 from .diagnostics import POLICIES, Diagnostic
-from .text import cut, shape_str
+from .text import cut, shape_str, value_str
 
 #: The version of every JSON document (see above).
 JSON_VERSION = 1
@@ -308,10 +318,37 @@ def tune_row(row: Any) -> str:
     """One trial of the live table: number, state, objective, time, its parameters, and why (invalid, failed)."""
     value = "" if row.value is None else f"{row.value:.4f}"
     seconds = "" if row.seconds is None else f"{row.seconds:.1f}"
-    params = ", ".join(f"{k}={v}" for k, v in row.params.items())
+    params = ", ".join(f"{k}={value_str(v)}" for k, v in row.params.items())
     cells = [str(row.number).rjust(5), row.state.ljust(8), value.rjust(10), seconds.rjust(8), params]
     line = "  ".join(cells)
     return line + (f"  [{cut(row.note, 160)}]" if row.note and row.state in ("invalid", "failed") else "")
+
+
+def _row_json(row: Any) -> dict[str, Any]:
+    return {
+        "number": row.number,
+        "state": row.state,
+        "value": row.value,
+        "seconds": row.seconds,
+        "params": row.params,
+        "run_dir": row.run_dir,
+        "note": row.note or None,
+    }
+
+
+def tune_json(result: Any, metric: str) -> dict[str, Any]:
+    """`kspec tune --format json`: the study, its best trial and every trial (`trials.csv`'s rows)."""
+    return json_document(
+        "tune",
+        True,
+        study=result.study_name,
+        study_dir=str(result.study_dir),
+        objective=metric,
+        best=None if result.best is None else _row_json(result.best),
+        best_spec=str(result.study_dir / "best.yaml") if result.best is not None else None,
+        trials=[_row_json(r) for r in result.rows],
+        files=result.files,
+    )
 
 
 def tune_line(result: Any, metric: str) -> str:
@@ -324,7 +361,7 @@ def tune_line(result: Any, metric: str) -> str:
         return f"Study '{result.study_name}': {tally}; no trial completed yet. Study directory: {result.study_dir}"
     return (
         f"Study '{result.study_name}': {tally}. Best: trial {result.best.number}, {metric} {result.best.value:.4f} "
-        f"({', '.join(f'{k}={v}' for k, v in result.best.params.items())}); best spec: "
+        f"({', '.join(f'{k}={value_str(v)}' for k, v in result.best.params.items())}); best spec: "
         f"{result.study_dir / 'best.yaml'}"
     )
 

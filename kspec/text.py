@@ -22,6 +22,13 @@ def shape_str(shape: Sequence[Any] | None) -> str:
     return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+def value_str(value: Any) -> str:
+    """A scalar as a spec writes it, short: floats to 4 significant digits, true/false, null."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def cut(text: str, limit: int = QUOTE) -> str:
     """At most `limit` characters of `text`, the end replaced by `...` when cut."""
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -22,7 +22,8 @@ def tune(
     from . import results
     from .study import Tuner, study_dir_of
 
-    report, text = check_spec(spec_path, TrainOptions(overrides=opts.overrides, memory_budget=opts.memory_budget))
+    train_opts = TrainOptions(overrides=opts.overrides, memory_budget=opts.memory_budget, spec_text=opts.spec_text)
+    report, text = check_spec(spec_path, train_opts)
     spec = report.spec
     if spec.tuning is None:
         raise TuneError(f"'{spec_path}' has no `tuning` section: there is nothing to search. See docs/tuning.md.", 1)
@@ -59,7 +60,7 @@ def tune(
         rows = results.trial_rows(tuner.study, spec.tuning)
         best = results.best_trial(tuner.study)
         best_row = next((r for r in rows if best is not None and r.number == best.number), None)
-        return TuneResult(study_dir, tuner.name, best_row, rows, files)
+        return TuneResult(study_dir, tuner.name, tuner.metric, best_row, rows, files)
     except InvalidSpec:
         raise
     finally:

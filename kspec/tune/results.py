@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..dump import yaml_text
 from ..spec.tuning import ChoiceParam, Tuning
 from ..train.artifacts import atomic_write_text, write_json
 from .space import apply
+from ..text import value_str
 from .study import STATE, TrialRow, choice_labels
 
 
@@ -42,7 +44,7 @@ def trial_rows(study: Any, tuning: Tuning) -> list[TrialRow]:
             if t.datetime_complete and t.datetime_start
             else None
         )
-        params = {n: _shown(t.params[n]) for n in tuning.params if n in t.params}
+        params = {n: t.params[n] for n in tuning.params if n in t.params}
         notes = t.user_attrs.get("diagnostics") or []
         rows.append(
             TrialRow(
@@ -59,9 +61,10 @@ def trial_rows(study: Any, tuning: Tuning) -> list[TrialRow]:
     return rows
 
 
-def _shown(value: Any) -> str:
+def _cell(value: Any) -> str:
+    """A parameter's value in trials.csv: in full."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return repr(value)
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
@@ -127,7 +130,7 @@ def _csv(rows: list[TrialRow], tuning: Tuning, metric: str) -> str:
                 r.state,
                 "" if r.value is None else repr(r.value),
                 "" if r.seconds is None else f"{r.seconds:.3f}",
-                *(r.params.get(n, "") for n in tuning.params),
+                *(_cell(r.params[n]) if n in r.params else "" for n in tuning.params),
                 r.run_dir or "",
                 r.note,
             ]
@@ -142,7 +145,9 @@ def _importances(study: Any) -> dict[str, float] | None:
     if len(complete) < 2 or not any(t.params for t in complete):
         return None
     try:
-        found = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # a parameter with few trials per value: the figure says what it can
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError):  # every completed trial drew the same values, or one parameter only varies
         return None
     return {name: round(float(v), 6) for name, v in found.items()}
@@ -183,8 +188,8 @@ def _plots(rows: list[TrialRow], tuning: Tuning, study_dir: Path, metric: str, m
     for ax, name in zip(axes[0], names, strict=True):
         mine = [r for r in scored if name in r.params]
         xs: list[Any] = [r.params[name] for r in mine]
-        if all(_is_number(x) for x in xs):
-            xs = [float(x) for x in xs]
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+            xs = [value_str(x) for x in xs]
         ax.scatter(xs, [float(r.value or 0.0) for r in mine], c=[r.number for r in mine], cmap="viridis", s=18)
         p = tuning.params[name]
         if getattr(p, "log", False):
@@ -197,14 +202,6 @@ def _plots(rows: list[TrialRow], tuning: Tuning, study_dir: Path, metric: str, m
     plt.close(fig)
     files.append("params.png")
     return files
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _save(fig: Any, path: Path) -> None:

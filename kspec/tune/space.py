@@ -30,6 +30,7 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, Note, Path, did_you_mean
 from ..spec import Spec
+from ..text import value_str
 from ..spec.tuning import ChoiceParam, FloatParam, IntParam, Tuning
 
 #: A small space (every parameter discrete) of at most this many points is checked whole.
@@ -65,9 +66,7 @@ def label(tuning: Tuning, name: str, raw: Any) -> str:
     value = value_of(tuning, name, raw)
     if isinstance(value, dict):
         return str(value["type"]) if "type" in value else f"choice {raw}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return value_str(value)
 
 
 def show(tuning: Tuning, point: Point, names: Sequence[str] | None = None) -> str:

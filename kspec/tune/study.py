@@ -27,7 +27,7 @@ from ..diagnostics import Diagnostic
 from ..dump import yaml_text
 from ..spec import Spec
 from ..spec.tuning import ChoiceParam, FloatParam, IntParam, Tuning
-from .space import active, apply, label
+from .space import active, apply
 
 #: Seconds between a running trial's heartbeats in a shared database, and the silence after which it is failed.
 HEARTBEAT = 10
@@ -57,6 +57,7 @@ class TuneOptions:
     memory_budget: int | None = None
     param_budget: int | None = None
     overrides: tuple[str, ...] = ()
+    spec_text: str | None = None  # the spec's text when it came from stdin (the spec path is then "-")
 
 
 @dataclass
@@ -67,7 +68,7 @@ class TrialRow:
     state: str
     value: float | None
     seconds: float | None
-    params: dict[str, str]
+    params: dict[str, Any]  # as Optuna stores them: numbers, a choice's label
     run_dir: str | None = None
     note: str = ""
     check_seconds: float = 0.0
@@ -77,6 +78,7 @@ class TrialRow:
 class TuneResult:
     study_dir: Path
     study_name: str
+    metric: str
     best: TrialRow | None
     rows: list[TrialRow] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
@@ -326,7 +328,7 @@ class Tuner:
         optuna = _quiet_optuna()
         started = time.perf_counter()
         point = suggest(trial, self.tuning)
-        params = {n: label(self.tuning, n, v) for n, v in point.items()}
+        params = {n: trial.params[n] for n in point}
         t0 = time.perf_counter()
         spec_data, missing = apply(self.data, self.tuning, point)
         diagnostics = [] if missing else self._check(spec_data)
@@ -349,7 +351,7 @@ class Tuner:
         pruning = _Pruning(trial, self.metric)
         try:
             result = self._train(spec_data, run_dir, resume, pruning)
-        except _Interrupted:
+        except Interrupted:
             self._queue_again(trial)
             trial.set_user_attr(STATE, "failed")
             raise
@@ -425,7 +427,7 @@ class Tuner:
             verbose=0,
             backend=self.opts.backend,
             spec_text=yaml_text(spec_data),
-            spec_label=f"{self.spec_path} (trial)",
+            spec_label=f"{'<stdin>' if self.spec_path == '-' else self.spec_path} (trial)",
             memory_budget=self.opts.memory_budget,
             callbacks=(pruning,),
         )
@@ -433,7 +435,7 @@ class Tuner:
             return build_and_train(self.spec_path, opts, echo=lambda _line: None)
         except TrainError as exc:
             if exc.exit_code == EXIT_INTERRUPTED:
-                raise _Interrupted(str(exc)) from None
+                raise Interrupted(str(exc)) from None
             raise _TrialFailed(str(exc)) from None
         except Exception as exc:  # DataError, SpecError, a NaN loss: this trial fails, the study goes on
             from ..diagnostics import SpecError
@@ -473,7 +475,7 @@ class _TrialFailed(Exception):
     """This trial failed (bad data, a NaN loss): recorded as failed; the study goes on."""
 
 
-class _Interrupted(Exception):
+class Interrupted(Exception):
     """Ctrl-C (or SIGTERM) during a trial: the trial is queued again and the search stops."""
 
 
