@@ -23,9 +23,9 @@ from typing import Any
 
 from ..dump import yaml_text
 from ..spec.tuning import ChoiceParam, Tuning
+from ..text import value_str
 from ..train.artifacts import atomic_write_text, write_json
 from .space import apply
-from ..text import value_str
 from .study import STATE, TrialRow, choice_labels
 
 

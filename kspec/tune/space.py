@@ -30,8 +30,8 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, Note, Path, did_you_mean
 from ..spec import Spec
-from ..text import value_str
 from ..spec.tuning import ChoiceParam, FloatParam, IntParam, Tuning
+from ..text import value_str
 
 #: A small space (every parameter discrete) of at most this many points is checked whole.
 ALL_POINTS = 256
