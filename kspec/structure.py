@@ -389,13 +389,18 @@ def _collect_tagged(model: type[BaseModel], seen: set) -> None:
     if model in seen:
         return
     seen.add(model)
-    type_field = model.model_fields.get("type")
-    if type_field is not None and typing.get_origin(type_field.annotation) is typing.Literal:
-        for tag in typing.get_args(type_field.annotation):  # the type, then any aliases Keras knows it by
-            _TAGGED.setdefault(tag, model)
+    for tag in _tags_of(model):  # the type, then any aliases Keras knows it by
+        _TAGGED.setdefault(tag, model)
     for f in model.model_fields.values():
         for sub in _models_in(f.annotation):
             _collect_tagged(sub, seen)
+
+
+def _tags_of(model: type[BaseModel]) -> tuple:
+    type_field = model.model_fields.get("type")
+    if type_field is not None and typing.get_origin(type_field.annotation) is typing.Literal:
+        return typing.get_args(type_field.annotation)
+    return ()
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
@@ -434,6 +439,8 @@ def _models_at(loc: tuple) -> list[type[BaseModel]]:
         fields = [m.model_fields[item] for m in current if isinstance(item, str) and item in m.model_fields]
         if fields:
             current = [m for f in fields for m in _models_in(f.annotation)]
+        elif isinstance(item, str) and (local := [m for m in current if item in _tags_of(m)]):
+            current = local  # a tag of a candidate here (tuning's `int`) before one of a model elsewhere (a block's)
         elif isinstance(item, str) and item in _TAGGED:
             current = [_TAGGED[item]]
         # else: a list index, a dict key or a branch label: same candidates

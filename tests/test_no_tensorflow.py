@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-HEAVY = ("tensorflow", "keras", "jax", "torch")
+HEAVY = ("tensorflow", "keras", "jax", "torch", "optuna")  # optuna: a search space is checked without it
 
 PROGRAM = """
 import sys
@@ -28,7 +28,7 @@ print("HEAVY:", loaded)
 """
 
 
-@pytest.mark.parametrize("name", ["mnist_cnn", "resnet50"])  # resnet50: block expansion too
+@pytest.mark.parametrize("name", ["mnist_cnn", "resnet50", "digits_tune"])  # resnet50: blocks; digits_tune: a search space
 def test_checking_never_imports_tensorflow_or_keras(name: str) -> None:
     spec = str(ROOT / "specs" / f"{name}.yaml")
     out = subprocess.run(

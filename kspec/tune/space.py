@@ -350,7 +350,7 @@ def check_space(data: dict, tuning: Tuning, checker: Checker, *, seed: int = 0) 
         return problems
     todo, whole = points(tuning, seed)
     outcomes = [check_point(data, tuning, p, checker) for p in todo]
-    return _judge(tuning, outcomes, whole)
+    return _judge(tuning, outcomes, whole, lambda p: check_point(data, tuning, p, checker).ok)
 
 
 def _owner(tuning: Tuning, point: Point, path: Path) -> str | None:
@@ -365,7 +365,7 @@ def _owner(tuning: Tuning, point: Point, path: Path) -> str | None:
     return best[1] if best else None
 
 
-def _judge(tuning: Tuning, outcomes: list[Outcome], whole: bool) -> list[Diagnostic]:
+def _judge(tuning: Tuning, outcomes: list[Outcome], whole: bool, ok: Callable[[Point], bool]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     valid = [o for o in outcomes if o.ok]
     out += _missing_paths(tuning, outcomes)
@@ -388,7 +388,7 @@ def _judge(tuning: Tuning, outcomes: list[Outcome], whole: bool) -> list[Diagnos
         )
         return out
     for (_code, _path), fails in regions.items():
-        out.append(_region(tuning, fails, valid, share))
+        out.append(_region(tuning, fails, valid, share, ok))
     return out
 
 
@@ -490,11 +490,35 @@ def _nearest(point: Point, valid: list[Outcome]) -> Point:
     return min((o.point for o in valid), key=distance)
 
 
-def _region(tuning: Tuning, fails: list[tuple[Outcome, Diagnostic]], valid: list[Outcome], share: str) -> Diagnostic:
+def _edge(tuning: Tuning, point: Point, near: Point, name: str, ok: Callable[[Point], bool]) -> Point:
+    """With one integer parameter making the difference: the valid value nearest the failing one (a binary
+    search between the two, the others as in the failing point), so that the note says where the edge is."""
+    bad, good = point[name], near[name]
+    step = tuning.params[name].step  # type: ignore[union-attr]
+    while abs(bad - good) > step:
+        middle = good + (bad - good) // (2 * step) * step
+        if middle in (good, bad):
+            break
+        if ok({**point, name: middle}):
+            good = middle
+        else:
+            bad = middle
+    return {**point, name: good}
+
+
+def _region(
+    tuning: Tuning,
+    fails: list[tuple[Outcome, Diagnostic]],
+    valid: list[Outcome],
+    share: str,
+    ok: Callable[[Point], bool],
+) -> Diagnostic:
     outcome, diag = fails[0]
     point = outcome.point
     near = _nearest(point, valid)
     culprits = [n for n in point if repr(point.get(n)) != repr(near.get(n))] or list(point)
+    if len(culprits) == 1 and isinstance(tuning.params[culprits[0]], IntParam) and culprits[0] in near:
+        near = _edge(tuning, point, near, culprits[0], ok)
     others = [n for n in point if n not in culprits]
     message = (
         f"Part of the search space gives an invalid model: with {show(tuning, point, culprits)}"
