@@ -289,8 +289,8 @@ class Tuner:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            self.study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
             self.study._storage.set_trial_user_attr(t._trial_id, STATE, "failed")
+            self.study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
             RetryHeartbeatStaleTrialCallback(max_retry=3)(self.study, self.study._storage.get_trial(t._trial_id))
             self.echo(f"Trial {t.number} was cut short; it is queued again and continues its run directory.")
 
