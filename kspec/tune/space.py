@@ -494,7 +494,9 @@ def _edge(tuning: Tuning, point: Point, near: Point, name: str, ok: Callable[[Po
     """With one integer parameter making the difference: the valid value nearest the failing one (a binary
     search between the two, the others as in the failing point), so that the note says where the edge is."""
     bad, good = point[name], near[name]
-    step = tuning.params[name].step  # type: ignore[union-attr]
+    param = tuning.params[name]
+    assert isinstance(param, IntParam)
+    step = param.step
     while abs(bad - good) > step:
         middle = good + (bad - good) // (2 * step) * step
         if middle in (good, bad):
