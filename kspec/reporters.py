@@ -55,7 +55,7 @@ the error object, with `"status"`: "invalid" (kind spec or usage), "interrupted"
 `kspec tune --format json` (the live table of trials and notes on stderr):
     {"version": 1, "command": "tune", "ok": true, "study": str, "study_dir": str, "objective": str,
      "best": Trial|null, "best_spec": str|null, "trials": [Trial, ...], "files": [str, ...]}
-    Trial: {"number": int, "state": "complete"|"pruned"|"invalid"|"failed"|"running"|"waiting",
+    Trial: {"number": int, "state": "complete"|"pruned"|"invalid"|"failed"|"interrupted"|"running"|"waiting",
             "value": float|null, "seconds": float|null, "params": {str: value}, "run_dir": str|null, "note": str|null}
 `params` are the values as Optuna stores them (numbers; a choice's value, or the `type` of a mapping choice);
 `trials` holds every trial of the study (other workers' too); `value` is the objective at the trial's best epoch
@@ -305,7 +305,7 @@ def train_line(result: Any) -> str:
 
 
 #: The live table of `kspec tune`: (heading, width) of the fixed columns; the parameters follow.
-TUNE_COLUMNS = (("trial", 5), ("state", 8), ("objective", 10), ("seconds", 8))
+TUNE_COLUMNS = (("trial", 5), ("state", 11), ("objective", 10), ("seconds", 8))
 
 
 def tune_header(params: Sequence[str]) -> str:
@@ -319,7 +319,7 @@ def tune_row(row: Any) -> str:
     value = "" if row.value is None else f"{row.value:.4f}"
     seconds = "" if row.seconds is None else f"{row.seconds:.1f}"
     params = ", ".join(f"{k}={value_str(v)}" for k, v in row.params.items())
-    cells = [str(row.number).rjust(5), row.state.ljust(8), value.rjust(10), seconds.rjust(8), params]
+    cells = [str(row.number).rjust(5), row.state.ljust(11), value.rjust(10), seconds.rjust(8), params]
     line = "  ".join(cells)
     return line + (f"  [{cut(row.note, 160)}]" if row.note and row.state in ("invalid", "failed") else "")
 

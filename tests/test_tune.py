@@ -130,7 +130,8 @@ def test_poor_trials_are_pruned_at_an_epoch(tmp_path) -> None:
         assert run["status"] == "complete" and run["epochs_done"] < 4  # stopped early, its run directory whole
 
 
-def test_a_killed_worker_leaves_its_trial_failed_and_a_rerun_continues_its_run(tmp_path) -> None:
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])  # SIGTERM: as Ctrl-C (exit 130); SIGKILL: no goodbye
+def test_a_killed_worker_leaves_its_trial_failed_and_a_rerun_continues_its_run(tmp_path, how: str) -> None:
     out = tmp_path / "study"
     cmd = [*KSPEC, "tune", str(SPEC), "--trials", "2", "-o", str(out), "--set", "training.epochs=30",
            "--set", "tuning.params.depth.high=3", "--set", "tuning.sampler=random"]  # fmt: skip
@@ -143,17 +144,24 @@ def test_a_killed_worker_leaves_its_trial_failed_and_a_rerun_continues_its_run(t
             break
         time.sleep(0.2)
     assert worker.poll() is None, worker.communicate()
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
+    worker.send_signal(getattr(signal, how))
+    _, err = worker.communicate()
     killed_at = json.loads(first.read_text())
-    assert killed_at["status"] == "running" and 2 <= killed_at["epochs_done"] < 30
+    assert 2 <= killed_at["epochs_done"] < 30
+    if how == "SIGTERM":
+        assert worker.returncode == 130 and killed_at["status"] == "interrupted"
+        assert "Error: Interrupted. The trial that was running is queued again" in err.decode()
+        assert "Traceback" not in err.decode()
+    else:
+        assert killed_at["status"] == "running"
 
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert "Trial 0 was cut short; it is queued again and continues its run directory." in again.stderr
+    if how == "SIGKILL":  # the trial is still marked running: the next worker on the locked study fails it
+        assert "Trial 0 was cut short; it is queued again and continues its run directory." in again.stderr
     study = study_of(out)
     by_number = {t.number: t for t in study.trials}
-    assert by_number[0].state.name == "FAIL" and by_number[0].user_attrs["kspec_state"] == "failed"
+    assert by_number[0].state.name == "FAIL" and by_number[0].user_attrs["kspec_state"] == "interrupted"
     retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == 0)
     assert retry.state.name == "COMPLETE" and retry.params == by_number[0].params
     assert retry.user_attrs["run_dir"] == str(out / "trial-0000")  # the same run, continued

@@ -26,18 +26,14 @@ from ..spec.tuning import ChoiceParam, Tuning
 from ..text import value_str
 from ..train.artifacts import atomic_write_text, write_json
 from .space import apply
-from .study import STATE, TrialRow, choice_labels
+from .study import TrialRow, choice_labels, trial_state
 
 
 def trial_rows(study: Any, tuning: Tuning) -> list[TrialRow]:
     """Every trial of the study, as the table shows them."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        state = t.user_attrs.get(STATE) or t.state.name.lower()
-        if t.state.name == "RUNNING":
-            state = "running"
-        elif t.state.name == "WAITING":
-            state = "waiting"
+        state = trial_state(t)
         value = t.value if t.state.name == "COMPLETE" else t.user_attrs.get("value")
         seconds = (
             (t.datetime_complete - t.datetime_start).total_seconds()

@@ -32,10 +32,25 @@ from .space import active, apply
 #: Seconds between a running trial's heartbeats in a shared database, and the silence after which it is failed.
 HEARTBEAT = 10
 GRACE = 40
-#: The user attribute that holds kspec's own state of a trial: complete, pruned, invalid, failed.
+#: The user attribute that holds kspec's own state of a trial (`trial_state`).
 STATE = "kspec_state"
 CONSTRAINT = "kspec_valid"
 DB = "study.db"
+
+
+def trial_state(trial: Any) -> str:
+    """kspec's state of a trial: complete, pruned, invalid, failed, interrupted (killed or stopped, queued again),
+    running or waiting."""
+    name = trial.state.name
+    if name in ("RUNNING", "WAITING"):
+        return name.lower()
+    return trial.user_attrs.get(STATE) or ("interrupted" if name == "FAIL" else name.lower())
+
+
+def finished(study: Any) -> int:
+    return sum(
+        1 for t in study.get_trials(deepcopy=False) if trial_state(t) in ("complete", "pruned", "invalid", "failed")
+    )
 
 
 class TuneError(Exception):
@@ -87,7 +102,7 @@ class TuneResult:
 def _quiet_optuna() -> Any:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # kspec's table says how each trial ended
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
@@ -289,37 +304,33 @@ class Tuner:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            self.study._storage.set_trial_user_attr(t._trial_id, STATE, "failed")
+            self.study._storage.set_trial_user_attr(t._trial_id, STATE, "interrupted")
             self.study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
             RetryHeartbeatStaleTrialCallback(max_retry=3)(self.study, self.study._storage.get_trial(t._trial_id))
             self.echo(f"Trial {t.number} was cut short; it is queued again and continues its run directory.")
 
     def finished(self) -> int:
-        optuna = _quiet_optuna()
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-        return len(self.study.get_trials(deepcopy=False, states=states))
+        """Trials that count towards the study's number: complete, pruned (invalid ones too) and failed ones;
+        not one cut short (killed, interrupted), which is queued again."""
+        return finished(self.study)
 
     def run(self) -> None:
-        optuna = _quiet_optuna()
-        from optuna.study import MaxTrialsCallback
-
         from ..train import import_quietly
-
-        import_quietly("tensorflow")  # before Keras: its start-up chatter kept off the terminal
-        import_quietly("keras")
 
         left = self.trials - self.finished()
         if left <= 0:
             self.echo(f"The study '{self.name}' already has {self.trials} finished trial(s).")
             return
-        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+        import_quietly("tensorflow")  # before Keras: its start-up chatter kept off the terminal
+        import_quietly("keras")
+        trials = self.trials
+
+        def enough(study: Any, _trial: Any) -> None:
+            if finished(study) >= trials:
+                study.stop()
+
         self.study.optimize(
-            self.objective,
-            n_trials=None if self.shared else left,
-            timeout=self.timeout,
-            callbacks=[MaxTrialsCallback(self.trials, states=states)],
-            catch=(_TrialFailed,),
-            gc_after_trial=True,
+            self.objective, timeout=self.timeout, callbacks=[enough], catch=(_TrialFailed,), gc_after_trial=True
         )
 
     # ---- one trial ----------------------------------------------------------------------------------
@@ -353,7 +364,7 @@ class Tuner:
             result = self._train(spec_data, run_dir, resume, pruning)
         except Interrupted:
             self._queue_again(trial)
-            trial.set_user_attr(STATE, "failed")
+            trial.set_user_attr(STATE, "interrupted")
             raise
         except _TrialFailed as exc:
             trial.set_user_attr(STATE, "failed")
