@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from .base import END, KspecModel, Name, NonNegativeInt, PositiveFloat, PositiveInt, Seed
+from .base import END, KspecModel, Name, NonNegativeInt, PositiveFloat, PositiveInt, Seed, shared
 from .layers._base import _str_or_list
 
 #: A spec path, as `--set` writes it: dotted keys, list items numbered from 0.
@@ -27,6 +27,7 @@ SpecPaths = Annotated[
             "anyOf": [_PATH, {"type": "array", "items": _PATH, "minItems": 1}],
             "description": "Where the value goes: a spec path as `--set` writes it (`model.layers.1.filters`, "
             "`training.optimizer.learning_rate`, `model.nodes.2.repeat`), or several paths that take the same value.",
+            **shared("TuningPath"),
         }
     ),
 ]
@@ -58,6 +59,7 @@ _WHEN = Field(
     None,
     description="The parameter exists only when these other parameters take these values (`{optimizer: SGD}`: a "
     "choice matches its value, or a mapping choice its `type`); a list of values means any of them.",
+    json_schema_extra=shared("TuningWhen"),
 )
 
 
@@ -104,7 +106,7 @@ class Objective(KspecModel):
 
     metric: Annotated[str, Field(pattern=rf"^[A-Za-z0-9_]+{END}", max_length=200)] = Field(
         "val_loss",
-        description="A name of the training history: `val_loss`, `val_accuracy`, ... (`val_`: on validation data).",
+        description="A name in the training history: `val_loss`, `val_accuracy`, ...",
     )
     direction: Literal["minimize", "maximize"] = Field("minimize", description="Whether lower or higher is better.")
 
@@ -114,8 +116,8 @@ class Pruner(KspecModel):
 
     type: Literal["none", "median", "hyperband", "successive_halving"] = Field(
         "median",
-        description="median: stop a trial whose objective is worse than the median of earlier trials' at the same "
-        "epoch; hyperband, successive_halving: keep the best fraction at each rung of epochs; none: never.",
+        description="median: stop a trial worse than the median of earlier trials at the same epoch; hyperband, "
+        "successive_halving: keep the best fraction at each rung of epochs; none.",
     )
     startup_trials: NonNegativeInt = Field(
         3, description="median: trials that are never pruned, to have something to compare with."
@@ -132,22 +134,16 @@ class Tuning(KspecModel):
 
     params: dict[Name, Param] = Field(
         min_length=1,
-        description="The parameters by name: `{type: int|float|choice, path, ...}`. Applied in order: a parameter "
-        "may set a value inside what an earlier one chose.",
+        description="The parameters by name, applied in order (a later one may set a value inside an earlier choice).",
     )
     objective: Objective = Field(default_factory=Objective, description="The metric to optimise and its direction.")
-    trials: PositiveInt = Field(
-        20, description="Trials of the study in all, across reruns and workers (`--trials` overrides it)."
-    )
-    timeout: PositiveFloat | None = Field(
-        None, description="Seconds after which a worker starts no new trial (`--timeout` overrides it)."
-    )
+    trials: PositiveInt = Field(20, description="Trials of the study in all, across reruns and workers.")
+    timeout: PositiveFloat | None = Field(None, description="Seconds after which a worker starts no new trial.")
     sampler: Literal["tpe", "random", "grid"] = Field(
         "tpe",
-        description="How values are drawn: tpe (Optuna's TPE, learning from earlier trials), random, or grid (every "
-        "combination; float parameters need a step).",
+        description="tpe (learns from earlier trials), random, or grid (every combination; floats need a step).",
     )
     pruner: Pruner = Field(default_factory=Pruner, description="Early stopping of unpromising trials.")
     seed: Seed | None = Field(
-        None, description="Seed of the sampler and of the space check's sample; default: training.seed, else 0."
+        None, description="Seed of the sampler and the space check; default: training.seed, else 0."
     )
