@@ -56,7 +56,7 @@ from hypothesis.internal.conjecture import utils as conjecture_utils
 from hypothesis_jsonschema import from_schema
 from pydantic import BaseModel, ValidationError
 
-from kspec.spec import data as data_spec, objects, training, validate_data
+from kspec.spec import data as data_spec, objects, training, tuning as tuning_spec, validate_data
 from kspec.structure import parse
 from kspec.spec.layers import LAYER_CLASSES
 from kspec.spec.layers.normalization import RenormClipping
@@ -319,6 +319,9 @@ def _models(tp: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(tp) for m in _models(arg)]
 
 
+#: A tuning parameter, for the definitions that go beside one.
+_P = {"type": "int", "path": "model.layers.0.units", "low": 1, "high": 2}
+
 #: kind -> (the definitions of that kind, how to put one in a spec).
 SLOTS: dict[str, tuple[list[type[BaseModel]], Any]] = {
     "layer": (list(LAYER_CLASSES), lambda d, v: d["model"].update(layers=[v])),
@@ -354,6 +357,12 @@ SLOTS: dict[str, tuple[list[type[BaseModel]], Any]] = {
     "block parameter": (
         [Param], lambda d, v: d.update(blocks={"b": {"params": {"p": v}, "layers": [{"type": "Dense", "units": 2}]}})
     ),
+    "tuning": ([tuning_spec.Tuning], lambda d, v: d.update(tuning=v)),
+    "tuning parameter": (
+        _models(tuning_spec.Param), lambda d, v: d.update(tuning={"params": {"p": v}})
+    ),
+    "tuning objective": ([tuning_spec.Objective], lambda d, v: d.update(tuning={"params": {"p": _P}, "objective": v})),
+    "pruner": ([tuning_spec.Pruner], lambda d, v: d.update(tuning={"params": {"p": _P}, "pruner": v})),
     "renorm clipping": (
         [RenormClipping],
         lambda d, v: d["model"].update(layers=[{"type": "BatchNormalization", "renorm": True, "renorm_clipping": v}]),
@@ -378,6 +387,8 @@ SHARED_VALUES = {
     # the same or null (`kspec.spec.base.KspecJsonSchema.NULLABLE_SHARED`)
     "OptionalActivationName", "OptionalConstantOperand", "OptionalConstraintValue", "OptionalRegularizerValue",
     "OptionalSeed",
+    # a search-space parameter's `path` and `when`
+    "TuningPath", "TuningWhen",
 }
 
 

@@ -323,6 +323,9 @@ class Tuner:
             return
         import_quietly("tensorflow")  # before Keras: its start-up chatter kept off the terminal
         import_quietly("keras")
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")  # retracing notes, one model after another, would break into the table
         trials = self.trials
 
         def enough(study: Any, _trial: Any) -> None:
@@ -382,7 +385,7 @@ class Tuner:
                 )
             )
             raise
-        trial.set_user_attr("train_seconds", result.metrics.get("training_seconds", time.perf_counter() - t0))
+        trial.set_user_attr("train_seconds", result.metrics.get("train_seconds", time.perf_counter() - t0))
         value = self._objective_value(result.history, run_dir)
         seconds = time.perf_counter() - started
         if pruning.pruned_at is not None:
