@@ -474,7 +474,9 @@ def build_and_train(
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, allow_dash=True))
 @format_option()
-@click.option("--trials", type=click.IntRange(min=1), help="Trials of the study in all (overrides tuning.trials).")
+@click.option(
+    "--trials", type=click.IntRange(min=1), help="Trained trials of the study in all (overrides tuning.trials)."
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),

@@ -65,7 +65,7 @@ def find_bin_dir() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -110,12 +110,8 @@ class PostgresServer:
             )
 
     def init(self) -> None:
-        self._check(
-            "initdb",
-            self._run(
-                "initdb", "-D", str(self.data), "-U", SERVER_USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"
-            ),
-        )
+        args = ["-D", str(self.data), "-U", SERVER_USER, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]
+        self._check("initdb", self._run("initdb", *args))
 
     def start(self) -> None:
         options = (
@@ -158,7 +154,7 @@ def _server_user() -> str | None:
 def _unavailable(reason: str) -> None:
     if os.environ.get(REQUIRE) == "1":
         pytest.fail(f"{REQUIRE}=1, but PostgreSQL cannot run here: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL is needed: {reason} (set {REQUIRE}=1 to make this a failure)")
+    pytest.skip(f"needs PostgreSQL: {reason} (with {REQUIRE}=1 this is a failure)")
 
 
 def start_server(attempts: int = 3) -> PostgresServer:
@@ -166,11 +162,12 @@ def start_server(attempts: int = 3) -> PostgresServer:
     choosing it and the start is retried with another."""
     bin_dir = find_bin_dir()
     user = _server_user()
-    root = Path(tempfile.mkdtemp(prefix="kspec-pg-"))
+    # As root, in /tmp rather than $TMPDIR: the server's user must reach the directory.
+    root = Path(tempfile.mkdtemp(prefix="kspec-pg-", dir="/tmp" if user is not None else None))
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
-    server = PostgresServer(bin_dir, root, _free_port(), user)
+    server = PostgresServer(bin_dir, root, free_port(), user)
     try:
         server.init()
         for attempt in range(attempts):
@@ -181,7 +178,7 @@ def start_server(attempts: int = 3) -> PostgresServer:
                 server.stop()
                 if attempt == attempts - 1:
                     raise
-                server.port = _free_port()
+                server.port = free_port()
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
@@ -191,11 +188,13 @@ def start_server(attempts: int = 3) -> PostgresServer:
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """The SQLAlchemy URL of a fresh PostgreSQL server with an empty database, for this test module."""
+    reason = ""
     try:
         server = start_server()
     except PostgresUnavailable as exc:
-        _unavailable(str(exc))
-        raise  # not reached: _unavailable skips or fails
+        reason = str(exc)
+    if reason:
+        _unavailable(reason)  # skips, or fails in CI
     try:
         yield server.url
     finally:

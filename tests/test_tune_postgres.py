@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.pg_server import _free_port, postgres_url  # noqa: F401  (postgres_url: the fixture)
+from tests.pg_server import free_port, postgres_url  # noqa: F401  (postgres_url: the fixture)
 
 optuna = pytest.importorskip("optuna")
 psycopg2 = pytest.importorskip("psycopg2")
@@ -59,10 +59,20 @@ def _plain(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
-def _waiting_on_trials(conn) -> int:
-    """How many sessions wait for a lock on the `trials` table."""
+#: Sessions waiting for a lock inside Optuna's trial creation (RDBStorage._create_new_trial): the first to
+#: come locks its study's row (`SELECT ... FROM studies ... FOR UPDATE`) and waits to insert into `trials`;
+#: the others wait for that row.
+CREATING = """
+SELECT count(DISTINCT pid) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()
+  AND (query ILIKE 'INSERT INTO trials %' OR (query ILIKE '%FROM studies%' AND query ILIKE '%FOR UPDATE%'))
+"""
+
+
+def _creating_trials(conn) -> int:
+    """How many sessions wait to create a trial."""
     with conn.cursor() as cur:
-        cur.execute("SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = 'trials'::regclass AND NOT granted")
+        cur.execute(CREATING)
         return int(cur.fetchone()[0])
 
 
@@ -89,6 +99,7 @@ def _best_number(stdout: str) -> int:
 
 
 def test_two_workers_share_one_study(postgres_url, tmp_path):  # noqa: F811
+    """Two workers started at once on one study (the URL carries a password, which no output shows)."""
     spec = _small_spec(tmp_path)
     url = _with_password(postgres_url)
     name = "digits-two-workers"
@@ -100,8 +111,8 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):  # noqa: F811
     optuna.storages.RDBStorage(postgres_url)  # Optuna's tables, so that the lock below has one to hold
 
     # Both workers start at once; while the test holds the `trials` table in SHARE mode they can read the
-    # study but not create a trial. Once both wait for that lock, each has seen the study unfinished and is
-    # about to create its first trial: releasing it lets each train at least one, whatever their speeds.
+    # study but not create a trial. Once both wait inside trial creation, each has seen the study unfinished
+    # and is creating its first trial: releasing the lock lets each train at least one, whatever their speeds.
     gate = psycopg2.connect(_plain(postgres_url))
     procs: list[subprocess.Popen] = []
     deadline = time.monotonic() + 600
@@ -115,10 +126,11 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):  # noqa: F811
         watch = psycopg2.connect(_plain(postgres_url))
         watch.autocommit = True
         try:
-            while _waiting_on_trials(watch) < 2:
+            gate_deadline = time.monotonic() + 240
+            while _creating_trials(watch) < 2:
                 exited = [p for p in procs if p.poll() is not None]
                 assert not exited, f"a worker ended before its first trial: {_communicate(exited, deadline)}"
-                assert time.monotonic() < deadline, "the workers did not reach their first trial in time"
+                assert time.monotonic() < gate_deadline, "the workers did not reach their first trial in 240 s"
                 time.sleep(0.2)
         finally:
             watch.close()
@@ -153,7 +165,9 @@ def test_two_workers_share_one_study(postgres_url, tmp_path):  # noqa: F811
     assert all(on_disk[d] for d in dirs), f"a worker trained nothing: {on_disk}"
 
     # Rerun each worker's command: the study is done, so it trains nothing, and both name the same best trial.
-    reruns = [subprocess.run(c, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300) for c in commands]
+    reruns = [
+        subprocess.run(c, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300) for c in commands
+    ]
     for done in reruns:
         assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
         assert "already has" in done.stderr
@@ -186,13 +200,16 @@ def _assert_storage_error(done: subprocess.CompletedProcess, shown: str) -> None
     assert PASSWORD not in done.stdout + done.stderr
 
 
-def test_unreachable_storage_is_one_line_without_password(tmp_path):
-    port = _free_port()  # nothing listens there
+@pytest.mark.parametrize("port", ["closed", "notaport"])
+def test_unreachable_storage_is_one_line_without_password(tmp_path, port):
+    """A port where nothing listens, and one that is not a number: exit status 2, the storage named."""
+    port = str(free_port()) if port == "closed" else port
     done = _tune_error(tmp_path, f"postgresql+psycopg2://kspec:{PASSWORD}@127.0.0.1:{port}/kspec")
     _assert_storage_error(done, f"postgresql+psycopg2://kspec:***@127.0.0.1:{port}/kspec")
 
 
 def test_missing_database_is_one_line_without_password(postgres_url, tmp_path):  # noqa: F811
+    """The server answers, but the database does not exist."""
     storage = _with_password(postgres_url).rsplit("/", 1)[0] + "/no_such_db"
     done = _tune_error(tmp_path, storage)
     _assert_storage_error(done, "postgres:***@127.0.0.1:")

@@ -47,10 +47,25 @@ def trial_state(trial: Any) -> str:
     return trial.user_attrs.get(STATE) or ("interrupted" if name == "FAIL" else name.lower())
 
 
+def counts(study: Any) -> dict[str, int]:
+    """How many trials of the study are in each state (`trial_state`)."""
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        state = trial_state(t)
+        out[state] = out.get(state, 0) + 1
+    return out
+
+
 def finished(study: Any) -> int:
-    return sum(
-        1 for t in study.get_trials(deepcopy=False) if trial_state(t) in ("complete", "pruned", "invalid", "failed")
-    )
+    """The trials that count towards the study's number: trained ones (complete, pruned, failed). An invalid point
+    costs milliseconds and no training: it is not a trial spent; one cut short is queued again."""
+    c = counts(study)
+    return c.get("complete", 0) + c.get("pruned", 0) + c.get("failed", 0)
+
+
+#: A search stops after drawing this many invalid points per trial it was asked for (with at least 100): the
+#: sampler keeps landing where kspec finds no valid model, and the space needs narrowing.
+INVALID_PER_TRIAL = 10
 
 
 class TuneError(Exception):
@@ -194,6 +209,7 @@ def storage_of(url: str, shared: bool) -> Any:
     except Exception as exc:  # SQLAlchemy: a bad URL, a server that does not answer, a missing driver
         what = type(exc).__name__
         text = str(exc).splitlines()[0] if str(exc) else what
+        text = _without_password(text, url)
         raise TuneError(f"Cannot open the study storage '{_safe_url(url)}': {what}: {text}", 2) from None
     finally:
         del optuna
@@ -202,10 +218,17 @@ def storage_of(url: str, shared: bool) -> Any:
 def _safe_url(url: str) -> str:
     """A storage URL without its password."""
     head, sep, rest = url.partition("://")
-    if "@" in rest and ":" in rest.split("@", 1)[0]:
-        user = rest.split("@", 1)[0].split(":", 1)[0]
-        return f"{head}{sep}{user}:***@{rest.split('@', 1)[1]}"
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        return f"{head}{sep}{creds.split(':', 1)[0]}:***@{host}"
     return url
+
+
+def _without_password(text: str, url: str) -> str:
+    _, _, rest = url.partition("://")
+    creds = rest.rpartition("@")[0]
+    password = creds.split(":", 1)[1] if ":" in creds else ""
+    return text.replace(password, "***") if password else text
 
 
 class _Pruning:
@@ -277,7 +300,8 @@ class Tuner:
                 load_if_exists=True,
             )
         except Exception as exc:
-            raise TuneError(f"Cannot open the study '{self.name}' in '{_safe_url(url)}': {exc}", 2) from None
+            text = _without_password(str(exc), url)
+            raise TuneError(f"Cannot open the study '{self.name}' in '{_safe_url(url)}': {text}", 2) from None
         if self.study.direction.name.lower() != direction:
             raise TuneError(
                 f"The study '{self.name}' {self.study.direction.name.lower()}s its objective, but the spec says "
@@ -310,13 +334,15 @@ class Tuner:
             self.echo(f"Trial {t.number} was cut short; it is queued again and continues its run directory.")
 
     def finished(self) -> int:
-        """Trials that count towards the study's number: complete, pruned (invalid ones too) and failed ones;
-        not one cut short (killed, interrupted), which is queued again."""
         return finished(self.study)
 
     def run(self) -> None:
         from ..train import import_quietly
 
+        if self.shared:  # a trial whose worker has been silent for GRACE seconds: failed and queued again now
+            from optuna.storages import fail_stale_trials
+
+            fail_stale_trials(self.study)
         left = self.trials - self.finished()
         if left <= 0:
             self.echo(f"The study '{self.name}' already has {self.trials} finished trial(s).")
@@ -327,9 +353,16 @@ class Tuner:
 
         tf.get_logger().setLevel("ERROR")  # retracing notes, one model after another, would break into the table
         trials = self.trials
+        most_invalid = max(100, INVALID_PER_TRIAL * trials)
 
         def enough(study: Any, _trial: Any) -> None:
             if finished(study) >= trials:
+                study.stop()
+            elif counts(study).get("invalid", 0) >= most_invalid:
+                self.echo(
+                    f"Stopping: {most_invalid} points drawn so far are invalid models. Narrow the space where "
+                    "`kspec validate` reports invalid regions."
+                )
                 study.stop()
 
         self.study.optimize(
@@ -352,14 +385,14 @@ class Tuner:
             notes = [why for _, why in missing] + [_one_line(d) for d in diagnostics]
             trial.set_user_attr(STATE, "invalid")
             trial.set_user_attr("diagnostics", notes[:20])
-            trial.set_constraint(CONSTRAINT, 1.0)
+            _constrain(trial, 1.0)
             self.row(
                 TrialRow(
                     trial.number, "invalid", None, time.perf_counter() - started, params, None, notes[0], check_seconds
                 )
             )
             raise optuna.TrialPruned()
-        trial.set_constraint(CONSTRAINT, 0.0)
+        _constrain(trial, 0.0)
         run_dir, resume = self._run_dir(trial)
         trial.set_user_attr("run_dir", str(run_dir))
         pruning = _Pruning(trial, self.metric)
@@ -483,6 +516,14 @@ class Tuner:
                 system_attrs={"failed_trial": frozen.system_attrs.get("failed_trial", trial.number)},
             )
         )
+
+
+def _constrain(trial: Any, value: float) -> None:
+    """Mark the point feasible (0) or not (1). A retried trial already carries its first try's value (the same
+    point, the same value); Optuna keeps it and warns, which is noise here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The constraint value is ignored")
+        trial.set_constraint(CONSTRAINT, value)
 
 
 class _TrialFailed(Exception):
