@@ -144,6 +144,7 @@ LONG_FILES = (
     "test_distributed.py",
     "test_schema_exact.py",
     "test_train.py",
+    "test_tune.py",
     "test_cli_use.py",
     "test_plugins.py",
     "test_block_properties.py",
