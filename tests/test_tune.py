@@ -184,3 +184,62 @@ def test_a_spec_without_a_search_space_or_with_a_bad_one_is_refused(tmp_path) ->
     assert doc["error"]["kind"] == "spec"
     assert [(d["code"], d["path"]) for d in doc["diagnostics"]] == [("tuning", "tuning.params.width.high")]
     assert not (tmp_path / "b").exists()  # nothing is made for a spec that is refused
+
+
+# ---- Keras is the oracle of the space check -----------------------------------------------------------------
+
+
+def _keras_digits(depth: int, width: int):
+    """The example spec's model written in Keras directly."""
+    import keras
+
+    layers = [keras.Input((8, 8, 1)), keras.layers.Rescaling(0.0625)]
+    for _ in range(depth):
+        layers += [keras.layers.Conv2D(width, 3, padding="same", activation="relu"), keras.layers.MaxPooling2D(2)]
+    layers += [keras.layers.Flatten(), keras.layers.Dropout(0.3), keras.layers.Dense(64, activation="relu")]
+    return keras.Sequential([*layers, keras.layers.Dense(10, activation="softmax")])
+
+
+@pytest.mark.parametrize("width", [8, 64])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_the_space_check_agrees_with_keras_at_every_depth(depth: int, width: int) -> None:
+    import kspec
+    from kspec.compile import build_model
+    from kspec.load import load_text
+    from kspec.tune import space
+
+    report = kspec.check(SPEC)
+    assert report.spec is not None and report.spec.tuning is not None
+    data, _ = space.apply(load_text(SPEC.read_text()).data, report.spec.tuning, {"depth": depth, "width": width})
+    point = kspec.check(data)
+    try:
+        reference = _keras_digits(depth, width)
+    except ValueError:
+        reference = None
+    assert point.ok == (reference is not None), (depth, width, [d.message for d in point.errors])
+    if reference is not None:
+        assert build_model(point.spec).count_params() == reference.count_params() == point.param_count
+
+
+@pytest.mark.parametrize("pruner", ["none", "median", "hyperband", "successive_halving"])
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid"])
+def test_every_sampler_and_pruner_is_optunas_own(sampler: str, pruner: str) -> None:
+    import optuna
+
+    import kspec
+    from kspec.tune.study import pruner_of, sampler_of
+
+    text = SPEC.read_text().replace("dropout:\n      {type: float, path: model.layers.3.rate, low: 0.0, high: 0.5}",
+                                    "dropout:\n      {type: float, path: model.layers.3.rate, low: 0.0, high: 0.5, step: 0.1}")  # fmt: skip
+    text = text.replace("low: 0.0003, high: 0.03, log: true}", "low: 0.001, high: 0.01, step: 0.001}")
+    text = text.replace("  pruner: {type: median, startup_trials: 3, warmup_epochs: 2}", f"  pruner: {{type: {pruner}}}")
+    text = text.replace("  trials: 12\n", f"  trials: 12\n  sampler: {sampler}\n")
+    report = kspec.check(text)
+    assert report.ok, [d.message for d in report.errors]
+    tuning = report.spec.tuning
+    expected_sampler = {"tpe": "TPESampler", "random": "RandomSampler", "grid": "GridSampler"}[sampler]
+    expected_pruner = {"none": "NopPruner", "median": "MedianPruner", "hyperband": "HyperbandPruner",
+                       "successive_halving": "SuccessiveHalvingPruner"}[pruner]  # fmt: skip
+    assert type(sampler_of(tuning, 0)).__name__ == expected_sampler
+    made = pruner_of(tuning, report.spec.training.epochs)
+    assert type(made).__name__ == expected_pruner and isinstance(made, optuna.pruners.BasePruner)
