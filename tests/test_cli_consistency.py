@@ -42,14 +42,14 @@ def document(result) -> dict:
 # ---- every reporting command has --format, every spec argument takes - --------------------------------------
 
 
-@pytest.mark.parametrize("command", ["validate", "summary", "build-and-train", "import"])
+@pytest.mark.parametrize("command", ["validate", "summary", "build-and-train", "tune", "import"])
 def test_every_reporting_command_has_format(command):
     result = run(command, "--help")
     assert result.exit_code == 0
     assert "--format [text|json]" in result.output
 
 
-@pytest.mark.parametrize("command", ["validate", "summary", "build-and-train"])
+@pytest.mark.parametrize("command", ["validate", "summary", "build-and-train", "tune"])
 def test_every_spec_argument_takes_stdin(command):
     bad = MNIST.read_text().replace("units: 10", "units: ten")
     result = run(command, "-", "--format", "json", input=bad)

@@ -103,7 +103,7 @@ def write_results(study: Any, tuning: Tuning, data: dict, spec_path: str, study_
         spec_dir = Path(spec_path).resolve().parent
         header = (
             f"# The best trial ({best.number}, {metric} = {best.value:.6g}) of the study '{study.study_name}' "
-            f"over {Path(spec_path).name}: kspec tune.\n"
+            f"over {'<stdin>' if spec_path == '-' else Path(spec_path).name}: kspec tune.\n"
         )
         atomic_write_text(study_dir / "best.yaml", header + yaml_text(best_document(data, tuning, best, spec_dir)))
         files.append("best.yaml")
