@@ -103,6 +103,7 @@ def check(
     param_budget: int = DEFAULT_PARAM_BUDGET,
     overrides: Sequence[Override] = (),
     memory_budget: int | None = None,
+    space: bool = True,
 ) -> Report:
     """Check a spec (a path, YAML/JSON text, or loaded data). Never raises on a bad spec.
 
@@ -115,6 +116,8 @@ def check(
     that only appear with the overrides keep their place in the file and get a note naming them.
     `memory_budget` (bytes; None: no budget) refuses a spec whose training step needs more memory
     than that by the estimate of `kspec.cost.training_memory` (code `memory-budget`).
+    `space=False` leaves out the search space of a `tuning` section (`kspec.tune.space`: every point checked
+    like the spec; the section's own structure is checked either way), for the commands that ignore it.
     The report carries every diagnostic, the typed spec and the inference (shapes, parameter
     counts) when it got that far.
     """
@@ -134,7 +137,7 @@ def check(
         diagnostics.extend(problems + limited.diagnostics)
     if loaded.ok and not diagnostics:
         diagnostics.extend(_check_data(report, loaded.data, param_budget, memory_budget))
-        if report.spec is not None and report.spec.tuning is not None and not has_errors(diagnostics):
+        if space and report.spec is not None and report.spec.tuning is not None and not has_errors(diagnostics):
             diagnostics.extend(_check_tuning(report.spec, loaded.data, param_budget, memory_budget))
     diagnostics = _fold_instantiations(diagnostics)
     if strict:

@@ -272,7 +272,9 @@ def summary(
     """
     from .reporters import render_summary, summary_json
 
-    report, _ = check_spec(spec, fmt, param_budget=param_budget, overrides=overrides, memory_budget=memory_budget)
+    report, _ = check_spec(
+        spec, fmt, param_budget=param_budget, overrides=overrides, memory_budget=memory_budget, space=False
+    )
     if fmt == "json":
         emit_json(summary_json(report, collapsed=collapsed))
     else:

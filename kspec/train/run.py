@@ -79,8 +79,9 @@ class RunResult:
 # ---- the spec, with the command line's overrides -----------------------------------------------
 
 
-def check_spec(spec_path: str, opts: TrainOptions) -> tuple[Any, str]:
-    """The checker's report on the spec with the options' overrides (it passed: warnings at most), and its text."""
+def check_spec(spec_path: str, opts: TrainOptions, *, space: bool = False) -> tuple[Any, str]:
+    """The checker's report on the spec with the options' overrides (it passed: warnings at most), and its text.
+    A `tuning` section's search space is checked only with `space` (kspec tune); training ignores it."""
     from ..check import read_source
 
     name: str | None
@@ -102,7 +103,7 @@ def check_spec(spec_path: str, opts: TrainOptions) -> tuple[Any, str]:
         overrides.append((f"training.seed={opts.seed}", f"--seed {opts.seed}"))
     if opts.distribution is not None:
         overrides.append((f"training.distribution={opts.distribution}", f"--distribution {opts.distribution}"))
-    report = check(text, file=name, overrides=overrides, memory_budget=opts.memory_budget)
+    report = check(text, file=name, overrides=overrides, memory_budget=opts.memory_budget, space=space)
     if not report.ok or report.spec is None:
         raise InvalidSpec(report, {name: text})
     return report, text
@@ -243,7 +244,9 @@ def _backend(spec: Spec, opts: TrainOptions) -> tuple[str, str]:
 
 
 def _new_run_spec(spec: Spec, inference: Any, opts: TrainOptions, spec_path: str) -> Spec:
-    """The spec a new run records: its seed fixed and its data resolved; a used `--output` refused early."""
+    """The spec a new run records: its seed fixed, its data resolved, without a search space (`tuning`: the run
+    trains one point of it); a used `--output` refused early."""
+    spec = spec.model_copy(update={"tuning": None})
     if spec.training.seed is None:  # fix a seed so that the resolved spec reproduces the run
         spec = spec.model_copy(update={"training": spec.training.model_copy(update={"seed": secrets.randbelow(2**31)})})
     spec = _resolve_data(spec, inference, opts.data, Path(spec_path).resolve().parent)

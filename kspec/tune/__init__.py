@@ -23,7 +23,7 @@ def tune(
     from .study import Tuner, study_dir_of
 
     train_opts = TrainOptions(overrides=opts.overrides, memory_budget=opts.memory_budget, spec_text=opts.spec_text)
-    report, text = check_spec(spec_path, train_opts)
+    report, text = check_spec(spec_path, train_opts, space=True)
     spec = report.spec
     if spec.tuning is None:
         raise TuneError(f"'{spec_path}' has no `tuning` section: there is nothing to search. See docs/tuning.md.", 1)
