@@ -610,6 +610,8 @@ _LSTM = {"type": "LSTM", "units": 2}
 # found by test_whole_documents_drawn_from_the_schema: the key's pattern took \x1c and \x85 as spaces (Python's
 # `\s`), which int() refuses
 @example(("regression", _with_layer({"type": "ops.get_item", "key": "\x85\x1c0"})))
+# found by test_whole_documents_drawn_from_the_schema: the schema took RNN's `cell` as an empty list of cells
+@example(("regression", _with_layer({"type": "RNN", "cell": []})))
 # found by test_definitions_drawn_from_the_schema[training]: the schema took AUC's num_labels without multi_label
 @example(("regression", _with_training(loss="mse", metrics=[{"type": "AUC", "num_labels": 3}])))
 @example(("regression", _with_training(loss="mse", metrics=[{"type": "AUC", "num_labels": 3, "multi_label": True}])))

@@ -425,7 +425,7 @@ StackedRNNCells.model_rebuild()
 class _CellField(Layer):
     """RNN's first argument (a base of its own, so that it comes first in the schema, as in Keras)."""
 
-    cell: _CellItem | list[_CellItem] = Field(
+    cell: _CellItem | Annotated[list[_CellItem], Field(min_length=1)] = Field(
         description="The cell run at each timestep: one cell, or a list of cells (stacked: each cell's output is "
         "the next cell's input).",
     )
