@@ -290,3 +290,53 @@ def test_the_schema_describes_the_tuning_section() -> None:
     text = json.dumps(schema)
     for word in ("successive_halving", "hyperband", "median", "tpe", "grid"):
         assert f'"{word}"' in text
+
+
+# ---- a property: the verdict on a space is the verdict on its points --------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def spaces(draw) -> str:
+    """Spaces over BASE's depth, width, kernel size, pool size and dropout: ranges that may be empty, reach
+    invalid models or values the field refuses."""
+    lines = []
+    if draw(st.booleans()):
+        low = draw(st.integers(0, 6))
+        lines.append(f"depth: {{type: int, path: model.layers.0.repeat, low: {low}, high: {low + draw(st.integers(-1, 4))}}}")
+    if draw(st.booleans()):
+        low = draw(st.integers(1, 64))
+        log = draw(st.booleans())
+        lines.append(f"width: {{type: int, path: model.layers.0.filters, low: {low}, high: {low * 4}, log: {str(log).lower()}}}")
+    if draw(st.booleans()):
+        kernels = draw(st.lists(st.sampled_from([1, 2, 3, 5, 9, 11]), min_size=1, max_size=3, unique=True))
+        lines.append(f"kernel: {{type: choice, path: blocks.conv_pool.layers.0.kernel_size, choices: {kernels}}}")
+    if draw(st.booleans()):
+        pools = draw(st.lists(st.sampled_from([1, 2, 3, 4, 8]), min_size=1, max_size=3, unique=True))
+        lines.append(f"pool: {{type: choice, path: blocks.conv_pool.layers.1.pool_size, choices: {pools}}}")
+    if draw(st.booleans()) or not lines:
+        high = draw(st.sampled_from([0.5, 0.9, 1.0, 1.5]))
+        lines.append(f"dropout: {{type: float, path: model.layers.2.rate, low: 0.0, high: {high}}}")
+    return spec_with("\n".join(lines))
+
+
+@given(spaces())
+def test_the_verdict_on_a_space_is_the_verdict_on_its_points(text: str) -> None:
+    report = kspec.check(text)
+    codes = [d.code for d in report.diagnostics]
+    assert all(d.path[:1] == ("tuning",) and d.span is not None for d in report.diagnostics), report.diagnostics
+    tuning = report.spec.tuning
+    if space.check_params(tuning):
+        assert [c for c in codes if c != "tuning"] == []  # a parameter that cannot work: no point is checked
+        return
+    data = kspec.load.load_text(text).data
+    pts, _ = space.points(tuning, seed=0)
+    valid = [p for p in pts if space.check_point(data, tuning, p, lambda d: kspec.check(d).diagnostics).ok]
+    # no valid point: an error that says so; some: a warning or a located error for each failure; all: nothing
+    assert ("tuning-empty" in codes) == (not valid)
+    if valid and len(valid) < len(pts):
+        assert "tuning-region" in codes or "tuning" in codes
+    if len(valid) == len(pts):
+        assert codes == []
