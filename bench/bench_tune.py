@@ -287,7 +287,7 @@ def main() -> None:
     )
     for key, text in (
         ("invalid_trained", "trials trained on invalid models"),
-        ("invalid_drawn", "trials spent on invalid points"),
+        ("invalid_drawn", "invalid points drawn"),
         ("trained", "trials trained (valid models)"),
         ("pruned", "  of which pruned"),
         ("other_failures", "other failed trials"),
