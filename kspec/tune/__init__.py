@@ -22,6 +22,10 @@ def tune(
     from . import results
     from .study import Tuner, study_dir_of
 
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:
+        raise TuneError("kspec tune needs Optuna, which is not installed: pip install 'kspec[tune]'.", 2)
     train_opts = TrainOptions(overrides=opts.overrides, memory_budget=opts.memory_budget, spec_text=opts.spec_text)
     report, text = check_spec(spec_path, train_opts, space=True)
     spec = report.spec
