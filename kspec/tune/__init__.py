@@ -17,12 +17,12 @@ def tune(
 ) -> TuneResult:
     """Check the spec and its space, then train trials until the study has its trials (or the time is up) and
     write the results. Raises InvalidSpec (the spec or its space), TuneError (the study: storage, objective)."""
+    import importlib.util
+
     from ..rundir import Lock, RunDirError
     from ..train.run import InvalidSpec, TrainOptions, check_spec
     from . import results
     from .study import Tuner, study_dir_of
-
-    import importlib.util
 
     if importlib.util.find_spec("optuna") is None:
         raise TuneError("kspec tune needs Optuna, which is not installed: pip install 'kspec[tune]'.", 2)
