@@ -117,7 +117,12 @@ INEXPRESSIBLE = {
     "RandomContrast: value_range low < high": "`value_range` must be [low, high] with low < high",
     "Permute: dims a permutation of 1..n": "Invalid permutation argument `dims` for Permute Layer",
     "STFTSpectrogram: fft_length >= frame_length": "`fft_length` should be not less than `frame_length`",
+    "STFTSpectrogram: frame_step <= frame_length": "`frame_step` should be a positive integer not greater than",
     "Discretization: increasing bin_boundaries": "`bin_boundaries` must increase",
+    "Lookup layers: reserved tokens only at the vocabulary's start": "Found reserved ",
+    "Lookup layers: vocabulary and special tokens within max_tokens": "Attempted to set a vocabulary larger than",
+    # unique once the leading special tokens are stripped: ["[UNK]", "[UNK]"] is those tokens with num_oov_indices 2
+    "Lookup layers: no repeated term": "The passed vocabulary has at least one repeated term",
 }
 
 
@@ -603,10 +608,18 @@ _LSTM = {"type": "LSTM", "units": 2}
 @example(("regression", _with_layer({"type": "Permute", "dims": [1, 1]})))
 # found by an exploring run of test_definitions_drawn_from_the_schema[layer]: fft_length below the default frame_length
 @example(("regression", _with_layer({"type": "STFTSpectrogram", "fft_length": 1})))
+# found by an exploring run of test_definitions_drawn_from_the_schema[model]: frame_step above the default frame_length
+@example(("regression", _with_layer({"type": "STFTSpectrogram", "frame_step": 257})))
 @example(("regression", _with_layer({"type": "Discretization", "bin_boundaries": [0.0, 0.0]})))
 # found by an exploring run of test_mutated_documents: kspec built the list of a trillion OOV tokens to compare
 # with the vocabulary's start (MemoryError); it is now sized by the vocabulary
 @example(("regression", _with_layer({"type": "IntegerLookup", "invert": True, "num_oov_indices": 10**12, "vocabulary": [1, 2, 3]})))
+# found by an exploring run of test_mutated_documents: an inverted lookup's OOV token inside its vocabulary, a rule
+# between two values (INEXPRESSIBLE)
+@example(("regression", _with_layer({"type": "IntegerLookup", "invert": True, "num_oov_indices": 0, "oov_token": 0, "vocabulary": [0]})))
+# ... and a vocabulary that, with its mask and OOV tokens, is more than max_tokens (a sum of several values)
+@example(("regression", _with_layer({"type": "IntegerLookup", "num_oov_indices": 2, "max_tokens": 2, "vocabulary": [0]})))
+@example(("regression", _with_layer({"type": "StringLookup", "vocabulary": ["", ""]})))
 # found by test_whole_documents_drawn_from_the_schema: the key's pattern took \x1c and \x85 as spaces (Python's
 # `\s`), which int() refuses
 @example(("regression", _with_layer({"type": "ops.get_item", "key": "\x85\x1c0"})))
