@@ -51,7 +51,6 @@ def trial_rows(study: Any, tuning: Tuning) -> list[TrialRow]:
                 params,
                 t.user_attrs.get("run_dir"),
                 notes[0] if notes else "",
-                t.user_attrs.get("check_seconds", 0.0),
             )
         )
     return rows

@@ -101,7 +101,6 @@ class TrialRow:
     params: dict[str, Any]  # as Optuna stores them: numbers, a choice's label
     run_dir: str | None = None
     note: str = ""
-    check_seconds: float = 0.0
 
 
 @dataclass
@@ -379,18 +378,13 @@ class Tuner:
         t0 = time.perf_counter()
         spec_data, missing = apply(self.data, self.tuning, point)
         diagnostics = [] if missing else self._check(spec_data)
-        check_seconds = time.perf_counter() - t0
-        trial.set_user_attr("check_seconds", check_seconds)
+        trial.set_user_attr("check_seconds", time.perf_counter() - t0)
         if missing or diagnostics:
             notes = [why for _, why in missing] + [_one_line(d) for d in diagnostics]
             trial.set_user_attr(STATE, "invalid")
             trial.set_user_attr("diagnostics", notes[:20])
             _constrain(trial, 1.0)
-            self.row(
-                TrialRow(
-                    trial.number, "invalid", None, time.perf_counter() - started, params, None, notes[0], check_seconds
-                )
-            )
+            self.row(TrialRow(trial.number, "invalid", None, time.perf_counter() - started, params, None, notes[0]))
             raise optuna.TrialPruned()
         _constrain(trial, 0.0)
         run_dir, resume = self._run_dir(trial)
@@ -414,7 +408,6 @@ class Tuner:
                     params,
                     str(run_dir),
                     str(exc),
-                    check_seconds,
                 )
             )
             raise
@@ -433,12 +426,11 @@ class Tuner:
                     params,
                     str(run_dir),
                     f"after epoch {pruning.pruned_at}",
-                    check_seconds,
                 )
             )
             raise optuna.TrialPruned()
         trial.set_user_attr(STATE, "complete")
-        self.row(TrialRow(trial.number, "complete", value, seconds, params, str(run_dir), "", check_seconds))
+        self.row(TrialRow(trial.number, "complete", value, seconds, params, str(run_dir), ""))
         return value
 
     def _check(self, spec_data: dict) -> list[Diagnostic]:
