@@ -613,11 +613,12 @@ def import_command(model: str, output: str | None, force: bool, name: str | None
         click.echo(import_line(imported), err=True)
 
 
-# After training: predict, evaluate, export (kspec/use/commands.py; importing it loads no TensorFlow).
-from .use.commands import evaluate, export, predict  # noqa: E402 - registered after the group exists
+# After training: predict, evaluate, report, export (kspec/use/commands.py; importing it loads no TensorFlow).
+from .use.commands import evaluate, export, predict, report  # noqa: E402 - registered after the group exists
 
 main.add_command(predict)
 main.add_command(evaluate)
+main.add_command(report)
 main.add_command(export)
 
 

@@ -19,6 +19,9 @@ a description of the model's inputs and outputs, so that nothing else is needed 
     checkpoint/         the last complete epoch (model + optimizer state), while the run is unfinished
     export/FORMAT/      `kspec export`: the exported model and its parity.json
     evaluation.json     `kspec evaluate`'s last report
+    events.json         what the callbacks did, by epoch (learning rate lowered, early stop, best checkpoint)
+    analysis.json       the model on its test split, for the report (kspec.report.analysis)
+    report.html         the report: one self-contained page (kspec.report)
 
 This module imports neither TensorFlow nor Keras.
 """
@@ -51,6 +54,9 @@ CHECKPOINT = "checkpoint"
 CHECKPOINT_STATE = "state.json"
 EXPORT = "export"
 EVALUATION = "evaluation.json"
+EVENTS = "events.json"
+ANALYSIS = "analysis.json"
+REPORT = "report.html"
 LOCK = ".lock"
 
 #: What kspec itself writes at the top of a run directory; the spec's callbacks may not write there.
@@ -72,6 +78,9 @@ RUN_FILES = (
     CHECKPOINT,
     EXPORT,
     EVALUATION,
+    EVENTS,
+    ANALYSIS,
+    REPORT,
     LOCK,
 )
 

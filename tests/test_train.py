@@ -80,7 +80,7 @@ data:
 
 RUN_FILES = {
     "run.json", "spec.yaml", "model.keras", "saved_model", "history.csv", "history.json", "metrics.json",
-    "curves.png", "summary.txt", "model.dot", "interface.json",
+    "curves.png", "summary.txt", "model.dot", "interface.json", "events.json", "report.html",
 }
 
 
@@ -217,6 +217,13 @@ def test_every_example_spec_trains_one_step(spec_path, tmp_path):
         np.testing.assert_allclose(served[f"output_{i}"], array, rtol=1e-5, atol=1e-6)
     if name == "digits_cnn":  # data.test_split: 0.2 of the 1,797 digits
         assert result.metrics["test_examples"] == 360 and set(result.metrics["test"]) == {"loss", "accuracy"}
+    # the report's analysis of the test split: every output analysed or said why not, and nothing failed
+    assert not any("Note: the report" in m for m in messages), messages
+    assert any(m == f"Report: {out / 'report.html'}" for m in messages), messages
+    if result.metrics.get("test"):
+        analysis = read_json(out / "analysis.json")
+        assert analysis["of"] >= result.metrics["test_examples"] and analysis["examples"] > 0
+        assert len(analysis["outputs"]) + len(analysis["notes"]) >= len(expected.inference.outputs)
 
 
 @pytest.mark.parametrize("name", sorted(KERAS_DATASET_SPECS))

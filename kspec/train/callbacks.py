@@ -178,3 +178,71 @@ class InterruptCheck(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.interrupts.check()
+
+
+def _learning_rate(model: Any) -> float | None:
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class EventLog(keras.callbacks.Callback):
+    """What the callbacks did, by epoch (from 1), for the report's curves: the learning rate lowered
+    (ReduceLROnPlateau, LearningRateScheduler), a better model checkpointed (ModelCheckpoint with
+    save_best_only), training stopped early (EarlyStopping, a tuning pruner) and its best weights restored.
+
+    Goes after the spec's callbacks (it reads what they did) and before InterruptCheck. `events` holds the
+    events of earlier sessions of the run (after a --resume); all are written to `path` (events.json) at each
+    epoch's end, atomically."""
+
+    def __init__(self, path: Path | None, events: list[dict], callbacks: list) -> None:
+        super().__init__()
+        self.path = path
+        self.events = events
+        self.callbacks = [c for c in callbacks if c is not self]
+        self._lr: float | None = None
+        self._best: dict[int, Any] = {}
+
+    def _add(self, epoch: int, kind: str, text: str) -> None:
+        self.events.append({"epoch": epoch, "kind": kind, "text": text})
+
+    def _of(self, kind: type) -> list:
+        return [c for c in self.callbacks if isinstance(c, kind)]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._lr = _learning_rate(self.model)
+        self._best = {id(c): c.best for c in self._of(keras.callbacks.ModelCheckpoint) if c.save_best_only}
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = epoch + 1
+        schedulers = self._of(keras.callbacks.ReduceLROnPlateau) + self._of(keras.callbacks.LearningRateScheduler)
+        lr = _learning_rate(self.model)
+        if schedulers and lr is not None and self._lr is not None and lr != self._lr:
+            by = type(schedulers[0]).__name__
+            self._add(number, "lr", f"learning rate {self._lr:.3g} → {lr:.3g} ({by})")
+        for c in self._of(keras.callbacks.ModelCheckpoint):
+            if c.save_best_only and id(c) in self._best and c.best != self._best[id(c)]:
+                self._add(
+                    number,
+                    "checkpoint",
+                    f"best {c.monitor} {float(c.best):.4g}: checkpoint saved ({Path(c.filepath).name})",
+                )
+        if self.model.stop_training:
+            self._add(number, *self._why_stopped(epoch))
+        if self.path is not None:
+            artifacts.write_json(self.path, self.events)
+
+    def _why_stopped(self, epoch: int) -> tuple[str, str]:
+        for c in self._of(keras.callbacks.EarlyStopping):
+            if c.stopped_epoch == epoch:
+                text = f"early stop: {c.monitor} did not improve for {c.patience} epoch(s)"
+                if c.restore_best_weights and c.best_epoch is not None:
+                    text += f"; the weights of epoch {c.best_epoch + 1} restored"
+                return "early_stop", text
+        for c in self.callbacks:
+            if getattr(c, "pruned_at", None) == epoch + 1:
+                return "prune", "pruned by the tuner: this trial's objective fell behind"
+            if isinstance(c, NanGuard) and c.bad is not None:
+                return "nan", f"stopped: {c.reason}"
+        return "early_stop", "training stopped by a callback"

@@ -23,7 +23,7 @@ from . import artifacts
 from .errors import EXIT_INTERRUPTED, InvalidSpec, TrainError
 from .interrupts import Interrupts
 from .resume import resume_state
-from .session import Session, now, write_info
+from .session import Session, now, write_info, write_report
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -178,6 +178,7 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
     except KeyboardInterrupt:
         run_info.update(status="interrupted", stopped=now())
         write_info(run_dir, run_info)
+        write_report(run_dir, echo)
         done = run_info["epochs_done"]
         raise TrainError(
             f"Interrupted{f' during epoch {done + 1}' if done < spec.training.epochs else ''}. The run directory "
@@ -189,6 +190,8 @@ def _build_and_train(spec_path: str, opts: TrainOptions, echo: Callable[[str], N
         if run_info.get("status") == "running":
             run_info.update(status="failed", stopped=now(), error=f"{type(exc).__name__}: {exc}"[:2000])
             write_info(run_dir, run_info)
+        if run_info.get("status") == "failed":
+            write_report(run_dir, echo)
         raise
     resumed_from = int(state.get("epochs_done", 0))
     return RunResult(

@@ -8,6 +8,7 @@ this module imports Keras, so it is imported only once training starts.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import shutil
 import time
@@ -76,6 +77,7 @@ class Session:
         if self.run_dir is not None:
             write_info(self.run_dir, self.run_info)
             shutil.rmtree(self.run_dir / rundir.CHECKPOINT, ignore_errors=True)
+            write_report(self.run_dir, self.echo)
             files = sorted(p.name for p in self.run_dir.iterdir() if not p.name.startswith("."))
         return {
             "model": model,
@@ -186,7 +188,7 @@ class Session:
         return dataset
 
     def fit(self, model: Any, plan: Plan, history: dict[str, list[float]]) -> tuple[Any, float]:
-        from .callbacks import Checkpointer, InterruptCheck, NanGuard
+        from .callbacks import Checkpointer, EventLog, InterruptCheck, NanGuard
 
         training, loaded = self.spec.training, self.loaded
         initial_epoch = int(self.state.get("epochs_done", 0))
@@ -208,11 +210,10 @@ class Session:
         self.guard = NanGuard()
         self.checkpointer = checkpointer = Checkpointer(self.run_dir, history, self.run_info, guard=self.guard)
         # InterruptCheck last: an epoch that ended before the interrupt is checkpointed first
-        callbacks = [
-            self.guard,
-            checkpointer,
-            *spec_callbacks(self.spec, self.run_dir),
-            *self.opts.callbacks,
+        callbacks = [self.guard, checkpointer, *spec_callbacks(self.spec, self.run_dir), *self.opts.callbacks]
+        events = self.past_events(initial_epoch)
+        callbacks += [
+            EventLog(self.run_dir / rundir.EVENTS if self.run_dir else None, events, callbacks),
             InterruptCheck(self.interrupts),
         ]
         from .data.stream import is_stream
@@ -236,6 +237,19 @@ class Session:
                 )
         self.interrupts.check()
         return checkpointer, time.perf_counter() - started
+
+    def past_events(self, initial_epoch: int) -> list[dict]:
+        """The events of the run's earlier sessions (up to the epoch it resumes after), and the resume itself."""
+        if not initial_epoch or self.run_dir is None:
+            return []
+        try:
+            past = json.loads((self.run_dir / rundir.EVENTS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            past = []
+        kept = [
+            e for e in past if isinstance(e, dict) and isinstance(e.get("epoch"), int) and e["epoch"] <= initial_epoch
+        ]
+        return [*kept, {"epoch": initial_epoch, "kind": "resume", "text": f"resumed after epoch {initial_epoch}"}]
 
     @property
     def skipping(self) -> bool:
@@ -344,8 +358,40 @@ class Session:
                 export_saved_model(model, tmp)
         from ..use import interface
 
-        # last: interface.json, preprocessing/ and serving.keras (checked against model.keras on raw examples)
-        return interface.write(run_dir, spec, self.inference, self.loaded, model)
+        # then interface.json, preprocessing/ and serving.keras (checked against model.keras on raw examples)
+        files = interface.write(run_dir, spec, self.inference, self.loaded, model)
+        self.write_analysis(model)
+        return files
+
+    def write_analysis(self, model: Any) -> None:
+        """analysis.json, the model on its test split for the report; a run without a test split has none.
+        The run is complete without it: a failure here is said, and the report says there is no analysis."""
+        test = self.loaded.test
+        if self.run_dir is None or test is None or not len(test):
+            return
+        from ..use import interface
+
+        try:
+            from ..report.analysis import analyse
+
+            described = interface.read(self.run_dir)
+            vocabularies = {
+                i.name: described.vocabulary(i.name)
+                for i in described.inputs
+                if (i.preprocessing or {}).get("kind") == "text"
+            }
+            with self.bad_examples("The test split's analysis"):
+                result = analyse(
+                    model,
+                    self.spec,
+                    test,
+                    rundir.read_json(self.run_dir / rundir.INTERFACE),
+                    vocabularies,
+                    batch_size=self.spec.training.batch_size,
+                )
+            artifacts.write_json(self.run_dir / rundir.ANALYSIS, result)
+        except Exception as exc:  # noqa: BLE001 - the trained model is kept whatever the analysis meets
+            self.echo(f"Note: the report has no analysis of the test split: {type(exc).__name__}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -451,6 +497,21 @@ def spec_callbacks(spec: Spec, run_dir: Path | None) -> list:
                 config[key] = str(rundir.inside(run_dir, config[key]))
         out.append(getattr(keras.callbacks, cb.type)(**config))
     return out
+
+
+def write_report(run_dir: Path | None, echo: Callable[[str], None]) -> None:
+    """RUN_DIR/report.html, at the end of every run (complete, failed or interrupted). A report that cannot be
+    written is said, and the run keeps its status: the report can be made again with `kspec report`."""
+    if run_dir is None:
+        return
+    from ..report import write_report as report
+
+    try:
+        path = report([run_dir])
+    except Exception as exc:  # noqa: BLE001 - the run's outcome stands whatever the report meets
+        echo(f"Note: the report was not written: {type(exc).__name__}: {exc}")
+        return
+    echo(f"Report: {path}")
 
 
 def write_info(run_dir: Path | None, run_info: dict) -> None:

@@ -1,4 +1,4 @@
-"""The commands that use a finished run: `kspec predict`, `kspec evaluate`, `kspec export`.
+"""The commands that use a finished run: `kspec predict`, `kspec evaluate`, `kspec report`, `kspec export`.
 
 Thin click commands, registered on the main group by `kspec.cli`: each parses its options, calls one
 function of `kspec.use` and renders the result. Importing this module imports neither TensorFlow nor
@@ -43,7 +43,7 @@ def _classify(exc: BaseException) -> tuple[str | None, int]:
     name = type(exc).__name__
     if name == "DataError":
         return "data", EXIT_FAILED
-    if name in ("EvaluateError", "ExportError", "PredictError"):
+    if name in ("EvaluateError", "ExportError", "PredictError", "ReportError"):
         return name.removesuffix("Error").lower(), int(getattr(exc, "exit_code", EXIT_FAILED))
     return None, 0
 
@@ -99,6 +99,62 @@ def evaluate(run_dir: str, data: str | None, batch_size: int | None, output: str
             _document(True, **result.to_json(), written=str(result.written))
         else:
             click.echo(render_text(result), nl=False)
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the page here (atomically; default: DIR/report.html for one directory, ./report.html for more).",
+)
+@click.option(
+    "--analyse",
+    is_flag=True,
+    help="First analyse each complete run on its test split where its directory has no analysis.json "
+    "(loads the model: needs kspec[train]).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is a documented contract for tools (one document on stdout).",
+)
+def report(dirs: tuple[str, ...], output: str | None, analyse: bool, fmt: str) -> None:
+    """One self-contained HTML page (it opens offline, anywhere) for one run directory, several side by side,
+    or a `kspec tune` study directory: the run, the model's graph, the learning curves, and on the test split
+    where the model errs and why.
+
+    Exit status: 0 written, 2 usage or a directory that cannot be reported on.
+    """
+    from pathlib import Path
+
+    from .. import rundir
+
+    with _reported(fmt):
+        from ..report import write_report
+
+        if analyse:
+            _quiet_tensorflow()
+            from ..report.analysis import analyse_run
+
+            for d in dirs:
+                path = Path(d)
+                if (path / rundir.RUN_JSON).is_file() and not (path / rundir.ANALYSIS).is_file():
+                    if rundir.read_json(path / rundir.RUN_JSON).get("status") == "complete":
+                        analyse_run(path)
+        written = write_report(list(dirs), output)
+        size = written.stat().st_size
+        if fmt == "json":
+            _document(True, written=str(written), bytes=size, dirs=list(dirs))
+        else:
+            click.echo(f"Report written to {written} ({size / 1024:,.0f} KiB).")
 
 
 # ---- export -------------------------------------------------------------------------------------
