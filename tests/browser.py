@@ -128,3 +128,42 @@ def browser_page_fixture(chromium_browser: Any) -> Iterator[BrowserPage]:
         yield recorded
     finally:
         context.close()
+
+
+def open_once(path: str | Path) -> BrowserPage | None:
+    """Open one page in a Chromium launched for it, outside any fixture (for tests whose subject is not the
+    browser): what the page did, with the number of drawn charts and sections in `errors`' company; None where
+    there is no browser (a failure under KSPEC_REQUIRE_BROWSER=1)."""
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        executable = None
+    if executable is None:
+        if os.environ.get(REQUIRE) == "1":
+            pytest.fail(f"no Chromium or Playwright ({REQUIRE}=1: the browser checks must run here)")
+        return None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            recorded = BrowserPage(context.new_page())
+
+            def route(route: Any) -> None:
+                if route.request.url.startswith(LOCAL_SCHEMES):
+                    route.continue_()
+                else:
+                    recorded.external.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", route)
+            recorded.page.on("console", lambda m: recorded.errors.append(m.text) if m.type == "error" else None)
+            recorded.page.on("pageerror", lambda error: recorded.errors.append(f"page error: {error}"))
+            recorded.page.on("dialog", lambda d: (recorded.dialogs.append(d.message), d.dismiss()))
+            page = recorded.open(path)
+            recorded.charts = page.locator("[data-chart]").count()  # type: ignore[attr-defined]
+            recorded.sections = page.eval_on_selector_all("section[id]", "els => els.map(e => e.id)")  # type: ignore[attr-defined]
+            recorded.error_boxes = page.locator(".kspec-error:not([hidden])").count()  # type: ignore[attr-defined]
+        finally:
+            browser.close()
+    return recorded

@@ -42,7 +42,7 @@ def document(result) -> dict:
 # ---- every reporting command has --format, every spec argument takes - --------------------------------------
 
 
-@pytest.mark.parametrize("command", ["validate", "summary", "build-and-train", "tune", "import"])
+@pytest.mark.parametrize("command", ["validate", "summary", "build-and-train", "tune", "import", "evaluate", "report"])
 def test_every_reporting_command_has_format(command):
     result = run(command, "--help")
     assert result.exit_code == 0

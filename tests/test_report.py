@@ -324,3 +324,18 @@ def test_render_needs_nothing_from_the_network(digits_run):
     page = render(collect([run_dir]))
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "url(http" not in page
+
+
+def test_report_imports_neither_tensorflow_nor_keras(digits_run, tmp_path):
+    import subprocess
+    import sys
+
+    run_dir, _, _ = digits_run
+    program = (
+        "import sys\nfrom click.testing import CliRunner\nfrom kspec.cli import main\n"
+        f"result = CliRunner().invoke(main, ['report', {str(run_dir)!r}, '-o', {str(tmp_path / 'r.html')!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print('HEAVY:', sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'jax', 'torch'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY: []" in out and (tmp_path / "r.html").stat().st_size > 0

@@ -22,6 +22,7 @@ import kspec
 from kspec.train import session as session_module
 from kspec.train.data import DataError
 from kspec.train.run import InvalidSpec, RunResult, TrainError, TrainOptions, build_and_train
+from tests.browser import open_once
 from tests.training_specs import TINY
 
 pytest.importorskip("tensorflow")
@@ -220,6 +221,10 @@ def test_every_example_spec_trains_one_step(spec_path, tmp_path):
     # the report's analysis of the test split: every output analysed or said why not, and nothing failed
     assert not any("Note: the report" in m for m in messages), messages
     assert any(m == f"Report: {out / 'report.html'}" for m in messages), messages
+    opened = open_once(out / "report.html")  # None without a browser (a failure where one is required)
+    if opened is not None:
+        assert not opened.errors and not opened.external and not opened.dialogs and not opened.error_boxes
+        assert {"run-run0", "graph-run0", "curves-run0"} <= set(opened.sections) and opened.charts >= 2
     if result.metrics.get("test"):
         analysis = read_json(out / "analysis.json")
         assert analysis["of"] >= result.metrics["test_examples"] and analysis["examples"] > 0
