@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -117,11 +118,16 @@ def chromium() -> str:
     return found
 
 
-def time_browser(page_path: Path, runs: int) -> dict[str, object]:
+def time_browser(page_path: Path, runs: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     url = page_path.resolve().as_uri()
-    ready, load, dcl, wall, blocked, errors = [], [], [], [], [], []
+    ready: list[float] = []
+    load: list[float] = []
+    dcl: list[float] = []
+    wall: list[float] = []
+    blocked: list[str] = []
+    errors: list[str] = []
     with sync_playwright() as playwright:
         start = time.perf_counter()
         browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])

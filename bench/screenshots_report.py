@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -37,7 +38,7 @@ RUNS = {
     "digits_cnn-dropout0.5": ["training.epochs=15", "model.layers.5.rate=0.5"],
 }
 LOCAL_SCHEMES = ("file:", "data:", "about:", "blob:")
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: Any = {"width": 1280, "height": 900}
 
 
 def kspec_command() -> list[str]:
@@ -139,7 +140,7 @@ def shoot(page_path: Path, shots: list[tuple[str, str, Path]], width: int, max_k
                 x, y = top["x"] + scroll[0], top["y"] + scroll[1]
                 height = bottom["y"] + scroll[1] + bottom["height"] - y
                 pad = 8
-                clip = {"x": max(0, x - pad), "y": max(0, y - pad), "width": top["width"] + 2 * pad,
+                clip: Any = {"x": max(0, x - pad), "y": max(0, y - pad), "width": top["width"] + 2 * pad,
                         "height": height + 2 * pad}  # fmt: skip
                 png = page.screenshot(clip=clip, full_page=True)
                 print(save_png(png, target, width, max_kb))

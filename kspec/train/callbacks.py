@@ -200,7 +200,7 @@ class EventLog(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.events = events
-        self.callbacks = [c for c in callbacks if c is not self]
+        self.watched = [c for c in callbacks if c is not self]
         self._lr: float | None = None
         self._best: dict[int, Any] = {}
 
@@ -208,7 +208,7 @@ class EventLog(keras.callbacks.Callback):
         self.events.append({"epoch": epoch, "kind": kind, "text": text})
 
     def _of(self, kind: type) -> list:
-        return [c for c in self.callbacks if isinstance(c, kind)]
+        return [c for c in self.watched if isinstance(c, kind)]
 
     def on_epoch_begin(self, epoch, logs=None):
         self._lr = _learning_rate(self.model)
@@ -240,7 +240,7 @@ class EventLog(keras.callbacks.Callback):
                 if c.restore_best_weights and c.best_epoch is not None:
                     text += f"; the weights of epoch {c.best_epoch + 1} restored"
                 return "early_stop", text
-        for c in self.callbacks:
+        for c in self.watched:
             if getattr(c, "pruned_at", None) == epoch + 1:
                 return "prune", "pruned by the tuner: this trial's objective fell behind"
             if isinstance(c, NanGuard) and c.bad is not None:
