@@ -265,7 +265,7 @@ def tiny_run(tmp_path_factory):
 def test_run_directory_holds_every_file_and_nothing_is_written_outside(tiny_run):
     out, result = tiny_run["base"] / "run", tiny_run["result"]
     assert tiny_run["after"] - tiny_run["before"] == {"run"} and tiny_run["before"] <= tiny_run["after"]
-    expected = RUN_FILES | ({"model.png"} if shutil.which("dot") else set())
+    expected = RUN_FILES | {"analysis.json"} | ({"model.png"} if shutil.which("dot") else set())  # TINY has a test split
     assert visible(out) == expected  # no checkpoint/ once complete
     assert listing(out) - visible(out) == {".lock"}  # no temporary file left behind
     assert result.run_dir == out and result.epochs_done == 3 and result.resumed_from == 0

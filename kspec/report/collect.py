@@ -236,8 +236,12 @@ def _graph(inference: Any) -> tuple[dict, list[dict], dict]:
         if origin is not None and origin.instantiated:
             parent = None
             for use in reversed(origin.uses):  # outermost first
-                group = groups.setdefault(use.prefix, {"block": use.block, "parent": parent, "nodes": 0})
+                group = groups.setdefault(
+                    use.prefix, {"block": use.block, "parent": parent, "nodes": 0, "params": 0, "shape": ""}
+                )
                 group["nodes"] += 1
+                group["params"] += node.params if node.shares is None else 0
+                group["shape"] = shape_str(node.output.shape) if node.output is not None else "?"  # its last node's
                 chain.append(use.prefix)
                 parent = use.prefix
         params = node.params if node.shares is None else 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from importlib import resources
 from typing import Any
 
@@ -31,10 +32,21 @@ class ReportError(Exception):
         self.exit_code = exit_code
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinity as None (JSON has neither; the page shows a gap)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def script_json(value: Any) -> str:
     """`value` as JSON that is safe inside a <script> element: no `<`, `>` or `&`, and no line separators
     that older parsers take for line ends (each written as its \\uXXXX escape, which JSON reads back)."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     for char in ("<", ">", "&", "\u2028", "\u2029"):
         text = text.replace(char, f"\\u{ord(char):04x}")
     return text

@@ -296,6 +296,8 @@
         if (!g.hasNode(rep[n.id])) {
           var info = groups[hidden] || {};
           var lines = ["block " + (info.block || hidden) + " ×" + (info.nodes || 0) + " nodes", hidden];
+          if (info.shape) lines.push(String(info.shape));
+          if (typeof info.params === "number") lines.push(info.params.toLocaleString("en-US") + " params");
           var b = box(lines.concat(["+ "]));
           g.setNode(rep[n.id], { kind: "group", prefix: hidden, lines: lines, width: b.width + 16, height: b.height });
           var parent = (groups[hidden] || {}).parent;
