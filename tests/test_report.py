@@ -26,16 +26,21 @@ import keras  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
-DIGITS = (ROOT / "specs" / "digits_cnn.yaml").read_text(encoding="utf-8").replace(
-    "learning_rate: {type: CosineDecay, initial_learning_rate: 0.003, decay_steps: 1640}  # 40 epochs x 41 steps",
-    "learning_rate: 0.003",
-).replace(
-    "  seed: 7\n",
-    "  seed: 7\n"
-    "  callbacks:\n"
-    "    - {type: ReduceLROnPlateau, monitor: val_loss, patience: 0, min_delta: 1000}\n"  # lowers the rate from epoch 2
-    "    - {type: ModelCheckpoint, filepath: best.keras, monitor: val_loss, save_best_only: true}\n"
-    "    - {type: EarlyStopping, monitor: loss, min_delta: 100, patience: 2}\n",  # stops after epoch 3
+DIGITS = (
+    (ROOT / "specs" / "digits_cnn.yaml")
+    .read_text(encoding="utf-8")
+    .replace(
+        "learning_rate: {type: CosineDecay, initial_learning_rate: 0.003, decay_steps: 1640}  # 40 epochs x 41 steps",
+        "learning_rate: 0.003",
+    )
+    .replace(
+        "  seed: 7\n",
+        "  seed: 7\n"
+        "  callbacks:\n"
+        "    - {type: ReduceLROnPlateau, monitor: val_loss, patience: 0, min_delta: 1000}\n"  # lowers the rate from epoch 2
+        "    - {type: ModelCheckpoint, filepath: best.keras, monitor: val_loss, save_best_only: true}\n"
+        "    - {type: EarlyStopping, monitor: loss, min_delta: 100, patience: 2}\n",  # stops after epoch 3
+    )
 )
 
 
@@ -228,9 +233,9 @@ def test_a_regression_run_shows_predicted_against_true(tmp_path):
     result = train(spec, tmp_path / "run")
     (out,) = json.loads((tmp_path / "run" / "analysis.json").read_text())["outputs"]
     assert out["kind"] == "regression" and len(out["true"]) == 20
-    assert out["mae"] == pytest.approx(result.metrics["test"]["loss"] ** 0.5, rel=2) and out["rmse"] ** 2 == pytest.approx(
-        result.metrics["test"]["loss"], rel=1e-3
-    )
+    assert out["mae"] == pytest.approx(result.metrics["test"]["loss"] ** 0.5, rel=2) and out[
+        "rmse"
+    ] ** 2 == pytest.approx(result.metrics["test"]["loss"], rel=1e-3)
 
 
 def write_texts(root: Path) -> Path:
@@ -339,3 +344,81 @@ def test_report_imports_neither_tensorflow_nor_keras(digits_run, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
     assert "HEAVY: []" in out and (tmp_path / "r.html").stat().st_size > 0
+
+
+# ---- edge cases: sequences, logits, a NaN run, a study's relative paths, a run without a spec --------------------
+
+
+def test_a_binary_output_per_position_counts_every_position():
+    from kspec.report.analysis import _classifier
+
+    spec = kspec.load_spec(
+        REGRESSION.replace("loss: mse", "loss: binary_crossentropy").replace(
+            "units: 1}", "units: 1, activation: sigmoid}"
+        )
+    )
+    labels = np.zeros((50, 6, 1))
+    scores = np.full((50, 6, 1), 0.1)
+    scores[:, 0] = 0.9  # wrong at the first position of every example, right at the five others
+    out, per_example = _classifier("y", {"kind": "binary_probability"}, spec, scores, labels)
+    assert not per_example and sum(map(sum, out["confusion_matrix"])) == 300
+    assert out["accuracy"] == pytest.approx(250 / 300, abs=1e-6) and out["mistake_rows"] == []
+
+
+def test_logits_become_probabilities_before_they_are_explained():
+    from kspec.report.analysis import _probabilities
+
+    binary = _probabilities(np.array([[0.3], [-2.0]]), 0, 1, {"binary": True, "logits": True})
+    np.testing.assert_allclose(binary[:, 1], 1 / (1 + np.exp(-np.array([0.3, -2.0]))))
+    classes = _probabilities(np.array([[0.2, 0.5, 0.1]]), 0, 1, {"binary": False, "logits": True})
+    np.testing.assert_allclose(classes.sum(-1), 1.0) and np.testing.assert_allclose(
+        classes, np.exp([[0.2, 0.5, 0.1]]) / np.exp([[0.2, 0.5, 0.1]]).sum()
+    )
+
+
+def test_a_run_that_fails_on_a_nan_loss_says_so_and_still_gets_its_report(tmp_path):
+    from kspec.train.run import TrainError
+
+    spec = tmp_path / "nan.yaml"
+    spec.write_text(
+        REGRESSION.replace("{type: Adam, learning_rate: 0.01}", "{type: SGD, learning_rate: 1000000.0}").replace(
+            "  seed: 3\n", "  seed: 3\n  callbacks: [{type: EarlyStopping, monitor: loss, patience: 3}]\n"
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(TrainError):
+        train(spec, tmp_path / "run")
+    events = (
+        json.loads((tmp_path / "run" / "events.json").read_text())
+        if (tmp_path / "run" / "events.json").exists()
+        else []
+    )
+    assert all(e["kind"] != "early_stop" for e in events)
+    data = collect([tmp_path / "run"])
+    assert data["runs"][0]["status"] == "failed" and "no analysis" in data["runs"][0]["analysis_note"].lower()
+    assert "failed" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_a_study_s_best_run_is_found_from_a_relative_path(tmp_path):
+    study = tmp_path / "runs" / "s-study"
+    (study / "trial-0001").mkdir(parents=True)
+    (study / "trial-0001" / "run.json").write_text('{"status": "complete", "spec": "s"}')
+    (study / "trial-0001" / "spec.yaml").write_text(REGRESSION)
+    (study / "trials.csv").write_text(
+        "number,state,val_loss,seconds,lr,run_dir,note\n"
+        "0,invalid,,,0.1,,the model does not fit\n"
+        "1,complete,0.5,2.000,0.01,runs/s-study/trial-0001,\n"
+        "2,failed,,1.000,0.02,runs/s-study/trial-0002,NaN loss\n"
+    )
+    data = collect([study])
+    assert data["study"]["direction"] == "minimize" and data["study"]["best"] == 1
+    assert data["runs"][0]["dir"] == str((study / "trial-0001").resolve())
+    assert [t["state"] for t in data["study"]["trials"]] == ["invalid", "complete", "failed"]
+    assert "the model does not fit" in render(data)
+
+
+def test_a_run_whose_spec_no_longer_checks_still_gets_a_page(tmp_path):
+    (tmp_path / "run.json").write_text('{"status": "complete", "spec": "gone"}')
+    (tmp_path / "spec.yaml").write_text("kspec: 1\nname: gone\nmodel: {input: {shape: [4]}, layers: [{type: Nope}]}\n")
+    page = render(collect([tmp_path]))
+    assert "no longer checks, so its model cannot be drawn" in page

@@ -26,6 +26,8 @@ from .examples import image_src, is_image, row_fields, saliency_src, text_snippe
 LIMIT = 10_000
 MISTAKES = 12
 CURVE_CLASSES = 10
+#: Above this many classes the page leaves the confusion matrix out.
+MATRIX_CLASSES = 50
 EXPLAINED = 4
 IG_STEPS = 16
 #: Above this many parameters x input values x IG_STEPS, integrated gradients would take too long (a proxy of
@@ -90,8 +92,13 @@ def analyse(
                     "as examples (its figures count every position)."
                 )
             if per_example and not explained:
-                described["explanation"] = _explain(model, name, outputs, split, fetch, out, interface, vocabularies)
                 explained = True
+                try:
+                    described["explanation"] = _explain(
+                        model, name, outputs, split, fetch, out, interface, vocabularies
+                    )
+                except Exception as exc:  # noqa: BLE001 - the figures above stand without it
+                    described["notes"].append(f"No explanation of output '{name}': {type(exc).__name__}: {exc}")
             del out["mistake_rows"], out["first_true"]
             described["outputs"].append(out)
         elif kind == "regression":
@@ -174,13 +181,13 @@ def _classifier(name: str, info: dict, spec: Any, scores: np.ndarray, labels: np
     loss = spec.training.loss
     loss = loss.get(name) if isinstance(loss, dict) else loss
     m = len(scores)
-    if kind.startswith("binary"):
-        p = scores.reshape(m, -1)[:, 0].astype(np.float64)
+    if kind.startswith("binary"):  # one unit per example, or per position of a sequence: each position counts
         per_example = scores.reshape(m, -1).shape[1] == 1
+        p = scores.reshape(-1).astype(np.float64)
         if kind == "binary_logit":
             p = 1 / (1 + np.exp(-p))
         probs = np.stack([1 - p, p], axis=-1)
-        true = (labels.reshape(m, -1)[:, 0] > 0.5).astype(np.int64)
+        true = (labels.reshape(-1) > 0.5).astype(np.int64)
         classes = 2
     else:
         classes = int(scores.shape[-1])
@@ -198,6 +205,7 @@ def _classifier(name: str, info: dict, spec: Any, scores: np.ndarray, labels: np
         "name": name,
         "kind": "classification",
         "binary": kind.startswith("binary"),
+        "logits": kind in ("class_logits", "binary_logit"),
         **{k: report[k] for k in ("class_names", "accuracy", "macro_f1", "per_class", "confusion_matrix")},
         "confusion_max": int(max((max(r) for r in report["confusion_matrix"]), default=0)),
     }
@@ -221,7 +229,12 @@ def _classifier(name: str, info: dict, spec: Any, scores: np.ndarray, labels: np
     confidence = kept_probs.max(-1)
     out["calibration"] = curves.calibration(confidence, kept_probs.argmax(-1) == kept_true)
     out["mistakes"], out["mistake_rows"] = [], []
-    out["first_true"] = [names[t] for t in true[:EXPLAINED]] if per_example else []
+    out["first_true"] = [names[t] if 0 <= t < classes else "—" for t in true[:EXPLAINED]] if per_example else []
+    if classes > MATRIX_CLASSES:  # a matrix of 1,000 classes would be a million cells: the table has every class
+        out["matrix_note"] = (
+            f"{classes} classes: the confusion matrix is left out (over {MATRIX_CLASSES}); the table has every class."
+        )
+        out["confusion_matrix"] = []
     if per_example:
         rows = np.nonzero(keep & (pred != true))[0]
         rows = rows[np.argsort(-probs[rows, pred[rows]], kind="mergesort")][:MISTAKES]
@@ -300,20 +313,18 @@ def _explain(
     return None
 
 
-def _probabilities(got: Any, index: int, n_outputs: int, binary: bool) -> np.ndarray:
+def _probabilities(got: Any, index: int, n_outputs: int, out: dict) -> np.ndarray:
     """(examples, classes) probabilities of the explained output from the model's raw predictions."""
-    value = np.asarray(got[index] if n_outputs > 1 and isinstance(got, list | tuple) else got, np.float64)
     if isinstance(got, dict):
-        value = np.asarray(list(got.values())[index], np.float64)
+        got = list(got.values())[index]
+    elif n_outputs > 1 and isinstance(got, list | tuple):
+        got = got[index]
+    value = np.asarray(got, np.float64)
     value = value.reshape(len(value), -1)
-    if binary:
-        p = value[:, 0]
-        if p.min() < 0 or p.max() > 1:
-            p = 1 / (1 + np.exp(-p))
+    if out["binary"]:
+        p = 1 / (1 + np.exp(-value[:, 0])) if out["logits"] else value[:, 0]
         return np.stack([1 - p, p], axis=-1)
-    if value.min() < 0 or not np.allclose(value.sum(-1), 1, atol=1e-3):
-        return _softmax(value)
-    return value
+    return _softmax(value) if out["logits"] else value
 
 
 def _verdicts(probs: np.ndarray, out: dict) -> tuple[np.ndarray, list[dict]]:
@@ -328,7 +339,7 @@ def _verdicts(probs: np.ndarray, out: dict) -> tuple[np.ndarray, list[dict]]:
 def _saliency(
     model: Any, x: np.ndarray, index: int, n_outputs: int, out: dict, value_range: tuple[float, float] | None
 ) -> dict[str, Any]:
-    probs = _probabilities(model.predict(x, verbose=0), index, n_outputs, out["binary"])
+    probs = _probabilities(model.predict(x, verbose=0), index, n_outputs, out)
     pred, verdicts = _verdicts(probs, out)
     steps = IG_STEPS if model.count_params() * x[0].size * IG_STEPS <= IG_BUDGET else 1
     baseline = np.zeros_like(x[:1])
@@ -336,7 +347,7 @@ def _saliency(
     for i in range(len(x)):
         alphas = ((np.arange(steps) + 0.5) / steps).reshape(-1, *([1] * (x.ndim - 1))).astype(x.dtype)
         path = baseline + alphas * (x[i : i + 1] - baseline) if steps > 1 else x[i : i + 1]
-        grads = _gradients(model, path, int(pred[i]), index, n_outputs, out["binary"]).mean(axis=0)
+        grads = _gradients(model, path, int(pred[i]), index, n_outputs, out["binary"], out["logits"]).mean(axis=0)
         attribution = np.abs(grads * (x[i] - baseline[0]))
         weights = attribution.sum(axis=-1) if attribution.ndim == 3 else attribution
         items.append(
@@ -357,8 +368,11 @@ def _saliency(
     return {"method": method, "kind": "image", "items": items}
 
 
-def _gradients(model: Any, x: np.ndarray, cls: int, index: int, n_outputs: int, binary: bool) -> np.ndarray:
-    """d(probability of class `cls`)/d(input) for each example of `x`, on the model's backend."""
+def _gradients(
+    model: Any, x: np.ndarray, cls: int, index: int, n_outputs: int, binary: bool, logits: bool = False
+) -> np.ndarray:
+    """d(probability of class `cls`)/d(input) for each example of `x`, on the model's backend (an output of
+    logits is turned into probabilities first: sigmoid, or softmax over the classes)."""
     import keras
     from keras import ops
 
@@ -370,8 +384,10 @@ def _gradients(model: Any, x: np.ndarray, cls: int, index: int, n_outputs: int, 
             got = got[index]
         got = ops.reshape(got, (ops.shape(got)[0], -1))
         if binary:
-            p = got[:, 0]
+            p = ops.sigmoid(got[:, 0]) if logits else got[:, 0]
             return ops.sum(p if cls == 1 else 1 - p)
+        if logits:
+            got = ops.softmax(got, axis=-1)
         return ops.sum(got[:, cls])
 
     backend = keras.backend.backend()
@@ -405,14 +421,17 @@ def _occlusion_ids(
     model: Any, x: np.ndarray, index: int, n_outputs: int, out: dict, vocabulary: list[str] | None
 ) -> dict[str, Any]:
     """Token ids (an Embedding's input): each shown as its vocabulary's token, or as #ID without one."""
-    probs = _probabilities(model.predict(x, verbose=0), index, n_outputs, out["binary"])
+    probs = _probabilities(model.predict(x, verbose=0), index, n_outputs, out)
     pred, verdicts = _verdicts(probs, out)
     items = []
     for i in range(len(x)):
         positions = np.nonzero(x[i])[0][:OCCLUDED_TOKENS]
+        if not len(positions):  # all padding: nothing to leave out
+            items.append({**verdicts[i], "tokens": []})
+            continue
         variants = np.repeat(x[i : i + 1], len(positions), axis=0)
         variants[np.arange(len(positions)), positions] = 0
-        without = _probabilities(model.predict(variants, verbose=0), index, n_outputs, out["binary"])
+        without = _probabilities(model.predict(variants, verbose=0), index, n_outputs, out)
         weights = _token_weights(probs[i], without, int(pred[i])) if len(positions) else []
         tokens = [
             (vocabulary[t] if 0 <= t < len(vocabulary) else "[UNK]") if vocabulary else f"#{t}" for t in x[i][positions]
@@ -426,7 +445,7 @@ def _occlusion_strings(model: Any, x: np.ndarray, index: int, n_outputs: int, ou
 
     def predict(texts: list[str]) -> np.ndarray:
         data = tf.data.Dataset.from_tensor_slices((np.array(texts, dtype=object),)).batch(64)
-        return _probabilities(model.predict(data, verbose=0), index, n_outputs, out["binary"])
+        return _probabilities(model.predict(data, verbose=0), index, n_outputs, out)
 
     texts = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in x.ravel()]
     probs = predict(texts)

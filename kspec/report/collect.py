@@ -112,7 +112,8 @@ def run_data(run_dir: Path, index: int, label: str | None = None) -> dict[str, A
     events = _read_json(run_dir / rundir.EVENTS) or []
     analysis = _read_json(run_dir / rundir.ANALYSIS)
     report = _check(run_dir / rundir.SPEC)
-    graph, layers, totals = _graph(report.inference) if report is not None else (None, [], {})
+    no_totals = {"params": 0, "trainable": 0, "non_trainable": 0, "layers": 0}
+    graph, layers, totals = _graph(report.inference) if report is not None else (None, [], no_totals)
     spec = report.spec if report is not None else None
     status = str(info.get("status", "unknown"))
     note = None
@@ -191,6 +192,8 @@ def _info_rows(info: dict, spec: Any, spec_text: str, metrics: dict) -> list[lis
 
 
 def _number(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return "—" if not math.isfinite(value) else f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
     return str(value)
@@ -311,9 +314,7 @@ def highlight_yaml(text: str) -> str:
 def diff(a: str, b: str, a_label: str, b_label: str) -> list[list[str]]:
     """The unified diff of two specs' texts as (kind, text) lines: kind " ", "+", "-" or "@"."""
     lines = []
-    for line in difflib.unified_diff(a.splitlines(), b.splitlines(), a_label, b_label, n=2, lineterm=""):
-        if line.startswith(("---", "+++")):
-            continue
+    for line in list(difflib.unified_diff(a.splitlines(), b.splitlines(), a_label, b_label, n=2, lineterm=""))[2:]:
         kind = "@" if line.startswith("@@") else line[:1] if line[:1] in "+- " else " "
         lines.append([kind, line[1:] if kind != "@" else line])
     return lines
@@ -366,13 +367,18 @@ def _direction(study_dir: Path, metric: str) -> str:
     db = study_dir / "study.db"
     if db.is_file():
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            try:
                 row = con.execute("SELECT direction FROM study_directions LIMIT 1").fetchone()
+            finally:
+                con.close()
             if row:
                 return "minimize" if "MINIMIZE" in str(row[0]).upper() else "maximize"
         except sqlite3.Error:
             pass
-    return "minimize" if re.search(r"loss|error", metric) else "maximize"
+    lower = metric.lower()
+    down = ("loss", "error", "mae", "mse", "mape", "msle", "rmse", "hinge", "crossentropy", "divergence")
+    return "minimize" if any(word in lower for word in down) else "maximize"
 
 
 def _float(text: str) -> float | None:
@@ -415,8 +421,10 @@ def study_data(study_dir: Path) -> dict[str, Any]:
     importances = _read_json(study_dir / "importances.json") or {}
     best_run = None
     if best is not None and best["run_dir"]:
+        # trials.csv holds the path as `kspec tune` was given it: absolute, or relative to where it ran
         path = Path(best["run_dir"])
-        best_run = str(path if path.is_absolute() else study_dir / path)
+        candidates = [path] if path.is_absolute() else [study_dir / path.name, path, study_dir / path]
+        best_run = str(next((c for c in candidates if (c / rundir.RUN_JSON).is_file()), candidates[0]))
     return {
         "dir": str(study_dir.resolve()),
         "name": study_dir.resolve().name,

@@ -16,10 +16,9 @@ ROW_FIELDS = 12
 
 
 def is_image(shape: tuple) -> bool:
-    """An example of this shape (no batch axis) is shown as an image: (h, w) or (h, w, 1|3|4), both sides > 1."""
-    if len(shape) == 3 and shape[-1] in (1, 3, 4):
-        return shape[0] > 1 and shape[1] > 1
-    return len(shape) == 2 and shape[0] > 3 and shape[1] > 3
+    """An example of this shape (no batch axis) is shown as an image: (h, w, 1|3|4), both sides > 1. A 2-D
+    example (a sequence of feature vectors as often as a grey image) is shown as numbers."""
+    return len(shape) == 3 and shape[-1] in (1, 3, 4) and shape[0] > 1 and shape[1] > 1
 
 
 def _to_uint8(image: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:

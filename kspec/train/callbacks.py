@@ -210,8 +210,10 @@ class EventLog(keras.callbacks.Callback):
     def _of(self, kind: type) -> list:
         return [c for c in self.watched if isinstance(c, kind)]
 
+    def on_train_begin(self, logs=None):
+        self._lr = _learning_rate(self.model)  # then at each epoch's end: a scheduler sets it at an epoch's begin
+
     def on_epoch_begin(self, epoch, logs=None):
-        self._lr = _learning_rate(self.model)
         self._best = {id(c): c.best for c in self._of(keras.callbacks.ModelCheckpoint) if c.save_best_only}
 
     def on_epoch_end(self, epoch, logs=None):
@@ -221,6 +223,7 @@ class EventLog(keras.callbacks.Callback):
         if schedulers and lr is not None and self._lr is not None and lr != self._lr:
             by = type(schedulers[0]).__name__
             self._add(number, "lr", f"learning rate {self._lr:.3g} → {lr:.3g} ({by})")
+        self._lr = lr
         for c in self._of(keras.callbacks.ModelCheckpoint):
             if c.save_best_only and id(c) in self._best and c.best != self._best[id(c)]:
                 self._add(
@@ -234,15 +237,15 @@ class EventLog(keras.callbacks.Callback):
             artifacts.write_json(self.path, self.events)
 
     def _why_stopped(self, epoch: int) -> tuple[str, str]:
+        for c in self.watched:
+            if isinstance(c, NanGuard) and c.bad is not None:
+                return "nan", f"stopped: {c.reason}"
+            if getattr(c, "pruned_at", None) == epoch + 1:
+                return "prune", "pruned by the tuner: this trial's objective fell behind"
         for c in self._of(keras.callbacks.EarlyStopping):
-            if c.stopped_epoch == epoch:
+            if c.stopped_epoch == epoch and epoch > 0:  # stopped_epoch starts at 0; Keras never stops at epoch 0
                 text = f"early stop: {c.monitor} did not improve for {c.patience} epoch(s)"
                 if c.restore_best_weights and c.best_epoch is not None:
                     text += f"; the weights of epoch {c.best_epoch + 1} restored"
                 return "early_stop", text
-        for c in self.watched:
-            if getattr(c, "pruned_at", None) == epoch + 1:
-                return "prune", "pruned by the tuner: this trial's objective fell behind"
-            if isinstance(c, NanGuard) and c.bad is not None:
-                return "nan", f"stopped: {c.reason}"
         return "early_stop", "training stopped by a callback"

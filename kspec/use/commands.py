@@ -147,7 +147,8 @@ def report(dirs: tuple[str, ...], output: str | None, analyse: bool, fmt: str) -
             for d in dirs:
                 path = Path(d)
                 if (path / rundir.RUN_JSON).is_file() and not (path / rundir.ANALYSIS).is_file():
-                    if rundir.read_json(path / rundir.RUN_JSON).get("status") == "complete":
+                    finished = rundir.read_json(path / rundir.RUN_JSON).get("status") == "complete"
+                    if finished and rundir.read_json(path / rundir.METRICS).get("test"):  # it held out a test split
                         analyse_run(path)
         written = write_report(list(dirs), output)
         size = written.stat().st_size

@@ -190,8 +190,9 @@ def _classification_reports(run: UsableRun, model: Any, split: Any, batch: int) 
         labels = np.asarray(label_arrays[name])
         if kinds[name] == "binary":
             threshold = 0.0 if _logits(run, name) else 0.5
-            pred = (scores.reshape(len(scores), -1)[:, 0] > threshold).astype(np.int64)
-            true = (labels.reshape(len(labels), -1)[:, 0] > 0.5).astype(np.int64)
+            # one unit per example, or per position of a sequence: every position counts
+            pred = (scores.reshape(-1) > threshold).astype(np.int64)
+            true = (labels.reshape(-1) > 0.5).astype(np.int64)
             classes = 2
         else:
             classes = int(scores.shape[-1])

@@ -255,7 +255,7 @@
     this.run = run;
     this.el = el;
     this.g = run.graph || {};
-    this.collapsed = {};
+    this.collapsed = Object.create(null);
     var self = this;
     arr(this.g.collapsed).forEach(function (p) { self.collapsed[p] = true; });
     this.draw();
@@ -273,7 +273,7 @@
     var g = new dagre.graphlib.Graph({ compound: true });
     g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 34, marginx: 12, marginy: 12 });
     g.setDefaultEdgeLabel(function () { return {}; });
-    var rep = {}, clusters = {};
+    var rep = Object.create(null), clusters = Object.create(null);
     function box(lines) {
       var w = 0;
       lines.forEach(function (l) { w = Math.max(w, l.length); });
