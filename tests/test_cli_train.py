@@ -541,7 +541,7 @@ data:
     assert "the final model was not written" in line and "learning_rate" in line
     run_info = read_json(tmp_path / "run" / "run.json")
     assert run_info["status"] == "failed" and run_info["error"] == "the loss became nan"
-    assert visible(tmp_path / "run") == {"run.json", "spec.yaml"}  # no model.keras, no checkpoint
+    assert visible(tmp_path / "run") == {"run.json", "spec.yaml", "events.json", "report.html"}  # no model, no checkpoint
 
 
 # ---- 8. --data forms --------------------------------------------------------------------------------------

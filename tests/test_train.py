@@ -397,7 +397,8 @@ def test_interrupted_run_keeps_its_checkpoint_and_resumes_from_the_saved_weights
 
     run_info = read_json(out / "run.json")
     assert run_info["status"] == "interrupted" and run_info["epochs_done"] == 2
-    assert visible(out) == {"run.json", "spec.yaml", "checkpoint"}  # no final model for an unfinished run
+    # no final model for an unfinished run; what it got to is in its report
+    assert visible(out) == {"run.json", "spec.yaml", "checkpoint", "events.json", "report.html"}
     assert visible(out / "checkpoint") == {"model.keras", "state.json"}
     state = read_json(out / "checkpoint" / "state.json")
     assert state["epochs_done"] == 2 and len(state["history"]["loss"]) == 2
@@ -613,7 +614,7 @@ def test_a_nan_loss_in_the_first_epoch_fails_without_a_model(tmp_path):
     assert "No epoch completed" in message and "learning_rate" in message and "\n" not in message
     run_info = read_json(out / "run.json")
     assert run_info["status"] == "failed" and run_info["error"] == "the loss became nan" and run_info["epochs_done"] == 0
-    assert visible(out) == {"run.json", "spec.yaml"}  # no model.keras, no checkpoint
+    assert visible(out) == {"run.json", "spec.yaml", "events.json", "report.html"}  # no model.keras, no checkpoint
 
 
 def test_a_nan_loss_after_a_complete_epoch_keeps_that_epoch(tmp_path):
@@ -628,7 +629,9 @@ def test_a_nan_loss_after_a_complete_epoch_keeps_that_epoch(tmp_path):
     assert err.value.exit_code == 1
     assert "the loss became inf in epoch 2" in str(err.value) and "1 complete epoch(s)" in str(err.value)
     assert read_json(out / "run.json")["status"] == "failed"
-    assert visible(out) == {"run.json", "spec.yaml", "checkpoint", "history.csv", "history.json", "curves.png"}
+    assert visible(out) == {
+        "run.json", "spec.yaml", "checkpoint", "history.csv", "history.json", "curves.png", "events.json", "report.html"
+    }
     assert read_json(out / "history.json")["epoch"] == [1]
     assert read_json(out / "checkpoint" / "state.json")["epochs_done"] == 1
 
@@ -664,7 +667,8 @@ def test_spec_callbacks_write_inside_the_run_directory(tmp_path, monkeypatch):
     with open(out / "training.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["loss"]) for r in rows] == pytest.approx(result.history["loss"])
-    assert visible(out) == RUN_FILES | {"checkpoints", "training.csv"} | ({"model.png"} if shutil.which("dot") else set())
+    expected = RUN_FILES | {"checkpoints", "training.csv", "analysis.json"}  # TINY has a test split
+    assert visible(out) == expected | ({"model.png"} if shutil.which("dot") else set())
 
 
 @pytest.mark.parametrize(
