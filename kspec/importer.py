@@ -235,8 +235,10 @@ class _Converter:
             if key == "name":
                 continue
             if key == "dtype":
-                if not _is_float32(value):
-                    self._argument(where, key, value, "kspec builds every layer with the float32 dtype policy")
+                if not _is_policy(value, cls.keras_dtype_policy):
+                    self._argument(
+                        where, key, value, f"kspec builds this layer with the {cls.keras_dtype_policy} dtype policy"
+                    )
                 continue
             if key in fields and key not in ("type", "name", "inputs"):
                 out[key] = self.value(cls, key, value, where)
@@ -406,15 +408,15 @@ def _show(value: Any) -> str:
     return cut(json.dumps(value, default=str) if not isinstance(value, str) else repr(value), 120)
 
 
-def _is_float32(dtype: Any) -> bool:
-    """The float32 dtype policy, however Keras wrote it (a name, or a serialised DTypePolicy)."""
-    if dtype in (None, "float32"):
+def _is_policy(dtype: Any, name: str = "float32") -> bool:
+    """The dtype policy `name`, however Keras wrote it (a name, or a serialised DTypePolicy; None is float32)."""
+    if dtype == name or (dtype is None and name == "float32"):
         return True
     return (
         isinstance(dtype, dict)
         and dtype.get("class_name") == "DTypePolicy"
         and isinstance(dtype.get("config"), dict)
-        and dtype["config"].get("name") == "float32"
+        and dtype["config"].get("name") == name
     )
 
 

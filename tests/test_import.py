@@ -231,6 +231,12 @@ FOUND = [
                                              "cell": [{"type": "SimpleRNNCell", "units": 1, "use_bias": False}]}},
          {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
      "training": {"optimizer": "adam", "loss": "mse"}},
+    # Keras gives Hashing the int64 dtype policy (its bin ids) when it is built without one, as kspec builds it.
+    {"kspec": 1, "name": "sequence_model",
+     "model": {"input": {"shape": [1, 1]}, "layers": [
+         {"type": "Hashing", "num_bins": 1, "salt": 7}, {"type": "CategoryEncoding", "num_tokens": 1, "output_mode": "one_hot"},
+         {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
+     "training": {"optimizer": "schedulefreeadamw", "loss": "CosineSimilarity"}},
 ]
 
 
@@ -240,6 +246,7 @@ FOUND = [
 @example(FOUND[1])
 @example(FOUND[2])
 @example(FOUND[3])
+@example(FOUND[4])
 def test_property_models_kspec_builds_import_back(spec):
     """Every layer type and argument kspec offers survives the trip: a model built from a spec kspec accepts
     imports to a spec that builds the same model (the same outputs where every input size is known; integer
@@ -493,7 +500,7 @@ def test_unsupported_arguments_name_the_layer_and_argument():
         "Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform, Orthogonal, "
         "RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling",
         "Layer 'wide' (Dense): argument dtype={\"module\": \"keras\", \"class_name\": \"DTypePolicy\", \"config\": "
-        "{\"name\": \"float64\"}, \"registered_name\": null} is not supported: kspec builds every layer with the "
+        "{\"name\": \"float64\"}, \"registered_name\": null} is not supported: kspec builds this layer with the "
         "float32 dtype policy",
     ]
 

@@ -163,6 +163,8 @@ class Layer(KspecModel):
     training_only: ClassVar[bool] = False
     #: The layer reads string tensors (the text layers); every other layer refuses them (the `string-tensors` policy).
     accepts_strings: ClassVar[bool] = False
+    #: The dtype policy Keras gives the layer when it is built without one (as kspec builds every layer).
+    keras_dtype_policy: ClassVar[str] = "float32"
     #: Fields that are not Keras constructor arguments.
     _non_keras_fields: ClassVar[frozenset[str]] = frozenset({"type", "name", "inputs"})
 

@@ -563,6 +563,8 @@ class Hashing(Layer):
     size 1 as a `num_bins` vector, float32; 'multi_hot', 'count': `(batch, num_bins)` from `(batch, n)`, float32.
     """
 
+    keras_dtype_policy: ClassVar[str] = "int64"  # its output: hashed bin ids
+
     accepts_strings: ClassVar[bool] = True
     keras_backends: ClassVar[tuple[str, ...]] = NOT_JAX
 
@@ -615,6 +617,8 @@ class HashedCrossing(Layer):
     Input shape: two tensors of the same shape, `(batch,)` or `(batch, 1)`, each of strings or integers.
     Output shape: 'int': the same, int64 bin indices; 'one_hot': `(batch, num_bins)`, float32.
     """
+
+    keras_dtype_policy: ClassVar[str] = "int64"  # its output: hashed bin ids
 
     accepts_strings: ClassVar[bool] = True
     keras_backends: ClassVar[tuple[str, ...]] = NOT_JAX
