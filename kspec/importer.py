@@ -61,6 +61,9 @@ MODEL_CLASSES = ("Sequential", "Functional")
 
 #: Layer-level keyword arguments of every Keras layer, with the value kspec builds every layer with.
 _BASE_DEFAULTS: dict[str, Any] = {"trainable": True, "autocast": True, "activity_regularizer": None}
+#: What Keras writes in a layer's configuration but computes from its other arguments (a lookup's vocabulary size:
+#: its vocabulary and special tokens); kspec's layer computes it the same way.
+_DERIVED = frozenset({("IntegerLookup", "vocabulary_size"), ("StringLookup", "vocabulary_size")})
 #: Arguments that a Keras class takes through `**kwargs` (so its signature has no default), with that default.
 _KWARGS_DEFAULTS: dict[tuple[str, str], Any] = {("LayerNormalization", "rms_scaling"): False}
 
@@ -245,6 +248,8 @@ class _Converter:
                 continue
             if wrapped and key == "zero_output_for_mask" and value == config.get("return_sequences", False):
                 continue  # what Bidirectional sets on the layers it wraps, whatever they were built with
+            if (cls.keras_class or cls.type_name(), key) in _DERIVED:
+                continue
             default = self._keras_default(cls, key)
             if default is _NO_DEFAULT or not _same(value, default):
                 expected = "" if default is _NO_DEFAULT else f" (kspec builds it with {_show(default)})"

@@ -101,10 +101,11 @@ IMAGE_TYPES = (
 
 
 @st.composite
-def image_layer(draw, shape):
-    """One layer for a tracked (h, w, c) input (None where unknown); returns (layer, tracked output)."""
+def image_layer(draw, shape, only: str | None = None):
+    """One layer for a tracked (h, w, c) input (None where unknown); returns (layer, tracked output). `only`
+    names the type to draw (the coverage test draws each type on its own)."""
     h, w, c = shape
-    t = draw(st.sampled_from(IMAGE_TYPES))
+    t = only or draw(st.sampled_from(IMAGE_TYPES))
     layer: dict[str, Any] = {"type": t}
     big = h is not None and w is not None and h * w > 40 * 40
 

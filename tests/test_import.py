@@ -237,6 +237,13 @@ FOUND = [
          {"type": "Hashing", "num_bins": 1, "salt": 7}, {"type": "CategoryEncoding", "num_tokens": 1, "output_mode": "one_hot"},
          {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
      "training": {"optimizer": "schedulefreeadamw", "loss": "CosineSimilarity"}},
+    # Keras writes a lookup's vocabulary_size (its vocabulary and special tokens), which kspec computes.
+    {"kspec": 1, "name": "sequence_model",
+     "model": {"input": {"shape": [1, 1]}, "layers": [
+         {"type": "IntegerLookup", "vocabulary": [0], "mask_token": 9},
+         {"type": "CategoryEncoding", "num_tokens": 3, "output_mode": "one_hot"},
+         {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
+     "training": {"optimizer": "schedulefreeadamw", "loss": "CosineSimilarity"}},
 ]
 
 
@@ -247,6 +254,7 @@ FOUND = [
 @example(FOUND[2])
 @example(FOUND[3])
 @example(FOUND[4])
+@example(FOUND[5])
 def test_property_models_kspec_builds_import_back(spec):
     """Every layer type and argument kspec offers survives the trip: a model built from a spec kspec accepts
     imports to a spec that builds the same model (the same outputs where every input size is known; integer

@@ -17,6 +17,7 @@ from kspec.spec.training import LOSS_ALIASES, LOSS_CLASS_KIND, LOSSES, METRIC_NA
 from tests.draws import DRAWERS, extra_run
 from tests.stats import record
 from tests.strategies import (
+    IMAGE_TYPES,
     KINDS,
     METRIC_CLASSES,
     OPTIMIZER_CLASSES,
@@ -27,6 +28,7 @@ from tests.strategies import (
     argument_fields,
     drawn_kinds,
     graph_specs,
+    image_layer,
     image_specs,
     layer_classes,
     object_choices,
@@ -113,7 +115,21 @@ def _family_types() -> Counter:
         fitting = [s for s in shapes if len(s) in drawer.ranks and not (drawer.known and None in s)]
         if fitting:
             _draw_each(drawer, fitting, seen)
+    # the image layers of valid_specs, each type on its own (a rare one need not wait for 2,000 whole specs)
+    for t in sorted(set(IMAGE_TYPES) - {"Volume", "Extra"}):
+        _draw_image_type(t, seen)
     return seen
+
+
+def _draw_image_type(t: str, seen: Counter) -> None:
+    @settings(max_examples=5, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def draw(data):
+        layer, _ = data.draw(image_layer((12, 10, 3), only=t))
+        _walk(layer, seen)
+
+    draw()
 
 
 def _draw_each(drawer, shapes: list, seen: Counter) -> None:
