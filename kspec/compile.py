@@ -57,6 +57,8 @@ def build_layer(layer: Layer, name: str | None = None) -> Any:
     an `OpCall` that calls its `keras.ops` function."""
     if isinstance(layer, Op):
         return OpCall(layer, name or layer.name)
+    if name and not layer.name:  # the name the compiler gives it: what its nested layers are named after (Pipeline)
+        layer = layer.model_copy(update={"name": name})
     kwargs = layer.keras_kwargs()
     outer = name or layer.name
     for field_name, value in layer:

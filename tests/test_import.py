@@ -244,6 +244,13 @@ FOUND = [
          {"type": "CategoryEncoding", "num_tokens": 3, "output_mode": "one_hot"},
          {"type": "GlobalAveragePooling1D"}, {"type": "Dense", "units": 1}]},
      "training": {"optimizer": "schedulefreeadamw", "loss": "CosineSimilarity"}},
+    # A Pipeline without a name in the spec named its layers from Keras's process-wide counter; they are named
+    # after the name the compiler gives the Pipeline, as when the spec names it.
+    {"kspec": 1, "name": "image_model",
+     "model": {"input": {"shape": [4, 4, 1]}, "layers": [
+         {"type": "Pipeline", "layers": [{"type": "RandomBrightness", "factor": 0.2}]},
+         {"type": "GlobalAveragePooling2D"}, {"type": "Dense", "units": 1}]},
+     "training": {"optimizer": "schedulefreeadamw", "loss": "CosineSimilarity"}},
 ]
 
 
@@ -255,6 +262,7 @@ FOUND = [
 @example(FOUND[3])
 @example(FOUND[4])
 @example(FOUND[5])
+@example(FOUND[6])
 def test_property_models_kspec_builds_import_back(spec):
     """Every layer type and argument kspec offers survives the trip: a model built from a spec kspec accepts
     imports to a spec that builds the same model (the same outputs where every input size is known; integer
