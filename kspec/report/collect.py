@@ -27,7 +27,6 @@ from .page import ReportError
 
 #: A graph with more nodes than this opens with its blocks collapsed.
 COLLAPSE_ABOVE = 60
-STUDY_FILES = ("trials.csv",)
 
 
 def is_study(path: Path) -> bool:

@@ -76,6 +76,31 @@ def _template() -> Any:
     return env.get_template("report.html.j2")
 
 
+def _for_script(data: dict[str, Any]) -> dict[str, Any]:
+    """The page data report.js reads: without what only the HTML shows (the highlighted spec, the diffs' HTML,
+    the images), which would otherwise be in the page twice."""
+    runs = []
+    for run in data.get("runs", []):
+        run = {k: v for k, v in run.items() if k != "spec_html"}
+        analysis = run.get("analysis")
+        if analysis:
+            outputs = [
+                {**o, "mistakes": [{k: v for k, v in m.items() if k != "example"} for m in o.get("mistakes", [])]}
+                for o in analysis.get("outputs", [])
+            ]
+            explanation = analysis.get("explanation")
+            if explanation:
+                items = [{k: v for k, v in i.items() if k not in ("image", "saliency")} for i in explanation["items"]]
+                explanation = {**explanation, "items": items}
+            run["analysis"] = {**analysis, "outputs": outputs, "explanation": explanation}
+        runs.append(run)
+    comparison = data.get("comparison")
+    if comparison:
+        diffs = [{k: v for k, v in d.items() if k != "html"} for d in comparison.get("diffs", [])]
+        comparison = {**{k: v for k, v in comparison.items() if k != "diff_html"}, "diffs": diffs}
+    return {**data, "runs": runs, "comparison": comparison}
+
+
 def render(data: dict[str, Any]) -> str:
     """The whole page for `data` (see kspec.report.collect for its fields)."""
-    return _template().render(data=data, data_json=script_json(data), assets=_assets())
+    return _template().render(data=data, data_json=script_json(_for_script(data)), assets=_assets())
