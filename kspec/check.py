@@ -16,6 +16,7 @@ from .diagnostics import Diagnostic, Note, Path, SpecError, has_errors
 from .infer import Inference, infer
 from .lint import lint
 from .load import MAX_INT, Loaded, SourceMap, load_data, load_text
+from .recover import Repair, item_of, repair
 from .semantics import DEFAULT_PARAM_BUDGET, check_semantics
 from .spec import Spec
 from .spec.layers import Tensor
@@ -33,6 +34,11 @@ class Report:
     spec: Spec | None = None
     inference: Inference | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: The spec the inference is of: `spec`, or where the language refused the spec, the repaired copy that
+    #: `kspec.recover` made to infer around the broken pieces (None when nothing could be inferred).
+    draft: Spec | None = None
+    #: Where each node of the loaded text is (`kspec.load.SourceMap`), for editors.
+    source_map: SourceMap | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,7 +132,7 @@ def check(
     if io_error is not None:
         return Report(file, diagnostics=[io_error.with_source(file, None)])
     loaded = load_text(text) if text is not None else load_data(data)
-    report = Report(file)
+    report = Report(file, source_map=loaded.source_map)
     diagnostics = list(loaded.diagnostics)
     original = loaded.data
     options = [_option(o) for o in overrides]
@@ -163,7 +169,7 @@ def check(
 def _check_data(report: Report, data: Any, param_budget: int, memory_budget: int | None = None) -> list[Diagnostic]:
     """Parse, infer, semantics and lints of loaded data, filling the report's spec and inference."""
     spec, diagnostics = parse(data)
-    report.spec = spec
+    report.spec = report.draft = spec
     if spec is not None:
         inference, problems = _infer(spec)
         report.inference = inference
@@ -171,7 +177,15 @@ def _check_data(report: Report, data: Any, param_budget: int, memory_budget: int
         if inference is not None and not has_errors(problems):
             diagnostics += check_semantics(spec, inference, param_budget=param_budget, memory_budget=memory_budget)
             diagnostics += lint(spec, inference)
-    return diagnostics
+        return diagnostics
+    # The language refused the spec: infer around the broken pieces (`kspec.recover`), so that one pass gives the
+    # shape errors too. Semantics and lints read sections a repair may have replaced: they wait for a valid spec.
+    fixed, draft, later = repair(data, diagnostics, parse)
+    if fixed is None or draft is None:
+        return diagnostics
+    inference, problems = _infer(draft, fixed)
+    report.draft, report.inference = draft, inference
+    return diagnostics + later + [d for d in problems if not _about_stand_in(d, fixed)]
 
 
 def _check_tuning(spec: Spec, data: Any, param_budget: int, memory_budget: int | None) -> list[Diagnostic]:
@@ -192,7 +206,13 @@ def tuning_seed(spec: Spec) -> int:
     return tuning_seed if tuning_seed is not None else spec.training.seed or 0
 
 
-def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
+def _about_stand_in(d: Diagnostic, fixed: Repair) -> bool:
+    """A diagnostic of the repaired spec about a stand-in itself (its name, say), which the file does not have."""
+    item = item_of(d.path)
+    return item is not None and item in fixed.opaque
+
+
+def _infer(spec: Spec, fixed: Repair | None = None) -> tuple[Inference | None, list[Diagnostic]]:
     """`infer`, with every tensor dimension held to 64 bits (`MAX_INT`), as every integer of the spec is.
 
     Layers multiply sizes (Flatten, UpSampling, strided transposed convolutions, Reshape), so 64-bit
@@ -202,7 +222,7 @@ def _infer(spec: Spec) -> tuple[Inference | None, list[Diagnostic]]:
     print sizes, do not run.
     """
     try:
-        inference = infer(spec)
+        inference = infer(spec, fixed)
         if inference.failed:
             return None, inference.diagnostics  # blocks that do not expand: nothing to infer
     except ValueError as exc:

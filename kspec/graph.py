@@ -113,12 +113,13 @@ def sequential_name(
 
 
 def resolve(
-    model: GraphModel, result: Inference, defined: dict[str, Path]
+    model: GraphModel, result: Inference, defined: dict[str, Path], lenient: bool = False
 ) -> tuple[list[NodeInfo], dict[str, NodeInfo], dict[str, NodeInfo]]:
     """The graph form's nodes: names (duplicates reported), references (undefined ones reported), shared calls,
     outputs (set on `result`), then cycles and nodes that lead to no output. Returns the nodes in the order they
     run (those whose references resolve), those nodes by name, and every named node by name. `defined` holds
-    the model inputs' names and gets the nodes' names too."""
+    the model inputs' names and gets the nodes' names too. `lenient`: some references could not be read (a
+    broken node, `kspec.recover`), so no node is called unused."""
     # First pass: names, and the form of each node.
     nodes: dict[str, NodeInfo] = {}
     layer_nodes: dict[str, NodeInfo] = {}
@@ -196,7 +197,8 @@ def resolve(
     result.outputs = list(model.outputs)
 
     order = _toposort(ok_refs, result)
-    _check_reachability(model, nodes, all_refs, result)
+    if not lenient:
+        _check_reachability(model, nodes, all_refs, defined, result)
     return order, ok_refs, nodes
 
 
@@ -280,8 +282,15 @@ def _toposort(nodes: dict[str, NodeInfo], result: Inference) -> list[NodeInfo]:
 
 
 def _check_reachability(
-    model: GraphModel, nodes: dict[str, NodeInfo], all_refs: dict[str, list[str]], result: Inference
+    model: GraphModel,
+    nodes: dict[str, NodeInfo],
+    all_refs: dict[str, list[str]],
+    defined: dict[str, Path],
+    result: Inference,
 ) -> None:
+    """`unused-node` for the nodes and inputs that lead to no output. A reference to nothing defined stands for
+    the name it is closest to (its did-you-mean), so that one misspelled name is one error, not three; where no
+    name is close, it could have meant any of them, and none is called unused."""
     needed: set[str] = set()
     work = [o for o in model.outputs]
     while work:
@@ -289,6 +298,11 @@ def _check_reachability(
         if name in needed:
             continue
         needed.add(name)
+        if name not in defined:
+            hint = did_you_mean(name, defined)
+            if hint is None:
+                return
+            work.append(hint.split("'")[1])
         work.extend(all_refs.get(name, ()))
     for info in nodes.values():
         if info.name not in needed:

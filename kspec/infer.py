@@ -9,8 +9,9 @@ that depend on it are skipped silently, so one mistake gives one error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .diagnostics import Diagnostic, Path
 from .graph import Inference, NodeInfo, duplicate_name, resolve, sequential_name, upstream
@@ -18,23 +19,34 @@ from .spec import GraphModel, SequentialModel, Spec
 from .spec.layers import Layer, ShapeError, Tensor, shape_str
 from .spec.objects import NORMALISING
 
+if TYPE_CHECKING:
+    from .recover import Repair
+
 __all__ = ["Inference", "NodeInfo", "OutputEnd", "infer", "output_end", "upstream"]
 
 
-def infer(spec: Spec) -> Inference:
+def infer(spec: Spec, fixed: Repair | None = None) -> Inference:
     """Shapes and parameter counts of every layer call; blocks are expanded first (`kspec.expand`).
 
     Paths of nodes and diagnostics point at the spec as written: a node made by a block points at
     its line in the block's definition, with a note for each block use that instantiated it.
+    `fixed` is the repair of a spec the language refused (`kspec.recover`): its stand-ins get no output,
+    so that nothing depending on them is checked, and nothing is said about them.
     """
     from .expand import expand, uses_blocks
 
+    opaque: Callable[[Path], bool] = _never
+    lenient = fixed is not None and fixed.unknown_references
+    if fixed is not None and fixed.opaque:
+        opaque = fixed.opaque.__contains__
     if not uses_blocks(spec):
-        return _flat(spec.model)
+        return _flat(spec.model, opaque, lenient)
     expansion, problems = expand(spec)
     if expansion is None:
         return Inference(diagnostics=problems, failed=True, sequential=isinstance(spec.model, SequentialModel))
-    result = _flat(expansion.model)
+    if opaque is not _never:
+        opaque = _through(expansion, fixed.opaque)  # type: ignore[union-attr]
+    result = _flat(expansion.model, opaque, lenient)
     result.diagnostics = problems + [expansion.place(d) for d in result.diagnostics]
     for node in result.nodes:
         node.path, node.origin = expansion.origin(node.path)
@@ -42,10 +54,25 @@ def infer(spec: Spec) -> Inference:
     return result
 
 
-def _flat(model: SequentialModel | GraphModel) -> Inference:
+def _never(path: Path) -> bool:
+    return False
+
+
+def _through(expansion: Any, opaque: set[Path]) -> Callable[[Path], bool]:
+    """Whether a flat node's source (in the spec as written) is a stand-in."""
+
+    def check(path: Path) -> bool:
+        return expansion.origin(path)[0] in opaque
+
+    return check
+
+
+def _flat(
+    model: SequentialModel | GraphModel, opaque: Callable[[Path], bool] = _never, lenient: bool = False
+) -> Inference:
     if isinstance(model, SequentialModel):
-        return _sequential(model)
-    result = _graph(model)
+        return _sequential(model, opaque)
+    result = _graph(model, opaque, lenient)
     result.sequential = False
     return result
 
@@ -53,7 +80,7 @@ def _flat(model: SequentialModel | GraphModel) -> Inference:
 # ---- sequential ---------------------------------------------------------------------------------
 
 
-def _sequential(model: SequentialModel) -> Inference:
+def _sequential(model: SequentialModel, opaque: Callable[[Path], bool]) -> Inference:
     result = Inference()
     input_name = model.input.name or "input_layer"
     result.inputs[input_name] = Tensor((None,) + model.input.shape, model.input.dtype)
@@ -86,7 +113,7 @@ def _sequential(model: SequentialModel) -> Inference:
                     hint="Write the model in the graph form to combine several tensors.",
                 )
             )
-        else:
+        elif not opaque(path):
             _apply(result, node, [result.tensor(previous)])
         previous = name
     result.outputs = [previous]
@@ -96,7 +123,7 @@ def _sequential(model: SequentialModel) -> Inference:
 # ---- graph ---------------------------------------------------------------------------------------
 
 
-def _graph(model: GraphModel) -> Inference:
+def _graph(model: GraphModel, opaque: Callable[[Path], bool], lenient: bool) -> Inference:
     result = Inference()
     defined: dict[str, Path] = {}
     for i, inp in enumerate(model.inputs):
@@ -113,12 +140,14 @@ def _graph(model: GraphModel) -> Inference:
         result.inputs[inp.name] = Tensor((None,) + inp.shape, inp.dtype)
         _check_input_dtype(result, inp.dtype, path + ("dtype",))
 
-    order, ok_refs, nodes = resolve(model, result, defined)
+    order, ok_refs, nodes = resolve(model, result, defined, lenient)
     for info in order:
         result.nodes.append(info)
         tensors = [result.tensor(ref) for ref in info.inputs]
         if any(t is None for t in tensors):
             continue  # an upstream error was already reported
+        if opaque(info.path) or (info.shares is not None and info.shares in nodes and opaque(nodes[info.shares].path)):
+            continue  # a stand-in for a broken node (`kspec.recover`), or a call of its layer: output unknown
         layer = info.layer
         if not layer.min_inputs <= len(tensors) <= layer.max_inputs:
             expected = (
