@@ -243,15 +243,40 @@ def validate(
     type=click.Path(dir_okay=False, writable=True),
     help="Write to this file (atomically) instead of stdout.",
 )
-def schema(output: str | None) -> None:
-    """Print the JSON Schema (draft 2020-12) of the spec language."""
-    from .spec import json_schema_text
+@click.option(
+    "--path",
+    "print_path",
+    is_flag=True,
+    help="Print the path of the schema installed with kspec instead, for an editor's modeline: "
+    "`# yaml-language-server: $schema=<path>`.",
+)
+def schema(output: str | None, print_path: bool) -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec language, or (--path) where kspec installed it."""
+    from .spec import json_schema_text, schema_path
 
+    if print_path:
+        if output:
+            raise click.UsageError("--path prints where the schema is installed; it takes no -o/--output.")
+        click.echo(str(schema_path()))
+        return
     text = json_schema_text()
     if output:
         _atomic_write(Path(output), text)
     else:
         click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--stdio", is_flag=True, help="Speak over stdin and stdout (the default, and the only transport).")
+def lsp(stdio: bool) -> None:
+    """Run the language server (LSP over stdio) for editors: every diagnostic of `kspec check` as you type, each
+    layer's output shape inline, hover, completion, go to definition, code actions. Needs `pip install 'kspec[lsp]'`."""
+    try:
+        from .lsp.server import serve
+    except ImportError as exc:
+        click.echo(f"kspec lsp needs pygls, which is not installed ({exc}): pip install 'kspec[lsp]'.", err=True)
+        sys.exit(EXIT_USAGE)
+    serve()
 
 
 @main.command()
@@ -666,7 +691,7 @@ def entry() -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except BrokenPipeError:
+    except (BrokenPipeError, ValueError):  # ValueError: closed by the reader's end (`kspec lsp` after `exit`)
         pass
     os._exit(code)
 

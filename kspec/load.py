@@ -147,6 +147,11 @@ class SourceMap:
     def __init__(self, root: yaml.Node | None):
         self._root = root
 
+    @property
+    def root(self) -> yaml.Node | None:
+        """The composed document (None for data given by a caller, or text that did not parse)."""
+        return self._root
+
     def locate(self, path: Path, *, key: bool = False) -> Span | None:
         """The span of the deepest node along `path` (of the key itself if `key`)."""
         node = self._root

@@ -1,6 +1,7 @@
 """The spec language v1: pydantic models are the single source of truth; the JSON Schema is generated from them."""
 
 import json
+import pathlib
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -58,18 +59,19 @@ def validate_data(data: Any) -> Spec:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the spec language, generated from the models."""
     schema = Spec.model_json_schema(mode="validation", schema_generator=KspecJsonSchema)
-    out = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "kspec model spec",
-    }
-    out.update(schema)
-    out["title"] = "kspec model spec"
-    return out
+    # No title, not even the root's: yaml-language-server would head the hover of every field with it.
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def schema_path() -> pathlib.Path:
+    """The JSON Schema as installed with kspec (`kspec/schema/kspec.schema.json`, package data): an absolute path,
+    stable for as long as kspec is installed there, for an editor's modeline
+    (`# yaml-language-server: $schema=<this path>`) or its settings. `kspec schema --path` prints it."""
+    return pathlib.Path(__file__).resolve().parent.parent / "schema" / "kspec.schema.json"
 
 
 def json_schema_text() -> str:
-    """The JSON Schema as published (`schema/kspec.schema.json`): compact JSON with each key of the root and each
+    """The JSON Schema as published (`kspec/schema/kspec.schema.json`, see `schema_path`): compact JSON with each key of the root and each
     definition of `$defs` on a line of its own, so that a definition is found (and a change to it shown) by its
     name. Indented, the same schema would be 60% larger."""
 
@@ -100,6 +102,7 @@ __all__ = [
     "Name",
     "json_schema",
     "json_schema_text",
+    "schema_path",
     "validate_data",
     "SCHEMA_ID",
 ]

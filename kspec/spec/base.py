@@ -5,6 +5,7 @@ forbids unknown keys, is frozen, and refuses NaN/inf. Int-or-tuple arguments
 are normalised once, here, to tuples.
 """
 
+import re
 import sys
 from typing import Annotated, Any
 
@@ -56,13 +57,28 @@ class KspecJsonSchema(GenerateJsonSchema):
 
     And small, for editors to load (each shared piece written once in `$defs`, with its description):
 
-    - Fields have no `title`: pydantic's would be the key itself, capitalised ("Batch Size"); editors show
-      the key and the field's `description`. A model keeps its title, its class name.
+    - No `title` anywhere: a field's would be the key itself, capitalised ("Batch Size"), a model's its class
+      name, which its `type` already says. yaml-language-server heads every hover with the closest title above
+      the schema matched (a field of Conv2D: "Conv2D", or "Conv2D || Conv2D" for a field of two branches); without
+      titles a hover is the field's description alone.
+    - No `discriminator`: OpenAPI's keyword, which JSON Schema validators and yaml-language-server ignore (the
+      `oneOf` branches exclude each other by their `type` alone).
     - A field (or type) marked `shared("Name")` is written once, as the definition `Name`, and each use
       refers to it (`$ref`, beside the use's own `default`): for fields many models have alike (every
       optimizer's `clipnorm`), whose Python annotations stay plain.
     - A shared value that many fields take or null (`RegularizerValue | None`) is a reference to one
       definition `OptionalRegularizerValue` (the value or null), not `anyOf: [value, null]` in each field.
+
+    And for editors (yaml-language-server: hover, completion), on the `type` of each model a union tells apart
+    (a `const`, or an `enum` with the aliases; required, without a description of its own):
+
+    - its description is the first paragraph of the model's docstring (the layer's Keras one-liner), shown on
+      hover over `type: Conv2D`;
+    - where one of its values begins another model's (Conv2D, Conv2DTranspose; Adam, AdamW), a `pattern` that
+      accepts exactly its values as well. While completing, yaml-language-server takes a value for a prefix of
+      any enum value (one still being typed), so that `type: Conv2D` matches Conv2DTranspose's branch as well as
+      Conv2D's and completion offers the keys of both; the pattern makes the longer branch fail, the keys offered
+      are Conv2D's alone. (Redundant beside the enum, for validators.)
     """
 
     #: The shared definitions (type aliases, types marked `shared`) whose `X | None` is a reference to `OptionalX`.
@@ -72,7 +88,7 @@ class KspecJsonSchema(GenerateJsonSchema):
         return False
 
     def generate(self, schema: Any, mode: Any = "validation") -> dict[str, Any]:
-        json_schema = _array_lengths(super().generate(schema, mode=mode))
+        json_schema = _editor_annotations(_array_lengths(super().generate(schema, mode=mode)))
         hoisted: dict[str, Any] = {}
         json_schema = _hoist_shared(json_schema, hoisted)
         used: set[str] = set()
@@ -115,6 +131,57 @@ def _array_lengths(node: Any) -> Any:
             if length in node:
                 node[items] = node.pop(length)
     return node
+
+
+#: Keywords whose value maps names to schemas, and keywords whose value is data (not a schema).
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas", "$defs"})
+_DATA = frozenset({"const", "enum", "default", "examples", "required"})
+
+
+def _untitled(node: Any) -> Any:
+    """`node` (a schema, or a list of schemas) without its `title`s and `discriminator`s."""
+    if isinstance(node, list):
+        return [_untitled(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key in ("title", "discriminator"):
+            continue
+        if key in _SCHEMA_MAPS:
+            out[key] = {name: _untitled(v) for name, v in value.items()}
+        else:
+            out[key] = value if key in _DATA else _untitled(value)
+    return out
+
+
+def _tags(definition: Any) -> list[str]:
+    """The values of a definition's `type` where that is a tag a union tells the models apart by."""
+    tag = definition.get("properties", {}).get("type") if isinstance(definition, dict) else None
+    if not isinstance(tag, dict) or "description" in tag or "type" not in definition.get("required", ()):
+        return []
+    values = [tag["const"]] if "const" in tag else tag.get("enum", [])
+    return values if values and all(isinstance(v, str) for v in values) else []
+
+
+def _editor_annotations(json_schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without titles and discriminators, each model's tag (`type`) described by the first paragraph
+    of its docstring and, where completion would take it for a prefix of another, bounded by a `pattern` too
+    (see `KspecJsonSchema`)."""
+    json_schema = _untitled(json_schema)
+    defs = json_schema.get("$defs", {})
+    every = {value for definition in defs.values() for value in _tags(definition)}
+    for definition in defs.values():
+        values = _tags(definition)
+        if not values:
+            continue
+        tag = definition["properties"]["type"]
+        doc = definition.get("description", "").strip().split("\n\n")[0]
+        if doc:
+            tag["description"] = " ".join(doc.split())
+        if any(v != o and (v.startswith(o) or o.startswith(v)) for v in values for o in every - set(values)):
+            tag["pattern"] = "^(?:" + "|".join(re.escape(v) for v in values) + ")" + END
+    return json_schema
 
 
 #: The key that `shared` puts in a schema, replaced by a `$ref` in the published schema.
