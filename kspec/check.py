@@ -177,15 +177,32 @@ def _check_data(report: Report, data: Any, param_budget: int, memory_budget: int
         if inference is not None and not has_errors(problems):
             diagnostics += check_semantics(spec, inference, param_budget=param_budget, memory_budget=memory_budget)
             diagnostics += lint(spec, inference)
+        elif inference is None and any(item_of(d.path) for d in problems):
+            # A block's body is checked as it expands: a broken piece there is repaired as one the language refused.
+            diagnostics += _infer_around(report, data, problems, diagnostics)
         return diagnostics
     # The language refused the spec: infer around the broken pieces (`kspec.recover`), so that one pass gives the
     # shape errors too. Semantics and lints read sections a repair may have replaced: they wait for a valid spec.
-    fixed, draft, later = repair(data, diagnostics, parse)
+    return diagnostics + _infer_around(report, data, diagnostics, diagnostics)
+
+
+def _infer_around(report: Report, data: Any, errors: list[Diagnostic], known: list[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics that inference finds around the broken pieces `errors` point at (`kspec.recover`), less
+    those already `known`; the report gets the repaired spec and its inference."""
+    fixed, draft, later = repair(data, errors, parse)
     if fixed is None or draft is None:
-        return diagnostics
+        return []
     inference, problems = _infer(draft, fixed)
+    if inference is None:
+        return []
     report.draft, report.inference = draft, inference
-    return diagnostics + later + [d for d in problems if not _about_stand_in(d, fixed)]
+    seen = {(d.code, d.path, d.message) for d in known}
+    out = []
+    for d in later + [d for d in problems if not _about_stand_in(d, fixed)]:
+        if (d.code, d.path, d.message) not in seen:
+            seen.add((d.code, d.path, d.message))
+            out.append(d)
+    return out
 
 
 def _check_tuning(spec: Spec, data: Any, param_budget: int, memory_budget: int | None) -> list[Diagnostic]:

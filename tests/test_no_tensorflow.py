@@ -49,3 +49,42 @@ def test_console_script_validate_does_not_import_tensorflow() -> None:
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
     assert imported, "no import log"
     assert not [m for m in imported if m.split(".")[0] in HEAVY]
+
+
+def _lsp_messages(spec: Path) -> bytes:
+    """An editor's session: initialize, open a spec, ask for hover, completion and inlay hints, shut down, exit."""
+    import json
+
+    uri = spec.as_uri()
+    text = spec.read_text()
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1, "text": text}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "textDocument/hover", "params": {"textDocument": {"uri": uri}, "position": {"line": 10, "character": 12}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "textDocument/completion", "params": {"textDocument": {"uri": uri}, "position": {"line": 10, "character": 12}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "textDocument/inlayHint", "params": {"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 999, "character": 0}}}},
+        {"jsonrpc": "2.0", "id": 5, "method": "shutdown"},
+        {"jsonrpc": "2.0", "method": "exit"},
+    ]
+    out = b""
+    for m in messages:
+        body = json.dumps(m).encode()
+        out += b"Content-Length: %d\r\n\r\n" % len(body) + body
+    return out
+
+
+@pytest.mark.parametrize("name", ["resnet50", "digits_tune"])
+def test_the_language_server_does_not_import_tensorflow(name: str) -> None:
+    # `kspec lsp` itself, over stdio, with Python's import log: a whole editor session imports no heavy module.
+    spec = ROOT / "specs" / f"{name}.yaml"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kspec.cli", "lsp"],
+        input=_lsp_messages(spec), capture_output=True, cwd=ROOT, timeout=120,
+    )
+    stdout, stderr = proc.stdout.decode(), proc.stderr.decode()
+    assert proc.returncode == 0, stderr[-2000:]
+    assert '"id": 4' in stdout.replace('"id":4', '"id": 4') and "publishDiagnostics" in stdout, stdout[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")]
+    assert "kspec.lsp.server" in imported and "pygls" in {m.split(".")[0] for m in imported}
+    assert not [m for m in imported if m.split(".")[0] in HEAVY]

@@ -33,7 +33,10 @@ REQUIRE = "KSPEC_REQUIRE_YAMLLS"
 
 
 def _yamlls() -> str | None:
-    for candidate in (os.environ.get("KSPEC_YAMLLS"), str(ROOT / ".node" / "node_modules" / ".bin" / "yaml-language-server")):
+    for candidate in (
+        os.environ.get("KSPEC_YAMLLS"),
+        str(ROOT / ".node" / "node_modules" / ".bin" / "yaml-language-server"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -170,10 +173,11 @@ async def test_layer_type_hover_is_the_keras_one_liner(client: LanguageClient) -
     doc = await _spec(client)
     hover = await doc.hover("type: Conv2D\n", len("type: Co"))
     one_liner = "2D convolution (e.g. spatial convolution over images)."
-    assert hover.startswith(one_liner + "\n"), hover
-    assert hover.count(one_liner) == 1
+    # The one-liner, then the values (Conv2D's alias too).
+    assert hover.split("\n\n")[0] == one_liner, hover
+    assert hover.count(one_liner) == 1 and "`Convolution2D`" in hover
     dense = await doc.hover("type: Dense", len("type: De"))
-    assert dense.startswith(DEFS["Dense"]["properties"]["type"]["description"] + "\n"), dense
+    assert dense == "Just your regular densely-connected NN layer: `activation(dot(input, kernel) + bias)`."
     doc.close()
 
 
@@ -191,9 +195,10 @@ async def test_completion_offers_the_layer_types_keys_only(client: LanguageClien
     assert block <= conv2d - {"type", "filters", "kernel_size"}, block - conv2d
     assert not NEIGHBOURS & block
     doc.close()
-    doc = Doc(client, MODELINE + SPEC.replace("<CURSOR>", "").replace("<FLOW>", ""))
+    # In a flow mapping yaml-language-server completes a key once its first letter is typed.
+    doc = Doc(client, MODELINE + SPEC.replace("<CURSOR>", "").replace("<FLOW>", "s"))
     await doc.open()
-    flow = set(await doc.completion("kernel_size: 3, ", len("kernel_size: 3, ")))
+    flow = set(await doc.completion("kernel_size: 3, s}", len("kernel_size: 3, s")))
     assert {"strides", "padding", "activation"} <= flow, flow
     assert flow <= conv2d - {"type", "filters", "kernel_size"}, flow - conv2d
     doc.close()
@@ -208,15 +213,13 @@ async def test_completion_of_a_layer_type_offers_every_type_it_may_be(client: La
 
 
 async def test_a_structural_mistake_is_a_diagnostic_at_its_place(client: LanguageClient) -> None:
-    text = MODELINE + SPEC.replace("<CURSOR>", "kernel_sise: 3").replace("<FLOW>", 'strides: "2"')
-    doc = Doc(client, text)
+    doc = Doc(client, MODELINE + SPEC.replace("<CURSOR>", "kernel_sise: 3").replace("<FLOW>", 'strides: "2"'))
     diagnostics = {(d.range.start.line, d.range.start.character): d.message for d in await doc.open()}
     misspelled, quoted = doc.position("kernel_sise"), doc.position('"2"')
     assert diagnostics == {
         (misspelled.line, misspelled.character): "Property kernel_sise is not allowed.",
-        (quoted.line, quoted.character): diagnostics.get((quoted.line, quoted.character), "(none)"),
-    }, diagnostics
-    assert "integer" in diagnostics[quoted.line, quoted.character] or "array" in diagnostics[quoted.line, quoted.character]
+        (quoted.line, quoted.character): 'Incorrect type. Expected "integer | array".',
+    }
     doc.close()
 
 

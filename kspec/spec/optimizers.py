@@ -136,15 +136,11 @@ def _both_set(a: str, b: str) -> dict:
 
 class _OneClip:
     """`_Optimizer._one_clip` in the JSON Schema: no two of the clip arguments set (non-null). Written once on each
-    union of optimizers (the places an optimizer goes), not in the definition of each optimizer.
-
-    The union has a title: yaml-language-server heads the hover of a field without a title of its own with the
-    closest title above the schema that matched it, and for a clip argument that is this rule, inside the union."""
+    union of optimizers (the places an optimizer goes), not in the definition of each optimizer."""
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> Any:
         json_schema = handler(core_schema)
         json_schema["not"] = {"anyOf": [_both_set(a, b) for i, a in enumerate(_CLIPS) for b in _CLIPS[i + 1 :]]}
-        json_schema["title"] = "Optimizer"
         return json_schema
 
 

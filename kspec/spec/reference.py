@@ -50,7 +50,7 @@ def layer_reference() -> str:
         "",
         "Every layer type a spec may use, generated from kspec's closed layer set (`python -m kspec.spec.reference`);",
         "each takes Keras's own arguments and defaults, described field by field in the",
-        "[JSON Schema](../schema/kspec.schema.json). An alias (as Keras knows it) is read as the type itself.",
+        "[JSON Schema](../kspec/schema/kspec.schema.json). An alias (as Keras knows it) is read as the type itself.",
         f"{len(BUILTIN_LAYER_CLASSES)} types.",
         "",
     ]
