@@ -193,9 +193,8 @@ def _infer_around(report: Report, data: Any, errors: list[Diagnostic], known: li
     if fixed is None or draft is None:
         return []
     inference, problems = _infer(draft, fixed)
-    if inference is None:
-        return []
-    report.draft, report.inference = draft, inference
+    if inference is not None:
+        report.draft, report.inference = draft, inference
     seen = {(d.code, d.path, d.message) for d in known}
     out = []
     for d in later + [d for d in problems if not _about_stand_in(d, fixed)]:

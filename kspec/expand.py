@@ -745,7 +745,7 @@ class _Expander:
                     misspelled.add(hint.split("'")[1])  # one mistake: not also a missing parameter
                 self.error(
                     "unknown-key",
-                    f"Block '{name}' has no parameter '{_show(key)}'. Received: {_show(key)}={_show(value)}",
+                    f"Block '{name}' has no parameter {_show(key)}. Received: {key}={_show(value)}",
                     path,
                     scope,
                     hint=hint

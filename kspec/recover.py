@@ -8,7 +8,8 @@ loaded data that validates:
   whose output `kspec.infer` leaves unknown (`opaque`), so that nothing depending on it is checked and nothing
   about it is reported twice;
 - an unknown key of a layer is read as its did-you-mean (`kernel_initialiser` as `kernel_initializer`, `stride`
-  as `strides`), or left out where nothing is close, so that the layer's output stays known;
+  as `strides`), or left out where nothing is close, and a chain's layer with a name that is not a name is left
+  unnamed, so that the layer's output stays known;
 - a section that does not bear on shapes (`training`, `data`, `tuning`, the name, the description) is replaced by
   one that validates or left out; semantics and lints, which read it, do not run on a repaired spec.
 
@@ -19,10 +20,14 @@ are not repaired: `repair` returns None and the check stops at the structural er
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic, Path
+from .spec.base import NAME_PATTERN
+
+_NAME = re.compile(NAME_PATTERN)
 
 #: How many times a repaired copy is validated again (each round repairs the items the last one refused).
 ROUNDS = 3
@@ -89,6 +94,7 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
     data = fixed.data
     renames: dict[Path, list[Diagnostic]] = {}
     broken: set[Path] = set()
+    unnamed: set[Path] = set()
     for d in diagnostics:
         if d.severity != "error":
             continue
@@ -97,6 +103,8 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
         if item is not None:
             if first and d.code == "unknown-key" and len(path) == len(item) + 1:
                 renames.setdefault(item, []).append(d)
+            elif path == item + ("name",) and item[-2] == "layers":
+                unnamed.add(item)  # a chain's layer is named by Keras when it has no name: its output stays known
             else:
                 broken.add(item)
             continue
@@ -126,6 +134,10 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
             target = _suggestion(d)
             if target is not None and target not in node:
                 node[target] = value
+    for item in unnamed - broken:
+        node = _get(data, item)
+        if isinstance(node, dict):
+            node.pop("name", None)
     for item in broken:
         if item in fixed.opaque:
             return False  # a stand-in refused: give up rather than loop
@@ -159,8 +171,10 @@ def _stand_in(fixed: Repair, item: Path) -> None:
     graph = item[-2] == "nodes"
     new: dict[str, Any] = {"type": "Identity"}
     name = old.get("name") if isinstance(old, dict) else None
-    if isinstance(name, str) and name:
+    if isinstance(name, str) and (_NAME.fullmatch(name) or (item[0] == "blocks" and "${" in name)):
         new["name"] = name
+        if isinstance(old, dict) and "block" in old and graph:
+            _redirect(_get(fixed.data, item[:-2]), name)  # `NAME.OUTPUT` of a block use: its stand-in's one output
     elif graph:
         new["name"] = f"kspec_stand_in_{len(fixed.opaque)}"
         fixed.unknown_references = True  # another node may have named it
@@ -175,6 +189,27 @@ def _stand_in(fixed: Repair, item: Path) -> None:
             fixed.unknown_references = True
     container[index] = new
     fixed.opaque.add(item)
+
+
+def _redirect(body: Any, name: str) -> None:
+    """References to one output of the block use `name` (`name.OUTPUT`) in the same body (the model or a block's
+    graph), made references to `name`: its stand-in has one output, unknown."""
+    prefix = name + "."
+
+    def redirected(refs: Any) -> Any:
+        if isinstance(refs, str) and refs.startswith(prefix):
+            return name
+        if isinstance(refs, list):
+            return [name if isinstance(r, str) and r.startswith(prefix) else r for r in refs]
+        return refs
+
+    if not isinstance(body, dict):
+        return
+    for item in body.get("nodes") or ():
+        if isinstance(item, dict) and "inputs" in item:
+            item["inputs"] = redirected(item["inputs"])
+    if "outputs" in body:
+        body["outputs"] = redirected(body["outputs"])
 
 
 def _any_input(data: dict, item: Path) -> str:

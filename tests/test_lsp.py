@@ -353,3 +353,73 @@ async def test_document_symbols(client: LanguageClient) -> None:
     conv = next(c for c in top["model"].children if c.name == "conv1_conv")
     assert conv.detail == "Conv2D → (None, 112, 112, 64)"
     doc.close()
+
+
+BLOCK_STYLE = """\
+kspec: 1
+name: block_style
+model:
+  inputs: [{name: i, shape: [8, 8, 3]}]
+  nodes:
+    - name: c
+      type: Conv2D
+      filters: 4
+      kernel_size: 3
+      padding: same
+      inputs: i
+    - name: f
+      type: Flatten
+      inputs: c
+  outputs: f
+training:
+  loss: mse
+"""
+
+
+async def test_completion_after_a_key_and_its_space_in_block_style(client: LanguageClient) -> None:
+    # `key: ` with the cursor after the space (the completion trigger) offers values, not the sibling keys.
+    doc = Doc(client, BLOCK_STYLE.replace("      type: Flatten\n", "      type: \n"))
+    await doc.open()
+    types = await _complete(client, doc, doc.position("type: \n", 6))
+    assert "Flatten" in types and "name" not in types
+    # A block mapping's snippet puts each required argument under `type`, relative to the line's indentation
+    # (the editor indents each inserted line like the cursor's line).
+    assert types["Conv2D"].insert_text == "Conv2D\nfilters: ${1}\nkernel_size: ${2}"
+    assert types["Conv2D"].insert_text_mode == lsp.InsertTextMode.AdjustIndentation
+    await doc.change(BLOCK_STYLE.replace("    - name: f\n      type: Flatten\n", "    - type: \n"))
+    types = await _complete(client, doc, doc.position("- type: \n", 8))
+    assert types["Conv2D"].insert_text == "Conv2D\n  filters: ${1}\n  kernel_size: ${2}"
+    await doc.change(BLOCK_STYLE.replace("padding: same", "padding: "))
+    assert {"same", "valid"} <= set(await _complete(client, doc, doc.position("padding: ", 9)))
+    await doc.change(BLOCK_STYLE.replace("  loss: mse", "  loss: "))
+    losses = await _complete(client, doc, doc.position("  loss: ", 8))
+    assert "mse" in losses and "optimizer" not in losses
+    # Names while a flow list is still open (the line is read as it will be once closed).
+    await doc.change(BLOCK_STYLE.replace("      inputs: c\n", "      inputs: [i, \n"))
+    names = await _complete(client, doc, doc.position("inputs: [i, ", 12))
+    assert set(names) == {"i", "c"}
+    doc.close()
+
+
+async def test_completion_leaves_out_inputs_in_a_chain_and_names_each_output_of_a_block(client: LanguageClient) -> None:
+    doc = Doc(client, MISTAKES.replace("{type: Flatten}", "{type: Flatten, }"))
+    await doc.open()
+    keys = await _complete(client, doc, doc.position("{type: Flatten, }", 16))
+    assert "name" in keys and "inputs" not in keys  # a chain's layer takes the previous layer's output
+    doc.close()
+    text = (ROOT / "specs" / "unet.yaml").read_text()
+    doc = Doc(client, text, name="names_unet.yaml")
+    await doc.open()
+    line = next(line for line in text.splitlines() if "inputs: down1." in line)
+    names = await _complete(client, doc, doc.position(line, line.index("down1.") + 1))
+    assert {"down1.features", "down1.pooled"} <= set(names) and "down1" not in names
+    doc.close()
+
+
+async def test_a_duplicate_key_is_marked_where_it_is_repeated(client: LanguageClient) -> None:
+    text = BLOCK_STYLE.replace("      filters: 4\n", "      filters: 4\n      filters: 8\n")
+    doc = Doc(client, text)
+    diagnostics = await doc.open()
+    assert [d.code for d in diagnostics] == ["duplicate-key"]
+    assert diagnostics[0].range.start == doc.position("filters: 8")
+    doc.close()

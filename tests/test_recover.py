@@ -134,3 +134,44 @@ def test_a_broken_model_input_stops_at_the_structural_errors() -> None:
     report = kspec.check(spec)
     assert [d.location for d in report.diagnostics] == ["model.input.shape[1]"]
     assert report.inference is None and report.draft is None
+
+
+def test_a_layer_name_that_is_no_name_leaves_the_chain_checked() -> None:
+    spec = HEAD + """model:
+  input: {shape: [28, 28, 1]}
+  layers:
+    - {name: conv-1, type: Conv2D, filters: 4, kernel_size: 3}
+    - {type: Conv2D, filters: 4, kernel_size: 99}
+""" + TRAIN
+    assert _found(spec) == {("value", "model.layers[0].name"), ("shape", "model.layers[1].kernel_size")}
+
+
+TWO = """blocks:
+  two:
+    inputs: x
+    nodes:
+      - {name: a, type: Dense, units: 4, inputs: x}
+      - {name: b, type: Dense, units: 5, inputs: x}
+    outputs: [a, b]
+model:
+  inputs: [{name: i, shape: [8]}]
+  nodes:
+    - {name: t, block: twoo, inputs: i}
+    - {name: u, type: Concatenate, inputs: [t.a, t.b]}
+    - {name: side, type: Conv1D, filters: 2, kernel_size: 3, inputs: i}
+  outputs: [u, side]
+training: {loss: mse}
+"""
+
+
+def test_a_broken_use_of_a_block_with_several_outputs() -> None:
+    # References to its outputs (`t.a`) stand for the stand-in's one unknown output: no knock-on error, and the
+    # independent node is checked.
+    assert _found(HEAD + TWO) == {("unknown-block", "model.nodes[0].block"), ("shape", "model.nodes[2]")}
+
+
+def test_errors_of_a_repaired_spec_are_kept_when_it_cannot_be_inferred_either() -> None:
+    spec = HEAD + TWO.replace("kernel_size: 3, inputs: i}", "kernel_size: 3, inputs: i, kernel_initialiser: zeros}")
+    found = _found(spec)
+    assert ("unknown-key", "model.nodes[2].kernel_initialiser") in found
+    assert ("unknown-block", "model.nodes[0].block") in found

@@ -91,6 +91,8 @@ class Analysis:
         return (line, column), (line, max(end, column + 1))
 
     def diagnostic_range(self, d: Diagnostic) -> Range:
+        if d.code == "duplicate-key" and d.span is not None:
+            return self.span_range(d.span)  # the second key (the path finds the first)
         if d.path and self.root is not None:
             return self.range_of(d.path, key=d.code in ("unknown-key", "duplicate-key"))
         if d.span is not None:
@@ -159,7 +161,7 @@ def locate(root: yaml.Node | None, pos: Pos) -> tuple[Path, bool]:
                     if key is not None:
                         path.append(key)
                     return tuple(path), True
-                value_empty = isinstance(v, yaml.ScalarNode) and v.value == "" and v.style is None
+                value_empty = isinstance(v, yaml.ScalarNode) and v.value == "" and not v.style
                 after_key = pos[0] == k.end_mark.line and pos[1] > k.end_mark.column
                 if _contains(v, pos) or (value_empty and after_key):
                     if isinstance(k, yaml.ScalarNode):

@@ -20,7 +20,7 @@ from ..spec.layers import LAYER_TYPES
 from ..spec.losses import LOSS_NAMES, loss_kind
 from ..spec.metrics import METRIC_NAMES
 from . import walk
-from .analysis import Analysis, _plain, compose, locate
+from .analysis import Analysis, compose, locate
 
 PLACEHOLDER = "kspecX"
 _WORD = re.compile(r"[A-Za-z0-9_.]*$")
@@ -43,8 +43,9 @@ def _closers(prefix: str) -> str:
     return "".join(reversed(stack))
 
 
-def _place(a: Analysis, line: int, col: int) -> tuple[Path, bool, Any, str] | None:
-    """(path at the cursor, on a key, the document's data, the word typed before the cursor)."""
+def _place(a: Analysis, line: int, col: int) -> tuple[Path, bool, Analysis, str] | None:
+    """(path at the cursor, on a key, the document as read there, the word typed before the cursor). The document
+    is `a` itself, or where the text had to be patched to parse, a view of the patched text with `a`'s report."""
     text_line = a.lines[line] if line < len(a.lines) else ""
     before = text_line[:col]
     word = _WORD.search(before).group(0)  # type: ignore[union-attr]
@@ -62,20 +63,20 @@ def _place(a: Analysis, line: int, col: int) -> tuple[Path, bool, Any, str] | No
     for patched in tries:
         if patched is None:
             path, on_key = a.path_at((line, col))
-            return path, on_key, a.data, word
+            return path, on_key, a, word
         text = "\n".join(lines[:line] + [patched] + lines[line + 1 :])
         root = compose(text)
         if root is None:
             continue
-        path, on_key = locate(root, (line, len(patched) - len(closers) - 1))
+        path, on_key = locate(root, (line, len(head) + len(PLACEHOLDER) - 1))
         if not path:
             continue
-        data = _plain(root)
+        view = Analysis(text, a.report, root, text.splitlines())
         if path and isinstance(path[-1], str) and path[-1].endswith(PLACEHOLDER):
             if on_key:
-                return path[:-1], True, data, word
+                return path[:-1], True, view, word
             path = path[:-1] + (path[-1][: -len(PLACEHOLDER)],)
-        return path, on_key, data, word
+        return path, on_key, view, word
     return None
 
 
@@ -83,12 +84,13 @@ def complete(a: Analysis, pos: tuple[int, int]) -> list[lsp.CompletionItem]:
     place = _place(a, *pos)
     if place is None:
         return []
-    path, on_key, data, word = place
+    path, on_key, view, word = place
+    data = view.data
     if on_key:
-        return _keys(a, path if not _is_key_path(path, data) else path[:-1], data)
+        return _keys(view, path if not _is_key_path(path, data) else path[:-1], data)
     if isinstance(_value_at(data, path), dict):  # inside a mapping, between its entries
-        return _keys(a, path, data)
-    return _values(a, path, data)
+        return _keys(view, path, data)
+    return _values(view, path, data)
 
 
 def _is_key_path(path: Path, data: Any) -> bool:
@@ -141,8 +143,9 @@ def _keys(a: Analysis, parent: Path, data: Any) -> list[lsp.CompletionItem]:
     model = walk.model_at(parent, data)
     if model is None:
         return []
+    chain = item_of(parent) == parent and parent[-2] == "layers"
     for name, field in model.model_fields.items():
-        if name in present_keys:
+        if name in present_keys or (chain and name == "inputs"):  # a chain's layer takes the previous output
             continue
         default = walk.default_of(field)
         detail = walk.describe_annotation(field.annotation) + (
@@ -174,14 +177,14 @@ def _values(a: Analysis, path: Path, data: Any) -> list[lsp.CompletionItem]:
     # A layer's type.
     if last == "type" and item is not None and len(path) == len(item) + 1:
         flow = _flow(a, data, item)
-        return [_layer_item(name, cls, flow) for name, cls in LAYER_TYPES.items()]
+        return [_layer_item(name, cls, flow, _indent(a, path)) for name, cls in LAYER_TYPES.items()]
     # Names: inputs, outputs, shares.
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
     if field in _REF_FIELDS and (item is not None or path[:2] == ("model", "outputs") or path[:1] == ("blocks",)):
         scope = str(path[1]) if path[0] == "blocks" else "model"
         from .names import Names
 
-        names = Names(a).defined("node", scope)
+        names = _outputs(data, Names(a).defined("node", scope), path[:2] if scope == "model" else path[:2])
         own = _value_at(data, item + ("name",)) if item is not None else None
         return [
             lsp.CompletionItem(label=n, kind=lsp.CompletionItemKind.Reference, detail=_shape_of(a, scope, n))
@@ -214,6 +217,24 @@ def _values(a: Analysis, path: Path, data: Any) -> list[lsp.CompletionItem]:
     return out
 
 
+def _outputs(data: Any, names: list[str], body_path: Path) -> list[str]:
+    """The names a reference may take: a block use with several outputs as `NAME.OUTPUT`, each."""
+    body = _value_at(data, body_path[:1] if body_path[:1] == ("model",) else body_path)
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    several: dict[str, list[str]] = {}
+    for section in ("layers", "nodes"):
+        for item in (body.get(section) if isinstance(body, dict) else None) or ():
+            if isinstance(item, dict) and isinstance(item.get("block"), str) and isinstance(item.get("name"), str):
+                block = blocks.get(item["block"]) if isinstance(blocks, dict) else None
+                outs = block.get("outputs") if isinstance(block, dict) else None
+                if isinstance(outs, list) and len(outs) > 1:
+                    several[item["name"]] = [f"{item['name']}.{o}" for o in outs if isinstance(o, str)]
+    out: list[str] = []
+    for n in names:
+        out += several.get(n, [n])
+    return out
+
+
 def _yaml(value: Any) -> str:
     if value is None:
         return "null"
@@ -225,11 +246,21 @@ def _flow(a: Analysis, data: Any, item: Path) -> bool:
     return isinstance(node, yaml.MappingNode) and bool(node.flow_style) if node is not None else True
 
 
-def _layer_item(name: str, cls: Any, flow: bool) -> lsp.CompletionItem:
+def _indent(a: Analysis, path: Path) -> str:
+    """For a block mapping's `type:`: the spaces from the start of its line's indentation to the key (the editor
+    indents each inserted line like the cursor's line, `InsertTextMode.AdjustIndentation`)."""
+    key = a.node(path, key=True)
+    if key is None:
+        return ""
+    line = a.lines[key.start_mark.line] if key.start_mark.line < len(a.lines) else ""
+    return " " * max(0, key.start_mark.column - (len(line) - len(line.lstrip(" "))))
+
+
+def _layer_item(name: str, cls: Any, flow: bool, indent: str = "") -> lsp.CompletionItem:
     required = [f for f, info in cls.model_fields.items() if info.is_required() and f != "type"]
     snippet = name
     for i, f in enumerate(required, 1):
-        snippet += f", {f}: ${{{i}}}" if flow else f"\n{f}: ${{{i}}}"
+        snippet += f", {f}: ${{{i}}}" if flow else f"\n{indent}{f}: ${{{i}}}"
     return lsp.CompletionItem(
         label=name,
         kind=lsp.CompletionItemKind.Class,
@@ -237,6 +268,7 @@ def _layer_item(name: str, cls: Any, flow: bool) -> lsp.CompletionItem:
         documentation=walk.first_line(cls.__doc__),
         insert_text=snippet,
         insert_text_format=lsp.InsertTextFormat.Snippet if required else lsp.InsertTextFormat.PlainText,
+        insert_text_mode=lsp.InsertTextMode.AdjustIndentation,
     )
 
 
