@@ -11,6 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-3}"
 source scripts/_postgres.sh
 source scripts/_browser.sh
 source scripts/_yamlls.sh
+source scripts/_neovim.sh
 # Two pytest-xdist workers (the CI machine has two cores), each running whole test files (`--dist loadfile`: a
 # module's fixtures, its trained runs among them, are made once), in collection order (`--no-loadscope-reorder`:
 # tests/conftest.py puts the files that take minutes first). Arguments given here come later and win: `-n 0` runs
