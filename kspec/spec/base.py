@@ -73,7 +73,7 @@ class KspecJsonSchema(GenerateJsonSchema):
     (a `const`, or an `enum` with the aliases; required, without a description of its own):
 
     - its description is the first paragraph of the model's docstring (the layer's Keras one-liner), shown on
-      hover over `type: Conv2D`;
+      hover over `type: Conv2D`, moved there from the model's own description (which keeps the rest);
     - where one of its values begins another model's (Conv2D, Conv2DTranspose; Adam, AdamW), a `pattern` that
       accepts exactly its values as well. While completing, yaml-language-server takes a value for a prefix of
       any enum value (one still being typed), so that `type: Conv2D` matches Conv2DTranspose's branch as well as
@@ -176,9 +176,14 @@ def _editor_annotations(json_schema: dict[str, Any]) -> dict[str, Any]:
         if not values:
             continue
         tag = definition["properties"]["type"]
-        doc = definition.get("description", "").strip().split("\n\n")[0]
-        if doc:
-            tag["description"] = " ".join(doc.split())
+        first, _, rest = definition.get("description", "").strip().partition("\n\n")
+        if first:
+            # Moved, not copied: the model keeps the rest of its docstring (the schema stays near 400 KB).
+            tag["description"] = " ".join(first.split())
+            if rest.strip():
+                definition["description"] = rest.strip()
+            else:
+                definition.pop("description", None)
         if any(v != o and (v.startswith(o) or o.startswith(v)) for v in values for o in every - set(values)):
             tag["pattern"] = "^(?:" + "|".join(re.escape(v) for v in values) + ")" + END
     return json_schema
