@@ -154,27 +154,41 @@ class SourceMap:
 
     def locate(self, path: Path, *, key: bool = False) -> Span | None:
         """The span of the deepest node along `path` (of the key itself if `key`)."""
-        node = self._root
-        if node is None:
-            return None
-        found: Span = span_of(node)
-        for i, item in enumerate(path):
-            last = i == len(path) - 1
-            if isinstance(node, yaml.MappingNode) and isinstance(item, str):
-                for k, v in node.value:
-                    if isinstance(k, yaml.ScalarNode) and k.value == item:
-                        if last and key:
-                            return span_of(k)
-                        node = v
-                        break
-                else:
-                    return found
-            elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and 0 <= item < len(node.value):
-                node = node.value[item]
+        _node, deepest = walk_nodes(self._root, path, key=key)
+        return span_of(deepest) if deepest is not None else None
+
+
+def walk_nodes(root: yaml.Node | None, path: Path, *, key: bool = False) -> tuple[yaml.Node | None, yaml.Node | None]:
+    """(the node at `path`, or None where the path goes nowhere; the deepest node along it). With `key`, the node
+    at the end is the key's own node (for a path that ends at a mapping key)."""
+    node = root
+    for i, item in enumerate(path):
+        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == item:
+                    if key and i == len(path) - 1:
+                        return k, k
+                    node = v
+                    break
             else:
-                return found
-            found = span_of(node)
-        return found
+                return None, node
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and 0 <= item < len(node.value):
+            node = node.value[item]
+        else:
+            return None, node
+    return node, node
+
+
+def value_at(data: Any, path: Path) -> Any:
+    """The value at `path` in loaded data (mappings by key, lists by index), None where the path goes nowhere."""
+    for step in path:
+        if isinstance(data, dict) and isinstance(step, str):
+            data = data.get(step)
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        else:
+            return None
+    return data
 
 
 @dataclass

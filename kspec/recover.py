@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic, Path
+from .load import value_at
 from .spec.base import NAME_PATTERN
 
 _NAME = re.compile(NAME_PATTERN)
@@ -122,7 +123,7 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
     for item, unknown in renames.items():
         if item in broken:
             continue
-        node = _get(data, item)
+        node = value_at(data, item)
         if not isinstance(node, dict):
             broken.add(item)
             continue
@@ -135,7 +136,7 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
             if target is not None and target not in node:
                 node[target] = value
     for item in unnamed - broken:
-        node = _get(data, item)
+        node = value_at(data, item)
         if isinstance(node, dict):
             node.pop("name", None)
     for item in broken:
@@ -151,20 +152,9 @@ def _suggestion(d: Diagnostic) -> str | None:
     return None
 
 
-def _get(data: Any, path: Path) -> Any:
-    for part in path:
-        if isinstance(data, dict) and isinstance(part, str):
-            data = data.get(part)
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
-            return None
-    return data
-
-
 def _stand_in(fixed: Repair, item: Path) -> None:
     """Replaces the item at `item` by an Identity with its name and inputs (output unknown: `opaque`)."""
-    container = _get(fixed.data, item[:-1])
+    container = value_at(fixed.data, item[:-1])
     index = item[-1]
     assert isinstance(container, list) and isinstance(index, int)
     old = container[index]
@@ -174,7 +164,7 @@ def _stand_in(fixed: Repair, item: Path) -> None:
     if isinstance(name, str) and (_NAME.fullmatch(name) or (item[0] == "blocks" and "${" in name)):
         new["name"] = name
         if isinstance(old, dict) and "block" in old and graph:
-            _redirect(_get(fixed.data, item[:-2]), name)  # `NAME.OUTPUT` of a block use: its stand-in's one output
+            _redirect(value_at(fixed.data, item[:-2]), name)  # `NAME.OUTPUT` of a block use: its stand-in's one output
     elif graph:
         new["name"] = f"kspec_stand_in_{len(fixed.opaque)}"
         fixed.unknown_references = True  # another node may have named it
@@ -214,7 +204,7 @@ def _redirect(body: Any, name: str) -> None:
 
 def _any_input(data: dict, item: Path) -> str:
     """A name every graph can refer to, for a stand-in whose inputs cannot be read: its body's first input."""
-    body = _get(data, item[:-2])
+    body = value_at(data, item[:-2])
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if isinstance(inputs, str):
         return inputs

@@ -14,6 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 SERVER = [sys.executable, "-m", "kspec.cli", "lsp"]
 
+#: A new user's first spec: a misspelled key in one layer, an oversized kernel in another.
+MISTAKES = """\
+kspec: 1
+name: mistakes
+model:
+  input: {shape: [28, 28, 1]}
+  layers:
+    - {type: Conv2D, filters: 32, kernel_size: 3, kernel_initialiser: he_normal}
+    - {type: Conv2D, filters: 32, kernel_size: 40}
+    - {type: Flatten}
+    - {type: Dense, units: 10, activation: softmax}
+training: {loss: sparse_categorical_crossentropy, optimizer: adam}
+"""
+
 
 def server_fixture(debounce_ms: int = 0, scope: str = "module"):
     """A fixture that starts `kspec lsp` once per module, as VS Code would (its capabilities)."""

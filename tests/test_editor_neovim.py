@@ -17,6 +17,7 @@ import pytest
 
 from kspec.lsp import features
 from kspec.lsp.analysis import analyse
+from tests.lsp_client import MISTAKES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "editors" / "neovim_check.lua"
@@ -26,20 +27,6 @@ if NVIM is None:
     if os.environ.get("KSPEC_REQUIRE_NEOVIM") == "1":
         pytest.fail("Neovim is not installed (scripts/_neovim.sh installs it as root)", pytrace=False)
     pytest.skip("Neovim is not installed", allow_module_level=True)
-
-MISTAKES = """\
-kspec: 1
-name: mistakes
-model:
-  input: {shape: [28, 28, 1]}
-  layers:
-    - {type: Conv2D, filters: 32, kernel_size: 3, kernel_initialiser: he_normal}
-    - {type: Conv2D, filters: 32, kernel_size: 40}
-    - {type: Flatten}
-    - {type: Dense, units: 10, activation: softmax}
-training: {loss: sparse_categorical_crossentropy, optimizer: adam}
-"""
-
 
 def _neovim(spec: Path, tmp_path: Path) -> dict:
     out = tmp_path / "neovim.json"

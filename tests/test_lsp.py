@@ -11,23 +11,11 @@ from pytest_lsp import LanguageClient
 import kspec
 from kspec.reporters import summary_rows
 from kspec.spec.layers import shape_str
-from tests.lsp_client import ROOT, SPECS, Doc, server_fixture
+from tests.lsp_client import MISTAKES, ROOT, SPECS, Doc, server_fixture
 
 client = server_fixture()
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MISTAKES = """\
-kspec: 1
-name: mistakes
-model:
-  input: {shape: [28, 28, 1]}
-  layers:
-    - {type: Conv2D, filters: 32, kernel_size: 3, kernel_initialiser: he_normal}
-    - {type: Conv2D, filters: 32, kernel_size: 40}
-    - {type: Flatten}
-    - {type: Dense, units: 10, activation: softmax}
-training: {loss: sparse_categorical_crossentropy, optimizer: adam}
-"""
 
 GRAPH = """\
 kspec: 1

@@ -15,7 +15,7 @@ import yaml
 from ..check import Report, check
 from ..diagnostics import Diagnostic, Path, Span
 from ..graph import NodeInfo
-from ..load import _Composer
+from ..load import _Composer, walk_nodes
 
 #: (line, column), both 0-based, the column in characters.
 Pos = tuple[int, int]
@@ -39,35 +39,12 @@ class Analysis:
 
     def node(self, path: Path, *, key: bool = False) -> yaml.Node | None:
         """The YAML node at `path` (the key's node if `key`), or None where the path goes nowhere."""
-        node = self.root
-        for i, step in enumerate(path):
-            last = i == len(path) - 1
-            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-                for k, v in node.value:
-                    if isinstance(k, yaml.ScalarNode) and k.value == step:
-                        if last and key:
-                            return k
-                        node = v
-                        break
-                else:
-                    return None
-            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
-                node = node.value[step]
-            else:
-                return None
-        return node
+        return walk_nodes(self.root, path, key=key)[0]
 
     def range_of(self, path: Path, *, key: bool = False) -> Range:
         """The range of the deepest node along `path`: a scalar whole, a collection's first line."""
-        node = self.root
-        found = node
-        for i in range(len(path), -1, -1):
-            found = self.node(path[:i], key=key and i == len(path))
-            if found is not None:
-                break
-        if found is None:
-            return (0, 0), (0, 0)
-        return self.node_range(found)
+        deepest = walk_nodes(self.root, path, key=key)[1]
+        return self.node_range(deepest) if deepest is not None else ((0, 0), (0, 0))
 
     def node_range(self, node: yaml.Node) -> Range:
         start = (node.start_mark.line, node.start_mark.column)

@@ -15,6 +15,7 @@ from lsprotocol import types as lsp
 
 from ..diagnostics import Path
 from ..expand import USE_KEYS
+from ..load import value_at
 from ..recover import item_of
 from ..spec.layers import LAYER_TYPES
 from ..spec.losses import LOSS_NAMES, loss_kind
@@ -88,7 +89,7 @@ def complete(a: Analysis, pos: tuple[int, int]) -> list[lsp.CompletionItem]:
     data = view.data
     if on_key:
         return _keys(view, path if not _is_key_path(path, data) else path[:-1], data)
-    if isinstance(_value_at(data, path), dict):  # inside a mapping, between its entries
+    if isinstance(value_at(data, path), dict):  # inside a mapping, between its entries
         return _keys(view, path, data)
     return _values(view, path, data)
 
@@ -107,22 +108,11 @@ def _is_key_path(path: Path, data: Any) -> bool:
     )
 
 
-def _value_at(data: Any, path: Path) -> Any:
-    for step in path:
-        if isinstance(data, dict) and isinstance(step, str):
-            data = data.get(step)
-        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
-            data = data[step]
-        else:
-            return None
-    return data
-
-
 # ---- keys ---------------------------------------------------------------------------------------------------
 
 
 def _keys(a: Analysis, parent: Path, data: Any) -> list[lsp.CompletionItem]:
-    present = _value_at(data, parent)
+    present = value_at(data, parent)
     present_keys = set(present) if isinstance(present, dict) else set()
     items: list[lsp.CompletionItem] = []
     if isinstance(present, dict) and isinstance(present.get("block"), str) and item_of(parent) == parent:
@@ -185,7 +175,7 @@ def _values(a: Analysis, path: Path, data: Any) -> list[lsp.CompletionItem]:
         from .names import Names
 
         names = _outputs(data, Names(a).defined("node", scope), path[:2] if scope == "model" else path[:2])
-        own = _value_at(data, item + ("name",)) if item is not None else None
+        own = value_at(data, item + ("name",)) if item is not None else None
         return [
             lsp.CompletionItem(label=n, kind=lsp.CompletionItemKind.Reference, detail=_shape_of(a, scope, n))
             for n in names
@@ -219,7 +209,7 @@ def _values(a: Analysis, path: Path, data: Any) -> list[lsp.CompletionItem]:
 
 def _outputs(data: Any, names: list[str], body_path: Path) -> list[str]:
     """The names a reference may take: a block use with several outputs as `NAME.OUTPUT`, each."""
-    body = _value_at(data, body_path[:1] if body_path[:1] == ("model",) else body_path)
+    body = value_at(data, body_path[:1] if body_path[:1] == ("model",) else body_path)
     blocks = data.get("blocks") if isinstance(data, dict) else None
     several: dict[str, list[str]] = {}
     for section in ("layers", "nodes"):

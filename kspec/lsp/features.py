@@ -14,6 +14,7 @@ from lsprotocol import types as lsp
 
 from ..diagnostics import Diagnostic, Path
 from ..expand import USE_KEYS
+from ..load import value_at
 from ..recover import item_of
 from ..spec.layers import LAYER_TYPES, shape_str
 from ..spec.layers._base import Layer
@@ -196,7 +197,7 @@ def hover(a: Analysis, pos: Pos) -> tuple[str, Range] | None:
     item = item_of(path)
     # A layer's type: the Keras one-liner, its arguments, its shapes here.
     if path[-1] == "type" and not on_key:
-        value = _value(data, path)
+        value = value_at(data, path)
         cls = LAYER_TYPES.get(value) if isinstance(value, str) and item is not None else None
         if cls is not None:
             return _layer_hover(a, cls, item), r  # type: ignore[arg-type]
@@ -204,8 +205,8 @@ def hover(a: Analysis, pos: Pos) -> tuple[str, Range] | None:
         if model is not None and model.__doc__:
             return f"**{value}**\n\n{walk.first_line(model.__doc__)}", r
     # A block use: its parameters and what it expands to.
-    if item is not None and isinstance(_value(data, item), dict) and "block" in _value(data, item):
-        use = _value(data, item)
+    if item is not None and isinstance(value_at(data, item), dict) and "block" in value_at(data, item):
+        use = value_at(data, item)
         if path[-1] == "block" or (on_key and path[-1] not in USE_KEYS and len(path) == len(item) + 1):
             key = path[-1] if on_key and isinstance(path[-1], str) and path[-1] not in USE_KEYS else None
             text = _block_use_hover(a, item, use, key)
@@ -285,17 +286,6 @@ def _param_text(spec: Any) -> str:
             text += f": {spec['description']}"
         return text
     return str(spec)
-
-
-def _value(data: Any, path: Path) -> Any:
-    for step in path:
-        if isinstance(data, dict) and isinstance(step, str):
-            data = data.get(step)
-        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
-            data = data[step]
-        else:
-            return None
-    return data
 
 
 # ---- definition and references -------------------------------------------------------------------------

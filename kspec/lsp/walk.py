@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 from typing_extensions import TypeAliasType
 
 from ..diagnostics import Path
+from ..load import value_at
 from ..spec import Spec
 
 
@@ -122,7 +123,7 @@ def model_at(path: Path, data: Any) -> type[BaseModel] | None:
     annotation, _owner, _name = annotation_at(path, data)
     if annotation is None:
         return None
-    return pick(annotation, _child_at(data, path))
+    return pick(annotation, value_at(data, path))
 
 
 def field_at(path: Path, data: Any) -> tuple[type[BaseModel], str, FieldInfo] | None:
@@ -141,12 +142,6 @@ def _child(node: Any, step: Any) -> Any:
     if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
         return node[step]
     return None
-
-
-def _child_at(data: Any, path: Path) -> Any:
-    for step in path:
-        data = _child(data, step)
-    return data
 
 
 def describe_annotation(annotation: Any) -> str:
