@@ -22,6 +22,7 @@ from ..spec.losses import LOSS_NAMES, loss_kind
 from ..spec.metrics import METRIC_NAMES
 from . import walk
 from .analysis import Analysis, compose, locate
+from .names import Names
 
 PLACEHOLDER = "kspecX"
 _WORD = re.compile(r"[A-Za-z0-9_.]*$")
@@ -166,14 +167,12 @@ def _values(a: Analysis, path: Path, data: Any) -> list[lsp.CompletionItem]:
     item = item_of(path)
     # A layer's type.
     if last == "type" and item is not None and len(path) == len(item) + 1:
-        flow = _flow(a, data, item)
+        flow = _flow(a, item)
         return [_layer_item(name, cls, flow, _indent(a, path)) for name, cls in LAYER_TYPES.items()]
     # Names: inputs, outputs, shares.
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
     if field in _REF_FIELDS and (item is not None or path[:2] == ("model", "outputs") or path[:1] == ("blocks",)):
         scope = str(path[1]) if path[0] == "blocks" else "model"
-        from .names import Names
-
         names = _outputs(data, Names(a).defined("node", scope), path[:2] if scope == "model" else path[:2])
         own = value_at(data, item + ("name",)) if item is not None else None
         return [
@@ -231,7 +230,8 @@ def _yaml(value: Any) -> str:
     return str(value)
 
 
-def _flow(a: Analysis, data: Any, item: Path) -> bool:
+def _flow(a: Analysis, item: Path) -> bool:
+    """Whether the layer at `item` is a flow mapping (`{type: ..., ...}`) rather than a block mapping."""
     node = a.node(item)
     return isinstance(node, yaml.MappingNode) and bool(node.flow_style) if node is not None else True
 

@@ -398,9 +398,7 @@ def code_actions(a: Analysis, uri: str, r: Range, schema: str | None) -> list[ls
     return out
 
 
-def _action(
-    title: str, uri: str, edits: list[lsp.TextEdit], d: Diagnostic, a: Analysis, uri_diag: str
-) -> lsp.CodeAction:
+def _action(title: str, uri: str, edits: list[lsp.TextEdit]) -> lsp.CodeAction:
     return lsp.CodeAction(
         title,
         kind=lsp.CodeActionKind.QuickFix,
@@ -417,9 +415,7 @@ def _fix(a: Analysis, uri: str, d: Diagnostic, dr: Range) -> list[lsp.CodeAction
         if node is None and d.path and isinstance(d.path[-1], int):  # `inputs: aa`, one name for a list of them
             node = a.node(d.path[:-1])
         if node is not None and isinstance(node, yaml.ScalarNode):
-            out.append(
-                _action(f"Change to '{target}'", uri, [lsp.TextEdit(rng(a.node_range(node)), target)], d, a, uri)
-            )
+            out.append(_action(f"Change to '{target}'", uri, [lsp.TextEdit(rng(a.node_range(node)), target)]))
     if d.code == "lint-softmax-from-logits":
         out += _drop_softmax(a, uri, d)
     match = _NDIM.search(d.message) if d.code == "shape" else None
@@ -440,10 +436,10 @@ def _drop_softmax(a: Analysis, uri: str, d: Diagnostic) -> list[lsp.CodeAction]:
             value = a.node(tuple(source) + ("activation",))
             if isinstance(value, yaml.ScalarNode) and value.value in ("softmax", "sigmoid"):
                 edit = lsp.TextEdit(rng(a.node_range(value)), "linear")
-                out.append(_action(f"Drop the {value.value} of '{name}' (activation: linear)", uri, [edit], d, a, uri))
+                out.append(_action(f"Drop the {value.value} of '{name}' (activation: linear)", uri, [edit]))
     flag = a.node(d.path + ("from_logits",))
     if isinstance(flag, yaml.ScalarNode):
-        out.append(_action("Set from_logits: false", uri, [lsp.TextEdit(rng(a.node_range(flag)), "false")], d, a, uri))
+        out.append(_action("Set from_logits: false", uri, [lsp.TextEdit(rng(a.node_range(flag)), "false")]))
     return out
 
 
@@ -478,5 +474,5 @@ def _insert_reshaping(a: Analysis, uri: str, d: Diagnostic, expected: int, found
     out = []
     for title, item_text in choices:
         edit = lsp.TextEdit(rng(((line, 0), (line, 0))), f"{text[:dash]}- {item_text}\n")
-        out.append(_action(f"Insert {title} before this layer", uri, [edit], d, a, uri))
+        out.append(_action(f"Insert {title} before this layer", uri, [edit]))
     return out
