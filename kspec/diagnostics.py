@@ -226,6 +226,13 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return f"Did you mean '{matches[0]}'?" if matches else None
 
 
+def suggestion(hint: str | None) -> str | None:
+    """The name a `did_you_mean` hint suggests ("Did you mean 'X'?" -> X), or None for any other hint."""
+    if hint and hint.startswith("Did you mean '"):
+        return hint.split("'")[1]
+    return None
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .diagnostics import Diagnostic, Note, Path, did_you_mean
+from .diagnostics import Diagnostic, Note, Path, did_you_mean, suggestion
 from .expr import ExprError, evaluate, expression_of, has_expression_marker
 from .naming import base_name
 from .spec import GraphModel, SequentialModel, SharedNode, Spec
@@ -741,8 +741,9 @@ class _Expander:
             if key not in block.params:
                 allowed = list(block.params)
                 hint = did_you_mean(str(key), allowed + ["name", "inputs", "repeat"])
-                if hint:
-                    misspelled.add(hint.split("'")[1])  # one mistake: not also a missing parameter
+                meant = suggestion(hint)
+                if meant is not None:
+                    misspelled.add(meant)  # one mistake: not also a missing parameter
                 self.error(
                     "unknown-key",
                     f"Block '{name}' has no parameter {_show(key)}. Received: {key}={_show(value)}",

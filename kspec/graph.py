@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from .diagnostics import Diagnostic, Note, Path, did_you_mean
+from .diagnostics import Diagnostic, Note, Path, did_you_mean, suggestion
 from .spec import GraphModel, SharedNode
 from .spec.layers import Layer, Tensor
 
@@ -299,10 +299,10 @@ def _check_reachability(
             continue
         needed.add(name)
         if name not in defined:
-            hint = did_you_mean(name, defined)
-            if hint is None:
+            closest = suggestion(did_you_mean(name, defined))
+            if closest is None:
                 return
-            work.append(hint.split("'")[1])
+            work.append(closest)
         work.extend(all_refs.get(name, ()))
     for info in nodes.values():
         if info.name not in needed:

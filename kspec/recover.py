@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import Diagnostic, Path
+from .diagnostics import Diagnostic, Path, suggestion
 from .load import value_at
 from .spec.base import NAME_PATTERN
 
@@ -132,7 +132,7 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
             if key not in node:
                 continue
             value = node.pop(key)
-            target = _suggestion(d)
+            target = suggestion(d.hint)
             if target is not None and target not in node:
                 node[target] = value
     for item in unnamed - broken:
@@ -144,12 +144,6 @@ def _apply(fixed: Repair, diagnostics: list[Diagnostic], *, first: bool) -> bool
             return False  # a stand-in refused: give up rather than loop
         _stand_in(fixed, item)
     return True
-
-
-def _suggestion(d: Diagnostic) -> str | None:
-    if d.hint and d.hint.startswith("Did you mean '"):
-        return d.hint.split("'")[1]
-    return None
 
 
 def _stand_in(fixed: Repair, item: Path) -> None:

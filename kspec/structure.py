@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeAliasType
 
-from .diagnostics import Diagnostic, Path, did_you_mean
+from .diagnostics import Diagnostic, Path, did_you_mean, suggestion
 from .spec import Spec, validate_data
 from .spec.blocks import BlockUse
 from .spec.layers import LAYER_TYPES
@@ -70,8 +70,8 @@ def _merge_misspelled(diags: list[Diagnostic]) -> list[Diagnostic]:
     """`filter: 32` where `filters` is required is one mistake: keep the unknown key, drop the missing one."""
     suggested = set()
     for d in diags:
-        if d.code == "unknown-key" and d.hint and d.hint.startswith("Did you mean '"):
-            suggested.add(d.path[:-1] + (d.hint.split("'")[1],))
+        if d.code == "unknown-key" and (meant := suggestion(d.hint)) is not None:
+            suggested.add(d.path[:-1] + (meant,))
     return [d for d in diags if not (d.code == "missing-key" and d.path in suggested)]
 
 

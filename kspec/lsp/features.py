@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from lsprotocol import types as lsp
 
-from ..diagnostics import Diagnostic, Path
+from ..diagnostics import Diagnostic, Path, suggestion
 from ..expand import USE_KEYS
 from ..load import value_at
 from ..recover import item_of
@@ -409,8 +409,8 @@ def _action(title: str, uri: str, edits: list[lsp.TextEdit]) -> lsp.CodeAction:
 
 def _fix(a: Analysis, uri: str, d: Diagnostic, dr: Range) -> list[lsp.CodeAction]:
     out = []
-    if d.hint and d.hint.startswith("Did you mean '"):
-        target = d.hint.split("'")[1]
+    target = suggestion(d.hint)
+    if target is not None:
         node = a.node(d.path, key=d.code in ("unknown-key", "duplicate-key"))
         if node is None and d.path and isinstance(d.path[-1], int):  # `inputs: aa`, one name for a list of them
             node = a.node(d.path[:-1])
